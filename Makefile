@@ -1,0 +1,48 @@
+# The front door: `make run` and `make test` are all a newcomer needs; both run `make setup` first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SETUP_STAMP := $(VENV)/.werkbrug-setup
+
+.PHONY: setup run test test-unit test-integration test-e2e lint format bench clean
+
+setup: $(SETUP_STAMP)
+	@bash deploy/kafka/fetch-broker.sh
+
+$(SETUP_STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
+	@command -v java >/dev/null || { echo "Java 17 or newer is needed to run Kafka"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+run: setup
+	@bash scripts/run.sh
+
+test: setup
+	$(BIN)/pytest -q
+
+test-unit: setup
+	$(BIN)/pytest -q tests/unit
+
+test-integration: setup
+	$(BIN)/pytest -q tests/integration
+
+test-e2e: setup
+	$(BIN)/pytest -q tests/e2e
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf var

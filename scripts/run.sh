@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make run`: the whole system on this machine with demo data, until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+
+for port in 9092 9093 8101 8102 8103 8104 9101 9102 9103 9104; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "Port $port is already in use: is another 'make run' still going? Stop it first." >&2
+    exit 1
+  fi
+done
+
+mkdir -p var
+werkbrug db upgrade
+keys="$(werkbrug demo seed --tenant noord-limburg)"
+
+cat <<BANNER
+
+Werkbrug is starting (Ctrl-C stops everything).
+  candidate     http://127.0.0.1:8101   (/openapi.json, /metrics, /readyz)
+  vacancy       http://127.0.0.1:8102
+  matching      http://127.0.0.1:8103
+  notification  http://127.0.0.1:8104
+  worker metrics on 9101-9104; Kafka on 127.0.0.1:9092; data under var/
+Demo tenant: noord-limburg. Demo keys (also in var/demo-keys.env, for 'source var/demo-keys.env'):
+$(sed 's/^/  /' <<<"$keys")
+
+BANNER
+
+exec honcho start -f Procfile

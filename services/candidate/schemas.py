@@ -1,0 +1,39 @@
+"""What the candidate API accepts and answers."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from shared.events import CandidateFieldsSchema, CandidateLocationSchema, ConsentSchema, SupportNeedSchema
+
+# A pseudonym chosen with the candidate, never their legal name; kept short to discourage full names.
+display_name_field = fields.String(required=True, validate=validate.Length(min=1, max=60))
+
+
+class CandidateCreateSchema(CandidateFieldsSchema):
+    class Meta:
+        unknown = ma.RAISE
+
+    display_name = display_name_field
+
+
+class CandidatePatchSchema(CandidateCreateSchema):
+    """Any subset of the fields, re-validated together with what is stored."""
+
+
+class CandidateSchema(ma.Schema):
+    id = fields.String()
+    jobcoach_id = fields.String()
+    display_name = fields.String()
+    talents = fields.List(fields.String())
+    preferences = fields.List(fields.String())
+    support_needs = fields.List(fields.Nested(SupportNeedSchema))
+    hours_min = fields.Integer()
+    hours_max = fields.Integer()
+    ladder_step = fields.Integer()
+    location = fields.Nested(CandidateLocationSchema)
+    consent = fields.Nested(ConsentSchema)
+    target_group_register = fields.Boolean()
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()

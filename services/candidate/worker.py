@@ -1,0 +1,18 @@
+"""The candidate service's background process: it publishes the outbox."""
+
+from __future__ import annotations
+
+from services.candidate import config, store
+from shared.config import Settings
+from shared.db import Database
+from shared.worker import WorkerLoop, main_for, outbox_relay_loop
+
+
+def bootstrap(settings: Settings, db: Database | None = None) -> list[WorkerLoop]:
+    db = db or Database(settings.database_url)
+    return [outbox_relay_loop(settings, db, store.outbox)]
+
+
+if __name__ == "__main__":
+    settings = config.load()
+    main_for(settings, bootstrap(settings))

@@ -1,0 +1,1201 @@
+"""Matching candidates and vacancies: hard rules first, then an explainable soft score.
+
+Pure logic: no I/O, no database, no web framework, no broker. Everything here is deterministic for the
+same inputs (and the same fitted :class:`TextModel`), so a proposal can always be reproduced.
+
+How a pair is judged
+--------------------
+1. Hard constraints (:func:`hard_constraint_failures`) decide whether a pair may be shown at all. They are
+   never traded against a good score: a vacancy that lacks an essential support is not proposed, however
+   well the talents fit.
+2. The soft score is a weighted mean of named components, each in [0, 1] (see :data:`DEFAULT_WEIGHTS`):
+
+   ``talent``   text similarity between the candidate's talents and preferences and the vacancy text
+   ``supports`` share of the candidate's *preferred* supports that the workplace offers (1.0 if none)
+   ``hours``    overlap of the two hour ranges, as a share of the narrower range
+   ``ladder``   how well the vacancy's rung suits the candidate's Participatieladder step
+   ``distance`` 1 at 0 km, falling linearly to 0 at the candidate's max travel distance (1.0 if unknown)
+
+Text similarity
+---------------
+Phrases are normalised (case folded, accents stripped, punctuation and emoji dropped, digits kept, a short
+Dutch and English stop-word list removed) and embedded with two scikit-learn ``TfidfVectorizer``s:
+character n-grams (``char_wb``, 3 to 5) so that Dutch compounds and inflections overlap partially
+("orderpicken" and "orderpicking", "magazijn" and "magazijnmedewerker"), and whole words so that an exact
+word counts for more than a shared fragment. Each block is L2-normalised and scaled by the square root of
+its weight, so the dot product of two phrase vectors is ``0.7 * char cosine + 0.3 * word cosine``.
+
+Similarity is computed phrase to phrase, not document to document: each candidate phrase is compared with
+every phrase of the vacancy (each skill, each task, the title, each sentence of the description). A
+phrase's similarity is multiplied by the weight of the field it comes from (:data:`FIELD_WEIGHTS`:
+skills and tasks 1.0, title 0.7, description 0.4), so skills and tasks weigh more than the title and the
+title more than the description, and a candidate phrase takes its best weighted match. The talent
+component is ``0.75 * best + 0.25 * mean`` over the candidate's phrases: one talent that fits well is
+enough to matter, several that fit count for a little more, and a long list of unrelated talents does
+not drown the one that fits. Because the score is built from phrase pairs, the explanation can name
+exactly which talent met which skill or task.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Final, NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from services.matching.vocabulary import (
+    ESSENTIAL,
+    MAX_HOURS_PER_WEEK,
+    PREFERRED,
+    SUPPORT_BITS,
+    TOP_LADDER_STEP,
+    VACANCY_STATUSES,
+    rung_for_kind,
+    support_mask,
+)
+
+# Changes whenever a change here can move a score, so a stored proposal says which ranking produced it.
+RANKING_VERSION: Final = "tfidf-1"
+
+DEFAULT_WEIGHTS: Final[Mapping[str, float]] = {
+    "talent": 0.5,
+    "supports": 0.15,
+    "hours": 0.15,
+    "ladder": 0.1,
+    "distance": 0.1,
+}
+
+# With the default weights everything but talent adds up to 0.5, so a pair that is perfect on hours,
+# supports, ladder and distance but shares nothing in its text scores about 0.5 and must stay below the
+# line; 0.6 asks for a talent similarity of at least 0.2 when all else fits, and more when it does not.
+# Calibrated on: "planten verzorgen" against a gardening vacancy that lists it as a skill, with hours,
+# supports and ladder step right, scores about 0.97 and is proposed; "koffie zetten" against "orderpicking
+# in magazijn" under the same circumstances scores about 0.5 and is not.
+DEFAULT_PROPOSAL_THRESHOLD: Final = 0.6
+
+# Multiplies a vacancy phrase's similarity by the field it comes from: what the work is (skills, tasks)
+# says more about fit than what it is called (title), and far more than the surrounding prose.
+FIELD_WEIGHTS: Final[Mapping[str, float]] = {"skill": 1.0, "task": 1.0, "title": 0.7, "description": 0.4}
+
+CHAR_WEIGHT: Final = 0.7
+TALENT_BEST_SHARE: Final = 0.75
+EXPLAIN_MIN_SIMILARITY: Final = 0.2
+
+# Limits that keep one pathological profile (a pasted CV, a 5,000-character word) from costing more than
+# an ordinary one; they are above what the event schemas allow, so real input is never cut short.
+MAX_PHRASES_PER_FIELD: Final = 50
+MAX_PHRASE_CHARS: Final = 200
+MAX_WORD_CHARS: Final = 40
+MAX_DESCRIPTION_CHARS: Final = 2_000
+MAX_DESCRIPTION_SENTENCES: Final = 20
+MAX_DOCUMENT_CHARS: Final = 5_000
+MAX_INPUT_CHARS: Final = 20_000
+
+EARTH_RADIUS_KM: Final = 6371.0088
+
+# Negations ("geen", "niet", "no", "not") are deliberately absent: dropping them would make "geen
+# klantcontact" read as "klantcontact". Free text does not understand negation either way; that is what
+# the support codes are for.
+_DUTCH_STOP_WORDS: Final = (
+    "de het een en of van in op aan met voor door naar bij om te tot uit over als dat die dit deze"
+    " er is zijn was wordt worden ben bent kan kunnen wil willen ik je jij u we wij ze zij hij haar hem"
+    " ons onze mijn jouw jullie hun maar dan nog al zo ook heel erg graag veel zeer waar wat wie hoe"
+)
+_ENGLISH_STOP_WORDS: Final = (
+    "a an the and or of on at to for with by from as are be been was were it its this that these those"
+    " you they he she my your our their but so very also can will would like likes do does i"
+)
+STOP_WORDS: Final[frozenset[str]] = frozenset(f"{_DUTCH_STOP_WORDS} {_ENGLISH_STOP_WORDS}".split())
+
+HOURS_NO_OVERLAP: Final = "hours_no_overlap"
+TOO_FAR: Final = "too_far"
+VACANCY_NOT_OPEN: Final = "vacancy_not_open"
+NO_POSITIONS_LEFT: Final = "no_positions_left"
+NO_MATCHING_CONSENT: Final = "no_matching_consent"
+NO_SHARE_CONSENT: Final = "no_share_consent"
+TENANT_MISMATCH: Final = "tenant_mismatch"
+ESSENTIAL_SUPPORT_MISSING: Final = "essential_support_missing"
+
+_DEFAULT_HOURS: Final = (0.0, float(MAX_HOURS_PER_WEEK))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Text normalisation
+
+
+_NON_WORD = re.compile(r"[\W_]+")
+# After normalisation a word is a run of letters and digits, so this splits exactly where str.split does.
+_WORD_PATTERN: Final = r"(?u)\b\w+\b"
+_SENTENCE_END = re.compile(r"[.!?;:]+(?:\s+|$)|[\r\n\u2022]+")
+
+
+def normalise_text(text: str) -> str:
+    """Lower case, no accents, words of letters and digits in any script separated by single spaces."""
+    if not text:
+        return ""
+    text = text[:MAX_INPUT_CHARS].casefold()
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return _NON_WORD.sub(" ", text).strip()
+
+
+def _cut(words: Iterable[str], max_chars: int) -> tuple[str, ...]:
+    kept: list[str] = []
+    used = 0
+    for word in words:
+        if word in STOP_WORDS:
+            continue
+        word = word[:MAX_WORD_CHARS]
+        used += len(word) + 1
+        if used > max_chars + 1:
+            break
+        kept.append(word)
+    return tuple(kept)
+
+
+@lru_cache(maxsize=1 << 16)
+def phrase_tokens(text: str) -> tuple[str, ...]:
+    """The words of one phrase as the text model sees them (stop words gone, long input cut short)."""
+    return _cut(normalise_text(text).split(), MAX_PHRASE_CHARS)
+
+
+def document_tokens(text: str) -> tuple[str, ...]:
+    return _cut(normalise_text(text).split(), MAX_DOCUMENT_CHARS)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Profiles
+
+
+def _text(value: Any, name: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be text, got {type(value).__name__}")
+    return value
+
+
+def _phrases(value: Any, name: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Iterable):
+        raise ValueError(f"{name} must be a list of phrases")
+    return tuple(_text(item, name) for item in value if item is not None)
+
+
+def _number(value: Any, name: str, default: float | None = None) -> float | None:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, got a boolean")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return number
+
+
+def _coordinates(location: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    lat = _number(location.get("lat"), "location.lat")
+    lon = _number(location.get("lon"), "location.lon")
+    # Half a coordinate cannot place anyone; treat it as no coordinate rather than as a position.
+    if lat is None or lon is None:
+        return None, None
+    return lat, lon
+
+
+def _identity(payload: Mapping[str, Any], given: str | None, keys: tuple[str, ...], name: str) -> str:
+    value = given
+    for key in keys:
+        if value is not None:
+            break
+        value = payload.get(key)
+    if value is None or str(value) == "":
+        raise ValueError(f"{name} is required")
+    return str(value)
+
+
+def _check_hours(hours_min: float, hours_max: float, who: str) -> None:
+    if not 0 <= hours_min <= hours_max:
+        raise ValueError(f"{who} hours must satisfy 0 <= hours_min <= hours_max, got {hours_min}..{hours_max}")
+
+
+def _check_coordinates(lat: float | None, lon: float | None, who: str) -> None:
+    if (lat is None) != (lon is None):
+        raise ValueError(f"{who} needs both lat and lon, or neither")
+    if lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise ValueError(f"{who} coordinates out of range: {lat}, {lon}")
+
+
+def _check_codes(codes: frozenset[str], who: str) -> None:
+    unknown = sorted(code for code in codes if code not in SUPPORT_BITS)
+    if unknown:
+        raise ValueError(f"{who}: unknown support codes {unknown}")
+
+
+@dataclass(frozen=True)
+class CandidateProfile:
+    """What matching knows of a candidate: no name, no contact details, nothing it does not score on."""
+
+    id: str
+    tenant: str
+    jobcoach_id: str | None
+    talents: tuple[str, ...] = ()
+    preferences: tuple[str, ...] = ()
+    essential_needs: frozenset[str] = frozenset()
+    preferred_needs: frozenset[str] = frozenset()
+    hours_min: float = _DEFAULT_HOURS[0]
+    hours_max: float = _DEFAULT_HOURS[1]
+    ladder_step: int = 1
+    lat: float | None = None
+    lon: float | None = None
+    max_travel_km: float | None = None
+    consent_matching: bool = False
+    consent_share: bool = False
+    target_group_register: bool = False
+
+    def __post_init__(self) -> None:
+        # Accept lists and sets from callers but store immutable values, so a profile can be shared.
+        object.__setattr__(self, "talents", tuple(self.talents))
+        object.__setattr__(self, "preferences", tuple(self.preferences))
+        essential = frozenset(self.essential_needs)
+        object.__setattr__(self, "essential_needs", essential)
+        # A need cannot be both: essential is the stronger statement and wins.
+        object.__setattr__(self, "preferred_needs", frozenset(self.preferred_needs) - essential)
+        _check_codes(essential | self.preferred_needs, f"candidate {self.id}")
+        _check_hours(self.hours_min, self.hours_max, f"candidate {self.id}")
+        if isinstance(self.ladder_step, bool) or self.ladder_step not in range(1, TOP_LADDER_STEP + 1):
+            raise ValueError(f"candidate {self.id}: ladder_step must be 1..{TOP_LADDER_STEP}")
+        _check_coordinates(self.lat, self.lon, f"candidate {self.id}")
+        if self.max_travel_km is not None and not self.max_travel_km >= 0:
+            raise ValueError(f"candidate {self.id}: max_travel_km must be >= 0")
+
+    @classmethod
+    def from_payload(
+        cls, payload: Mapping[str, Any], *, id: str | None = None, tenant: str | None = None
+    ) -> CandidateProfile:
+        """Build from a candidate event payload.
+
+        The payload carries neither id nor tenant (they are the event's ``subject`` and ``tenant``), so
+        pass them as keywords; ``id``/``candidate_id`` and ``tenant`` keys in the payload are used when
+        the keywords are omitted. Consent counts only when it is literally ``true``.
+        """
+        essential: set[str] = set()
+        preferred: set[str] = set()
+        for need in payload.get("support_needs") or ():
+            if not isinstance(need, Mapping):
+                raise ValueError("support_needs entries must be objects with code and level")
+            code, level = need.get("code"), need.get("level")
+            if level == ESSENTIAL:
+                essential.add(code)
+            elif level == PREFERRED:
+                preferred.add(code)
+            else:
+                raise ValueError(f"support need level must be essential or preferred, got {level!r}")
+        location = payload.get("location") or {}
+        consent = payload.get("consent") or {}
+        lat, lon = _coordinates(location)
+        ladder = payload.get("ladder_step")
+        if isinstance(ladder, bool) or not isinstance(ladder, int | float) or ladder != int(ladder):
+            raise ValueError(f"ladder_step must be a whole number 1..{TOP_LADDER_STEP}, got {ladder!r}")
+        jobcoach = payload.get("jobcoach_id")
+        return cls(
+            id=_identity(payload, id, ("id", "candidate_id"), "candidate id"),
+            tenant=_identity(payload, tenant, ("tenant",), "tenant"),
+            jobcoach_id=None if jobcoach is None else str(jobcoach),
+            talents=_phrases(payload.get("talents"), "talents"),
+            preferences=_phrases(payload.get("preferences"), "preferences"),
+            essential_needs=frozenset(essential),
+            preferred_needs=frozenset(preferred),
+            hours_min=_number(payload.get("hours_min"), "hours_min", _DEFAULT_HOURS[0]),
+            hours_max=_number(payload.get("hours_max"), "hours_max", _DEFAULT_HOURS[1]),
+            ladder_step=int(ladder),
+            lat=lat,
+            lon=lon,
+            max_travel_km=_number(location.get("max_travel_km"), "location.max_travel_km"),
+            consent_matching=consent.get("matching") is True,
+            consent_share=consent.get("share_with_employers") is True,
+            target_group_register=payload.get("target_group_register") is True,
+        )
+
+
+@dataclass(frozen=True)
+class VacancyProfile:
+    id: str
+    tenant: str
+    employer_id: str | None
+    title: str = ""
+    description: str = ""
+    tasks: tuple[str, ...] = ()
+    skills: tuple[str, ...] = ()
+    supports_offered: frozenset[str] = frozenset()
+    hours_min: float = _DEFAULT_HOURS[0]
+    hours_max: float = _DEFAULT_HOURS[1]
+    kind: str = "regular_paid"
+    positions: int = 1
+    status: str = "open"
+    lat: float | None = None
+    lon: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tasks", tuple(self.tasks))
+        object.__setattr__(self, "skills", tuple(self.skills))
+        object.__setattr__(self, "supports_offered", frozenset(self.supports_offered))
+        _check_codes(self.supports_offered, f"vacancy {self.id}")
+        _check_hours(self.hours_min, self.hours_max, f"vacancy {self.id}")
+        rung_for_kind(self.kind)
+        if self.status not in VACANCY_STATUSES:
+            raise ValueError(f"vacancy {self.id}: status must be one of {VACANCY_STATUSES}")
+        if isinstance(self.positions, bool) or not isinstance(self.positions, int) or self.positions < 0:
+            raise ValueError(f"vacancy {self.id}: positions must be a whole number >= 0")
+        _check_coordinates(self.lat, self.lon, f"vacancy {self.id}")
+
+    @property
+    def rung(self) -> int:
+        return rung_for_kind(self.kind)
+
+    @classmethod
+    def from_payload(
+        cls, payload: Mapping[str, Any], *, id: str | None = None, tenant: str | None = None
+    ) -> VacancyProfile:
+        """Build from a vacancy event payload; id and tenant as for :meth:`CandidateProfile.from_payload`."""
+        location = payload.get("location") or {}
+        lat, lon = _coordinates(location)
+        positions = _number(payload.get("positions"), "positions", 1)
+        if positions != int(positions):
+            raise ValueError(f"positions must be a whole number, got {positions}")
+        employer = payload.get("employer_id")
+        return cls(
+            id=_identity(payload, id, ("id", "vacancy_id"), "vacancy id"),
+            tenant=_identity(payload, tenant, ("tenant",), "tenant"),
+            employer_id=None if employer is None else str(employer),
+            title=_text(payload.get("title"), "title"),
+            description=_text(payload.get("description"), "description"),
+            tasks=_phrases(payload.get("tasks"), "tasks"),
+            skills=_phrases(payload.get("skills"), "skills"),
+            supports_offered=frozenset(_phrases(payload.get("supports_offered"), "supports_offered")),
+            hours_min=_number(payload.get("hours_min"), "hours_min", _DEFAULT_HOURS[0]),
+            hours_max=_number(payload.get("hours_max"), "hours_max", _DEFAULT_HOURS[1]),
+            kind=_text(payload.get("kind"), "kind") or "regular_paid",
+            positions=int(positions),
+            status=_text(payload.get("status"), "status") or "open",
+            lat=lat,
+            lon=lon,
+        )
+
+
+@dataclass(frozen=True)
+class Match:
+    candidate_id: str
+    vacancy_id: str
+    score: float
+    explanation: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "candidate_id": self.candidate_id,
+            "vacancy_id": self.vacancy_id,
+            "score": self.score,
+            "explanation": self.explanation,
+        }
+
+
+# --------------------------------------------------------------------------------------------------------
+# Hard constraints and the components of the soft score, one pair at a time
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dlat, dlon = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dlat / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dlon / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def distance_km(candidate: CandidateProfile, vacancy: VacancyProfile) -> float | None:
+    if candidate.lat is None or candidate.lon is None or vacancy.lat is None or vacancy.lon is None:
+        return None
+    return haversine_km(candidate.lat, candidate.lon, vacancy.lat, vacancy.lon)
+
+
+def hours_overlap(candidate: CandidateProfile, vacancy: VacancyProfile) -> tuple[float, float] | None:
+    low = max(candidate.hours_min, vacancy.hours_min)
+    high = min(candidate.hours_max, vacancy.hours_max)
+    return (low, high) if low <= high else None
+
+
+def hard_constraint_failures(
+    candidate: CandidateProfile, vacancy: VacancyProfile, *, require_share_consent: bool = False
+) -> list[str]:
+    """Why this pair may not be matched, as machine-readable reasons; an empty list means it may.
+
+    ``require_share_consent`` is for lists an employer sees; a candidate's own jobcoach needs only the
+    matching consent.
+    """
+    reasons: list[str] = []
+    if candidate.tenant != vacancy.tenant:
+        reasons.append(TENANT_MISMATCH)
+    if not candidate.consent_matching:
+        reasons.append(NO_MATCHING_CONSENT)
+    if require_share_consent and not candidate.consent_share:
+        reasons.append(NO_SHARE_CONSENT)
+    if vacancy.status != "open":
+        reasons.append(VACANCY_NOT_OPEN)
+    if vacancy.positions <= 0:
+        reasons.append(NO_POSITIONS_LEFT)
+    if hours_overlap(candidate, vacancy) is None:
+        reasons.append(HOURS_NO_OVERLAP)
+    reasons.extend(
+        f"{ESSENTIAL_SUPPORT_MISSING}:{code}" for code in sorted(candidate.essential_needs - vacancy.supports_offered)
+    )
+    km = distance_km(candidate, vacancy)
+    if km is not None and candidate.max_travel_km is not None and km > candidate.max_travel_km:
+        reasons.append(TOO_FAR)
+    return reasons
+
+
+def supports_fit(candidate: CandidateProfile, vacancy: VacancyProfile) -> float:
+    if not candidate.preferred_needs:
+        return 1.0
+    return len(candidate.preferred_needs & vacancy.supports_offered) / len(candidate.preferred_needs)
+
+
+def hours_fit(candidate: CandidateProfile, vacancy: VacancyProfile) -> float:
+    """Overlap as a share of the narrower range.
+
+    Measured against the narrower range rather than always the candidate's, so that a vacancy of exactly
+    24 hours for someone who can work 12 to 32 is a full fit and not zero, and a flexible candidate is
+    not marked down for being flexible. No overlap at all is a hard constraint, not a low score.
+    """
+    overlap = hours_overlap(candidate, vacancy)
+    if overlap is None:
+        return 0.0
+    narrower = min(candidate.hours_max - candidate.hours_min, vacancy.hours_max - vacancy.hours_min)
+    if narrower <= 0:
+        return 1.0
+    return min(1.0, (overlap[1] - overlap[0]) / narrower)
+
+
+def ladder_fit(step: int, rung: int) -> float:
+    """How well a vacancy on ``rung`` suits someone on Participatieladder ``step``.
+
+    The next rung up is the goal of a placement (1.0); the same rung is good (0.8); two rungs up is a big
+    leap (0.4), further is rarely wise (0.1); a lower rung is a step back but can rebuild confidence (0.5).
+    Someone already at the top has no rung above, so the top rung is their full fit.
+    """
+    diff = rung - step
+    if diff == 1 or (diff == 0 and step == TOP_LADDER_STEP):
+        return 1.0
+    if diff == 0:
+        return 0.8
+    if diff == 2:
+        return 0.4
+    if diff > 2:
+        return 0.1
+    return 0.5
+
+
+def distance_fit(candidate: CandidateProfile, km: float | None) -> float:
+    if km is None or candidate.max_travel_km is None:
+        return 1.0
+    if candidate.max_travel_km <= 0:
+        return 1.0 if km <= 0 else 0.0
+    return min(1.0, max(0.0, 1.0 - km / candidate.max_travel_km))
+
+
+def resolve_weights(weights: Mapping[str, float] | None = None) -> dict[str, float]:
+    """The defaults, with any per-call overrides applied; unknown names are a mistake, not ignored."""
+    resolved = dict(DEFAULT_WEIGHTS)
+    for name, value in (weights or {}).items():
+        if name not in resolved:
+            raise ValueError(f"unknown score component {name!r}; known: {sorted(resolved)}")
+        number = float(value)
+        if not math.isfinite(number) or number < 0:
+            raise ValueError(f"weight of {name} must be a finite number >= 0, got {value!r}")
+        resolved[name] = number
+    if sum(resolved.values()) <= 0:
+        raise ValueError("at least one weight must be positive")
+    return resolved
+
+
+# --------------------------------------------------------------------------------------------------------
+# Phrases
+
+
+class _Phrase(NamedTuple):
+    text: str
+    source: str
+    tokens: tuple[str, ...]
+
+
+def _display(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_PHRASE_CHARS else text[: MAX_PHRASE_CHARS - 1] + "\u2026"
+
+
+# Vacancy texts repeat across vacancies and across calls, so their tokens are cached; candidate texts are
+# not, so that nothing a candidate wrote outlives the request that used it.
+_vacancy_tokens = lru_cache(maxsize=1 << 17)(phrase_tokens)
+
+
+@lru_cache(maxsize=1 << 15)
+def _sentences(description: str) -> tuple[str, ...]:
+    parts = _SENTENCE_END.split(description[:MAX_DESCRIPTION_CHARS])
+    return tuple(part for part in parts if part.strip())[:MAX_DESCRIPTION_SENTENCES]
+
+
+def _collect(
+    texts: Iterable[str],
+    source: str,
+    tokenise: Callable[[str], tuple[str, ...]],
+    out: list[_Phrase],
+    seen: set[tuple[str, ...]],
+) -> None:
+    count = 0
+    for text in texts:
+        if count >= MAX_PHRASES_PER_FIELD:
+            break
+        tokens = tokenise(text)
+        if tokens and tokens not in seen:
+            seen.add(tokens)
+            out.append(_Phrase(text, source, tokens))
+            count += 1
+
+
+def candidate_phrases(candidate: CandidateProfile) -> list[_Phrase]:
+    """Talents, then preferences, each phrase once; phrases with no words left (only emoji) are dropped."""
+    phrases: list[_Phrase] = []
+    seen: set[tuple[str, ...]] = set()
+    _collect(candidate.talents, "talent", phrase_tokens, phrases, seen)
+    _collect(candidate.preferences, "preference", phrase_tokens, phrases, seen)
+    return phrases
+
+
+def vacancy_phrases(vacancy: VacancyProfile) -> list[_Phrase]:
+    """Skills, tasks, the title and the description's sentences, each tagged with its field."""
+    phrases: list[_Phrase] = []
+    # De-duplicated per field only: a phrase that is both a skill and a task appears under both, and the
+    # explanation then shows the field with the higher weight.
+    _collect(vacancy.skills, "skill", _vacancy_tokens, phrases, set())
+    _collect(vacancy.tasks, "task", _vacancy_tokens, phrases, set())
+    _collect((vacancy.title,), "title", _vacancy_tokens, phrases, set())
+    _collect(_sentences(vacancy.description), "description", _vacancy_tokens, phrases, set())
+    return phrases
+
+
+def candidate_text(candidate: CandidateProfile) -> str:
+    """The candidate as one document, for fitting a :class:`TextModel`."""
+    return " . ".join(p.text for p in candidate_phrases(candidate))
+
+
+def vacancy_text(vacancy: VacancyProfile) -> str:
+    """The vacancy as one document, for fitting a :class:`TextModel`."""
+    return " . ".join(p.text for p in vacancy_phrases(vacancy))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Text model
+
+
+def _tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray, scale: float) -> sp.csr_matrix:
+    """TfidfTransformer(sublinear_tf=True, norm="l2") on a count matrix, then scaled by ``scale``."""
+    matrix = sp.csr_matrix(counts, dtype=np.float64, copy=True)
+    matrix.sum_duplicates()
+    np.log(matrix.data, out=matrix.data)
+    matrix.data += 1.0
+    matrix.data *= idf[matrix.indices]
+    row_ids = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    norms = np.sqrt(np.bincount(row_ids, weights=matrix.data**2, minlength=matrix.shape[0]))
+    matrix.data /= norms[row_ids]
+    matrix.data *= scale
+    return matrix
+
+
+def _idf(document_frequency: np.ndarray, n_documents: int) -> np.ndarray:
+    return np.log((1.0 + n_documents) / (1.0 + document_frequency)) + 1.0
+
+
+def _rows_of_counts(index_lists: Sequence[Sequence[int]], width: int) -> sp.csr_matrix:
+    lengths = np.fromiter((len(indices) for indices in index_lists), dtype=np.int64, count=len(index_lists))
+    row_ids = np.repeat(np.arange(len(index_lists), dtype=np.int64), lengths)
+    flat = np.fromiter((i for indices in index_lists for i in indices), dtype=np.int64, count=int(lengths.sum()))
+    matrix = sp.csr_matrix((np.ones(len(flat)), (row_ids, flat)), shape=(len(index_lists), width))
+    matrix.sum_duplicates()
+    return matrix
+
+
+class TextModel:
+    """TF-IDF over character n-grams and words, fitted on the vacancy and candidate texts of one tenant.
+
+    It works word by word rather than text by text: ``char_wb`` n-grams never cross a space, so a text's
+    n-gram counts are the sum of its words' counts. Each distinct word is analysed once and a text is a
+    sparse sum of word rows, which turns vectorising tens of thousands of vacancies into a few sparse
+    products. The numbers are exactly those of the two ``TfidfVectorizer``s it exposes
+    (:attr:`char_vectorizer`, :attr:`word_vectorizer`) on the normalised text; the tests hold it to that.
+
+    A fitted model is read-only and safe to share between threads. Fitted on candidate texts, its
+    vocabulary contains words candidates wrote: refit it when a candidate is erased.
+    """
+
+    def __init__(self, *, char_weight: float = CHAR_WEIGHT) -> None:
+        if not 0.0 <= char_weight <= 1.0:
+            raise ValueError("char_weight must be between 0 and 1")
+        self.char_weight = char_weight
+        self._char_analyzer = self._new_char_vectorizer().build_analyzer()
+        self._fitted = False
+        self._word_index: dict[str, int] = {}
+        self._gram_index: dict[str, int] = {}
+        self._word_grams = sp.csr_matrix((0, 0))
+        self._char_idf = np.zeros(0)
+        self._word_idf = np.zeros(0)
+
+    @staticmethod
+    def _new_char_vectorizer(**kwargs: Any) -> TfidfVectorizer:
+        return TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), lowercase=False, sublinear_tf=True, **kwargs)
+
+    @staticmethod
+    def _new_word_vectorizer(**kwargs: Any) -> TfidfVectorizer:
+        return TfidfVectorizer(
+            analyzer="word", token_pattern=_WORD_PATTERN, lowercase=False, sublinear_tf=True, **kwargs
+        )
+
+    @property
+    def is_fitted(self) -> bool:
+        return self._fitted
+
+    @property
+    def n_features(self) -> int:
+        return len(self._gram_index) + len(self._word_index)
+
+    @property
+    def char_vectorizer(self) -> TfidfVectorizer:
+        """The character n-gram block as a fitted scikit-learn vectorizer (its input: normalised text)."""
+        self._require_fitted()
+        vectorizer = self._new_char_vectorizer(vocabulary=self._gram_index)
+        vectorizer.idf_ = self._char_idf
+        return vectorizer
+
+    @property
+    def word_vectorizer(self) -> TfidfVectorizer:
+        """The word block as a fitted scikit-learn vectorizer (its input: normalised text)."""
+        self._require_fitted()
+        vectorizer = self._new_word_vectorizer(vocabulary=self._word_index)
+        vectorizer.idf_ = self._word_idf
+        return vectorizer
+
+    def _require_fitted(self) -> None:
+        if not self._fitted:
+            raise ValueError("TextModel is not fitted; call fit() with vacancy and candidate texts first")
+
+    def fit(self, texts: Iterable[str]) -> TextModel:
+        """Fit on documents, typically one per vacancy and one per candidate (see :func:`vacancy_text`)."""
+        return self.fit_tokens([document_tokens(text) for text in texts])
+
+    def fit_tokens(self, documents: Sequence[Sequence[str]]) -> TextModel:
+        documents = [tuple(document) for document in documents]
+        return self._fit(documents, sp.identity(len(documents), format="csr"))
+
+    def _fit(self, phrases: Sequence[tuple[str, ...]], document_phrases: sp.csr_matrix) -> TextModel:
+        """Fit on documents given as bags of phrases: ``document_phrases[d, p]`` > 0 if ``p`` is in ``d``."""
+        words = sorted({word for phrase in phrases for word in phrase})
+        word_index = {word: position for position, word in enumerate(words)}
+        phrase_words = _rows_of_counts([[word_index[w] for w in phrase] for phrase in phrases], len(words))
+        document_words = sp.csr_matrix(document_phrases @ phrase_words)
+        document_words.data[:] = 1.0
+        gram_lists = [self._char_analyzer(word) for word in words]
+        grams = sorted({gram for gram_list in gram_lists for gram in gram_list})
+        gram_index = {gram: position for position, gram in enumerate(grams)}
+        word_grams = _rows_of_counts([[gram_index[g] for g in gram_list] for gram_list in gram_lists], len(grams))
+        presence = sp.csr_matrix(word_grams, copy=True)
+        presence.data[:] = 1.0
+        document_grams = sp.csr_matrix(document_words @ presence)
+        n_documents = document_phrases.shape[0]
+        self._char_idf = _idf(np.bincount(document_grams.indices, minlength=len(grams)), n_documents)
+        self._word_idf = _idf(np.bincount(document_words.indices, minlength=len(words)), n_documents)
+        self._word_grams = word_grams
+        self._word_index = word_index
+        self._gram_index = gram_index
+        self._fitted = True
+        return self
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """One row per text; rows have unit length, so their dot product is the cosine similarity."""
+        return self.transform_tokens([document_tokens(text) for text in texts])
+
+    def transform_tokens(self, token_lists: Sequence[Sequence[str]]) -> sp.csr_matrix:
+        self._require_fitted()
+        local: dict[str, int] = {}
+        rows: list[int] = []
+        columns: list[int] = []
+        for row, tokens in enumerate(token_lists):
+            for word in tokens:
+                column = local.get(word)
+                if column is None:
+                    column = local[word] = len(local)
+                rows.append(row)
+                columns.append(column)
+        n_rows, n_local = len(token_lists), len(local)
+        text_words = sp.csr_matrix(
+            (np.ones(len(rows)), (np.asarray(rows, dtype=np.int64), np.asarray(columns, dtype=np.int64))),
+            shape=(n_rows, n_local),
+        )
+        text_words.sum_duplicates()
+        local_words = list(local)
+        global_ids = np.fromiter((self._word_index.get(w, -1) for w in local_words), dtype=np.int64, count=n_local)
+
+        # Words seen in fit have their n-gram row ready; any other word is analysed here, keeping only the
+        # n-grams the model knows, exactly as TfidfVectorizer.transform ignores unknown features.
+        known = np.flatnonzero(global_ids >= 0)
+        unseen = np.flatnonzero(global_ids < 0)
+        unseen_rows = _rows_of_counts(
+            [
+                [self._gram_index[g] for g in self._char_analyzer(local_words[i]) if g in self._gram_index]
+                for i in unseen
+            ],
+            len(self._gram_index),
+        )
+        stacked = sp.vstack([self._word_grams[global_ids[known]], unseen_rows], format="csr")
+        order = np.empty(n_local, dtype=np.int64)
+        order[np.concatenate((known, unseen))] = np.arange(n_local)
+        char_block = _tfidf_rows(text_words @ stacked[order], self._char_idf, math.sqrt(self.char_weight))
+
+        coo = text_words.tocoo()
+        mapped = global_ids[coo.col]
+        keep = mapped >= 0
+        word_counts = sp.csr_matrix(
+            (coo.data[keep], (coo.row[keep], mapped[keep])), shape=(n_rows, len(self._word_index))
+        )
+        word_block = _tfidf_rows(word_counts, self._word_idf, math.sqrt(1.0 - self.char_weight))
+        return sp.hstack([char_block, word_block], format="csr")
+
+    def similarity(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
+        """Cosine similarity of every phrase in ``left`` with every phrase in ``right``."""
+        a = self.transform_tokens([phrase_tokens(text) for text in left])
+        b = self.transform_tokens([phrase_tokens(text) for text in right])
+        return np.asarray((a @ b.T).toarray())
+
+
+class _PhraseTable:
+    """Distinct phrase token lists, numbered; number 0 is the empty phrase."""
+
+    def __init__(self) -> None:
+        self.ids: dict[tuple[str, ...], int] = {(): 0}
+
+    def add(self, tokens: tuple[str, ...]) -> int:
+        number = self.ids.get(tokens)
+        if number is None:
+            number = self.ids[tokens] = len(self.ids)
+        return number
+
+    @property
+    def tokens(self) -> list[tuple[str, ...]]:
+        return list(self.ids)
+
+
+def _fit_on(table: _PhraseTable, documents: Sequence[Sequence[int]]) -> TextModel:
+    """A model fitted on documents given as lists of phrase numbers from ``table``."""
+    return TextModel()._fit(table.tokens, _rows_of_counts(documents, len(table.ids)))
+
+
+def fit_model(vacancies: Iterable[VacancyProfile] = (), candidates: Iterable[CandidateProfile] = ()) -> TextModel:
+    """A model fitted on these vacancies and candidates, one document each; same as
+    ``TextModel().fit([vacancy_text(v) ...] + [candidate_text(c) ...])`` but faster."""
+    table = _PhraseTable()
+    documents = [[table.add(p.tokens) for p in _vacancy_record(v).phrases] for v in vacancies]
+    documents += [[table.add(p.tokens) for p in candidate_phrases(c)] for c in candidates]
+    return _fit_on(table, documents)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Scoring
+
+
+def _talent_from_best(best: np.ndarray) -> np.ndarray:
+    """``best[i, j]``: best field-weighted similarity of candidate phrase ``i`` within pair ``j``."""
+    if best.shape[0] == 0:
+        return np.zeros(best.shape[1])
+    combined = TALENT_BEST_SHARE * best.max(axis=0) + (1.0 - TALENT_BEST_SHARE) * best.mean(axis=0)
+    return np.clip(combined, 0.0, 1.0)
+
+
+def _number_out(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(float(value), 4)
+
+
+def _talents_matched(
+    phrases: Sequence[_Phrase], counterparts: Sequence[_Phrase], similarity: np.ndarray
+) -> list[dict[str, Any]]:
+    """Per candidate phrase its best vacancy phrase (by field-weighted similarity), if similar enough."""
+    if not phrases or not counterparts:
+        return []
+    weights = np.array([FIELD_WEIGHTS[p.source] for p in counterparts])
+    pairs = []
+    for row, phrase in enumerate(phrases):
+        best = int(np.argmax(similarity[row] * weights))
+        value = float(similarity[row, best])
+        if value >= EXPLAIN_MIN_SIMILARITY:
+            counterpart = counterparts[best]
+            pairs.append(
+                {
+                    "talent": _display(phrase.text),
+                    "source": phrase.source,
+                    "matched": _display(counterpart.text),
+                    "field": counterpart.source,
+                    "similarity": round(min(value, 1.0), 4),
+                }
+            )
+    pairs.sort(key=lambda pair: (-pair["similarity"], pair["talent"]))
+    return pairs
+
+
+def _explanation(
+    candidate: CandidateProfile,
+    vacancy: VacancyProfile,
+    talents_matched: list[dict[str, Any]],
+    components: Mapping[str, float],
+    weights: Mapping[str, float],
+    km: float | None,
+) -> dict[str, Any]:
+    offered = vacancy.supports_offered
+    overlap = hours_overlap(candidate, vacancy)
+    return {
+        "talents_matched": talents_matched,
+        "supports": {
+            "needed": sorted(candidate.essential_needs | candidate.preferred_needs),
+            "offered": sorted(offered),
+            "essential_met": sorted(candidate.essential_needs & offered),
+            "preferred_met": sorted(candidate.preferred_needs & offered),
+            "preferred_missing": sorted(candidate.preferred_needs - offered),
+        },
+        "hours": {
+            "candidate": [_number_out(candidate.hours_min), _number_out(candidate.hours_max)],
+            "vacancy": [_number_out(vacancy.hours_min), _number_out(vacancy.hours_max)],
+            "overlap": None if overlap is None else [_number_out(overlap[0]), _number_out(overlap[1])],
+            "fit": round(float(components["hours"]), 4),
+        },
+        "ladder": {"from": candidate.ladder_step, "to": vacancy.rung, "fit": round(float(components["ladder"]), 4)},
+        "distance_km": None if km is None else round(float(km), 2),
+        "components": {name: round(float(value), 4) for name, value in components.items()},
+        "weights": dict(weights),
+    }
+
+
+def _final_score(components: Mapping[str, Any], weights: Mapping[str, float]) -> Any:
+    """Weighted mean of the components, rounded; works on floats and on numpy arrays alike."""
+    total = sum(weights.values())
+    score = sum(weights[name] * components[name] for name in weights) / total
+    return np.round(np.clip(score, 0.0, 1.0), 4)
+
+
+# Ladder fit by (rung - step), for a step below the top; index with diff + offset.
+_LADDER_OFFSET: Final = TOP_LADDER_STEP
+_LADDER_BY_DIFF: Final = np.array([ladder_fit(1, 1 + diff) for diff in range(-TOP_LADDER_STEP, TOP_LADDER_STEP + 1)])
+
+
+_NUMBERS: Final = ("open", "positions", "hours_min", "hours_max", "supports", "rung", "lat", "lon")
+
+
+class _VacancyRecord(NamedTuple):
+    phrases: tuple[_Phrase, ...]
+    phrase_weights: tuple[float, ...]
+    numbers: tuple[float, ...]
+
+
+# Vacancies are public and are ranked again and again; what an index needs of each is computed once.
+@lru_cache(maxsize=1 << 16)
+def _vacancy_record(vacancy: VacancyProfile) -> _VacancyRecord:
+    phrases = tuple(vacancy_phrases(vacancy))
+    # A vacancy without usable text still gets one row (the empty phrase, weight 0) in the index.
+    weights = tuple(FIELD_WEIGHTS[p.source] for p in phrases) or (0.0,)
+    numbers = (
+        float(vacancy.status == "open"),
+        float(vacancy.positions),
+        vacancy.hours_min,
+        vacancy.hours_max,
+        float(support_mask(vacancy.supports_offered)),
+        float(vacancy.rung),
+        math.nan if vacancy.lat is None else vacancy.lat,
+        math.nan if vacancy.lon is None else vacancy.lon,
+    )
+    return _VacancyRecord(phrases, weights, numbers)
+
+
+class VacancyIndex:
+    """Vacancies vectorised once, answering "the best vacancies for this candidate" in milliseconds.
+
+    Build one per tenant from its current vacancies, ideally with a model fitted on the tenant's vacancy
+    and candidate texts, and rebuild it when vacancies change: it is never modified after construction,
+    so one index can serve concurrent requests. Hard constraints run on numpy arrays (tenant, status,
+    positions, hours, support bitmasks, coordinates); text similarity is one sparse product of the
+    candidate's phrases with the distinct vacancy phrases, gathered per vacancy afterwards.
+    """
+
+    def __init__(
+        self,
+        vacancies: Iterable[VacancyProfile],
+        *,
+        model: TextModel | None = None,
+        extra_documents: Iterable[str] = (),
+    ) -> None:
+        """Without ``model``, fit one on these vacancies plus ``extra_documents`` (e.g. candidate texts)."""
+        self.vacancies: tuple[VacancyProfile, ...] = tuple(vacancies)
+        n = len(self.vacancies)
+        records = [_vacancy_record(v) for v in self.vacancies]
+        self._phrases = [record.phrases for record in records]
+
+        # Each vacancy owns a contiguous run of rows (at least one, the empty phrase if it has none), so
+        # its best phrase is a reduceat over that run.
+        table = _PhraseTable()
+        documents = [[table.add(p.tokens) for p in phrases] or [0] for phrases in self._phrases]
+        self._counts = np.fromiter((len(d) for d in documents), dtype=np.int64, count=n)
+        self._starts = np.cumsum(self._counts) - self._counts
+        self._phrase_ids = np.fromiter((i for d in documents for i in d), dtype=np.int64, count=int(self._counts.sum()))
+        self._phrase_weights = np.fromiter(
+            (w for record in records for w in record.phrase_weights), dtype=np.float64, count=len(self._phrase_ids)
+        )
+        if model is None:
+            documents += [[table.add(document_tokens(text))] for text in extra_documents]
+            model = _fit_on(table, documents)
+        else:
+            model._require_fitted()
+        self.model = model
+        self._phrase_matrix_t = model.transform_tokens(table.tokens).T.tocsr()
+
+        tenants = sorted({v.tenant for v in self.vacancies})
+        self._tenant_codes = {tenant: code for code, tenant in enumerate(tenants)}
+        self._tenant = np.fromiter((self._tenant_codes[v.tenant] for v in self.vacancies), np.int64, n)
+        columns = np.array([record.numbers for record in records], dtype=np.float64).reshape(n, len(_NUMBERS))
+        self._open = columns[:, _NUMBERS.index("open")] > 0
+        self._positions = columns[:, _NUMBERS.index("positions")].astype(np.int64)
+        self._hours_min = columns[:, _NUMBERS.index("hours_min")]
+        self._hours_max = columns[:, _NUMBERS.index("hours_max")]
+        self._supports = columns[:, _NUMBERS.index("supports")].astype(np.int64)
+        self._rung = columns[:, _NUMBERS.index("rung")].astype(np.int64)
+        self._lat = columns[:, _NUMBERS.index("lat")]
+        self._lon = columns[:, _NUMBERS.index("lon")]
+        self._id_rank = np.empty(n, dtype=np.int64)
+        self._id_rank[sorted(range(n), key=lambda i: self.vacancies[i].id)] = np.arange(n)
+
+    def __len__(self) -> int:
+        return len(self.vacancies)
+
+    def _distances(self, candidate: CandidateProfile) -> np.ndarray:
+        if candidate.lat is None or candidate.lon is None:
+            return np.full(len(self.vacancies), np.nan)
+        p1, p2 = math.radians(candidate.lat), np.radians(self._lat)
+        dlat, dlon = p2 - p1, np.radians(self._lon - candidate.lon)
+        a = np.sin(dlat / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
+        return 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+
+    def allowed(self, candidate: CandidateProfile, distances: np.ndarray | None = None) -> np.ndarray:
+        """Mask of the vacancies that pass every hard constraint; agrees with :func:`hard_constraint_failures`."""
+        n = len(self.vacancies)
+        tenant = self._tenant_codes.get(candidate.tenant)
+        if tenant is None or not candidate.consent_matching:
+            return np.zeros(n, dtype=bool)
+        essential = support_mask(candidate.essential_needs)
+        mask = (self._tenant == tenant) & self._open & (self._positions > 0)
+        mask &= np.maximum(self._hours_min, candidate.hours_min) <= np.minimum(self._hours_max, candidate.hours_max)
+        mask &= (self._supports & essential) == essential
+        if candidate.max_travel_km is not None:
+            km = self._distances(candidate) if distances is None else distances
+            # NaN (no coordinates on one side) compares False: an unknown distance is not too far.
+            mask &= ~(km > candidate.max_travel_km)
+        return mask
+
+    def top_k(
+        self, candidate: CandidateProfile, k: int | None = 10, *, weights: Mapping[str, float] | None = None
+    ) -> list[Match]:
+        """The ``k`` best allowed vacancies (all if ``k`` is None), best first, equal scores by vacancy id."""
+        resolved = resolve_weights(weights)
+        if k is not None and k <= 0:
+            return []
+        km_all = self._distances(candidate)
+        allowed = np.flatnonzero(self.allowed(candidate, km_all))
+        if len(allowed) == 0:
+            return []
+
+        phrases = candidate_phrases(candidate)
+        similarity = np.zeros((0, self._phrase_matrix_t.shape[1]))
+        if phrases:
+            candidate_matrix = self.model.transform_tokens([p.tokens for p in phrases])
+            similarity = np.asarray((candidate_matrix @ self._phrase_matrix_t).toarray())
+        counts = self._counts[allowed]
+        offsets = np.cumsum(counts) - counts
+        rows = np.repeat(self._starts[allowed] - offsets, counts) + np.arange(int(counts.sum()))
+        weighted = similarity[:, self._phrase_ids[rows]] * self._phrase_weights[rows]
+        best = np.maximum.reduceat(weighted, offsets, axis=1) if phrases else np.zeros((0, len(allowed)))
+
+        km = km_all[allowed]
+        components = {
+            "talent": _talent_from_best(best),
+            "supports": self._supports_fit(candidate, allowed),
+            "hours": self._hours_fit(candidate, allowed),
+            "ladder": self._ladder_fit(candidate, allowed),
+            "distance": self._distance_fit(candidate, km),
+        }
+        scores = _final_score(components, resolved)
+
+        if k is not None and k < len(allowed):
+            cutoff = -np.partition(-scores, k - 1)[k - 1]
+            keep = np.flatnonzero(scores >= cutoff)
+        else:
+            keep = np.arange(len(allowed))
+        order = keep[np.lexsort((self._id_rank[allowed[keep]], -scores[keep]))][:k]
+
+        matches = []
+        for position in order:
+            index = int(allowed[position])
+            vacancy = self.vacancies[index]
+            counterparts = self._phrases[index]
+            start = int(self._starts[index])
+            pair_similarity = similarity[:, self._phrase_ids[start : start + len(counterparts)]]
+            pair = {name: float(values[position]) for name, values in components.items()}
+            distance = None if np.isnan(km[position]) else float(km[position])
+            talents = _talents_matched(phrases, counterparts, pair_similarity)
+            explanation = _explanation(candidate, vacancy, talents, pair, resolved, distance)
+            matches.append(Match(candidate.id, vacancy.id, float(scores[position]), explanation))
+        return matches
+
+    def _supports_fit(self, candidate: CandidateProfile, allowed: np.ndarray) -> np.ndarray:
+        if not candidate.preferred_needs:
+            return np.ones(len(allowed))
+        met = np.bitwise_count(self._supports[allowed] & support_mask(candidate.preferred_needs))
+        return met / len(candidate.preferred_needs)
+
+    def _hours_fit(self, candidate: CandidateProfile, allowed: np.ndarray) -> np.ndarray:
+        low, high = self._hours_min[allowed], self._hours_max[allowed]
+        overlap = np.minimum(high, candidate.hours_max) - np.maximum(low, candidate.hours_min)
+        narrower = np.minimum(high - low, candidate.hours_max - candidate.hours_min)
+        safe = np.where(narrower > 0, narrower, 1.0)
+        return np.clip(np.where(narrower > 0, overlap / safe, 1.0), 0.0, 1.0)
+
+    def _ladder_fit(self, candidate: CandidateProfile, allowed: np.ndarray) -> np.ndarray:
+        diff = self._rung[allowed] - candidate.ladder_step
+        if candidate.ladder_step == TOP_LADDER_STEP:
+            diff = np.where(diff == 0, 1, diff)
+        return _LADDER_BY_DIFF[diff + _LADDER_OFFSET]
+
+    @staticmethod
+    def _distance_fit(candidate: CandidateProfile, km: np.ndarray) -> np.ndarray:
+        limit = candidate.max_travel_km
+        if limit is None:
+            return np.ones(len(km))
+        fit = np.where(km <= 0, 1.0, 0.0) if limit <= 0 else np.clip(1.0 - km / limit, 0.0, 1.0)
+        return np.where(np.isnan(km), 1.0, fit)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Entry points
+
+
+def rank_vacancies_for_candidate(
+    candidate: CandidateProfile,
+    vacancies: Iterable[VacancyProfile],
+    *,
+    top_k: int | None = 10,
+    weights: Mapping[str, float] | None = None,
+    model: TextModel | None = None,
+) -> list[Match]:
+    """The best vacancies for one candidate, for their jobcoach; hard constraints are applied first.
+
+    Without ``model`` one is fitted on these vacancies and this candidate. For repeated queries over the
+    same vacancies build a :class:`VacancyIndex` once and call :meth:`VacancyIndex.top_k`.
+    """
+    resolve_weights(weights)
+    if not candidate.consent_matching or (top_k is not None and top_k <= 0):
+        return []
+    index = VacancyIndex(vacancies, model=model, extra_documents=[candidate_text(candidate)])
+    return index.top_k(candidate, top_k, weights=weights)
+
+
+def rank_candidates_for_vacancy(
+    vacancy: VacancyProfile,
+    candidates: Iterable[CandidateProfile],
+    *,
+    top_k: int | None = 10,
+    weights: Mapping[str, float] | None = None,
+    model: TextModel | None = None,
+    require_share_consent: bool = True,
+) -> list[Match]:
+    """The best candidates for one vacancy; by default only those who agreed to be shown to employers."""
+    resolved = resolve_weights(weights)
+    candidates = list(candidates)
+    if (top_k is not None and top_k <= 0) or not candidates:
+        return []
+    if model is None:
+        model = fit_model([vacancy], candidates)
+    else:
+        model._require_fitted()
+    eligible = [
+        c for c in candidates if not hard_constraint_failures(c, vacancy, require_share_consent=require_share_consent)
+    ]
+    if not eligible:
+        return []
+
+    counterparts = vacancy_phrases(vacancy)
+    phrase_lists = [candidate_phrases(c) for c in eligible]
+    flat = [p for phrases in phrase_lists for p in phrases]
+    similarity = np.zeros((len(flat), len(counterparts)))
+    if flat and counterparts:
+        left = model.transform_tokens([p.tokens for p in flat])
+        right = model.transform_tokens([p.tokens for p in counterparts])
+        similarity = np.asarray((left @ right.T).toarray())
+    field_weights = np.array([FIELD_WEIGHTS[p.source] for p in counterparts])
+    best = (similarity * field_weights).max(axis=1) if counterparts else np.zeros(len(flat))
+
+    scored = []
+    start = 0
+    for candidate, phrases in zip(eligible, phrase_lists, strict=True):
+        end = start + len(phrases)
+        km = distance_km(candidate, vacancy)
+        components = {
+            "talent": float(_talent_from_best(best[start:end, None])[0]),
+            "supports": supports_fit(candidate, vacancy),
+            "hours": hours_fit(candidate, vacancy),
+            "ladder": ladder_fit(candidate.ladder_step, vacancy.rung),
+            "distance": distance_fit(candidate, km),
+        }
+        score = float(_final_score(components, resolved))
+        scored.append((score, candidate, phrases, similarity[start:end], components, km))
+        start = end
+    scored.sort(key=lambda item: (-item[0], item[1].id))
+    return [
+        Match(
+            candidate.id,
+            vacancy.id,
+            score,
+            _explanation(
+                candidate, vacancy, _talents_matched(phrases, counterparts, pair_sim), components, resolved, km
+            ),
+        )
+        for score, candidate, phrases, pair_sim, components, km in scored[:top_k]
+    ]
+
+
+def proposals_for_vacancy(
+    vacancy: VacancyProfile,
+    candidates: Iterable[CandidateProfile],
+    threshold: float = DEFAULT_PROPOSAL_THRESHOLD,
+    weights: Mapping[str, float] | None = None,
+    model: TextModel | None = None,
+) -> list[Match]:
+    """Every candidate scoring at least ``threshold``, to propose to that candidate's own jobcoach.
+
+    Only the matching consent is needed here: the proposal goes to the jobcoach, not to the employer.
+    """
+    ranked = rank_candidates_for_vacancy(
+        vacancy, candidates, top_k=None, weights=weights, model=model, require_share_consent=False
+    )
+    return [match for match in ranked if match.score >= threshold]

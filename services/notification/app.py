@@ -1,0 +1,17 @@
+"""The notification service's web application."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from services.notification import api, config
+from shared.web.app import ServiceContext, build_app
+
+
+def create_app(context: ServiceContext | None = None) -> Flask:
+    return build_app(
+        context or ServiceContext.from_settings(config.load()),
+        [api.blp],
+        title="Werkbrug notification service",
+        description="Jobcoaches' alert inbox and their webhook and e-mail channels.",
+    )

@@ -1,0 +1,17 @@
+"""The vacancy service's web application."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from services.vacancy import api, config
+from shared.web.app import ServiceContext, build_app
+
+
+def create_app(context: ServiceContext | None = None) -> Flask:
+    return build_app(
+        context or ServiceContext.from_settings(config.load()),
+        [api.blp],
+        title="Werkbrug vacancy service",
+        description="Employers post and maintain inclusive vacancies.",
+    )

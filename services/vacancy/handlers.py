@@ -1,0 +1,46 @@
+"""Commands of the vacancy service: each stores its change and the event about it in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.orm import Session
+
+from services.vacancy import store
+from services.vacancy.domain import FIELD_NAMES, apply_patch, event_type_for
+from shared import metrics
+from shared.events import new_event
+
+SOURCE = "vacancy"
+
+
+def _emit(session: Session, tenant: str, vacancy: dict, event_type: str) -> None:
+    if event_type == "nl.werkbrug.vacancy.closed":
+        data = {"employer_id": vacancy["employer_id"], "status": vacancy["status"]}
+    else:
+        data = {name: vacancy[name] for name in (*FIELD_NAMES, "employer_id", "status")}
+    store.outbox.add(session, new_event(event_type, tenant=tenant, subject=vacancy["id"], data=data, source=SOURCE))
+
+
+def post_vacancy(session: Session, tenant: str, employer_id: str, fields: dict) -> dict:
+    vacancy = store.insert_vacancy(session, tenant, str(uuid.uuid4()), employer_id, fields)
+    _emit(session, tenant, vacancy, "nl.werkbrug.vacancy.posted")
+    metrics.VACANCIES_POSTED.labels(tenant).inc()
+    return vacancy
+
+
+def change_vacancy(session: Session, tenant: str, current: dict, patch: dict) -> dict:
+    fields, status = apply_patch(current, dict(patch))
+    vacancy = store.update_vacancy(session, tenant, current["id"], status=status, fields=fields)
+    _emit(session, tenant, vacancy, event_type_for(current["status"], status))
+    return vacancy
+
+
+def close_vacancy(session: Session, tenant: str, current: dict) -> dict:
+    if current["status"] == "closed":
+        return current
+    vacancy = store.update_vacancy(
+        session, tenant, current["id"], status="closed", fields={name: current[name] for name in FIELD_NAMES}
+    )
+    _emit(session, tenant, vacancy, "nl.werkbrug.vacancy.closed")
+    return vacancy

@@ -1,0 +1,95 @@
+"""The vacancy service's tables and queries. Every query takes the tenant, so none can forget it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shared.db import UtcDateTime, utcnow
+from shared.outbox import Outbox, outbox_table
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+metadata = sa.MetaData()
+
+vacancies = sa.Table(
+    "vacancies",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("tenant", sa.String(63), nullable=False),
+    sa.Column("employer_id", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    # The vacancy's fields as the API accepted them; the columns above are the ones queries filter on.
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index("ix_vacancies_tenant_employer", "tenant", "employer_id", "created_at"),
+    sa.Index("ix_vacancies_tenant_status", "tenant", "status", "created_at"),
+)
+
+outbox = Outbox(outbox_table(metadata))
+
+
+def _as_dict(row) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "employer_id": row.employer_id,
+        "status": row.status,
+        **row.fields,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def insert_vacancy(session: Session, tenant: str, vacancy_id: str, employer_id: str, fields: dict) -> dict:
+    now = utcnow()
+    session.execute(
+        vacancies.insert().values(
+            id=vacancy_id,
+            tenant=tenant,
+            employer_id=employer_id,
+            status="open",
+            fields=fields,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return get_vacancy(session, tenant, vacancy_id)
+
+
+def get_vacancy(session: Session, tenant: str, vacancy_id: str) -> dict | None:
+    row = session.execute(
+        sa.select(vacancies).where(vacancies.c.tenant == tenant, vacancies.c.id == vacancy_id)
+    ).first()
+    return _as_dict(row) if row else None
+
+
+def update_vacancy(session: Session, tenant: str, vacancy_id: str, *, status: str, fields: dict) -> dict:
+    session.execute(
+        vacancies.update()
+        .where(vacancies.c.tenant == tenant, vacancies.c.id == vacancy_id)
+        .values(status=status, fields=fields, updated_at=utcnow())
+    )
+    return get_vacancy(session, tenant, vacancy_id)
+
+
+def list_vacancies(
+    session: Session, tenant: str, *, employer_id: str | None, status: str | None, offset: int, limit: int
+) -> tuple[list[dict], int]:
+    conditions = [vacancies.c.tenant == tenant]
+    if employer_id is not None:
+        conditions.append(vacancies.c.employer_id == employer_id)
+    if status is not None:
+        conditions.append(vacancies.c.status == status)
+    total = session.execute(sa.select(sa.func.count()).select_from(vacancies).where(*conditions)).scalar_one()
+    rows = session.execute(
+        sa.select(vacancies)
+        .where(*conditions)
+        .order_by(vacancies.c.created_at.desc(), vacancies.c.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return [_as_dict(row) for row in rows], total

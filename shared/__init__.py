@@ -1,0 +1,1 @@
+"""Common code of the Werkbrug services: configuration, events, outbox, consumer, web pieces."""

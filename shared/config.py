@@ -1,0 +1,99 @@
+"""Settings that every process reads from its environment, with defaults that run locally."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVICE_PORTS: dict[str, int] = {"candidate": 8101, "vacancy": 8102, "matching": 8103, "notification": 8104}
+WORKER_METRICS_PORTS: dict[str, int] = {
+    "candidate": 9101,
+    "vacancy": 9102,
+    "matching": 9103,
+    "notification": 9104,
+}
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed; raised at start-up, never later."""
+
+
+def var_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """Where local state lives (SQLite files, broker data, metrics files) when nothing else is configured."""
+    return Path(env.get("WERKBRUG_VAR_DIR", "var")).resolve()
+
+
+def _sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: str
+    database_url: str
+    registry_database_url: str
+    kafka_bootstrap_servers: str
+    host: str
+    port: int
+    worker_metrics_port: int
+    log_level: str
+    # Every Kafka consumer group is named after its service so that replicas share the partitions.
+    consumer_group: str
+    outbox_poll_seconds: float
+
+    def float_setting(self, name: str, default: float, env: Mapping[str, str] = os.environ) -> float:
+        return _float(env, name, default)
+
+    def int_setting(self, name: str, default: int, env: Mapping[str, str] = os.environ) -> int:
+        return _int(env, name, default)
+
+
+def registry_database_url(env: Mapping[str, str] = os.environ) -> str:
+    """The tenants-and-keys database shared by every service's authentication and the admin CLI."""
+    return env.get("REGISTRY_DATABASE_URL") or _sqlite_url(var_dir(env) / "registry.db")
+
+
+def database_url(service: str, env: Mapping[str, str] = os.environ) -> str:
+    return env.get("DATABASE_URL") or _sqlite_url(var_dir(env) / f"{service}.db")
+
+
+def load_settings(service: str, env: Mapping[str, str] = os.environ) -> Settings:
+    if service not in SERVICE_PORTS:
+        raise ConfigError(f"unknown service {service!r}")
+    bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092").strip()
+    if not bootstrap:
+        raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is empty")
+    return Settings(
+        service=service,
+        database_url=database_url(service, env),
+        registry_database_url=registry_database_url(env),
+        kafka_bootstrap_servers=bootstrap,
+        host=env.get("WERKBRUG_HOST", "127.0.0.1"),
+        port=_int(env, "WERKBRUG_PORT", SERVICE_PORTS[service]),
+        worker_metrics_port=_int(env, "WORKER_METRICS_PORT", WORKER_METRICS_PORTS[service]),
+        log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        consumer_group=env.get("CONSUMER_GROUP", f"werkbrug-{service}"),
+        outbox_poll_seconds=_float(env, "OUTBOX_POLL_SECONDS", 0.05),
+    )

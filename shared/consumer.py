@@ -1,0 +1,256 @@
+"""The one consumer loop every worker uses: poll, decode, deduplicate, handle, dead-letter, commit.
+
+Handlers are plain functions ``handler(session, event)`` listed in a table by event type. A handler's
+effect, the event id in ``processed_events`` and any outgoing events in the outbox are committed in one
+database transaction; only after that does the loop commit the Kafka offset. A redelivered event finds
+its id already there and has no effect. A message that cannot be handled goes, unchanged, to the
+dead-letter topic with headers saying where it came from and why, and the loop moves on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
+
+from shared import metrics
+from shared.db import Database, UtcDateTime, utcnow
+from shared.events import EVENT_TYPES, Event, EventError, decode_event
+from shared.topics import Topic
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Session, Event], None]
+# Called with (session, tenant, subject) for a tombstone, the value-less message that ends a key.
+TombstoneHandler = Callable[[Session, str, str], None]
+
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+
+
+def processed_events_table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        "processed_events",
+        metadata,
+        sa.Column("event_id", sa.String(36), primary_key=True),
+        sa.Column("event_type", sa.String(200), nullable=False),
+        sa.Column("processed_at", UtcDateTime, nullable=False),
+    )
+
+
+class HandlerFailed(Exception):
+    """A handler kept failing on a well-formed event; the event is dead-lettered with this reason."""
+
+    reason = "handler_error"
+
+
+@dataclass
+class _Outcome:
+    outcome: str
+    reason: str | None = None
+    error: BaseException | None = None
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        processed_events: sa.Table,
+        consumer: KafkaConsumer,
+        dead_letter_producer: KafkaProducer,
+        group_id: str,
+        handlers: Mapping[str, Handler],
+        tombstone_handlers: Mapping[str, TombstoneHandler] | None = None,
+        max_attempts: int = 3,
+        retry_backoff_s: float = 0.5,
+    ) -> None:
+        unknown = set(handlers) - set(EVENT_TYPES)
+        if unknown:
+            raise ValueError(f"handlers for unknown event types: {sorted(unknown)}")
+        self.db = db
+        self.processed = processed_events
+        self.consumer = consumer
+        self.dead_letters = dead_letter_producer
+        self.group_id = group_id
+        self.handlers = dict(handlers)
+        self.tombstone_handlers = dict(tombstone_handlers or {})
+        self.max_attempts = max_attempts
+        self.retry_backoff_s = retry_backoff_s
+
+    def poll_once(self, timeout_ms: int = 500) -> int:
+        """Handle one poll's worth of messages and commit their offsets; returns how many were taken."""
+        batches = list(self.consumer.poll(timeout_ms=timeout_ms).items())
+        taken = 0
+        for index, (partition, messages) in enumerate(batches):
+            handled_up_to = None
+            try:
+                for message in messages:
+                    self._take(message)
+                    handled_up_to = message.offset
+                    taken += 1
+            except Exception:
+                # The database or the broker is away. Rewind every partition to its first message not yet
+                # handled, so that the next poll reads it again instead of skipping past it.
+                resume = handled_up_to + 1 if handled_up_to is not None else messages[0].offset
+                self.consumer.seek(partition, resume)
+                for later_partition, later_messages in batches[index + 1 :]:
+                    self.consumer.seek(later_partition, later_messages[0].offset)
+                raise
+            finally:
+                # Committed only after the effects are stored: a crash before this line redelivers,
+                # and deduplication makes the replay harmless.
+                if handled_up_to is not None:
+                    self.consumer.commit({partition: OffsetAndMetadata(handled_up_to + 1, "", -1)})
+        if batches:
+            self._record_lag([partition for partition, _ in batches])
+        return taken
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.poll_once()
+            except Exception as exc:
+                # The broker being away is the usual cause: nothing was committed, so wait and poll again.
+                log.warning("consumer poll failed; retrying", extra={"ctx": {"error": type(exc).__name__}})
+                stop.wait(1.0)
+        self.consumer.close(autocommit=False)
+
+    def _take(self, message) -> None:
+        topic = message.topic
+        started = time.perf_counter()
+        if message.value is None:
+            self._take_tombstone(message)
+            return
+        try:
+            event = decode_event(message.value)
+        except EventError as exc:
+            self._dead_letter(message, exc.reason, exc)
+            metrics.EVENTS_CONSUMED.labels(topic, "unreadable", "dead_lettered").inc()
+            return
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            # A known type this service has no interest in (another consumer's business): skip it.
+            metrics.EVENTS_CONSUMED.labels(topic, event.type, "ignored").inc()
+            return
+        result = self._handle_with_retries(handler, event)
+        if result.outcome == "dead_lettered":
+            self._dead_letter(message, result.reason or "handler_error", result.error)
+        metrics.EVENTS_CONSUMED.labels(topic, event.type, result.outcome).inc()
+        metrics.EVENT_HANDLING.labels(topic).observe(time.perf_counter() - started)
+
+    def _take_tombstone(self, message) -> None:
+        """A tombstone ends an entity. After compaction it may be all a late reader ever sees of an
+        erasure, so it erases too; erasing twice is harmless."""
+        handler = self.tombstone_handlers.get(message.topic)
+        tenant, _, subject = (message.key or b"").decode("utf-8", "replace").partition("/")
+        if handler is None:
+            metrics.EVENTS_CONSUMED.labels(message.topic, "tombstone", "ignored").inc()
+            return
+        if not tenant or not subject:
+            self._dead_letter(message, "invalid", None)
+            metrics.EVENTS_CONSUMED.labels(message.topic, "tombstone", "dead_lettered").inc()
+            return
+        with self.db.session() as session:
+            handler(session, tenant, subject)
+        metrics.EVENTS_CONSUMED.labels(message.topic, "tombstone", "handled").inc()
+
+    def _handle_with_retries(self, handler: Handler, event: Event) -> _Outcome:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return self._handle_once(handler, event)
+            except EventError as exc:
+                # The payload passed its schema but breaks a rule the handler checks: no retry helps.
+                return _Outcome("dead_lettered", exc.reason, exc)
+            except TRANSIENT_ERRORS:
+                # The database is away: this is no fault of the message, so it must not be dead-lettered.
+                raise
+            except Exception as exc:
+                log.warning(
+                    "event handler failed",
+                    extra={
+                        "ctx": {
+                            "event_id": event.id,
+                            "event_type": event.type,
+                            "tenant": event.tenant,
+                            "attempt": attempt,
+                            "error": type(exc).__name__,
+                        }
+                    },
+                )
+                if attempt == self.max_attempts:
+                    return _Outcome("dead_lettered", HandlerFailed.reason, exc)
+                time.sleep(self.retry_backoff_s * attempt)
+        raise AssertionError("unreachable")
+
+    def _handle_once(self, handler: Handler, event: Event) -> _Outcome:
+        try:
+            with self.db.session() as session:
+                seen = session.execute(
+                    sa.select(self.processed.c.event_id).where(self.processed.c.event_id == event.id)
+                ).first()
+                if seen:
+                    return _Outcome("duplicate")
+                session.execute(
+                    self.processed.insert().values(event_id=event.id, event_type=event.type, processed_at=utcnow())
+                )
+                handler(session, event)
+        except IntegrityError:
+            # Another replica stored the same event between our check and our insert.
+            if self._already_processed(event.id):
+                return _Outcome("duplicate")
+            raise
+        return _Outcome("handled")
+
+    def _already_processed(self, event_id: str) -> bool:
+        with self.db.session() as session:
+            query = sa.select(self.processed.c.event_id).where(self.processed.c.event_id == event_id)
+            return session.execute(query).first() is not None
+
+    def _dead_letter(self, message, reason: str, error: BaseException | None) -> None:
+        error_text = f"{type(error).__name__}: {error}"[:1000] if error else reason
+        headers = [
+            ("dlq.original.topic", message.topic.encode()),
+            ("dlq.original.partition", str(message.partition).encode()),
+            ("dlq.original.offset", str(message.offset).encode()),
+            ("dlq.original.timestamp", str(message.timestamp).encode()),
+            ("dlq.consumer.group", self.group_id.encode()),
+            ("dlq.reason", reason.encode()),
+            ("dlq.exception.class", (type(error).__name__ if error else reason).encode()),
+            ("dlq.exception.message", error_text.encode("utf-8", "replace")),
+        ]
+        # Waiting for the acknowledgement keeps the offset uncommitted if the dead-letter write fails,
+        # so the message is redelivered rather than lost.
+        self.dead_letters.send(Topic.DEAD_LETTERS, key=message.key, value=message.value, headers=headers).get(30)
+        metrics.DEAD_LETTERS.labels(message.topic, reason).inc()
+        log.warning(
+            "message dead-lettered",
+            extra={
+                "ctx": {
+                    "topic": message.topic,
+                    "partition": message.partition,
+                    "offset": message.offset,
+                    "reason": reason,
+                    "group": self.group_id,
+                }
+            },
+        )
+
+    def _record_lag(self, partitions) -> None:
+        lag_by_topic: dict[str, int] = {}
+        for partition in partitions:
+            assert isinstance(partition, TopicPartition)
+            highwater = self.consumer.highwater(partition)
+            if highwater is None:
+                continue
+            position = self.consumer.position(partition)
+            lag_by_topic[partition.topic] = lag_by_topic.get(partition.topic, 0) + max(highwater - position, 0)
+        for topic, lag in lag_by_topic.items():
+            metrics.CONSUMER_LAG.labels(topic).set(lag)

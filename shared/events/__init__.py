@@ -1,0 +1,341 @@
+"""Werkbrug's event contracts: the CloudEvents envelope and one schema per event type and version.
+
+Every message on every topic is a CloudEvents 1.0 JSON document in structured mode with the extension
+attribute ``tenant``. Payload schemas live here and only here; producers build events with
+:func:`new_event` and consumers read them with :func:`decode_event`. A breaking change to a payload gets a
+new type suffix (``.v2``) next to the old schema, never an edit of it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from shared.topics import Topic
+from shared.vocabulary import (
+    MAX_HOURS_PER_WEEK,
+    SUPPORT_CODES,
+    SUPPORT_LEVELS,
+    VACANCY_KIND_RUNG,
+    VACANCY_STATUSES,
+)
+
+EXAMPLES_DIR = Path(__file__).with_name("examples")
+TENANT_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"
+
+
+class EventError(Exception):
+    """A message that cannot be handled, whatever the number of attempts: it belongs in dead-letters."""
+
+    reason = "invalid"
+
+
+class UndecodableEvent(EventError):
+    reason = "undecodable"
+
+
+class UnknownEventType(EventError):
+    reason = "unknown_type"
+
+
+class InvalidEvent(EventError):
+    reason = "invalid"
+
+
+class _Payload(ma.Schema):
+    class Meta:
+        # A producer that adds a field must not break a consumer that does not know it yet.
+        unknown = ma.EXCLUDE
+
+
+class SupportNeedSchema(_Payload):
+    code = fields.String(required=True, validate=validate.OneOf(SUPPORT_CODES))
+    level = fields.String(required=True, validate=validate.OneOf(SUPPORT_LEVELS))
+
+
+class CandidateLocationSchema(_Payload):
+    postcode = fields.String(required=True, validate=validate.Regexp(r"^[1-9][0-9]{3}$"))
+    lat = fields.Float(load_default=None, allow_none=True, validate=validate.Range(-90, 90))
+    lon = fields.Float(load_default=None, allow_none=True, validate=validate.Range(-180, 180))
+    max_travel_km = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 500))
+
+
+class VacancyLocationSchema(_Payload):
+    postcode = fields.String(required=True, validate=validate.Regexp(r"^[1-9][0-9]{3}$"))
+    lat = fields.Float(load_default=None, allow_none=True, validate=validate.Range(-90, 90))
+    lon = fields.Float(load_default=None, allow_none=True, validate=validate.Range(-180, 180))
+
+
+class ConsentSchema(_Payload):
+    matching = fields.Boolean(required=True)
+    share_with_employers = fields.Boolean(required=True)
+
+
+_hours = validate.Range(0, MAX_HOURS_PER_WEEK)
+_phrases = fields.List(
+    fields.String(validate=validate.Length(min=1, max=200)), load_default=list, validate=validate.Length(max=50)
+)
+
+
+class HoursRangeMixin:
+    @ma.validates_schema
+    def _hours_ordered(self, data, **_kwargs):
+        low, high = data.get("hours_min"), data.get("hours_max")
+        if low is not None and high is not None and low > high:
+            raise ma.ValidationError("must be at least hours_min", "hours_max")
+
+
+class CandidateFieldsSchema(HoursRangeMixin, _Payload):
+    """A candidate's facts as both the API and the events carry them: no name, no contact, no diagnosis."""
+
+    talents = _phrases
+    preferences = _phrases
+    support_needs = fields.List(fields.Nested(SupportNeedSchema), load_default=list, validate=validate.Length(max=12))
+    hours_min = fields.Integer(required=True, validate=_hours)
+    hours_max = fields.Integer(required=True, validate=_hours)
+    ladder_step = fields.Integer(required=True, validate=validate.Range(1, 6))
+    location = fields.Nested(CandidateLocationSchema, required=True)
+    consent = fields.Nested(ConsentSchema, required=True)
+    target_group_register = fields.Boolean(load_default=False)
+
+    @ma.validates("support_needs")
+    def _one_level_per_need(self, value, **_kwargs):
+        codes = [need["code"] for need in value]
+        if len(codes) != len(set(codes)):
+            raise ma.ValidationError("each support code may appear once")
+
+
+class CandidateProfilePayload(CandidateFieldsSchema):
+    """What the matching and notification services may know of a candidate."""
+
+    jobcoach_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class CandidateErasedPayload(_Payload):
+    jobcoach_id = fields.String(required=True)
+
+
+class VacancyFieldsSchema(HoursRangeMixin, _Payload):
+    """A vacancy's facts as both the API and the events carry them."""
+
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(load_default="", validate=validate.Length(max=10_000))
+    tasks = _phrases
+    skills = _phrases
+    supports_offered = fields.List(
+        fields.String(validate=validate.OneOf(SUPPORT_CODES)), load_default=list, validate=validate.Length(max=12)
+    )
+    hours_min = fields.Integer(required=True, validate=_hours)
+    hours_max = fields.Integer(required=True, validate=_hours)
+    kind = fields.String(required=True, validate=validate.OneOf(VACANCY_KIND_RUNG))
+    positions = fields.Integer(required=True, validate=validate.Range(0, 10_000))
+    location = fields.Nested(VacancyLocationSchema, required=True)
+    banenafspraak = fields.Boolean(load_default=False)
+
+
+class VacancyPayload(VacancyFieldsSchema):
+    employer_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    status = fields.String(required=True, validate=validate.OneOf(VACANCY_STATUSES))
+
+
+class VacancyClosedPayload(_Payload):
+    employer_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(("filled", "closed")))
+
+
+class MatchProposedPayload(_Payload):
+    candidate_id = fields.String(required=True)
+    vacancy_id = fields.String(required=True)
+    jobcoach_id = fields.String(required=True)
+    vacancy_title = fields.String(required=True)
+    score = fields.Float(required=True, validate=validate.Range(0, 1))
+    explanation = fields.Dict(required=True)
+    ranking_version = fields.String(required=True)
+
+
+class PlacementStartedPayload(_Payload):
+    candidate_id = fields.String(required=True)
+    vacancy_id = fields.String(required=True)
+    jobcoach_id = fields.String(required=True)
+    start_date = fields.Date(required=True)
+    agreed_hours = fields.Integer(required=True, validate=_hours)
+    supports_agreed = fields.List(fields.String(validate=validate.OneOf(SUPPORT_CODES)), load_default=list)
+
+
+class PlacementCheckedInPayload(_Payload):
+    candidate_id = fields.String(required=True)
+    jobcoach_id = fields.String(required=True)
+    date = fields.Date(required=True)
+    wellbeing = fields.Integer(required=True, validate=validate.Range(1, 5))
+    hours_worked = fields.Float(required=True, validate=validate.Range(0, 168))
+    absence_days = fields.Integer(required=True, validate=validate.Range(0, 7))
+    signals = fields.List(fields.String(validate=validate.Length(max=60)), load_default=list)
+
+
+class PlacementAtRiskPayload(_Payload):
+    candidate_id = fields.String(required=True)
+    vacancy_id = fields.String(required=True)
+    jobcoach_id = fields.String(required=True)
+    score = fields.Float(required=True, validate=validate.Range(0, 1))
+    reasons = fields.List(fields.Dict(), required=True)
+    episode = fields.Integer(required=True, validate=validate.Range(min=1))
+    model_version = fields.String(required=True)
+
+
+class PlacementCheckinOverduePayload(_Payload):
+    candidate_id = fields.String(required=True)
+    vacancy_id = fields.String(required=True)
+    jobcoach_id = fields.String(required=True)
+    last_checkin = fields.Date(required=True, allow_none=True)
+    due_since = fields.Date(required=True)
+    episode = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class PlacementEndedPayload(_Payload):
+    candidate_id = fields.String(required=True)
+    vacancy_id = fields.String(required=True)
+    jobcoach_id = fields.String(required=True)
+    end_date = fields.Date(required=True)
+    outcome = fields.String(
+        required=True,
+        validate=validate.OneOf(("retained", "moved_to_paid_work", "ended_by_candidate", "ended_by_employer")),
+    )
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    topic: Topic
+    schema: type[ma.Schema]
+
+
+def _types(*entries: tuple[str, Topic, type[ma.Schema]]) -> dict[str, EventType]:
+    return {name: EventType(name, topic, schema) for name, topic, schema in entries}
+
+
+EVENT_TYPES: dict[str, EventType] = _types(
+    ("nl.werkbrug.candidate.registered", Topic.CANDIDATE_EVENTS, CandidateProfilePayload),
+    ("nl.werkbrug.candidate.updated", Topic.CANDIDATE_EVENTS, CandidateProfilePayload),
+    ("nl.werkbrug.candidate.erased", Topic.CANDIDATE_EVENTS, CandidateErasedPayload),
+    ("nl.werkbrug.vacancy.posted", Topic.VACANCY_EVENTS, VacancyPayload),
+    ("nl.werkbrug.vacancy.updated", Topic.VACANCY_EVENTS, VacancyPayload),
+    ("nl.werkbrug.vacancy.closed", Topic.VACANCY_EVENTS, VacancyClosedPayload),
+    ("nl.werkbrug.match.proposed", Topic.MATCH_EVENTS, MatchProposedPayload),
+    ("nl.werkbrug.placement.started", Topic.PLACEMENT_EVENTS, PlacementStartedPayload),
+    ("nl.werkbrug.placement.checked_in", Topic.PLACEMENT_EVENTS, PlacementCheckedInPayload),
+    ("nl.werkbrug.placement.at_risk", Topic.PLACEMENT_EVENTS, PlacementAtRiskPayload),
+    ("nl.werkbrug.placement.checkin_overdue", Topic.PLACEMENT_EVENTS, PlacementCheckinOverduePayload),
+    ("nl.werkbrug.placement.ended", Topic.PLACEMENT_EVENTS, PlacementEndedPayload),
+)
+
+
+class EnvelopeSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    specversion = fields.String(required=True, validate=validate.Equal("1.0"))
+    id = fields.UUID(required=True)
+    source = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    type = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    time = fields.AwareDateTime(required=True)
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    tenant = fields.String(required=True, validate=validate.Regexp(TENANT_PATTERN))
+    datacontenttype = fields.String(required=True, validate=validate.Equal("application/json"))
+    data = fields.Dict(required=True)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A decoded, validated event; ``data`` holds the payload as its schema loaded it."""
+
+    id: str
+    type: str
+    source: str
+    time: datetime
+    subject: str
+    tenant: str
+    data: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return message_key(self.tenant, self.subject)
+
+    @property
+    def topic(self) -> Topic:
+        return EVENT_TYPES[self.type].topic
+
+
+def message_key(tenant: str, subject: str) -> str:
+    """Kafka key of an entity's events, so that one entity's events stay in order on one partition."""
+    return f"{tenant}/{subject}"
+
+
+def new_event(type_name: str, *, tenant: str, subject: str, data: dict[str, Any], source: str) -> dict:
+    """Build a CloudEvents document, refusing a payload its own schema would reject downstream."""
+    event_type = EVENT_TYPES[type_name]
+    schema = event_type.schema()
+    errors = schema.validate(data)
+    if errors:
+        raise InvalidEvent(f"{type_name} payload invalid: {errors}")
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": source,
+        "type": type_name,
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "subject": subject,
+        "tenant": tenant,
+        "datacontenttype": "application/json",
+        "data": json.loads(json.dumps(data, default=str)),
+    }
+
+
+def encode_event(document: dict) -> bytes:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def decode_event(raw: bytes | None) -> Event:
+    """Decode and validate one message; raise an :class:`EventError` naming why it cannot be handled."""
+    if raw is None:
+        raise UndecodableEvent("message has no value")
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UndecodableEvent(f"not a JSON document: {exc}") from exc
+    if not isinstance(document, dict):
+        raise UndecodableEvent("not a JSON object")
+    try:
+        envelope = EnvelopeSchema().load(document)
+    except ma.ValidationError as exc:
+        raise InvalidEvent(f"not a valid CloudEvents envelope: {exc.messages}") from exc
+    event_type = EVENT_TYPES.get(envelope["type"])
+    if event_type is None:
+        raise UnknownEventType(f"unknown event type {envelope['type']!r}")
+    try:
+        data = event_type.schema().load(envelope["data"])
+    except ma.ValidationError as exc:
+        raise InvalidEvent(f"{envelope['type']} payload invalid: {exc.messages}") from exc
+    return Event(
+        id=str(envelope["id"]),
+        type=envelope["type"],
+        source=envelope["source"],
+        time=envelope["time"],
+        subject=envelope["subject"],
+        tenant=envelope["tenant"],
+        data=data,
+    )
+
+
+def example_path(type_name: str) -> Path:
+    return EXAMPLES_DIR / f"{type_name}.json"
+
+
+def load_example(type_name: str) -> dict:
+    return json.loads(example_path(type_name).read_text(encoding="utf-8"))

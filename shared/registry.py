@@ -1,0 +1,150 @@
+"""Tenants and API keys: who may call the API, for which region, in which role, as whom.
+
+Keys are stored only as SHA-256 hashes. A key is 32 random bytes, so a slow password hash would add
+latency to every request without adding protection against guessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from shared.db import Database, UtcDateTime, upgrade, utcnow
+
+ROLES = ("employer", "jobcoach", "operator")
+ROLES_WITH_SUBJECT = ("employer", "jobcoach")
+TENANT_SLUG = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+SUBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+KEY_PREFIX = "wbk_"
+MIGRATIONS = Path(__file__).with_name("registry_migrations")
+
+metadata = sa.MetaData()
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("slug", sa.String(63), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("tenant", sa.String(63), sa.ForeignKey("tenants.slug"), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("subject", sa.String(100), nullable=True),
+    sa.Column("label", sa.String(100), nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+
+class RegistryError(ValueError):
+    """A tenant or key request that cannot be carried out, with a message fit for the command line."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant: str
+    role: str
+    subject: str | None
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def validate_tenant_slug(slug: str) -> str:
+    if not TENANT_SLUG.match(slug):
+        raise RegistryError(f"tenant slug must be lower-case letters, digits and dashes: {slug!r}")
+    return slug
+
+
+class Registry:
+    def __init__(self, db: Database, cache_seconds: float = 10.0) -> None:
+        self.db = db
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._lock = threading.Lock()
+
+    def migrate(self) -> None:
+        upgrade(MIGRATIONS, self.db.url)
+
+    def create_tenant(self, slug: str, name: str | None = None) -> bool:
+        """Create a tenant; returns False when it already existed (so scripts can run twice)."""
+        validate_tenant_slug(slug)
+        with self.db.session() as session:
+            if session.execute(sa.select(tenants.c.slug).where(tenants.c.slug == slug)).first():
+                return False
+            session.execute(tenants.insert().values(slug=slug, name=name or slug, created_at=utcnow()))
+        return True
+
+    def tenant_slugs(self) -> list[str]:
+        with self.db.session() as session:
+            return list(session.execute(sa.select(tenants.c.slug).order_by(tenants.c.slug)).scalars())
+
+    def create_key(self, tenant: str, role: str, subject: str | None, label: str | None = None) -> str:
+        if role not in ROLES:
+            raise RegistryError(f"role must be one of {', '.join(ROLES)}")
+        if role in ROLES_WITH_SUBJECT and not subject:
+            raise RegistryError(f"a {role} key needs --subject (the {role} id)")
+        if subject is not None and not SUBJECT_ID.match(subject):
+            raise RegistryError("subject must be letters, digits, dots, dashes or underscores (at most 100)")
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        with self.db.session() as session:
+            if not session.execute(sa.select(tenants.c.slug).where(tenants.c.slug == tenant)).first():
+                raise RegistryError(f"no tenant {tenant!r}; create it first with: werkbrug tenants create {tenant}")
+            session.execute(
+                api_keys.insert().values(
+                    key_hash=hash_key(key),
+                    tenant=tenant,
+                    role=role,
+                    subject=subject,
+                    label=label,
+                    created_at=utcnow(),
+                )
+            )
+        return key
+
+    def revoke_labelled_keys(self, tenant: str, label: str) -> int:
+        with self.db.session() as session:
+            result = session.execute(
+                api_keys.update()
+                .where(api_keys.c.tenant == tenant, api_keys.c.label == label, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+        self._cache.clear()
+        return result.rowcount or 0
+
+    def authenticate(self, key: str) -> Principal | None:
+        """The principal behind a key, or None. Answers are cached briefly, so a revocation takes a few
+        seconds to reach every process."""
+        if not key.startswith(KEY_PREFIX) or len(key) > 200:
+            return None
+        digest = hash_key(key)
+        now = time.monotonic()
+        cached = self._cache.get(digest)
+        if cached and now - cached[0] < self.cache_seconds:
+            return cached[1]
+        with self.db.session() as session:
+            row = session.execute(
+                sa.select(api_keys.c.tenant, api_keys.c.role, api_keys.c.subject).where(
+                    api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None)
+                )
+            ).first()
+        principal = Principal(row.tenant, row.role, row.subject) if row else None
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (now, principal)
+        return principal

@@ -1,0 +1,4 @@
+from shared.db import run_migrations
+from shared.registry import metadata
+
+run_migrations(metadata)

@@ -1,0 +1,1 @@
+"""The Flask pieces every service's web process shares."""

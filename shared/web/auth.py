@@ -1,0 +1,50 @@
+"""One decorator that enforces tenant, role and (where the path names one) subject on every request.
+
+Another tenant's object, and a path naming another subject, are answered 404 as if they did not exist,
+so that a key for one region cannot even learn what another region holds.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from flask import current_app, g, request
+from flask_smorest import abort
+
+from shared.registry import Principal
+
+
+def _bearer_key() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return None
+    return key.strip()
+
+
+def authorize(*roles: str, subject_arg: str | None = None):
+    """Allow the listed roles of the path's tenant; with ``subject_arg``, only the subject the path names."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            key = _bearer_key()
+            principal = current_app.extensions["werkbrug"].registry.authenticate(key) if key else None
+            if principal is None:
+                abort(401, message="A valid API key is required (Authorization: Bearer <key>).")
+            if principal.tenant != kwargs.get("tenant"):
+                abort(404, message="Not found.")
+            if principal.role not in roles:
+                abort(403, message=f"The {principal.role} role may not do this.")
+            if subject_arg is not None and kwargs.get(subject_arg) != principal.subject:
+                abort(404, message="Not found.")
+            g.principal = principal
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def current_principal() -> Principal:
+    return g.principal

@@ -1,0 +1,520 @@
+"""Offline checks of everything that deploys Werkbrug: compose, Kubernetes, Prometheus and Grafana.
+
+Nothing here needs Docker, a cluster or the network. promtool is the one binary used; without it the
+promtool tests skip locally and fail in CI (where ``CI`` is set and prometheus is installed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from check_jsonschema.builtin_schemas import get_builtin_schema
+
+from shared.topics import TOPIC_SPECS
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
+RULES_FILE = PROMETHEUS_DIR / "rules" / "werkbrug.rules.yml"
+RULES_TEST_FILE = PROMETHEUS_DIR / "rules" / "werkbrug.rules.test.yml"
+DASHBOARD_FILE = ROOT / "deploy" / "grafana" / "dashboards" / "werkbrug-overview.json"
+DATASOURCE_FILE = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
+POSTGRES_INIT = ROOT / "deploy" / "postgres" / "init.sql"
+K8S_DIR = ROOT / "k8s"
+SECRET_EXAMPLE = K8S_DIR / "base" / "secret.example.yaml"
+
+KUBERNETES_VERSION = "1.30"
+DATASOURCE_UID = "werkbrug-prometheus"
+DB_SECRET = "werkbrug-db"
+
+SERVICES: dict[str, tuple[int, int]] = {
+    "candidate": (8101, 9101),
+    "vacancy": (8102, 9102),
+    "matching": (8103, 9103),
+    "notification": (8104, 9104),
+}
+
+COUNTERS = {
+    "werkbrug_http_requests_total",
+    "werkbrug_outbox_published_total",
+    "werkbrug_outbox_publish_errors_total",
+    "werkbrug_events_consumed_total",
+    "werkbrug_dead_letters_total",
+    "werkbrug_vacancies_posted_total",
+    "werkbrug_candidates_registered_total",
+    "werkbrug_matches_proposed_total",
+    "werkbrug_alerts_created_total",
+    "werkbrug_alert_deliveries_total",
+}
+GAUGES = {"werkbrug_outbox_pending_events", "werkbrug_consumer_lag_messages"}
+HISTOGRAMS = {
+    "werkbrug_http_request_duration_seconds",
+    "werkbrug_event_handling_duration_seconds",
+    "werkbrug_alert_latency_seconds",
+}
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+METRIC_NAME = re.compile(r"werkbrug_[a-z_]+")
+
+# What the dashboard's Grafana variables stand for when its queries are checked outside Grafana.
+GRAFANA_VARIABLES = {
+    "$__rate_interval": "1m",
+    "$__interval": "15s",
+    "${tenant}": "noord-limburg",
+    "$tenant": "noord-limburg",
+}
+
+
+def _load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _load_all_yaml(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
+
+
+def _compose() -> dict[str, Any]:
+    return _load_yaml(COMPOSE_FILE)
+
+
+def _unknown_metric_names(expressions: list[str]) -> set[str]:
+    unknown = set()
+    for expr in expressions:
+        for name in METRIC_NAME.findall(expr):
+            if name in COUNTERS or name in GAUGES or name in HISTOGRAMS:
+                continue
+            if name.endswith(HISTOGRAM_SUFFIXES) and name.rsplit("_", 1)[0] in HISTOGRAMS:
+                continue
+            unknown.add(name)
+    return unknown
+
+
+def _promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        if os.environ.get("CI", "").lower() not in {"", "0", "false"}:
+            pytest.fail("promtool is missing; CI has to install prometheus (apt-get install prometheus)")
+        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    return path
+
+
+def _run_promtool(*args: str) -> None:
+    result = subprocess.run([_promtool(), *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, f"promtool {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+
+
+# --- docker compose ---------------------------------------------------------------------------------------
+
+
+def test_compose_file_matches_the_compose_specification() -> None:
+    schema = get_builtin_schema("vendor.compose-spec")
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = validator_cls(schema, format_checker=validator_cls.FORMAT_CHECKER)
+    errors = sorted(validator.iter_errors(_compose()), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+
+
+def test_compose_runs_a_web_and_a_worker_container_per_service() -> None:
+    services = _compose()["services"]
+    expected = {f"{name}-{process}" for name in SERVICES for process in ("web", "worker")}
+    expected |= {"kafka", "postgres", "init", "prometheus", "grafana"}
+    assert set(services) == expected
+
+    for name, (web_port, worker_port) in SERVICES.items():
+        web = services[f"{name}-web"]
+        assert web["command"][0] == "gunicorn"
+        assert f"services.{name}.app:create_app()" in web["command"]
+        assert f"0.0.0.0:{web_port}" in web["command"]
+        assert web["environment"]["WERKBRUG_PORT"] == str(web_port)
+        assert f"127.0.0.1:{web_port}:{web_port}" in web["ports"]
+        assert f"http://127.0.0.1:{web_port}/healthz" in " ".join(web["healthcheck"]["test"])
+        assert "/tmp/metrics" in web["tmpfs"]
+
+        worker = services[f"{name}-worker"]
+        assert worker["command"] == ["python", "-m", f"services.{name}.worker"]
+        assert worker["environment"]["WORKER_METRICS_PORT"] == str(worker_port)
+        assert f"http://127.0.0.1:{worker_port}/metrics" in " ".join(worker["healthcheck"]["test"])
+
+        for container in (web, worker):
+            env = container["environment"]
+            assert env["DATABASE_URL"].startswith("postgresql+psycopg://")
+            assert env["DATABASE_URL"].endswith(f"@postgres:5432/{name}")
+            assert env["REGISTRY_DATABASE_URL"].endswith("@postgres:5432/registry")
+            assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+            assert container["depends_on"]["init"] == {"condition": "service_completed_successfully"}
+            assert container["image"] == services["init"]["image"]
+
+
+def test_compose_init_migrates_creates_topics_and_the_first_tenant() -> None:
+    init = _compose()["services"]["init"]
+    script = init["command"][-1]
+    assert "werkbrug db upgrade --registry" in script
+    for name in SERVICES:
+        assert f"werkbrug db upgrade --service {name}" in script
+        assert init["environment"][f"{name.upper()}_DATABASE_URL"].endswith(f"/{name}")
+    assert "werkbrug kafka create-topics" in script
+    assert "werkbrug tenants create noord-limburg" in script
+    assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert init["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_postgres_init_creates_a_database_per_service_and_the_registry() -> None:
+    created = set(re.findall(r"^CREATE DATABASE (\w+);", POSTGRES_INIT.read_text(encoding="utf-8"), re.MULTILINE))
+    assert created == {*SERVICES, "registry"}
+    postgres = _compose()["services"]["postgres"]
+    assert any(v.startswith("./deploy/postgres/init.sql:/docker-entrypoint-initdb.d/") for v in postgres["volumes"])
+
+
+def test_compose_mounts_the_monitoring_configuration() -> None:
+    services = _compose()["services"]
+    assert "./deploy/prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
+    grafana = services["grafana"]
+    assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in grafana["volumes"]
+    assert "./deploy/grafana/dashboards:/etc/grafana/dashboards:ro" in grafana["volumes"]
+    provider = _load_yaml(ROOT / "deploy" / "grafana" / "provisioning" / "dashboards" / "werkbrug.yml")
+    assert provider["providers"][0]["options"]["path"] == "/etc/grafana/dashboards"
+    # Grafana's admin password may only default to something for local use; it is never fixed.
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD")
+
+
+# --- Prometheus -------------------------------------------------------------------------------------------
+
+
+def _scrape_targets(config: dict[str, Any]) -> set[tuple[str, str, str]]:
+    job = next(job for job in config["scrape_configs"] if job["job_name"] == "werkbrug")
+    return {
+        (static["labels"]["service"], static["labels"]["process"], target)
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+
+
+@pytest.mark.parametrize(
+    ("config_name", "host"),
+    [("prometheus.yml", "{service}-{process}"), ("prometheus.local.yml", "127.0.0.1")],
+)
+def test_prometheus_scrapes_every_process_with_service_and_process_labels(config_name: str, host: str) -> None:
+    config = _load_yaml(PROMETHEUS_DIR / config_name)
+    expected = {
+        (service, process, f"{host.format(service=service, process=process)}:{port}")
+        for service, ports in SERVICES.items()
+        for process, port in zip(("web", "worker"), ports, strict=True)
+    }
+    assert _scrape_targets(config) == expected
+    assert config["rule_files"] == ["rules/werkbrug.rules.yml"]
+
+
+def test_compose_prometheus_targets_are_compose_services() -> None:
+    compose_services = _compose()["services"]
+    for _service, _process, target in _scrape_targets(_load_yaml(PROMETHEUS_DIR / "prometheus.yml")):
+        assert target.rsplit(":", 1)[0] in compose_services
+
+
+@pytest.mark.parametrize("config_name", ["prometheus.yml", "prometheus.local.yml"])
+def test_promtool_check_config(config_name: str) -> None:
+    _run_promtool("check", "config", str(PROMETHEUS_DIR / config_name))
+
+
+def test_promtool_check_rules() -> None:
+    _run_promtool("check", "rules", str(RULES_FILE))
+
+
+def test_promtool_test_rules() -> None:
+    _run_promtool("test", "rules", str(RULES_TEST_FILE))
+
+
+def _alert_rules() -> list[dict[str, Any]]:
+    return [rule for group in _load_yaml(RULES_FILE)["groups"] for rule in group["rules"] if "alert" in rule]
+
+
+def test_alert_rules_have_severity_summary_and_description() -> None:
+    rules = _alert_rules()
+    assert rules
+    for rule in rules:
+        assert rule["labels"]["severity"] in {"critical", "warning"}, rule["alert"]
+        assert rule["annotations"]["summary"].strip(), rule["alert"]
+        assert rule["annotations"]["description"].strip(), rule["alert"]
+
+
+def test_alert_rules_cover_the_required_conditions() -> None:
+    exprs = {rule["alert"]: rule["expr"] for rule in _alert_rules()}
+    required = {
+        "up{": "a target down",
+        "werkbrug_dead_letters_total": "dead letters",
+        "werkbrug_consumer_lag_messages": "consumer lag",
+        "werkbrug_outbox_pending_events": "outbox backlog",
+        "werkbrug_alert_deliveries_total": "alert deliveries failing",
+        'status=~"5.."': "5xx ratio",
+    }
+    missing = [what for needle, what in required.items() if not any(needle in e for e in exprs.values())]
+    assert not missing, f"no alert rule for: {missing}"
+
+
+def test_every_alert_is_unit_tested_firing_and_not_firing() -> None:
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for test in _load_yaml(RULES_TEST_FILE)["tests"]:
+        for case in test.get("alert_rule_test", []):
+            (firing if case.get("exp_alerts") else quiet).add(case["alertname"])
+    alerts = {rule["alert"] for rule in _alert_rules()}
+    assert alerts - firing == set(), "alerts never tested firing"
+    assert alerts - quiet == set(), "alerts never tested staying quiet"
+
+
+def test_alert_rules_use_only_werkbrug_metric_names() -> None:
+    assert _unknown_metric_names([rule["expr"] for rule in _alert_rules()]) == set()
+
+
+# --- Grafana ----------------------------------------------------------------------------------------------
+
+
+def _dashboard() -> dict[str, Any]:
+    return json.loads(DASHBOARD_FILE.read_text(encoding="utf-8"))
+
+
+def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    panels = []
+    for panel in dashboard["panels"]:
+        panels.append(panel)
+        panels.extend(panel.get("panels", []))
+    return [panel for panel in panels if panel.get("type") != "row"]
+
+
+def _dashboard_exprs() -> list[str]:
+    return [target["expr"] for panel in _panels(_dashboard()) for target in panel["targets"]]
+
+
+def test_grafana_datasource_has_the_fixed_uid() -> None:
+    datasources = _load_yaml(DATASOURCE_FILE)["datasources"]
+    assert [ds["uid"] for ds in datasources] == [DATASOURCE_UID]
+    assert datasources[0]["type"] == "prometheus"
+    assert datasources[0]["url"] == "http://prometheus:9090"
+
+
+def test_dashboard_has_a_uid_and_a_tenant_variable() -> None:
+    dashboard = _dashboard()
+    assert dashboard["uid"]
+    variables = {var["name"]: var for var in dashboard["templating"]["list"]}
+    tenant = variables["tenant"]
+    query = tenant["query"]["query"] if isinstance(tenant["query"], dict) else tenant["query"]
+    assert query == "label_values(werkbrug_vacancies_posted_total, tenant)"
+    assert tenant["datasource"]["uid"] == DATASOURCE_UID
+
+
+def test_every_dashboard_panel_queries_the_werkbrug_datasource() -> None:
+    panels = _panels(_dashboard())
+    assert panels
+    problems = []
+    for panel in panels:
+        title = panel.get("title", panel.get("id"))
+        if (panel.get("datasource") or {}).get("uid") != DATASOURCE_UID:
+            problems.append(f"{title}: panel datasource is not {DATASOURCE_UID}")
+        targets = panel.get("targets") or []
+        if not any((target.get("expr") or "").strip() for target in targets):
+            problems.append(f"{title}: no target with an expression")
+        for target in targets:
+            uid = (target.get("datasource") or {}).get("uid", DATASOURCE_UID)
+            if uid != DATASOURCE_UID:
+                problems.append(f"{title}: target {target.get('refId')} uses datasource {uid}")
+    assert not problems, "\n".join(problems)
+
+
+def test_dashboard_filters_per_tenant_panels_by_the_tenant_variable() -> None:
+    for expr in _dashboard_exprs():
+        if "tenant" in METRIC_NAME.sub("", expr) or any(
+            name in expr
+            for name in (
+                "werkbrug_vacancies_posted_total",
+                "werkbrug_candidates_registered_total",
+                "werkbrug_matches_proposed_total",
+                "werkbrug_alerts_created_total",
+            )
+        ):
+            assert 'tenant=~"$tenant"' in expr, expr
+
+
+def test_dashboard_uses_only_werkbrug_metric_names() -> None:
+    dashboard = _dashboard()
+    exprs = _dashboard_exprs()
+    exprs += [json.dumps(var.get("query")) for var in dashboard["templating"]["list"]]
+    assert _unknown_metric_names(exprs) == set()
+
+
+def test_dashboard_expressions_are_valid_promql(tmp_path: Path) -> None:
+    # promtool has no "parse this query" command, but check rules parses every expression of a rule file.
+    rules = []
+    for index, expr in enumerate(_dashboard_exprs()):
+        for variable, value in GRAFANA_VARIABLES.items():
+            expr = expr.replace(variable, value)
+        rules.append({"record": f"dashboard:expr_{index}", "expr": expr})
+    rules_file = tmp_path / "dashboard.rules.yml"
+    rules_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}), encoding="utf-8")
+    _run_promtool("check", "rules", str(rules_file))
+
+
+# --- Kubernetes -------------------------------------------------------------------------------------------
+
+
+def _kustomizations() -> list[Path]:
+    return sorted(K8S_DIR.rglob("kustomization.yaml"))
+
+
+def _manifests() -> list[Path]:
+    return sorted(p for p in K8S_DIR.rglob("*.yaml") if p.name != "kustomization.yaml")
+
+
+def _kustomized_documents() -> list[dict[str, Any]]:
+    referenced = {path for kustomization in _kustomizations() for path in _resource_files(kustomization)}
+    return [doc for path in sorted(referenced) for doc in _load_all_yaml(path)]
+
+
+def _resource_files(kustomization: Path) -> list[Path]:
+    resources = (_load_yaml(kustomization) or {}).get("resources", [])
+    paths = [(kustomization.parent / resource).resolve() for resource in resources]
+    return [path for path in paths if path.is_file()]
+
+
+@pytest.mark.parametrize("manifest", _manifests(), ids=lambda p: str(p.relative_to(K8S_DIR)))
+def test_kubernetes_manifest_is_valid(manifest: Path) -> None:
+    documents = _load_all_yaml(manifest)
+    assert documents, f"{manifest} holds no documents"
+    for doc in documents:
+        assert {"apiVersion", "kind", "metadata"} <= doc.keys(), doc
+        if doc["apiVersion"].startswith("kafka.strimzi.io/"):
+            # Strimzi's CRDs are not in the Kubernetes schemas; check the shape the operator relies on.
+            assert doc["kind"] in {"Kafka", "KafkaNodePool", "KafkaTopic"}, doc["kind"]
+            assert doc["metadata"]["name"]
+            assert isinstance(doc.get("spec"), dict) and doc["spec"], doc["metadata"]["name"]
+            continue
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("kustomization", _kustomizations(), ids=lambda p: str(p.relative_to(K8S_DIR)))
+def test_kustomization_resources_exist(kustomization: Path) -> None:
+    config = _load_yaml(kustomization)
+    assert config["kind"] == "Kustomization"
+    assert config.get("resources"), f"{kustomization} lists no resources"
+    for resource in config["resources"]:
+        path = kustomization.parent / resource
+        if path.is_dir():
+            assert (path / "kustomization.yaml").is_file(), f"{resource}: a directory without kustomization.yaml"
+        else:
+            assert path.is_file(), f"{kustomization}: {resource} does not exist"
+
+
+def test_every_manifest_is_in_a_kustomization_except_the_secret_example() -> None:
+    referenced = {path for kustomization in _kustomizations() for path in _resource_files(kustomization)}
+    assert SECRET_EXAMPLE.is_file()
+    assert SECRET_EXAMPLE.resolve() not in referenced, "the example Secret must never be applied"
+    orphans = {p.resolve() for p in _manifests()} - referenced - {SECRET_EXAMPLE.resolve()}
+    assert not orphans, f"manifests no kustomization includes: {sorted(map(str, orphans))}"
+
+
+def test_kustomized_resources_hold_no_secrets_and_use_the_db_secret_by_name() -> None:
+    docs = _kustomized_documents()
+    assert not [doc["metadata"]["name"] for doc in docs if doc["kind"] == "Secret"]
+    secret_refs = set()
+    for doc in docs:
+        pod_spec = _pod_spec(doc) or {}
+        for container in pod_spec.get("containers", []):
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    secret_refs.add(ref["name"])
+            assert not [e for e in container.get("env", []) if "DATABASE_URL" in e["name"] and "value" in e]
+    assert secret_refs == {DB_SECRET}
+    example = _load_all_yaml(SECRET_EXAMPLE)[0]
+    assert example["metadata"]["name"] == DB_SECRET
+    keys = {f"{name}-database-url" for name in SERVICES} | {"registry-database-url"}
+    assert set(example["stringData"]) == keys
+
+
+def _pod_spec(doc: dict[str, Any]) -> dict[str, Any] | None:
+    if doc["kind"] in {"Deployment", "Job"}:
+        return doc["spec"]["template"]["spec"]
+    return None
+
+
+def _deployments() -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for doc in _kustomized_documents() if doc["kind"] == "Deployment"}
+
+
+def test_k8s_web_and_worker_deployments_per_service() -> None:
+    deployments = _deployments()
+    assert set(deployments) == {f"{name}-{process}" for name in SERVICES for process in ("web", "worker")}
+    for name, (web_port, worker_port) in SERVICES.items():
+        web = deployments[f"{name}-web"]["spec"]["template"]["spec"]
+        (container,) = web["containers"]
+        assert f"services.{name}.app:create_app()" in container["command"]
+        assert container["ports"] == [{"name": "http", "containerPort": web_port}]
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        env = {e["name"]: e for e in container["env"]}
+        assert env["PROMETHEUS_MULTIPROC_DIR"]["value"] == "/tmp/metrics"
+        assert env["WERKBRUG_PORT"]["value"] == str(web_port)
+        mounts = {m["mountPath"] for m in container["volumeMounts"]}
+        assert {"/tmp", "/tmp/metrics"} <= mounts
+
+        worker = deployments[f"{name}-worker"]["spec"]["template"]["spec"]
+        (container,) = worker["containers"]
+        assert container["command"] == ["python", "-m", f"services.{name}.worker"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["WORKER_METRICS_PORT"]["value"] == str(worker_port)
+        assert "/tmp" in {m["mountPath"] for m in container["volumeMounts"]}
+
+        for spec in (web, worker):
+            assert spec["serviceAccountName"] == name
+            assert spec["securityContext"]["runAsNonRoot"] is True
+            (container,) = spec["containers"]
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+            assert container["resources"]["requests"] and container["resources"]["limits"]
+            mounted = {m["name"] for m in container["volumeMounts"]}
+            assert all("emptyDir" in v for v in spec["volumes"] if v["name"] in mounted)
+
+
+def test_k8s_has_a_service_account_and_service_per_service_and_a_migration_job() -> None:
+    docs = _kustomized_documents()
+    by_kind: dict[str, set[str]] = {}
+    for doc in docs:
+        by_kind.setdefault(doc["kind"], set()).add(doc["metadata"]["name"])
+    assert set(SERVICES) <= by_kind["ServiceAccount"]
+    assert set(SERVICES) <= by_kind["Service"]
+    assert "werkbrug" in by_kind["Namespace"]
+    assert "werkbrug-config" in by_kind["ConfigMap"]
+    (job,) = [doc for doc in docs if doc["kind"] == "Job"]
+    script = " ".join(job["spec"]["template"]["spec"]["containers"][0]["command"])
+    assert "werkbrug db upgrade --registry" in script
+    for name in SERVICES:
+        assert f"werkbrug db upgrade --service {name}" in script
+
+
+def test_strimzi_resources_describe_a_kraft_cluster_with_the_werkbrug_topics() -> None:
+    docs = [doc for doc in _kustomized_documents() if doc["apiVersion"].startswith("kafka.strimzi.io/")]
+    (kafka,) = [doc for doc in docs if doc["kind"] == "Kafka"]
+    cluster = kafka["metadata"]["name"]
+    pools = [doc for doc in docs if doc["kind"] == "KafkaNodePool"]
+    assert pools
+    assert {role for pool in pools for role in pool["spec"]["roles"]} == {"controller", "broker"}
+    topics = {doc["spec"].get("topicName", doc["metadata"]["name"]): doc for doc in docs if doc["kind"] == "KafkaTopic"}
+    for doc in [*pools, *topics.values()]:
+        assert doc["metadata"]["labels"]["strimzi.io/cluster"] == cluster
+
+    assert set(topics) == {spec.topic.value for spec in TOPIC_SPECS}
+    for spec in TOPIC_SPECS:
+        topic = topics[spec.topic.value]["spec"]
+        assert topic["partitions"] == spec.partitions, spec.topic
+        assert {k: str(v) for k, v in (topic.get("config") or {}).items()} == spec.config, spec.topic
+
+    config_map = next(doc for doc in _kustomized_documents() if doc["kind"] == "ConfigMap")
+    assert config_map["data"]["KAFKA_BOOTSTRAP_SERVERS"] == f"{cluster}-kafka-bootstrap:9092"
