@@ -20,8 +20,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 
 COPY shared ./shared
 COPY services ./services
-# Not editable: the runtime stage has no /src. pip compiles the bytecode here, which matters because the
-# containers run with a read-only root filesystem and could not write __pycache__ later.
+# Not editable: the runtime stage has no /src. Bytecode is compiled now because the containers run with a
+# read-only root filesystem and could not write __pycache__ later.
 RUN pip install --no-deps -c constraints.txt . \
     && python -m compileall -q /opt/venv/lib
 

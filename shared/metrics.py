@@ -7,9 +7,12 @@ own. Only a few counters carry a ``tenant`` label, so that 35 regions do not mul
 
 from __future__ import annotations
 
+import logging
 import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+log = logging.getLogger(__name__)
 
 HTTP_REQUESTS = Counter("werkbrug_http_requests", "HTTP requests answered", ["method", "route", "status"])
 HTTP_DURATION = Histogram(
@@ -61,6 +64,34 @@ def prime_tenant_series(tenants: list[str]) -> None:
         MATCHES_PROPOSED.labels(tenant)
         for alert_type in ALERT_TYPES:
             ALERTS_CREATED.labels(tenant, alert_type)
+
+
+DEAD_LETTER_REASONS = ("undecodable", "unknown_type", "invalid", "handler_error")
+DELIVERY_CHANNELS = ("webhook", "email")
+DELIVERY_OUTCOMES = ("delivered", "retrying", "failed")
+
+
+def prime_consumer_series(topics: list[str]) -> None:
+    """Dead-letter counters exist from the start, so that the first dead letter is an increase."""
+    for topic in topics:
+        CONSUMER_LAG.labels(topic)
+        for reason in DEAD_LETTER_REASONS:
+            DEAD_LETTERS.labels(topic, reason)
+
+
+def prime_delivery_series() -> None:
+    for channel in DELIVERY_CHANNELS:
+        for outcome in DELIVERY_OUTCOMES:
+            ALERT_DELIVERIES.labels(channel, outcome)
+
+
+def prime_tenant_series_from(registry) -> None:
+    """Prime the per-tenant series for every tenant the key registry knows."""
+    try:
+        prime_tenant_series(registry.tenant_slugs())
+    except Exception as exc:
+        # A tenant's series then appear with its first event; serving matters more than a zero.
+        log.warning("could not list tenants for metrics", extra={"ctx": {"error": type(exc).__name__}})
 
 
 def render_latest() -> bytes:

@@ -20,12 +20,14 @@ from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 from prometheus_client import start_http_server
 
+from shared import metrics
 from shared.config import Settings
 from shared.consumer import EventConsumer, Handler, TombstoneHandler
 from shared.db import Database
 from shared.kafka import make_consumer, make_producer
 from shared.logging import configure_logging
 from shared.outbox import Outbox, OutboxRelay
+from shared.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,8 @@ def consumer_loop(
     handlers: Mapping[str, Handler],
     tombstone_handlers: Mapping[str, TombstoneHandler] | None = None,
 ) -> WorkerLoop:
+    metrics.prime_consumer_series(topics)
+
     def run(stop: threading.Event) -> None:
         bootstrap = settings.kafka_bootstrap_servers
         consumer = _connect(
@@ -125,6 +129,7 @@ def run_worker(settings: Settings, loops: list[WorkerLoop], on_start: Callable[[
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    metrics.prime_tenant_series_from(Registry(Database(settings.registry_database_url)))
     start_http_server(settings.worker_metrics_port, addr=settings.host)
     if on_start is not None:
         on_start()

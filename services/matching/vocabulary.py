@@ -52,8 +52,8 @@ VACANCY_KIND_LABELS: Final[dict[str, str]] = {
     "regular_paid": "Regulier betaald werk",
 }
 
-# Bits follow the order of the shared list, which only ever grows at the end, so a mask stored by one
-# version is still read correctly by the next.
+# Masks live only in memory, inside one process, and are never stored: the bit order may follow the
+# shared list and change with it.
 SUPPORT_BITS: Final[dict[str, int]] = {code: 1 << position for position, code in enumerate(SUPPORT_CODES)}
 
 if len(SUPPORT_BITS) > 63:  # pragma: no cover - guards the int64 arrays in the matching index

@@ -83,7 +83,7 @@ def build_app(
         JSON_SORT_KEYS=False,
     )
     app.extensions["werkbrug"] = context
-    _prime_tenant_metrics(context.registry)
+    metrics.prime_tenant_series_from(context.registry)
     api = ProblemApi(app)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
@@ -130,14 +130,6 @@ def build_app(
         return response
 
     return app
-
-
-def _prime_tenant_metrics(registry: Registry) -> None:
-    try:
-        metrics.prime_tenant_series(registry.tenant_slugs())
-    except Exception as exc:
-        # Metrics for tenants appear with their first event instead; serving requests matters more.
-        log.warning("could not list tenants for metrics", extra={"ctx": {"error": type(exc).__name__}})
 
 
 def _route() -> str:

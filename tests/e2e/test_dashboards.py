@@ -36,6 +36,7 @@ GRAFANA_INTERVALS = {"$__rate_interval": "1m", "${__rate_interval}": "1m", "$__i
 
 # A candidate and a vacancy that fit each other on talents, support, hours, ladder step and distance.
 CANDIDATE = {
+    "display_name": "Sam",
     "talents": ["planten verzorgen", "nauwkeurig werken"],
     "preferences": ["buiten werken"],
     "support_needs": [

@@ -133,7 +133,6 @@ def test_compose_runs_a_web_and_a_worker_container_per_service() -> None:
         web = services[f"{name}-web"]
         assert web["command"][0] == "gunicorn"
         assert f"services.{name}.app:create_app()" in web["command"]
-        assert f"0.0.0.0:{web_port}" in web["command"]
         assert web["environment"]["WERKBRUG_PORT"] == str(web_port)
         assert f"127.0.0.1:{web_port}:{web_port}" in web["ports"]
         assert f"http://127.0.0.1:{web_port}/healthz" in " ".join(web["healthcheck"]["test"])
@@ -150,6 +149,7 @@ def test_compose_runs_a_web_and_a_worker_container_per_service() -> None:
             assert env["DATABASE_URL"].endswith(f"@postgres:5432/{name}")
             assert env["REGISTRY_DATABASE_URL"].endswith("@postgres:5432/registry")
             assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+            assert env["WERKBRUG_HOST"] == "0.0.0.0"
             assert container["depends_on"]["init"] == {"condition": "service_completed_successfully"}
             assert container["image"] == services["init"]["image"]
 
@@ -518,3 +518,78 @@ def test_strimzi_resources_describe_a_kraft_cluster_with_the_werkbrug_topics() -
 
     config_map = next(doc for doc in _kustomized_documents() if doc["kind"] == "ConfigMap")
     assert config_map["data"]["KAFKA_BOOTSTRAP_SERVERS"] == f"{cluster}-kafka-bootstrap:9092"
+    assert config_map["data"]["WERKBRUG_HOST"] == "0.0.0.0"
+
+
+def _matches_target(doc: dict[str, Any], target: dict[str, str]) -> bool:
+    if "kind" in target and doc["kind"] != target["kind"]:
+        return False
+    if "name" in target and doc["metadata"]["name"] != target["name"]:
+        return False
+    if "labelSelector" in target:
+        labels = doc["metadata"].get("labels", {})
+        for requirement in target["labelSelector"].split(","):
+            key, value = requirement.split("=", 1)
+            if labels.get(key.strip()) != value.strip():
+                return False
+    return True
+
+
+def _apply_json_patch(doc: dict[str, Any], operations: list[dict[str, Any]]) -> None:
+    for operation in operations:
+        *parents, leaf = [part.replace("~1", "/").replace("~0", "~") for part in operation["path"].split("/")[1:]]
+        node: Any = doc
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        key: Any = int(leaf) if isinstance(node, list) else leaf
+        assert operation["op"] in {"replace", "add"}, f"unsupported op in {operation}"
+        if operation["op"] == "replace":
+            # kustomize refuses to replace what is not there; a typo in a path must fail here too.
+            assert (key < len(node)) if isinstance(node, list) else (key in node), operation["path"]
+        node[key] = operation["value"]
+
+
+@pytest.mark.parametrize("kustomization", _kustomizations(), ids=lambda p: str(p.relative_to(K8S_DIR)))
+def test_kustomization_patches_apply_and_leave_valid_manifests(kustomization: Path) -> None:
+    # kustomize is not installed; its inline JSON 6902 patches are simple enough to apply here.
+    config = _load_yaml(kustomization)
+    patches = config.get("patches", [])
+    if not patches:
+        return
+    docs = []
+    for resource in config["resources"]:
+        path = (kustomization.parent / resource).resolve()
+        files = _resource_files(path / "kustomization.yaml") if path.is_dir() else [path]
+        docs += [doc for file in files for doc in _load_all_yaml(file)]
+    for patch in patches:
+        assert "path" not in patch, "keep patches inline, so that no partial manifest lives under k8s/"
+        targets = [doc for doc in docs if _matches_target(doc, patch["target"])]
+        assert targets, f"patch target {patch['target']} matches nothing"
+        for doc in targets:
+            _apply_json_patch(doc, yaml.safe_load(patch["patch"]))
+    for doc in docs:
+        if not doc["apiVersion"].startswith("kafka.strimzi.io/"):
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    _assert_replication_fits_the_nodes(docs)
+
+
+def _assert_replication_fits_the_nodes(docs: list[dict[str, Any]]) -> None:
+    """No replication factor above the number of Kafka nodes, no min.insync.replicas above a factor."""
+    pools = [doc for doc in docs if doc["kind"] == "KafkaNodePool"]
+    if not pools:
+        return
+    nodes = sum(pool["spec"]["replicas"] for pool in pools)
+    (kafka,) = [doc for doc in docs if doc["kind"] == "Kafka"]
+    config = kafka["spec"]["kafka"]["config"]
+    factors = {key: value for key, value in config.items() if key.endswith("replication.factor")}
+    factors |= {
+        f"topic {doc['metadata']['name']}": doc["spec"]["replicas"] for doc in docs if doc["kind"] == "KafkaTopic"
+    }
+    assert all(1 <= factor <= nodes for factor in factors.values()), (nodes, factors)
+    assert config["min.insync.replicas"] <= min(factors.values()), (config["min.insync.replicas"], factors)
+    assert config["transaction.state.log.min.isr"] <= config["transaction.state.log.replication.factor"]
+
+
+def test_kafka_replication_fits_the_kafka_nodes() -> None:
+    kustomization = K8S_DIR / "kafka" / "kustomization.yaml"
+    _assert_replication_fits_the_nodes([doc for path in _resource_files(kustomization) for doc in _load_all_yaml(path)])

@@ -1,0 +1,196 @@
+"""The whole system as real processes on this machine: each service's gunicorn and worker.
+
+Used by the end-to-end tests and the benchmarks, which point it at their own broker, databases and free
+ports so that they never collide with a running ``make run``. It starts the processes exactly as the
+Procfile does, only with other ports and URLs in their environment.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from shared.config import SERVICE_PORTS
+from shared.db import upgrade
+from shared.devstack.broker import free_ports
+
+SERVICES = tuple(SERVICE_PORTS)
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class _Process:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    log_path: Path
+    popen: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            self.command, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+
+    def signal(self, signum: int) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            os.killpg(self.popen.pid, signum)
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.popen is None:
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.popen.wait(5)
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class LocalStack:
+    work_dir: Path
+    bootstrap_servers: str
+    database_urls: dict[str, str]
+    registry_database_url: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+    web_concurrency: int = 2
+    web_ports: dict[str, int] = field(default_factory=dict)
+    worker_ports: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, _Process] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        ports = free_ports(2 * len(SERVICES))
+        self.web_ports = dict(zip(SERVICES, ports[: len(SERVICES)], strict=True))
+        self.worker_ports = dict(zip(SERVICES, ports[len(SERVICES) :], strict=True))
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.web_ports[service]}"
+
+    def worker_metrics_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.worker_ports[service]}/metrics"
+
+    def metrics_targets(self) -> list[dict[str, str]]:
+        targets = []
+        for service in SERVICES:
+            targets.append({"service": service, "process": "web", "target": f"127.0.0.1:{self.web_ports[service]}"})
+            targets.append(
+                {"service": service, "process": "worker", "target": f"127.0.0.1:{self.worker_ports[service]}"}
+            )
+        return targets
+
+    def migrate(self) -> None:
+        from shared.db import Database
+        from shared.registry import Registry
+
+        Registry(Database(self.registry_database_url)).migrate()
+        for service in SERVICES:
+            store = importlib.import_module(f"services.{service}.store")
+            upgrade(store.MIGRATIONS, self.database_urls[service])
+
+    def _env(self, service: str) -> dict[str, str]:
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("PROMETHEUS_MULTIPROC_DIR", "WERKBRUG_", "WORKER_METRICS"))
+        }
+        env.update(
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+                "DATABASE_URL": self.database_urls[service],
+                "REGISTRY_DATABASE_URL": self.registry_database_url,
+                "WERKBRUG_VAR_DIR": str(self.work_dir / "var"),
+                "WERKBRUG_PORT": str(self.web_ports[service]),
+                "WORKER_METRICS_PORT": str(self.worker_ports[service]),
+                "WEB_CONCURRENCY": str(self.web_concurrency),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def _define(self, service: str) -> None:
+        env = self._env(service)
+        logs = self.work_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        metrics_dir = self.work_dir / "metrics" / service
+        web_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+        gunicorn = [sys.executable, "-m", "gunicorn", "-c", "python:shared.web.gunicorn_conf"]
+        self.processes[f"{service}-web"] = _Process(
+            f"{service}-web", [*gunicorn, f"services.{service}.app:create_app()"], web_env, logs / f"{service}-web.log"
+        )
+        self.processes[f"{service}-worker"] = _Process(
+            f"{service}-worker",
+            [sys.executable, "-m", f"services.{service}.worker"],
+            env,
+            logs / f"{service}-worker.log",
+        )
+
+    def start(self, timeout: float = 90) -> None:
+        self.migrate()
+        for service in SERVICES:
+            self._define(service)
+        for process in self.processes.values():
+            process.start()
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        pending = {f"{s}-web": f"{self.url(s)}/readyz" for s in SERVICES}
+        pending |= {f"{s}-worker": self.worker_metrics_url(s) for s in SERVICES}
+        while pending and time.monotonic() < deadline:
+            for name, url in list(pending.items()):
+                if not self.processes[name].alive():
+                    raise RuntimeError(f"{name} exited during start-up:\n{self.processes[name].log_tail()}")
+                try:
+                    if requests.get(url, timeout=2).status_code == 200:
+                        del pending[name]
+                except requests.RequestException:
+                    pass
+            time.sleep(0.2)
+        if pending:
+            tails = "\n".join(f"--- {name}\n{self.processes[name].log_tail()}" for name in pending)
+            raise RuntimeError(f"not ready after {timeout}s: {sorted(pending)}\n{tails}")
+
+    def restart(self, name: str, timeout: float = 60) -> None:
+        process = self.processes[name]
+        process.stop()
+        process.start()
+        self.wait_ready(timeout)
+
+    def kill(self, name: str) -> None:
+        process = self.processes[name]
+        process.signal(signal.SIGKILL)
+        process.popen.wait(10)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.signal(signal.SIGTERM)
+        for process in self.processes.values():
+            process.stop()
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()

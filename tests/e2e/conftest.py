@@ -1,0 +1,186 @@
+"""The whole system as real processes, started the way ``make run`` starts them, driven over HTTP."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+
+from shared.db import Database
+from shared.devstack.broker import KafkaBroker
+from shared.devstack.stack import SERVICES, LocalStack
+from shared.registry import Registry
+
+# Quick retries, so that the tests about an unreachable webhook finish in seconds, not hours.
+STACK_ENV = {
+    "WEBHOOK_FIRST_RETRY_SECONDS": "0.3",
+    "WEBHOOK_MAX_RETRY_SECONDS": "1",
+    "WEBHOOK_MAX_ATTEMPTS": "5",
+    "WEBHOOK_TIMEOUT_SECONDS": "2",
+    "LOG_LEVEL": "INFO",
+}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@dataclass
+class E2EStack:
+    processes: LocalStack
+    broker: KafkaBroker
+    registry: Registry
+    tenant: str
+    keys: dict[str, str]
+    tmp_path: Path
+
+    def url(self, service: str) -> str:
+        return self.processes.url(service)
+
+    def metrics_targets(self) -> list[dict[str, str]]:
+        return self.processes.metrics_targets()
+
+    def new_tenant(self) -> tuple[str, dict[str, str]]:
+        """Another region with its own keys, for tests that need isolation or a clean inbox."""
+        tenant = f"regio-{uuid.uuid4().hex[:8]}"
+        self.registry.create_tenant(tenant)
+        jobcoach = f"jc-{uuid.uuid4().hex[:6]}"
+        keys = {
+            "employer": self.registry.create_key(tenant, "employer", f"emp-{uuid.uuid4().hex[:6]}"),
+            "jobcoach": self.registry.create_key(tenant, "jobcoach", jobcoach),
+            "operator": self.registry.create_key(tenant, "operator", None),
+        }
+        keys["jobcoach_id"] = jobcoach
+        return tenant, keys
+
+    def post_candidate(self, payload: dict, *, tenant: str | None = None, key: str | None = None) -> str:
+        response = requests.post(
+            f"{self.url('candidate')}/v1/tenants/{tenant or self.tenant}/candidates",
+            json=payload,
+            headers=bearer(key or self.keys["jobcoach"]),
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def post_vacancy(self, payload: dict, *, tenant: str | None = None, key: str | None = None) -> str:
+        response = requests.post(
+            f"{self.url('vacancy')}/v1/tenants/{tenant or self.tenant}/vacancies",
+            json=payload,
+            headers=bearer(key or self.keys["employer"]),
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def alerts(self, jobcoach_key: str, *, tenant: str | None = None, **params) -> list[dict]:
+        items: list[dict] = []
+        page = 1
+        while True:
+            response = requests.get(
+                f"{self.url('notification')}/v1/tenants/{tenant or self.tenant}/alerts",
+                params={"page": page, "page_size": 100, **params},
+                headers=bearer(jobcoach_key),
+                timeout=10,
+            )
+            assert response.status_code == 200, response.text
+            body = response.json()
+            items.extend(body["items"])
+            if len(items) >= body["total"] or not body["items"]:
+                return items
+            page += 1
+
+    def wait_for_alert(
+        self, jobcoach_key: str, predicate: Callable[[dict], bool], timeout: float = 60, *, tenant: str | None = None
+    ) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for alert in self.alerts(jobcoach_key, tenant=tenant):
+                if predicate(alert):
+                    return alert
+            time.sleep(0.2)
+        raise AssertionError(f"no matching alert within {timeout}s; logs:\n{self.log_tails()}")
+
+    def log_tails(self) -> str:
+        return "\n".join(f"--- {name}\n{p.log_tail(15)}" for name, p in self.processes.processes.items())
+
+
+@pytest.fixture(scope="session")
+def stack(kafka_broker, session_database_url, tmp_path_factory) -> Iterator[E2EStack]:
+    work = tmp_path_factory.mktemp("stack")
+    registry_url = session_database_url("registry")
+    processes = LocalStack(
+        work,
+        kafka_broker.bootstrap_servers,
+        {service: session_database_url(service) for service in SERVICES},
+        registry_url,
+        extra_env=STACK_ENV,
+    )
+    try:
+        processes.start(timeout=120)
+        registry = Registry(Database(registry_url), cache_seconds=0)
+        tenant = "noord-limburg"
+        registry.create_tenant(tenant)
+        keys = {
+            "employer": registry.create_key(tenant, "employer", "emp-e2e"),
+            "jobcoach": registry.create_key(tenant, "jobcoach", "jc-e2e"),
+            "operator": registry.create_key(tenant, "operator", None),
+        }
+        yield E2EStack(processes, kafka_broker, registry, tenant, keys, tmp_path_factory.mktemp("scratch"))
+    finally:
+        processes.stop()
+
+
+@pytest.fixture(autouse=True)
+def _broker_running(request, kafka_broker: KafkaBroker) -> None:
+    # A test that kills the broker restarts it; if it failed half-way, the next test still gets one.
+    if "stack" in request.fixturenames and not kafka_broker.is_running():
+        kafka_broker.restart(timeout=120)
+
+
+@dataclass
+class WebhookReceiver:
+    """A jobcoach's webhook endpoint: records what it is sent, and can be told to be down."""
+
+    url: str = ""
+    requests: list[dict] = field(default_factory=list)
+    status: int = 200
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def received(self) -> list[dict]:
+        with self.lock:
+            return list(self.requests)
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            with receiver.lock:
+                status = receiver.status
+                if status == 200:
+                    receiver.requests.append({"headers": dict(self.headers), "body": body, "json": json.loads(body)})
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, *_args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/werkbrug"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield receiver
+    server.shutdown()
+    server.server_close()

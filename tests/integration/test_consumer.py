@@ -1,0 +1,233 @@
+"""The shared consumer loop against the real broker and database: dedup, dead letters, commits."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
+
+from shared.consumer import EventConsumer, processed_events_table
+from shared.db import Database
+from shared.events import EventError, encode_event, new_event
+from shared.kafka import make_consumer, make_producer
+from shared.topics import Topic
+from tests.kafka_helpers import fresh_topic, read_all
+
+pytestmark = pytest.mark.kafka
+
+
+class Harness:
+    """A consumer on a topic of the test's own, whose handler records its effect in a table."""
+
+    def __init__(self, db: Database, bootstrap: str, topic: str, handler_behaviour=None) -> None:
+        metadata = sa.MetaData()
+        self.processed = processed_events_table(metadata)
+        self.effects = sa.Table(
+            "effects", metadata, sa.Column("n", sa.Integer, primary_key=True), sa.Column("event_id", sa.String(36))
+        )
+        metadata.create_all(db.engine)
+        self.db, self.bootstrap, self.topic = db, bootstrap, topic
+        self.group = f"test-group-{uuid.uuid4().hex[:8]}"
+        self.behaviour = handler_behaviour or (lambda event: None)
+        self.producer = make_producer(bootstrap, "test-producer")
+
+    def handler(self, session, event) -> None:
+        self.behaviour(event)
+        session.execute(self.effects.insert().values(event_id=event.id))
+
+    def send(self, key: str, value: bytes | None) -> None:
+        self.producer.send(self.topic, key=key.encode(), value=value).get(30)
+
+    def consumer(self) -> EventConsumer:
+        kafka_consumer = make_consumer(self.bootstrap, self.group, "test-consumer")
+        kafka_consumer.subscribe([self.topic])
+        return EventConsumer(
+            db=self.db,
+            processed_events=self.processed,
+            consumer=kafka_consumer,
+            dead_letter_producer=self.producer,
+            group_id=self.group,
+            handlers={"nl.werkbrug.vacancy.closed": self.handler},
+            retry_backoff_s=0.01,
+        )
+
+    def drain(self, consumer: EventConsumer, expected: int, rounds: int = 60) -> int:
+        taken = 0
+        for _ in range(rounds):
+            taken += consumer.poll_once(timeout_ms=500)
+            if taken >= expected:
+                break
+        return taken
+
+    def effect_count(self) -> int:
+        with self.db.session() as session:
+            return session.execute(sa.select(sa.func.count()).select_from(self.effects)).scalar_one()
+
+    def close(self) -> None:
+        self.producer.close()
+
+
+@pytest.fixture
+def harness(database_url, bootstrap_servers):
+    made = []
+
+    def build(behaviour=None) -> Harness:
+        h = Harness(Database(database_url("consumer")), bootstrap_servers, fresh_topic(bootstrap_servers), behaviour)
+        made.append(h)
+        return h
+
+    yield build
+    for h in made:
+        h.close()
+
+
+def _closed(tenant: str, subject: str = "v-1") -> dict:
+    return new_event(
+        "nl.werkbrug.vacancy.closed",
+        tenant=tenant,
+        subject=subject,
+        data={"employer_id": "e", "status": "closed"},
+        source="test",
+    )
+
+
+def test_a_redelivered_event_takes_effect_once(harness, tenant):
+    h = harness()
+    event = _closed(tenant)
+    for _ in range(3):
+        h.send(f"{tenant}/v-1", encode_event(event))
+    consumer = h.consumer()
+    assert h.drain(consumer, 3) == 3
+    consumer.consumer.close()
+    assert h.effect_count() == 1
+
+
+def test_offsets_are_committed_so_a_restarted_consumer_does_not_replay(harness, tenant):
+    h = harness()
+    h.send(f"{tenant}/v-1", encode_event(_closed(tenant)))
+    first = h.consumer()
+    assert h.drain(first, 1) == 1
+    first.consumer.close()
+    second = h.consumer()
+    assert h.drain(second, 1, rounds=6) == 0
+    second.consumer.close()
+    assert h.effect_count() == 1
+
+
+def test_a_replay_from_the_beginning_changes_nothing(harness, tenant):
+    h = harness()
+    for n in range(4):
+        h.send(f"{tenant}/v-{n}", encode_event(_closed(tenant, f"v-{n}")))
+    first = h.consumer()
+    h.drain(first, 4)
+    first.consumer.close()
+    replay = h.consumer()
+    replay.consumer.poll(timeout_ms=2000)
+    replay.consumer.seek_to_beginning()
+    assert h.drain(replay, 4) == 4
+    replay.consumer.close()
+    assert h.effect_count() == 4
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"\xff\xfe not json", "undecodable"),
+        (b"[1, 2, 3]", "undecodable"),
+        (b'{"specversion": "1.0"}', "invalid"),
+        ("unknown-type", "unknown_type"),
+        ("bad-payload", "invalid"),
+    ],
+)
+def test_poison_messages_go_to_dead_letters_with_headers_and_the_consumer_moves_on(harness, tenant, value, reason):
+    h = harness()
+    if value == "unknown-type":
+        document = _closed(tenant)
+        document["type"] = "nl.werkbrug.vacancy.exploded"
+        value = encode_event(document)
+    elif value == "bad-payload":
+        document = _closed(tenant)
+        document["data"] = {"employer_id": "e", "status": "on fire"}
+        value = encode_event(document)
+    key = f"{tenant}/poison"
+    h.send(key, value)
+    h.send(f"{tenant}/v-ok", encode_event(_closed(tenant, "v-ok")))
+    consumer = h.consumer()
+    assert h.drain(consumer, 2) == 2
+    consumer.consumer.close()
+
+    assert h.effect_count() == 1, "the good message after the poison one is handled"
+    dead = read_all(h.bootstrap, str(Topic.DEAD_LETTERS), key_prefix=key.encode())
+    assert len(dead) == 1
+    assert dead[0].value == value, "dead letters keep the message unchanged"
+    headers = {name: content.decode() for name, content in dead[0].headers}
+    assert headers["dlq.original.topic"] == h.topic
+    assert headers["dlq.original.partition"] == "0"
+    assert headers["dlq.original.offset"] == "0"
+    assert headers["dlq.consumer.group"] == h.group
+    assert headers["dlq.reason"] == reason
+    assert headers["dlq.exception.message"]
+
+
+def test_a_handler_that_keeps_failing_dead_letters_the_event_after_retries(harness, tenant):
+    attempts = []
+
+    def explode(event):
+        attempts.append(event.id)
+        raise ValueError("a bug in the handler")
+
+    h = harness(explode)
+    key = f"{tenant}/v-bug"
+    h.send(key, encode_event(_closed(tenant, "v-bug")))
+    consumer = h.consumer()
+    assert h.drain(consumer, 1) == 1
+    consumer.consumer.close()
+    assert len(attempts) == 3
+    assert h.effect_count() == 0
+    dead = read_all(h.bootstrap, str(Topic.DEAD_LETTERS), key_prefix=key.encode())
+    assert [dict(d.headers)["dlq.reason"] for d in dead] == [b"handler_error"]
+
+
+def test_a_rule_broken_inside_a_handler_dead_letters_at_once(harness, tenant):
+    attempts = []
+
+    def refuse(event):
+        attempts.append(event.id)
+        raise EventError("vacancy unknown to this tenant")
+
+    h = harness(refuse)
+    key = f"{tenant}/v-refused"
+    h.send(key, encode_event(_closed(tenant, "v-refused")))
+    consumer = h.consumer()
+    h.drain(consumer, 1)
+    consumer.consumer.close()
+    assert len(attempts) == 1
+    assert len(read_all(h.bootstrap, str(Topic.DEAD_LETTERS), key_prefix=key.encode())) == 1
+
+
+def test_a_database_outage_is_retried_not_dead_lettered_and_nothing_is_skipped(harness, tenant):
+    failures = {"left": 2}
+
+    def flaky(event):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("INSERT", {}, Exception("database is restarting"))
+
+    h = harness(flaky)
+    key = f"{tenant}/v-flaky"
+    for n in range(3):
+        h.send(key, encode_event(_closed(tenant, f"v-flaky-{n}")))
+    consumer = h.consumer()
+    taken = 0
+    for _ in range(40):
+        try:
+            taken += consumer.poll_once(timeout_ms=500)
+        except OperationalError:
+            continue
+        if taken >= 3:
+            break
+    consumer.consumer.close()
+    assert h.effect_count() == 3
+    assert read_all(h.bootstrap, str(Topic.DEAD_LETTERS), key_prefix=key.encode()) == []
