@@ -9,7 +9,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from services.matching import domain, store
-from services.matching.handlers import RANKING_VERSION
 from services.matching.schemas import CandidateMatchesSchema, MatchQuerySchema, VacancyMatchesSchema
 from shared.vocabulary import SUPPORT_CODES
 from shared.web.auth import authorize, current_principal
@@ -65,7 +64,12 @@ class CandidateMatches(MethodView):
             {"vacancy_id": m.vacancy_id, "title": titles[m.vacancy_id], "score": m.score, "explanation": m.explanation}
             for m in matches
         ]
-        return {"candidate_id": candidate_id, "ranking_version": RANKING_VERSION, "items": items, "reason": reason}
+        return {
+            "candidate_id": candidate_id,
+            "ranking_version": domain.RANKING_VERSION,
+            "items": items,
+            "reason": reason,
+        }
 
 
 @blp.route("/vacancies/<vacancy_id>/matches")
@@ -87,4 +91,4 @@ class VacancyMatches(MethodView):
         matches = domain.rank_candidates_for_vacancy(vacancy, list(candidates.values()), top_k=query["limit"])
         items = [_anonymous(vacancy_id, m, candidates[m.candidate_id]) for m in matches]
         reason = None if items else "no consenting candidate fits this vacancy's hours and supports yet"
-        return {"vacancy_id": vacancy_id, "ranking_version": RANKING_VERSION, "items": items, "reason": reason}
+        return {"vacancy_id": vacancy_id, "ranking_version": domain.RANKING_VERSION, "items": items, "reason": reason}

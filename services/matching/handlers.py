@@ -11,7 +11,6 @@ from shared import metrics
 from shared.events import Event, new_event
 
 SOURCE = "matching"
-RANKING_VERSION = "tfidf-1"
 
 
 def on_candidate_profile(session: Session, event: Event) -> None:
@@ -62,7 +61,7 @@ def propose_candidates(session: Session, tenant: str, vacancy_id: str, threshold
             "vacancy_title": vacancy.title,
             "score": match.score,
             "explanation": match.explanation,
-            "ranking_version": RANKING_VERSION,
+            "ranking_version": domain.RANKING_VERSION,
         }
         event = new_event(
             "nl.werkbrug.match.proposed", tenant=tenant, subject=match.candidate_id, data=data, source=SOURCE

@@ -1,0 +1,1 @@
+"""Benchmarks run by ``make bench``; figures and how to read them are in the README."""

@@ -1,0 +1,38 @@
+"""``make bench``: run the benchmarks and write their figures to bench/results/."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import alert_latency
+
+BENCHMARKS = {"alert-latency": alert_latency.run}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="default: all")
+    args = parser.parse_args()
+    results = {
+        "date": datetime.now(UTC).date().isoformat(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "results": {},
+    }
+    for name in args.names or BENCHMARKS:
+        print(f"running {name} ...", flush=True)
+        results["results"][name] = BENCHMARKS[name]()
+        print(json.dumps(results["results"][name], indent=2), flush=True)
+    out = Path("bench/results") / f"{results['date']}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
