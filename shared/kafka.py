@@ -20,6 +20,9 @@ def make_producer(bootstrap_servers: str, client_id: str) -> KafkaProducer:
         enable_idempotence=True,
         max_in_flight_requests_per_connection=5,
         linger_ms=5,
+        # send() waits this long for metadata while the broker is away; the relay would rather fail fast
+        # and retry the batch than hang for kafka-python's default minute.
+        max_block_ms=10_000,
         request_timeout_ms=15_000,
         delivery_timeout_ms=30_000,
         retry_backoff_ms=200,

@@ -122,8 +122,8 @@ def _read_properties(path: Path) -> dict[str, str]:
 class KafkaBroker:
     """One Kafka process acting as both broker and KRaft controller, with all state in data_dir.
 
-    The same data_dir should always be used with the same ports: the controller's address is
-    recorded in the metadata log when the directory is formatted.
+    Keep using a data_dir with the ports it was formatted with: the controller's address is
+    recorded in its metadata log, and a start on other ports works but takes seconds longer.
     """
 
     def __init__(
@@ -245,8 +245,8 @@ class KafkaBroker:
                     "appender.out.layout.pattern = [%d] %p %m (%c)%n",
                     f"rootLogger.level = {self.log_level}",
                     "rootLogger.appenderRef.out.ref = STDOUT",
-                    # Kept at INFO whatever the root level, so the log always shows the version
-                    # and when the broker finished starting and stopping.
+                    # Kept at INFO whatever the root level, so the log always shows which version
+                    # ran and when it was ready.
                     "logger.raft.name = kafka.server.KafkaRaftServer",
                     "logger.raft.level = INFO",
                     "logger.appinfo.name = org.apache.kafka.common.utils.AppInfoParser",
@@ -587,8 +587,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         signals_seen += 1
         if signals_seen == 1:
             raise _Terminate(signum)
-        # Asked twice: whoever is waiting does not want a clean shutdown any more.
-        broker.kill()
+        # Asked twice: whoever is waiting does not want a clean shutdown any more. Only the
+        # signal is sent here; the stop() this interrupts is already waiting for the exit.
+        if broker.is_running() and broker.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(broker.pid, signal.SIGKILL)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
