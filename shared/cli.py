@@ -14,6 +14,7 @@ import sys
 from shared.config import SERVICE_PORTS, load_settings, registry_database_url, var_dir
 from shared.db import Database, upgrade
 from shared.registry import ROLES, Registry, RegistryError
+from shared.tenant_settings import SettingError
 
 SERVICES = tuple(SERVICE_PORTS)
 
@@ -35,6 +36,26 @@ def cmd_tenants_create(args) -> int:
 def cmd_tenants_list(_args) -> int:
     for slug in _registry().tenant_slugs():
         print(slug)
+    return 0
+
+
+def cmd_tenants_settings(args) -> int:
+    import json
+
+    registry = _registry()
+    if args.changes:
+        changes = {}
+        for change in args.changes:
+            name, sep, value = change.partition("=")
+            if not sep:
+                raise RegistryError(f"expected NAME=VALUE, got {change!r}")
+            changes[name.strip()] = value.strip()
+        settings = registry.change_settings(args.slug, changes)
+    else:
+        if args.slug not in registry.tenant_slugs():
+            raise RegistryError(f"no tenant {args.slug!r}")
+        settings = registry.settings(args.slug)
+    print(json.dumps(settings.to_dict(), indent=2))
     return 0
 
 
@@ -87,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", help="display name, defaults to the slug")
     create.set_defaults(func=cmd_tenants_create)
     tenants.add_parser("list", help="list tenants").set_defaults(func=cmd_tenants_list)
+    settings = tenants.add_parser("set", help="show a tenant's settings, or change them with NAME=VALUE")
+    settings.add_argument("slug")
+    settings.add_argument("changes", nargs="*", metavar="NAME=VALUE")
+    settings.set_defaults(func=cmd_tenants_settings)
 
     keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
     key = keys.add_parser("create", help="create an API key and print it alone on stdout")
@@ -118,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except RegistryError as exc:
+    except (RegistryError, SettingError) as exc:
         print(f"werkbrug: {exc}", file=sys.stderr)
         return 2
 

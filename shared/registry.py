@@ -17,6 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from shared.db import Database, UtcDateTime, upgrade, utcnow
+from shared.tenant_settings import TenantSettings
 
 ROLES = ("employer", "jobcoach", "operator")
 ROLES_WITH_SUBJECT = ("employer", "jobcoach")
@@ -33,6 +34,7 @@ tenants = sa.Table(
     sa.Column("slug", sa.String(63), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("settings", sa.JSON, nullable=True),
 )
 
 api_keys = sa.Table(
@@ -75,6 +77,7 @@ class Registry:
         self.db = db
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._settings_cache: dict[str, tuple[float, TenantSettings]] = {}
         self._lock = threading.Lock()
 
     def migrate(self) -> None:
@@ -88,6 +91,28 @@ class Registry:
                 return False
             session.execute(tenants.insert().values(slug=slug, name=name or slug, created_at=utcnow()))
         return True
+
+    def settings(self, tenant: str) -> TenantSettings:
+        """The tenant's settings (defaults where none were set), cached like keys are."""
+        now = time.monotonic()
+        cached = self._settings_cache.get(tenant)
+        if cached and now - cached[0] < self.cache_seconds:
+            return cached[1]
+        with self.db.session() as session:
+            stored = session.execute(sa.select(tenants.c.settings).where(tenants.c.slug == tenant)).scalar()
+        settings = TenantSettings.from_dict(stored)
+        self._settings_cache[tenant] = (now, settings)
+        return settings
+
+    def change_settings(self, tenant: str, changes: dict[str, str]) -> TenantSettings:
+        with self.db.session() as session:
+            row = session.execute(sa.select(tenants.c.settings).where(tenants.c.slug == tenant)).first()
+            if row is None:
+                raise RegistryError(f"no tenant {tenant!r}")
+            updated = TenantSettings.from_dict(row.settings).with_changes(changes)
+            session.execute(tenants.update().where(tenants.c.slug == tenant).values(settings=updated.to_dict()))
+        self._settings_cache.pop(tenant, None)
+        return updated
 
     def tenant_slugs(self) -> list[str]:
         with self.db.session() as session:

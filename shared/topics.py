@@ -11,6 +11,7 @@ class Topic(enum.StrEnum):
     VACANCY_EVENTS = "vacancy-events"
     MATCH_EVENTS = "match-events"
     PLACEMENT_EVENTS = "placement-events"
+    ALERT_EVENTS = "alert-events"
     DEAD_LETTERS = "dead-letters"
 
 
@@ -27,5 +28,6 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec(Topic.VACANCY_EVENTS, 6, {}),
     TopicSpec(Topic.MATCH_EVENTS, 6, {}),
     TopicSpec(Topic.PLACEMENT_EVENTS, 6, {}),
+    TopicSpec(Topic.ALERT_EVENTS, 6, {}),
     TopicSpec(Topic.DEAD_LETTERS, 1, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
 )

@@ -209,6 +209,17 @@ class PlacementEndedPayload(_Payload):
     )
 
 
+class AlertAcknowledgedPayload(_Payload):
+    """Told by the notification service so that bundled insights can report time to acknowledge."""
+
+    alert_type = fields.String(
+        required=True, validate=validate.OneOf(("match_proposed", "placement_at_risk", "checkin_overdue"))
+    )
+    candidate_id = fields.String(required=True)
+    created_at = fields.AwareDateTime(required=True)
+    acknowledged_at = fields.AwareDateTime(required=True)
+
+
 @dataclass(frozen=True)
 class EventType:
     name: str
@@ -233,6 +244,7 @@ EVENT_TYPES: dict[str, EventType] = _types(
     ("nl.werkbrug.placement.at_risk", Topic.PLACEMENT_EVENTS, PlacementAtRiskPayload),
     ("nl.werkbrug.placement.checkin_overdue", Topic.PLACEMENT_EVENTS, PlacementCheckinOverduePayload),
     ("nl.werkbrug.placement.ended", Topic.PLACEMENT_EVENTS, PlacementEndedPayload),
+    ("nl.werkbrug.alert.acknowledged", Topic.ALERT_EVENTS, AlertAcknowledgedPayload),
 )
 
 
