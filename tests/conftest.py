@@ -1,8 +1,8 @@
 """Fixtures every test layer shares: a real Kafka broker for the session, real databases per test.
 
 The broker runs on free ports with its own data directory, so that the suite never collides with a
-running ``make run``. With ``DATABASE_URL`` pointing at PostgreSQL, each test gets fresh databases on that
-server (created and dropped here); without it, SQLite files in the test's temporary directory.
+running ``make run``. With ``DATABASE_URL`` pointing at PostgreSQL, each test gets fresh schemas on that
+server's database (created and dropped here); without it, SQLite files in the test's temporary directory.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ def bootstrap_servers(kafka_broker: KafkaBroker) -> str:
 
 
 class _PostgresDatabases:
+    """A schema per database a test asks for: as isolated as a database of its own for our purposes, and
+    created in milliseconds instead of the second a CREATE DATABASE takes."""
+
     def __init__(self) -> None:
         self.admin = sa.create_engine(SERVER_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
         self.created: list[str] = []
@@ -48,14 +51,15 @@ class _PostgresDatabases:
     def new(self, label: str) -> str:
         name = f"wbt_{label}_{uuid.uuid4().hex[:10]}"
         with self.admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            connection.execute(sa.text(f'CREATE SCHEMA "{name}"'))
         self.created.append(name)
-        return sa.engine.make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+        url = sa.engine.make_url(SERVER_URL)
+        return url.update_query_dict({"options": f"-csearch_path={name}"}).render_as_string(hide_password=False)
 
     def drop_all(self) -> None:
         with self.admin.connect() as connection:
             for name in self.created:
-                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
         self.admin.dispose()
 
 

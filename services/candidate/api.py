@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from flask import current_app, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.candidate import handlers, store
 from services.candidate.domain import CandidateRuleBroken, may_see
 from services.candidate.schemas import CandidateCreateSchema, CandidatePatchSchema, CandidateSchema
 from shared.web.auth import authorize, current_principal
+from shared.web.blueprint import Blueprint
 from shared.web.resources import invalid, not_found
 
-blp = Blueprint("candidates", __name__, url_prefix="/v1/tenants/<tenant>/candidates", description="Candidates")
+blp = Blueprint("candidates", __name__, url_prefix="/v1/tenants/<tenant:tenant>/candidates", description="Candidates")
 
 
 def _db():
@@ -40,7 +40,7 @@ class Candidates(MethodView):
         return candidate, 201, {"Location": location}
 
 
-@blp.route("/<candidate_id>")
+@blp.route("/<id:candidate_id>")
 class Candidate(MethodView):
     @authorize("jobcoach", "operator")
     @blp.response(200, CandidateSchema)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import current_app, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.vacancy import handlers, store
 from services.vacancy.domain import VacancyRuleBroken, may_see
@@ -16,9 +15,10 @@ from services.vacancy.schemas import (
     VacancySchema,
 )
 from shared.web.auth import authorize, current_principal
+from shared.web.blueprint import Blueprint
 from shared.web.resources import invalid, not_found, page_bounds, page_of
 
-blp = Blueprint("vacancies", __name__, url_prefix="/v1/tenants/<tenant>/vacancies", description="Vacancies")
+blp = Blueprint("vacancies", __name__, url_prefix="/v1/tenants/<tenant:tenant>/vacancies", description="Vacancies")
 
 
 def _db():
@@ -60,7 +60,7 @@ class Vacancies(MethodView):
         return page_of(items, total, query)
 
 
-@blp.route("/<vacancy_id>")
+@blp.route("/<id:vacancy_id>")
 class Vacancy(MethodView):
     @authorize("employer", "operator")
     @blp.response(200, VacancySchema)

@@ -79,6 +79,13 @@ class ConsentSchema(_Payload):
 
 
 _hours = validate.Range(0, MAX_HOURS_PER_WEEK)
+
+
+def _whole(**kwargs) -> fields.Integer:
+    """A whole number that refuses 2.5 instead of quietly storing 2."""
+    return fields.Integer(strict=True, **kwargs)
+
+
 _phrases = fields.List(
     fields.String(validate=validate.Length(min=1, max=200)), load_default=list, validate=validate.Length(max=50)
 )
@@ -98,18 +105,19 @@ class CandidateFieldsSchema(HoursRangeMixin, _Payload):
     talents = _phrases
     preferences = _phrases
     support_needs = fields.List(fields.Nested(SupportNeedSchema), load_default=list, validate=validate.Length(max=12))
-    hours_min = fields.Integer(required=True, validate=_hours)
-    hours_max = fields.Integer(required=True, validate=_hours)
-    ladder_step = fields.Integer(required=True, validate=validate.Range(1, 6))
+    hours_min = _whole(required=True, validate=_hours)
+    hours_max = _whole(required=True, validate=_hours)
+    ladder_step = _whole(required=True, validate=validate.Range(1, 6))
     location = fields.Nested(CandidateLocationSchema, required=True)
     consent = fields.Nested(ConsentSchema, required=True)
     target_group_register = fields.Boolean(load_default=False)
 
-    @ma.validates("support_needs")
-    def _one_level_per_need(self, value, **_kwargs):
-        codes = [need["code"] for need in value]
+    @ma.validates_schema
+    def _one_level_per_need(self, data, **_kwargs):
+        # A schema-level check runs only once every need passed its own validation.
+        codes = [need["code"] for need in data.get("support_needs", [])]
         if len(codes) != len(set(codes)):
-            raise ma.ValidationError("each support code may appear once")
+            raise ma.ValidationError("each support code may appear once", "support_needs")
 
 
 class CandidateProfilePayload(CandidateFieldsSchema):
@@ -132,10 +140,10 @@ class VacancyFieldsSchema(HoursRangeMixin, _Payload):
     supports_offered = fields.List(
         fields.String(validate=validate.OneOf(SUPPORT_CODES)), load_default=list, validate=validate.Length(max=12)
     )
-    hours_min = fields.Integer(required=True, validate=_hours)
-    hours_max = fields.Integer(required=True, validate=_hours)
+    hours_min = _whole(required=True, validate=_hours)
+    hours_max = _whole(required=True, validate=_hours)
     kind = fields.String(required=True, validate=validate.OneOf(VACANCY_KIND_RUNG))
-    positions = fields.Integer(required=True, validate=validate.Range(0, 10_000))
+    positions = _whole(required=True, validate=validate.Range(0, 10_000))
     location = fields.Nested(VacancyLocationSchema, required=True)
     banenafspraak = fields.Boolean(load_default=False)
 
@@ -165,7 +173,7 @@ class PlacementStartedPayload(_Payload):
     vacancy_id = fields.String(required=True)
     jobcoach_id = fields.String(required=True)
     start_date = fields.Date(required=True)
-    agreed_hours = fields.Integer(required=True, validate=_hours)
+    agreed_hours = _whole(required=True, validate=_hours)
     supports_agreed = fields.List(fields.String(validate=validate.OneOf(SUPPORT_CODES)), load_default=list)
 
 
@@ -177,6 +185,10 @@ class PlacementCheckedInPayload(_Payload):
     hours_worked = fields.Float(required=True, validate=validate.Range(0, 168))
     absence_days = fields.Integer(required=True, validate=validate.Range(0, 7))
     signals = fields.List(fields.String(validate=validate.Length(max=60)), load_default=list)
+    # Added after the first version; optional so that earlier messages still decode.
+    vacancy_id = fields.String(load_default=None, allow_none=True)
+    risk_score = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 1))
+    model_version = fields.String(load_default=None, allow_none=True)
 
 
 class PlacementAtRiskPayload(_Payload):
@@ -187,6 +199,7 @@ class PlacementAtRiskPayload(_Payload):
     reasons = fields.List(fields.Dict(), required=True)
     episode = fields.Integer(required=True, validate=validate.Range(min=1))
     model_version = fields.String(required=True)
+    threshold = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 1))
 
 
 class PlacementCheckinOverduePayload(_Payload):
@@ -196,6 +209,7 @@ class PlacementCheckinOverduePayload(_Payload):
     last_checkin = fields.Date(required=True, allow_none=True)
     due_since = fields.Date(required=True)
     episode = fields.Integer(required=True, validate=validate.Range(min=1))
+    cadence_days = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
 
 
 class PlacementEndedPayload(_Payload):

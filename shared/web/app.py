@@ -18,6 +18,7 @@ from shared.config import Settings
 from shared.db import Database
 from shared.logging import configure_logging
 from shared.registry import Registry
+from shared.web.blueprint import URL_CONVERTERS
 from shared.web.problems import problem_from_http_exception
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def build_app(
     settings = context.settings
     configure_logging(settings.service, settings.log_level)
     app = Flask(settings.service)
+    app.url_map.converters.update(URL_CONVERTERS)
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         API_TITLE=title,

@@ -1,0 +1,42 @@
+"""The Blueprint every service's routes use: strict about what it parses, and converters for path ids."""
+
+from __future__ import annotations
+
+import json
+import typing
+
+import flask
+import flask_smorest
+import marshmallow as ma
+from webargs.flaskparser import FlaskParser
+from werkzeug.routing import BaseConverter
+
+
+class StrictParser(FlaskParser):
+    # Unknown query parameters are refused like unknown body fields: a misspelt filter (`?unraed=true`)
+    # must not silently answer the unfiltered list.
+    DEFAULT_UNKNOWN_BY_LOCATION: typing.ClassVar = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE}
+
+    def _raw_load_json(self, req: flask.Request) -> typing.Any:
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError as exc:
+            # A body nested thousands deep is malformed input, not a server error.
+            raise json.JSONDecodeError("nested too deeply", "<request body>", 0) from exc
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = StrictParser()
+
+
+class IdConverter(BaseConverter):
+    """Entity ids in paths: anything else (a NUL byte, a slash, 10,000 characters) is simply not found."""
+
+    regex = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}"
+
+
+class TenantConverter(BaseConverter):
+    regex = r"[a-z][a-z0-9-]{1,62}"
+
+
+URL_CONVERTERS = {"id": IdConverter, "tenant": TenantConverter}
