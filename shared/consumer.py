@@ -96,19 +96,18 @@ class EventConsumer:
                     self._take(message)
                     handled_up_to = message.offset
                     taken += 1
+                # Committed only after the effects are stored: a crash before this line redelivers the
+                # batch, and deduplication makes the replay harmless.
+                self.consumer.commit({partition: OffsetAndMetadata(handled_up_to + 1, "", -1)})
             except Exception:
-                # The database or the broker is away. Rewind every partition to its first message not yet
-                # handled, so that the next poll reads it again instead of skipping past it.
+                # The database or the broker is away, mid-handling or at the commit. poll() has already
+                # moved every partition of this batch past its messages: rewind each to its first message
+                # not yet handled, or the next poll would skip them for good.
                 resume = handled_up_to + 1 if handled_up_to is not None else messages[0].offset
                 self.consumer.seek(partition, resume)
                 for later_partition, later_messages in batches[index + 1 :]:
                     self.consumer.seek(later_partition, later_messages[0].offset)
                 raise
-            finally:
-                # Committed only after the effects are stored: a crash before this line redelivers,
-                # and deduplication makes the replay harmless.
-                if handled_up_to is not None:
-                    self.consumer.commit({partition: OffsetAndMetadata(handled_up_to + 1, "", -1)})
         if batches:
             self._record_lag([partition for partition, _ in batches])
         return taken

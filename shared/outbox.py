@@ -25,8 +25,8 @@ from shared.topics import Topic
 
 log = logging.getLogger(__name__)
 
-# An arbitrary constant naming "the outbox relay" among PostgreSQL advisory locks.
-_RELAY_LOCK_ID = 0x5765726B
+# An arbitrary constant naming "the outbox relays" among PostgreSQL advisory locks.
+_RELAY_LOCK_CLASS = 0x5765726B
 
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:
@@ -118,13 +118,20 @@ class OutboxRelay:
         with self.db.session() as session:
             # One relay at a time publishes, so that one entity's events keep their order across
             # replicas; the others wait their turn. Row locks do not block the web processes' inserts.
-            if not session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(_RELAY_LOCK_ID))).scalar():
+            if not session.execute(self._relay_turn()).scalar():
                 return 0
             rows = session.execute(self._pending_rows()).all()
             if rows:
                 self._send(rows, send_timeout_s)
             self._mark_published(session, rows)
         return len(rows)
+
+    def _relay_turn(self) -> sa.TextClause:
+        # Keyed by the schema as well, so that services sharing one PostgreSQL database (each in a schema
+        # of its own) do not wait for each other's relays.
+        return sa.text(
+            "SELECT pg_try_advisory_xact_lock(:lock_class, hashtext(current_schema() || '.' || :table))"
+        ).bindparams(lock_class=_RELAY_LOCK_CLASS, table=self.table.name)
 
     def _pending_rows(self) -> sa.Select:
         return (

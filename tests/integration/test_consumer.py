@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from kafka.errors import KafkaError
 from sqlalchemy.exc import OperationalError
 
 from shared.consumer import EventConsumer, processed_events_table
@@ -73,8 +74,9 @@ class Harness:
 def harness(database_url, bootstrap_servers):
     made = []
 
-    def build(behaviour=None) -> Harness:
-        h = Harness(Database(database_url("consumer")), bootstrap_servers, fresh_topic(bootstrap_servers), behaviour)
+    def build(behaviour=None, partitions: int = 1) -> Harness:
+        topic = fresh_topic(bootstrap_servers, partitions)
+        h = Harness(Database(database_url("consumer")), bootstrap_servers, topic, behaviour)
         made.append(h)
         return h
 
@@ -231,3 +233,32 @@ def test_a_database_outage_is_retried_not_dead_lettered_and_nothing_is_skipped(h
     consumer.consumer.close()
     assert h.effect_count() == 3
     assert read_all(h.bootstrap, str(Topic.DEAD_LETTERS), key_prefix=key.encode()) == []
+
+
+def test_a_failed_offset_commit_skips_no_message_of_the_other_partitions(harness, tenant):
+    h = harness(partitions=3)
+    subjects = [f"v-{n}" for n in range(12)]
+    for subject in subjects:
+        h.send(f"{tenant}/{subject}", encode_event(_closed(tenant, subject)))
+    consumer = h.consumer()
+    real_commit = consumer.consumer.commit
+    failures = {"left": 1}
+
+    def commit_failing_once(offsets):
+        # The broker vanishing between handling a batch and committing it, as in a kill -9.
+        if failures["left"]:
+            failures["left"] -= 1
+            raise KafkaError("broker went away before the commit")
+        return real_commit(offsets)
+
+    consumer.consumer.commit = commit_failing_once
+    for _ in range(40):
+        try:
+            consumer.poll_once(timeout_ms=500)
+        except KafkaError:
+            continue
+        if h.effect_count() == len(subjects):
+            break
+    consumer.consumer.close()
+    assert failures["left"] == 0
+    assert h.effect_count() == len(subjects)
