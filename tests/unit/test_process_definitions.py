@@ -1,0 +1,50 @@
+"""The end-to-end tests start the processes as ``make run`` does: the Procfile and LocalStack agree."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+
+from shared.config import SERVICE_PORTS, WORKER_METRICS_PORTS
+from shared.devstack.stack import LocalStack
+
+PROCFILE = Path(__file__).resolve().parents[2] / "Procfile"
+
+
+def _procfile() -> dict[str, list[str]]:
+    entries = {}
+    for line in PROCFILE.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, command = line.partition(":")
+            entries[name.strip()] = shlex.split(command)
+    return entries
+
+
+@pytest.fixture
+def local_stack(tmp_path) -> LocalStack:
+    stack = LocalStack(tmp_path, "127.0.0.1:1", dict.fromkeys(SERVICE_PORTS, "sqlite://"), "sqlite://")
+    for service in SERVICE_PORTS:
+        stack._define(service)
+    return stack
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_PORTS))
+def test_the_procfile_and_the_test_stack_run_the_same_programs(service, local_stack):
+    procfile = _procfile()
+    web = procfile[f"{service}-web"]
+    worker = procfile[f"{service}-worker"]
+    assert f"WERKBRUG_PORT={SERVICE_PORTS[service]}" in web
+    assert f"WORKER_METRICS_PORT={WORKER_METRICS_PORTS[service]}" in worker
+    web_program = [word for word in web if "=" not in word or word.startswith("python:")]
+    worker_program = [word for word in worker if "=" not in word]
+    stack_web = local_stack.processes[f"{service}-web"].command
+    stack_worker = local_stack.processes[f"{service}-worker"].command
+    assert stack_web[stack_web.index("gunicorn") :] == web_program
+    assert stack_worker[1:] == worker_program[1:], "python -m services.<name>.worker in both"
+
+
+def test_the_procfile_runs_the_broker_and_every_service_and_nothing_else():
+    expected = {"kafka"} | {f"{s}-{p}" for s in SERVICE_PORTS for p in ("web", "worker")}
+    assert set(_procfile()) == expected
