@@ -98,6 +98,117 @@ def cmd_demo_seed(args) -> int:
     return 0
 
 
+def _matching_db() -> Database:
+    return Database(load_settings("matching").database_url)
+
+
+def _known_tenant(slug: str) -> str:
+    if slug not in _registry().tenant_slugs():
+        raise RegistryError(f"no tenant {slug!r}")
+    return slug
+
+
+def cmd_risk_train(args) -> int:
+    import json
+
+    from services.matching import placements
+    from services.matching.risk import TrainingRefused
+
+    tenant = _known_tenant(args.tenant)
+    try:
+        with _matching_db().session() as session:
+            model = placements.train_model(session, tenant)
+    except TrainingRefused as exc:
+        print(f"werkbrug: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(model.to_dict(), indent=2))
+    print(f"risk model {model.version} trained on {model.details['trained_on']} outcomes and in use", file=sys.stderr)
+    return 0
+
+
+def cmd_risk_rollback(args) -> int:
+    from services.matching import placements
+    from services.matching.risk import TrainingRefused
+
+    tenant = _known_tenant(args.tenant)
+    try:
+        with _matching_db().session() as session:
+            retired, current = placements.rollback_model(session, tenant)
+    except TrainingRefused as exc:
+        print(f"werkbrug: {exc}", file=sys.stderr)
+        return 2
+    print(f"risk model {retired} rolled back; {tenant} now uses {current}", file=sys.stderr)
+    return 0
+
+
+def cmd_matching_load_esco(args) -> int:
+    from pathlib import Path
+
+    from services.matching import concepts
+    from services.matching import store as matching_store
+
+    files = [(path, "skill") for path in args.skills or []] + [(path, "occupation") for path in args.occupations or []]
+    if not files:
+        print("werkbrug: give at least one --skills or --occupations file", file=sys.stderr)
+        return 2
+    try:
+        with _matching_db().session() as session:
+            for path, kind in files:
+                rows = concepts.read_esco_csv(Path(path), kind, args.language)
+                count = matching_store.save_esco_labels(session, rows)
+                print(f"{path}: {count} {kind} concepts loaded", file=sys.stderr)
+    except concepts.ConceptError as exc:
+        print(f"werkbrug: {exc}", file=sys.stderr)
+        return 2
+    print("the matching processes pick the new concepts up at their next index refit", file=sys.stderr)
+    return 0
+
+
+def cmd_matching_train_reranker(args) -> int:
+    import json
+
+    from services.matching import reranker
+
+    tenant = _known_tenant(args.tenant)
+    try:
+        with _matching_db().session() as session:
+            model = reranker.train_for_tenant(session, tenant)
+    except reranker.TrainingRefused as exc:
+        print(f"werkbrug: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(model.to_dict(), indent=2))
+    print(f"reranker {model.version} trained on {model.trained_on} outcomes and in use", file=sys.stderr)
+    return 0
+
+
+def cmd_matching_rollback_reranker(args) -> int:
+    from services.matching import reranker
+
+    tenant = _known_tenant(args.tenant)
+    try:
+        with _matching_db().session() as session:
+            retired, current = reranker.rollback(session, tenant)
+    except reranker.TrainingRefused as exc:
+        print(f"werkbrug: {exc}", file=sys.stderr)
+        return 2
+    print(f"reranker {retired} rolled back; {tenant} now ranks with {current or 'no reranker'}", file=sys.stderr)
+    return 0
+
+
+def cmd_matching_reranker_status(args) -> int:
+    from services.matching import store as matching_store
+
+    tenant = _known_tenant(args.tenant)
+    with _matching_db().session() as session:
+        history = matching_store.reranker_history(session, tenant)
+    for row in history:
+        state = f"rolled back {row['retired_at']:%Y-%m-%d %H:%M}" if row["retired_at"] else "usable"
+        print(f"{row['version']}\ttrained {row['created_at']:%Y-%m-%d %H:%M}\t{state}")
+    if not history:
+        print(f"{tenant} has no reranker yet", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="werkbrug", description="Werkbrug administration")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +247,32 @@ def build_parser() -> argparse.ArgumentParser:
     seed = demo.add_parser("seed", help="demo tenant, fresh demo keys, a few candidates and vacancies")
     seed.add_argument("--tenant", default="noord-limburg")
     seed.set_defaults(func=cmd_demo_seed)
+
+    risk = commands.add_parser("risk", help="placement risk models").add_subparsers(dest="action", required=True)
+    train = risk.add_parser("train", help="train a tenant's risk model from its ended placements and use it")
+    train.add_argument("--tenant", required=True)
+    train.set_defaults(func=cmd_risk_train)
+    rollback = risk.add_parser("rollback", help="stop using a tenant's newest risk model, back to the one before")
+    rollback.add_argument("--tenant", required=True)
+    rollback.set_defaults(func=cmd_risk_rollback)
+
+    matching = commands.add_parser("matching", help="matching concepts and rerankers").add_subparsers(
+        dest="action", required=True
+    )
+    esco = matching.add_parser("load-esco", help="load ESCO skills and occupations CSV files as extra concepts")
+    esco.add_argument("--skills", action="append", metavar="CSV", help="e.g. skills_nl.csv (repeatable)")
+    esco.add_argument("--occupations", action="append", metavar="CSV", help="e.g. occupations_nl.csv (repeatable)")
+    esco.add_argument("--language", help="the files' language; by default read from their names (skills_nl.csv)")
+    esco.set_defaults(func=cmd_matching_load_esco)
+    train_reranker = matching.add_parser("train-reranker", help="train a tenant's reranker on placement outcomes")
+    train_reranker.add_argument("--tenant", required=True)
+    train_reranker.set_defaults(func=cmd_matching_train_reranker)
+    rollback_reranker = matching.add_parser("rollback-reranker", help="stop using a tenant's newest reranker")
+    rollback_reranker.add_argument("--tenant", required=True)
+    rollback_reranker.set_defaults(func=cmd_matching_rollback_reranker)
+    status = matching.add_parser("reranker-status", help="list a tenant's rerankers")
+    status.add_argument("--tenant", required=True)
+    status.set_defaults(func=cmd_matching_reranker_status)
     return parser
 
 

@@ -53,7 +53,23 @@ ALERT_LATENCY = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
 )
 
-ALERT_TYPES = ("match_proposed", "placement_at_risk", "checkin_overdue")
+ALERT_TYPES = ("match_proposed", "placement_at_risk", "checkin_overdue", "placement_at_risk_escalated")
+
+# Who gets seen: candidates shown to employers or proposed to jobcoaches, per ladder step and whether they
+# are in the target-group register, so that a group left out systematically shows up as a flat line.
+CANDIDATE_EXPOSURES = Counter(
+    "werkbrug_candidate_exposures",
+    "Candidates shown to employers or proposed to jobcoaches",
+    ["tenant", "ladder_step", "target_group", "kind"],
+)
+EXPOSURE_KINDS = ("shown", "proposed")
+LADDER_STEP_LABELS = ("1", "2", "3", "4", "5", "6")
+MATCHING_INDEX_BUILD = Histogram(
+    "werkbrug_matching_index_build_seconds",
+    "Time to build a tenant's matching index from its database (initial) or to refit it (refit)",
+    ["kind"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 
 
 def prime_tenant_series(tenants: list[str]) -> None:
@@ -64,6 +80,10 @@ def prime_tenant_series(tenants: list[str]) -> None:
         MATCHES_PROPOSED.labels(tenant)
         for alert_type in ALERT_TYPES:
             ALERTS_CREATED.labels(tenant, alert_type)
+        for step in LADDER_STEP_LABELS:
+            for target_group in ("yes", "no"):
+                for kind in EXPOSURE_KINDS:
+                    CANDIDATE_EXPOSURES.labels(tenant, step, target_group, kind)
 
 
 DEAD_LETTER_REASONS = ("undecodable", "unknown_type", "invalid", "handler_error")

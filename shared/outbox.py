@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -39,6 +40,8 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("message_key", sa.String(300), nullable=False),
         # NULL is a tombstone: compaction then drops every earlier message with this key.
         sa.Column("payload", sa.Text, nullable=True),
+        # Kafka headers as [name, value] pairs, for the few messages that carry any (dead letters).
+        sa.Column("headers", sa.JSON, nullable=True),
         sa.Column("created_at", UtcDateTime, nullable=False, default=utcnow),
         sa.Column("published_at", UtcDateTime, nullable=True),
         sa.Index("ix_outbox_pending", "published_at", "id"),
@@ -73,6 +76,22 @@ class Outbox:
             )
         )
 
+    def add_dead_letter(
+        self, session: Session, tenant: str, subject: str, payload: str, headers: dict[str, str]
+    ) -> None:
+        """Queue a message for the dead-letter topic in the caller's transaction, e.g. an alert whose
+        delivery gave up: it goes out with the same guarantees as the service's events."""
+        session.execute(
+            self.table.insert().values(
+                event_id=None,
+                topic=str(Topic.DEAD_LETTERS),
+                message_key=message_key(tenant, subject),
+                payload=payload,
+                headers=[[name, value] for name, value in headers.items()],
+                created_at=utcnow(),
+            )
+        )
+
     def pending_count(self, session: Session) -> int:
         query = sa.select(sa.func.count()).select_from(self.table).where(self.table.c.published_at.is_(None))
         return session.execute(query).scalar_one()
@@ -93,6 +112,7 @@ class OutboxRelay:
         outbox: Outbox,
         producer: KafkaProducer,
         *,
+        producer_factory: Callable[[], KafkaProducer] | None = None,
         batch_size: int = 200,
         keep_published: timedelta = timedelta(days=1),
     ) -> None:
@@ -100,6 +120,7 @@ class OutboxRelay:
         self.table = outbox.table
         self.outbox = outbox
         self.producer = producer
+        self.producer_factory = producer_factory
         self.batch_size = batch_size
         self.keep_published = keep_published
 
@@ -134,8 +155,9 @@ class OutboxRelay:
         ).bindparams(lock_class=_RELAY_LOCK_CLASS, table=self.table.name)
 
     def _pending_rows(self) -> sa.Select:
+        columns = self.table.c
         return (
-            sa.select(self.table.c.id, self.table.c.topic, self.table.c.message_key, self.table.c.payload)
+            sa.select(columns.id, columns.topic, columns.message_key, columns.payload, columns.headers)
             .where(self.table.c.published_at.is_(None))
             .order_by(self.table.c.id)
             .limit(self.batch_size)
@@ -147,6 +169,7 @@ class OutboxRelay:
                 row.topic,
                 key=row.message_key.encode("utf-8"),
                 value=row.payload.encode("utf-8") if row.payload is not None else None,
+                headers=[(str(name), str(value).encode("utf-8")) for name, value in row.headers or ()],
             )
             for row in rows
         ]
@@ -163,6 +186,19 @@ class OutboxRelay:
                 metrics.OUTBOX_PUBLISHED.labels(row.topic).inc()
         metrics.OUTBOX_PENDING.set(self.outbox.pending_count(session))
 
+    def _replace_producer(self) -> None:
+        """A producer that keeps failing after the broker came back may hold stale metadata or a fenced
+        producer id; a fresh one starts clean. Rows stay pending meanwhile, so nothing is lost."""
+        if self.producer_factory is None:
+            return
+        try:
+            fresh = self.producer_factory()
+        except Exception as exc:
+            log.warning("could not reconnect the outbox producer", extra={"ctx": {"error": type(exc).__name__}})
+            return
+        old, self.producer = self.producer, fresh
+        old.close(timeout=0)
+
     def purge_published(self) -> int:
         cutoff = utcnow() - self.keep_published
         with self.db.session() as session:
@@ -174,14 +210,18 @@ class OutboxRelay:
     def run(self, stop: threading.Event, idle_wait_s: float = 0.05, max_backoff_s: float = 5.0) -> None:
         """Publish until ``stop`` is set; back off while Kafka is away, never give a row up."""
         backoff = 0.2
+        failures = 0
         last_purge = 0.0
         while not stop.is_set():
             try:
                 published = self.publish_batch()
-                backoff = 0.2
+                backoff, failures = 0.2, 0
             except Exception as exc:
                 metrics.OUTBOX_ERRORS.inc()
+                failures += 1
                 log.warning("outbox publish failed; will retry", extra={"ctx": {"error": type(exc).__name__}})
+                if failures % 3 == 0:
+                    self._replace_producer()
                 stop.wait(backoff)
                 backoff = min(backoff * 2, max_backoff_s)
                 continue

@@ -41,7 +41,7 @@ class WorkerLoop:
     run: Loop
 
 
-def _connect(factory: Callable[[], T], stop: threading.Event, what: str) -> T | None:
+def connect_with_retry(factory: Callable[[], T], stop: threading.Event, what: str) -> T | None:
     """Build a Kafka client, retrying while the broker is not up yet; None if asked to stop meanwhile."""
     delay = 0.5
     while not stop.is_set():
@@ -66,16 +66,18 @@ def _wait_for_topics(consumer: KafkaConsumer, topics: list[str], stop: threading
 
 
 def outbox_relay_loop(settings: Settings, db: Database, outbox: Outbox) -> WorkerLoop:
+    def new_producer():
+        return make_producer(settings.kafka_bootstrap_servers, f"{settings.service}-outbox-relay")
+
     def run(stop: threading.Event) -> None:
-        producer = _connect(
-            lambda: make_producer(settings.kafka_bootstrap_servers, f"{settings.service}-outbox-relay"), stop, "relay"
-        )
+        producer = connect_with_retry(new_producer, stop, "relay")
         if producer is None:
             return
+        relay = OutboxRelay(db, outbox, producer, producer_factory=new_producer)
         try:
-            OutboxRelay(db, outbox, producer).run(stop, idle_wait_s=settings.outbox_poll_seconds)
+            relay.run(stop, idle_wait_s=settings.outbox_poll_seconds)
         finally:
-            producer.close(timeout=5)
+            relay.producer.close(timeout=5)
 
     return WorkerLoop("outbox-relay", run)
 
@@ -92,10 +94,10 @@ def consumer_loop(
 
     def run(stop: threading.Event) -> None:
         bootstrap = settings.kafka_bootstrap_servers
-        consumer = _connect(
+        consumer = connect_with_retry(
             lambda: make_consumer(bootstrap, settings.consumer_group, f"{settings.service}-consumer"), stop, "consumer"
         )
-        dead_letters = _connect(
+        dead_letters = connect_with_retry(
             lambda: make_producer(bootstrap, f"{settings.service}-dead-letters"), stop, "dead letters"
         )
         if consumer is None or dead_letters is None:

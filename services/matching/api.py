@@ -1,4 +1,10 @@
-"""The matching routes: ranked vacancies for a jobcoach's candidate, anonymous candidates for a vacancy."""
+"""The matching routes: ranked vacancies for a jobcoach's candidate, anonymous candidates for a vacancy, and
+for operators the exposure report and the ranking log.
+
+Every ranking runs on the process's live index with the tenant's own weights and reranker, and is logged
+(see :mod:`services.matching.traceability`); reading matches therefore writes the audit trail, and nothing
+else.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +14,37 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from services.matching import domain, store
-from services.matching.schemas import CandidateMatchesSchema, MatchQuerySchema, VacancyMatchesSchema
+from services.matching import config, domain, store, traceability
+from services.matching.index import MatchingEngine
+from services.matching.schemas import (
+    CandidateMatchesSchema,
+    ExposureSchema,
+    MatchQuerySchema,
+    RankingLogQuerySchema,
+    RankingLogSchema,
+    VacancyMatchesSchema,
+)
 from shared.vocabulary import SUPPORT_CODES
 from shared.web.auth import authorize, current_principal
 from shared.web.resources import not_found
 
 blp = Blueprint("matches", __name__, url_prefix="/v1/tenants/<tenant>", description="Rankings")
 
+ENGINE = "matching_engine"
+
 
 def _db():
     return current_app.extensions["werkbrug"].db
+
+
+def _engine() -> MatchingEngine:
+    """The process's engine, made on first use: each gunicorn worker keeps its own index."""
+    context = current_app.extensions["werkbrug"]
+    engine = context.extras.get(ENGINE)
+    if engine is None:
+        made = MatchingEngine.for_process(context.db, context.registry, policy=config.refit_policy(context.settings))
+        engine = context.extras.setdefault(ENGINE, made)
+    return engine
 
 
 def profile_ref(vacancy_id: str, candidate_id: str) -> str:
@@ -39,6 +65,16 @@ def _anonymous(vacancy_id: str, match: domain.Match, candidate: domain.Candidate
     }
 
 
+def _empty(key: str, subject_id: str, reason: str, engine: MatchingEngine, tenant: str) -> dict:
+    return {
+        key: subject_id,
+        "ranking_version": domain.RANKING_VERSION,
+        "weights_version": domain.weights_version(engine.weights(tenant)),
+        "items": [],
+        "reason": reason,
+    }
+
+
 @blp.route("/candidates/<candidate_id>/matches")
 class CandidateMatches(MethodView):
     @authorize("jobcoach")
@@ -46,27 +82,54 @@ class CandidateMatches(MethodView):
     @blp.response(200, CandidateMatchesSchema)
     def get(self, query, tenant, candidate_id):
         """Open vacancies ranked for the calling jobcoach's candidate, each with score and explanation"""
+        engine = _engine()
         with _db().session() as session:
             payload = store.get_candidate(session, tenant, candidate_id)
             if payload is None or payload["jobcoach_id"] != current_principal().subject:
                 not_found()
-            open_vacancies = store.open_vacancies(session, tenant)
-        candidate = domain.CandidateProfile.from_payload(payload, id=candidate_id, tenant=tenant)
-        vacancies = [domain.VacancyProfile.from_payload(p, id=vid, tenant=tenant) for vid, p in open_vacancies]
-        titles = {vacancy.id: vacancy.title for vacancy in vacancies}
-        matches = domain.rank_vacancies_for_candidate(candidate, vacancies, top_k=query["limit"])
+            try:
+                candidate = domain.CandidateProfile.from_payload(payload, id=candidate_id, tenant=tenant)
+            except ValueError:
+                return _empty("candidate_id", candidate_id, "the profile cannot be matched as stored", engine, tenant)
+            if not candidate.consent_matching:
+                return _empty(
+                    "candidate_id", candidate_id, "the candidate has not consented to matching", engine, tenant
+                )
+            index = engine.index(session, tenant)
+            reranker = engine.reranker(session, tenant)
+            weights = engine.weights(tenant)
+            matches = index.vacancies_for(candidate, query["limit"], weights=weights, reranker=reranker)
+            traceability.log_ranking(
+                session,
+                tenant=tenant,
+                direction=traceability.CANDIDATE_TO_VACANCIES,
+                subject_fingerprint=domain.candidate_fingerprint(candidate),
+                index=index,
+                weights=weights,
+                reranker=reranker,
+                matches=matches,
+            )
         reason = None
         if not matches:
-            reason = "no open vacancies in this region yet" if not vacancies else "no open vacancy meets every need"
-        if not candidate.consent_matching:
-            matches, reason = [], "the candidate has not consented to matching"
-        items = [
-            {"vacancy_id": m.vacancy_id, "title": titles[m.vacancy_id], "score": m.score, "explanation": m.explanation}
-            for m in matches
-        ]
+            if index.matchable_vacancies() == 0:
+                reason = "no open vacancies in this region yet"
+            else:
+                reason = "no open vacancy meets every need"
+        items = []
+        for match in matches:
+            vacancy = index.vacancy(match.vacancy_id)
+            items.append(
+                {
+                    "vacancy_id": match.vacancy_id,
+                    "title": vacancy.title if vacancy else "",
+                    "score": match.score,
+                    "explanation": match.explanation,
+                }
+            )
         return {
             "candidate_id": candidate_id,
-            "ranking_version": domain.RANKING_VERSION,
+            "ranking_version": domain.ranking_version(reranker),
+            "weights_version": domain.weights_version(weights),
             "items": items,
             "reason": reason,
         }
@@ -79,16 +142,73 @@ class VacancyMatches(MethodView):
     @blp.response(200, VacancyMatchesSchema)
     def get(self, query, tenant, vacancy_id):
         """Anonymous profiles of consenting candidates ranked for the calling employer's vacancy"""
+        engine = _engine()
         with _db().session() as session:
             payload = store.get_vacancy(session, tenant, vacancy_id)
             if payload is None or payload["employer_id"] != current_principal().subject:
                 not_found()
-            consenting = store.consenting_candidates(session, tenant)
-        vacancy = domain.VacancyProfile.from_payload(payload, id=vacancy_id, tenant=tenant)
-        candidates = {
-            cid: domain.CandidateProfile.from_payload(profile, id=cid, tenant=tenant) for cid, profile in consenting
+            try:
+                vacancy = domain.VacancyProfile.from_payload(payload, id=vacancy_id, tenant=tenant)
+            except ValueError:
+                return _empty("vacancy_id", vacancy_id, "the vacancy cannot be matched as stored", engine, tenant)
+            if vacancy.status != "open" or vacancy.positions <= 0:
+                return _empty("vacancy_id", vacancy_id, "the vacancy is not open", engine, tenant)
+            index = engine.index(session, tenant)
+            reranker = engine.reranker(session, tenant)
+            weights = engine.weights(tenant)
+            matches = index.candidates_for(
+                vacancy, query["limit"], weights=weights, require_share_consent=True, reranker=reranker
+            )
+            shown = [index.candidate(match.candidate_id) for match in matches]
+            traceability.log_ranking(
+                session,
+                tenant=tenant,
+                direction=traceability.VACANCY_TO_CANDIDATES,
+                subject_fingerprint=domain.vacancy_fingerprint(vacancy),
+                index=index,
+                weights=weights,
+                reranker=reranker,
+                matches=matches,
+            )
+            traceability.count_exposures(session, tenant, traceability.SHOWN, filter(None, shown))
+        items = [
+            _anonymous(vacancy_id, match, candidate)
+            for match, candidate in zip(matches, shown, strict=True)
+            if candidate is not None
+        ]
+        reason = None
+        if not items:
+            if index.candidate_count() == 0:
+                reason = "no candidate in this region has consented to matching yet"
+            else:
+                reason = "no consenting candidate fits this vacancy's hours and supports yet"
+        return {
+            "vacancy_id": vacancy_id,
+            "ranking_version": domain.ranking_version(reranker),
+            "weights_version": domain.weights_version(weights),
+            "items": items,
+            "reason": reason,
         }
-        matches = domain.rank_candidates_for_vacancy(vacancy, list(candidates.values()), top_k=query["limit"])
-        items = [_anonymous(vacancy_id, m, candidates[m.candidate_id]) for m in matches]
-        reason = None if items else "no consenting candidate fits this vacancy's hours and supports yet"
-        return {"vacancy_id": vacancy_id, "ranking_version": domain.RANKING_VERSION, "items": items, "reason": reason}
+
+
+@blp.route("/exposure")
+class Exposure(MethodView):
+    @authorize("operator")
+    @blp.response(200, ExposureSchema)
+    def get(self, tenant):
+        """How often candidates were shown and proposed, per ladder step and target-group membership"""
+        with _db().session() as session:
+            index = _engine().index(session, tenant)
+            return traceability.exposure_report(session, tenant, index)
+
+
+@blp.route("/ranking-log")
+class RankingLog(MethodView):
+    @authorize("operator")
+    @blp.arguments(RankingLogQuerySchema, location="query")
+    @blp.response(200, RankingLogSchema)
+    def get(self, query, tenant):
+        """The most recent rankings served or proposed: versions, input fingerprints, top results"""
+        with _db().session() as session:
+            rows = store.ranking_log_rows(session, tenant, limit=query["limit"])
+        return {"tenant": tenant, "items": rows}

@@ -1,11 +1,15 @@
-"""The matching service's settings."""
+"""The matching service's settings.
+
+The proposal threshold and the score weights are per tenant (``werkbrug tenants set <tenant>
+match_threshold=... score_weights=...``), read through the key registry; only process-wide knobs live here.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 
-from shared.config import Settings, load_settings
+from shared.config import ConfigError, Settings, load_settings
 
 SERVICE = "matching"
 
@@ -14,7 +18,20 @@ def load(env: Mapping[str, str] = os.environ) -> Settings:
     return load_settings(SERVICE, env)
 
 
-def proposal_threshold(settings: Settings, env: Mapping[str, str] = os.environ) -> float:
-    from services.matching.domain import DEFAULT_PROPOSAL_THRESHOLD
+def refit_policy(settings: Settings, env: Mapping[str, str] = os.environ):
+    """When the live index refits its text model (see :class:`services.matching.index.RefitPolicy`)."""
+    from services.matching.index import RefitPolicy
 
-    return settings.float_setting("MATCH_PROPOSAL_THRESHOLD", DEFAULT_PROPOSAL_THRESHOLD, env)
+    defaults = RefitPolicy()
+    policy = RefitPolicy(
+        changed_share=settings.float_setting("MATCHING_REFIT_CHANGED_SHARE", defaults.changed_share, env),
+        max_age_s=settings.float_setting("MATCHING_REFIT_MAX_AGE_SECONDS", defaults.max_age_s, env),
+        min_interval_s=settings.float_setting("MATCHING_REFIT_MIN_INTERVAL_SECONDS", defaults.min_interval_s, env),
+        max_delta_rows=settings.int_setting("MATCHING_REFIT_MAX_DELTA_ROWS", defaults.max_delta_rows, env),
+        sync_rows=settings.int_setting("MATCHING_REFIT_SYNC_ROWS", defaults.sync_rows, env),
+    )
+    if not 0 < policy.changed_share <= 1:
+        raise ConfigError("MATCHING_REFIT_CHANGED_SHARE must be above 0 and at most 1")
+    if policy.max_age_s <= 0 or policy.min_interval_s < 0 or policy.max_delta_rows < 1 or policy.sync_rows < 0:
+        raise ConfigError("MATCHING_REFIT_* settings must be positive")
+    return policy

@@ -26,6 +26,12 @@ and whole words so that an exact word counts for more than a shared fragment. Ea
 and scaled by the square root of its weight, so the dot product of two phrase vectors is
 ``0.7 * char cosine + 0.3 * word cosine``.
 
+Before a phrase is vectorised, the concept layer (:mod:`services.matching.concepts`) appends the labels
+of every concept it names, so that "schoonmaken", "cleaning" and "interieurverzorging" meet although
+they share no letters. The fitted :class:`TextModel` carries the lexicon its phrases were expanded with,
+so a query is always expanded like the index it is compared with. The raw-text methods of the model
+(``fit``, ``transform``, ``similarity``) do not expand: they are plain TF-IDF.
+
 Similarity is computed phrase to phrase, not document to document: each candidate phrase is compared with
 every phrase of the vacancy (each skill, each task, the title, each sentence of the description). A
 phrase's similarity is multiplied by the weight of the field it comes from (:data:`FIELD_WEIGHTS`:
@@ -39,6 +45,9 @@ exactly which talent met which skill or task.
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import math
 import re
 import unicodedata
@@ -46,12 +55,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Protocol
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from services.matching.concepts import Lexicon, build_lexicon
 from services.matching.vocabulary import (
     ESSENTIAL,
     MAX_HOURS_PER_WEEK,
@@ -64,7 +74,8 @@ from services.matching.vocabulary import (
 )
 
 # Changes whenever a change here can move a score, so a stored proposal says which ranking produced it.
-RANKING_VERSION: Final = "tfidf-1"
+# 2: phrases are expanded with the concept layer before they are vectorised.
+RANKING_VERSION: Final = "tfidf-2"
 
 # Read-only so that no caller can change the defaults for everyone; override per call instead.
 DEFAULT_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType(
@@ -177,6 +188,17 @@ def phrase_tokens(text: str) -> tuple[str, ...]:
 
 def document_tokens(text: str) -> tuple[str, ...]:
     return _cut(normalise_text(text).split(), MAX_DOCUMENT_CHARS)
+
+
+@lru_cache(maxsize=1)
+def default_lexicon() -> Lexicon:
+    """The shipped Dutch and English concepts, normalised like every phrase; read once per process."""
+    return build_lexicon(phrase_tokens)
+
+
+def lexicon_with(esco: Iterable[Any]) -> Lexicon:
+    """The shipped concepts plus ESCO concepts (:class:`services.matching.concepts.EscoLabels`)."""
+    return build_lexicon(phrase_tokens, esco)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -546,6 +568,8 @@ class _Phrase(NamedTuple):
     text: str
     source: str
     tokens: tuple[str, ...]
+    # The concepts the phrase named, whose labels are among its tokens.
+    concepts: tuple[str, ...] = ()
 
 
 def _display(text: str) -> str:
@@ -553,9 +577,16 @@ def _display(text: str) -> str:
     return text if len(text) <= MAX_PHRASE_CHARS else text[: MAX_PHRASE_CHARS - 1] + "\u2026"
 
 
+Tokenised = tuple[tuple[str, ...], tuple[str, ...]]
+
 # Vacancy texts repeat across vacancies and across calls, so their tokens are cached; candidate texts are
 # not, so that nothing a candidate wrote outlives the request that used it.
 _vacancy_tokens = lru_cache(maxsize=1 << 16)(phrase_tokens)
+
+
+@lru_cache(maxsize=1 << 16)
+def _vacancy_expanded(text: str, lexicon: Lexicon) -> Tokenised:
+    return lexicon.expand(_vacancy_tokens(text))
 
 
 @lru_cache(maxsize=1 << 15)
@@ -575,7 +606,7 @@ def _items(texts: Iterable[str]) -> Iterator[str]:
 def _collect(
     texts: Iterable[str],
     source: str,
-    tokenise: Callable[[str], tuple[str, ...]],
+    tokenise: Callable[[str], Tokenised],
     out: list[_Phrase],
     seen: set[tuple[str, ...]],
 ) -> None:
@@ -583,42 +614,52 @@ def _collect(
     for text in texts:
         if count >= MAX_PHRASES_PER_FIELD:
             break
-        tokens = tokenise(text)
+        tokens, concepts = tokenise(text)
         if tokens and tokens not in seen:
             seen.add(tokens)
-            out.append(_Phrase(text.strip(), source, tokens))
+            out.append(_Phrase(text.strip(), source, tokens, concepts))
             count += 1
 
 
-def candidate_phrases(candidate: CandidateProfile) -> list[_Phrase]:
+def candidate_phrases(candidate: CandidateProfile, lexicon: Lexicon | None = None) -> list[_Phrase]:
     """Talents, then preferences, split into single items, each once; items without words are dropped."""
+    lexicon = lexicon or default_lexicon()
+
+    def tokenise(text: str) -> Tokenised:
+        return lexicon.expand(phrase_tokens(text))
+
     phrases: list[_Phrase] = []
     seen: set[tuple[str, ...]] = set()
-    _collect(_items(candidate.talents), "talent", phrase_tokens, phrases, seen)
-    _collect(_items(candidate.preferences), "preference", phrase_tokens, phrases, seen)
+    _collect(_items(candidate.talents), "talent", tokenise, phrases, seen)
+    _collect(_items(candidate.preferences), "preference", tokenise, phrases, seen)
     return phrases
 
 
-def vacancy_phrases(vacancy: VacancyProfile) -> list[_Phrase]:
+def vacancy_phrases(vacancy: VacancyProfile, lexicon: Lexicon | None = None) -> list[_Phrase]:
     """Skills, tasks, the title and the description's sentences, each tagged with its field."""
+    lexicon = lexicon or default_lexicon()
+
+    def tokenise(text: str) -> Tokenised:
+        return _vacancy_expanded(text, lexicon)
+
     phrases: list[_Phrase] = []
     # De-duplicated per field only: a phrase that is both a skill and a task appears under both, and the
     # explanation then shows the field with the higher weight.
-    _collect(_items(vacancy.skills), "skill", _vacancy_tokens, phrases, set())
-    _collect(_items(vacancy.tasks), "task", _vacancy_tokens, phrases, set())
-    _collect((vacancy.title,), "title", _vacancy_tokens, phrases, set())
-    _collect(_sentences(vacancy.description), "description", _vacancy_tokens, phrases, set())
+    _collect(_items(vacancy.skills), "skill", tokenise, phrases, set())
+    _collect(_items(vacancy.tasks), "task", tokenise, phrases, set())
+    _collect((vacancy.title,), "title", tokenise, phrases, set())
+    _collect(_sentences(vacancy.description), "description", tokenise, phrases, set())
     return phrases
 
 
-def candidate_text(candidate: CandidateProfile) -> str:
-    """The candidate as one (normalised) document, for fitting a :class:`TextModel`."""
-    return " ".join(" ".join(p.tokens) for p in candidate_phrases(candidate))
+def candidate_text(candidate: CandidateProfile, lexicon: Lexicon | None = None) -> str:
+    """The candidate as one (normalised, concept-expanded) document, for fitting a :class:`TextModel`."""
+    return " ".join(" ".join(p.tokens) for p in candidate_phrases(candidate, lexicon))
 
 
-def vacancy_text(vacancy: VacancyProfile) -> str:
-    """The vacancy as one (normalised) document, for fitting a :class:`TextModel`."""
-    return " ".join(" ".join(p.tokens) for p in vacancy_phrases(vacancy))
+def vacancy_text(vacancy: VacancyProfile, lexicon: Lexicon | None = None) -> str:
+    """The vacancy as one (normalised, concept-expanded) document, for fitting a :class:`TextModel`."""
+    return " ".join(" ".join(p.tokens) for p in vacancy_phrases(vacancy, lexicon))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -663,12 +704,17 @@ class TextModel:
 
     A fitted model is read-only and safe to share between threads. Fitted on candidate texts, its
     vocabulary contains words candidates wrote: refit it when a candidate is erased.
+
+    ``lexicon`` is the concept layer that profiles ranked with this model are expanded with (the shipped
+    concepts when None); the model's own text methods do not use it.
     """
 
-    def __init__(self, *, char_weight: float = CHAR_WEIGHT) -> None:
+    def __init__(self, *, char_weight: float = CHAR_WEIGHT, lexicon: Lexicon | None = None) -> None:
         if not 0.0 <= char_weight <= 1.0:
             raise ValueError("char_weight must be between 0 and 1")
         self.char_weight = char_weight
+        self.lexicon = lexicon or default_lexicon()
+        self._version: str | None = None
         self._char_analyzer = self._new_char_vectorizer().build_analyzer()
         self._fitted = False
         self._word_index: dict[str, int] = {}
@@ -694,6 +740,23 @@ class TextModel:
     @property
     def n_features(self) -> int:
         return len(self._gram_index) + len(self._word_index)
+
+    @property
+    def version(self) -> str:
+        """A short digest of what the model learned and the concepts it expands with.
+
+        Two models with the same version score every pair alike; it names the model in the ranking log.
+        """
+        self._require_fitted()
+        if self._version is None:
+            digest = hashlib.sha256()
+            digest.update(self.lexicon.version.encode())
+            digest.update(repr(self.char_weight).encode())
+            digest.update("\n".join(self._word_index).encode("utf-8"))
+            digest.update(self._char_idf.tobytes())
+            digest.update(self._word_idf.tobytes())
+            self._version = digest.hexdigest()[:12]
+        return self._version
 
     @property
     def char_vectorizer(self) -> TfidfVectorizer:
@@ -794,7 +857,11 @@ class TextModel:
             (coo.data[keep], (coo.row[keep], mapped[keep])), shape=(n_rows, len(self._word_index))
         )
         word_block = _tfidf_rows(word_counts, self._word_idf, math.sqrt(1.0 - self.char_weight))
-        return sp.hstack([char_block, word_block], format="csr")
+        result = sp.hstack([char_block, word_block], format="csr")
+        # Canonical order inside each row: a dot product then sums in the same order whichever batch a
+        # phrase was transformed in, so the two ranking directions agree to the last bit.
+        result.sort_indices()
+        return result
 
     def similarity(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
         """Cosine similarity of every phrase in ``left`` with every phrase in ``right``."""
@@ -820,22 +887,71 @@ class _PhraseTable:
         return list(self.ids)
 
 
-def _fit_on(table: _PhraseTable, documents: Sequence[Sequence[int]]) -> TextModel:
+def _fit_on(table: _PhraseTable, documents: Sequence[Sequence[int]], lexicon: Lexicon | None = None) -> TextModel:
     """A model fitted on documents given as lists of phrase numbers from ``table``."""
-    return TextModel()._fit(table.tokens, _rows_of_counts(documents, len(table.ids)))
+    return TextModel(lexicon=lexicon)._fit(table.tokens, _rows_of_counts(documents, len(table.ids)))
 
 
-def fit_model(vacancies: Iterable[VacancyProfile] = (), candidates: Iterable[CandidateProfile] = ()) -> TextModel:
+def fit_model(
+    vacancies: Iterable[VacancyProfile] = (),
+    candidates: Iterable[CandidateProfile] = (),
+    *,
+    lexicon: Lexicon | None = None,
+) -> TextModel:
     """A model fitted on these vacancies and candidates, one document each; same as
     ``TextModel().fit([vacancy_text(v) ...] + [candidate_text(c) ...])`` but faster."""
+    lexicon = lexicon or default_lexicon()
     table = _PhraseTable()
-    documents = [[table.add(p.tokens) for p in _vacancy_record(v).phrases] for v in vacancies]
-    documents += [[table.add(p.tokens) for p in candidate_phrases(c)] for c in candidates]
-    return _fit_on(table, documents)
+    documents = [[table.add(p.tokens) for p in _vacancy_record(v, lexicon).phrases] for v in vacancies]
+    documents += [[table.add(p.tokens) for p in candidate_phrases(c, lexicon)] for c in candidates]
+    return _fit_on(table, documents, lexicon)
 
 
 # --------------------------------------------------------------------------------------------------------
 # Scoring
+
+
+class Reranker(Protocol):
+    """Adjusts soft scores from their components (see :mod:`services.matching.reranker`)."""
+
+    @property
+    def version(self) -> str: ...
+
+    def adjust(self, components: Mapping[str, np.ndarray], scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """New scores in [0, 1], and each pair's predicted chance of a lasting placement."""
+        ...
+
+
+def weights_version(weights: Mapping[str, float] | None = None) -> str:
+    """A short name for a set of weights: equal weights, equal name, whatever their order or spelling."""
+    resolved = resolve_weights(weights)
+    text = json.dumps({name: float(resolved[name]) for name in sorted(resolved)}, sort_keys=True)
+    return "w-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def ranking_version(reranker: Reranker | None = None) -> str:
+    """The ranking's name as every match carries it: the text model, plus the reranker when one is on."""
+    return RANKING_VERSION if reranker is None else f"{RANKING_VERSION}+{reranker.version}"
+
+
+class _Scoring(NamedTuple):
+    weights: dict[str, float]
+    weights_version: str
+    ranking_version: str
+    reranker: Reranker | None
+
+    @classmethod
+    def of(cls, weights: Mapping[str, float] | None, reranker: Reranker | None) -> _Scoring:
+        resolved = resolve_weights(weights)
+        return cls(resolved, weights_version(resolved), ranking_version(reranker), reranker)
+
+    def scores(self, components: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(final scores, scores before the reranker, predicted success or None)."""
+        base = np.asarray(_final_score(components, self.weights), dtype=np.float64)
+        if self.reranker is None:
+            return base, base, None
+        adjusted, success = self.reranker.adjust(components, base)
+        return np.round(np.clip(np.asarray(adjusted, dtype=np.float64), 0.0, 1.0), 4), base, np.asarray(success)
 
 
 def _talent_from_best(best: np.ndarray) -> np.ndarray:
@@ -851,7 +967,7 @@ def _number_out(value: float) -> float | int:
 
 
 def _talents_matched(
-    phrases: Sequence[_Phrase], counterparts: Sequence[_Phrase], similarity: np.ndarray
+    phrases: Sequence[_Phrase], counterparts: Sequence[_Phrase], similarity: np.ndarray, lexicon: Lexicon
 ) -> list[dict[str, Any]]:
     """Per candidate phrase its best vacancy phrase (by field-weighted similarity), if similar enough."""
     if not phrases or not counterparts:
@@ -863,15 +979,18 @@ def _talents_matched(
         value = float(similarity[row, best])
         if value >= EXPLAIN_MIN_SIMILARITY:
             counterpart = counterparts[best]
-            pairs.append(
-                {
-                    "talent": _display(phrase.text),
-                    "source": phrase.source,
-                    "matched": _display(counterpart.text),
-                    "field": counterpart.source,
-                    "similarity": round(min(value, 1.0), 4),
-                }
-            )
+            pair: dict[str, Any] = {
+                "talent": _display(phrase.text),
+                "source": phrase.source,
+                "matched": _display(counterpart.text),
+                "field": counterpart.source,
+                "similarity": round(min(value, 1.0), 4),
+            }
+            shared = [concept for concept in phrase.concepts if concept in counterpart.concepts]
+            # Only worth saying when the words differ: "schoonmaken" met "cleaning" through a concept.
+            if shared and phrase.tokens != counterpart.tokens:
+                pair["concepts"] = [lexicon.label(concept) for concept in shared]
+            pairs.append(pair)
     pairs.sort(key=lambda pair: (-pair["similarity"], pair["talent"]))
     return pairs
 
@@ -881,12 +1000,14 @@ def _explanation(
     vacancy: VacancyProfile,
     talents_matched: list[dict[str, Any]],
     components: Mapping[str, float],
-    weights: Mapping[str, float],
+    scoring: _Scoring,
     km: float | None,
+    before_rerank: float | None = None,
+    success: float | None = None,
 ) -> dict[str, Any]:
     offered = vacancy.supports_offered
     overlap = hours_overlap(candidate, vacancy)
-    return {
+    explanation = {
         "talents_matched": talents_matched,
         "supports": {
             "needed": sorted(candidate.essential_needs | candidate.preferred_needs),
@@ -904,8 +1025,17 @@ def _explanation(
         "ladder": {"from": candidate.ladder_step, "to": vacancy.rung, "fit": round(float(components["ladder"]), 4)},
         "distance_km": None if km is None else round(float(km), 2),
         "components": {name: round(float(value), 4) for name, value in components.items()},
-        "weights": dict(weights),
+        "weights": dict(scoring.weights),
+        "weights_version": scoring.weights_version,
+        "ranking_version": scoring.ranking_version,
     }
+    if scoring.reranker is not None and before_rerank is not None and success is not None:
+        explanation["rerank"] = {
+            "version": scoring.reranker.version,
+            "score_before": round(float(before_rerank), 4),
+            "predicted_success": round(float(success), 4),
+        }
+    return explanation
 
 
 def _final_score(components: Mapping[str, Any], weights: Mapping[str, float]) -> Any:
@@ -920,6 +1050,48 @@ _LADDER_OFFSET: Final = TOP_LADDER_STEP
 _LADDER_BY_DIFF: Final = np.array([ladder_fit(1, 1 + diff) for diff in range(-TOP_LADDER_STEP, TOP_LADDER_STEP + 1)])
 
 
+def _ladder_fits(steps: np.ndarray, rungs: np.ndarray) -> np.ndarray:
+    diff = rungs - steps
+    diff = np.where((diff == 0) & (steps == TOP_LADDER_STEP), 1, diff)
+    return _LADDER_BY_DIFF[diff + _LADDER_OFFSET]
+
+
+def _hours_fits(low_a: np.ndarray, high_a: np.ndarray, low_b: Any, high_b: Any) -> np.ndarray:
+    overlap = np.minimum(high_a, high_b) - np.maximum(low_a, low_b)
+    narrower = np.minimum(high_a - low_a, high_b - low_b)
+    safe = np.where(narrower > 0, narrower, 1.0)
+    return np.clip(np.where(narrower > 0, overlap / safe, 1.0), 0.0, 1.0)
+
+
+def _distance_fits(km: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`distance_fit`; NaN stands for an unknown distance or no travel limit."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sloped = np.clip(1.0 - km / np.where(limit > 0, limit, 1.0), 0.0, 1.0)
+    fit = np.where(limit <= 0, np.where(km <= 0, 1.0, 0.0), sloped)
+    return np.where(np.isnan(km) | np.isnan(limit), 1.0, fit)
+
+
+def _haversine(lat1_rad: Any, lon1_rad: Any, cos_lat1: Any, lat2_rad: Any, lon2_rad: Any, cos_lat2: Any) -> Any:
+    a = np.sin((lat2_rad - lat1_rad) / 2) ** 2 + cos_lat1 * cos_lat2 * np.sin((lon2_rad - lon1_rad) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+
+
+def _ordered(scores: np.ndarray, id_rank: np.ndarray, k: int | None) -> np.ndarray:
+    """Positions of the ``k`` best scores (all if None), best first, equal scores by id."""
+    if k is not None and k < len(scores):
+        cutoff = -np.partition(-scores, k - 1)[k - 1]
+        keep = np.flatnonzero(scores >= cutoff)
+    else:
+        keep = np.arange(len(scores))
+    return keep[np.lexsort((id_rank[keep], -scores[keep]))][:k]
+
+
+def _id_ranks(ids: Sequence[str]) -> np.ndarray:
+    ranks = np.empty(len(ids), dtype=np.int64)
+    ranks[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
+    return ranks
+
+
 _NUMBERS: Final = ("open", "positions", "hours_min", "hours_max", "supports", "rung", "lat", "lon")
 
 
@@ -931,8 +1103,8 @@ class _VacancyRecord(NamedTuple):
 
 # Vacancies are public and are ranked again and again; what an index needs of each is computed once.
 @lru_cache(maxsize=1 << 15)
-def _vacancy_record(vacancy: VacancyProfile) -> _VacancyRecord:
-    phrases = tuple(vacancy_phrases(vacancy))
+def _vacancy_record(vacancy: VacancyProfile, lexicon: Lexicon) -> _VacancyRecord:
+    phrases = tuple(vacancy_phrases(vacancy, lexicon))
     # A vacancy without usable text still gets one row (the empty phrase, weight 0) in the index.
     weights = tuple(FIELD_WEIGHTS[p.source] for p in phrases) or (0.0,)
     numbers = (
@@ -952,10 +1124,11 @@ class VacancyIndex:
     """Vacancies vectorised once, answering "the best vacancies for this candidate" in milliseconds.
 
     Build one per tenant from its current vacancies, ideally with a model fitted on the tenant's vacancy
-    and candidate texts, and rebuild it when vacancies change: it is never modified after construction,
-    so one index can serve concurrent requests. Hard constraints run on numpy arrays (tenant, status,
-    positions, hours, support bitmasks, coordinates); text similarity is one sparse product of the
-    candidate's phrases with the distinct vacancy phrases, gathered per vacancy afterwards.
+    and candidate texts. It is never modified after construction, so one index can serve concurrent
+    requests; :meth:`without` gives a view in which some vacancies no longer take part, which is how
+    :mod:`services.matching.index` retires changed rows without rebuilding. Hard constraints run on numpy
+    arrays (tenant, status, positions, hours, support bitmasks, coordinates); text similarity is one
+    sparse product of the candidate's phrases with the distinct vacancy phrases, gathered per vacancy.
     """
 
     def __init__(
@@ -964,11 +1137,16 @@ class VacancyIndex:
         *,
         model: TextModel | None = None,
         extra_documents: Iterable[str] = (),
+        lexicon: Lexicon | None = None,
     ) -> None:
         """Without ``model``, fit one on these vacancies plus ``extra_documents`` (e.g. candidate texts)."""
         self.vacancies: tuple[VacancyProfile, ...] = tuple(vacancies)
         n = len(self.vacancies)
-        records = [_vacancy_record(v) for v in self.vacancies]
+        if model is not None:
+            model._require_fitted()
+            lexicon = model.lexicon
+        lexicon = lexicon or default_lexicon()
+        records = [_vacancy_record(v, lexicon) for v in self.vacancies]
         self._phrases = [record.phrases for record in records]
 
         # Each vacancy owns a contiguous run of rows (at least one, the empty phrase if it has none), so
@@ -982,10 +1160,8 @@ class VacancyIndex:
             (w for record in records for w in record.phrase_weights), dtype=np.float64, count=len(self._phrase_ids)
         )
         if model is None:
-            documents += [[table.add(document_tokens(text))] for text in extra_documents]
-            model = _fit_on(table, documents)
-        else:
-            model._require_fitted()
+            documents += [[table.add(lexicon.expand(document_tokens(text))[0])] for text in extra_documents]
+            model = _fit_on(table, documents, lexicon)
         self.model = model
         self._phrase_matrix_t = model.transform_tokens(table.tokens).T.tocsr()
 
@@ -1002,28 +1178,59 @@ class VacancyIndex:
         self._lat_rad = np.radians(columns[:, _NUMBERS.index("lat")])
         self._lon_rad = np.radians(columns[:, _NUMBERS.index("lon")])
         self._cos_lat = np.cos(self._lat_rad)
-        self._id_rank = np.empty(n, dtype=np.int64)
-        self._id_rank[sorted(range(n), key=lambda i: self.vacancies[i].id)] = np.arange(n)
+        self._id_rank = _id_ranks([v.id for v in self.vacancies])
+        self._index_of = {v.id: i for i, v in enumerate(self.vacancies)}
+        self._live = np.ones(n, dtype=bool)
 
     def __len__(self) -> int:
+        return int(self._live.sum())
+
+    def without(self, ids: Iterable[str]) -> VacancyIndex:
+        """This index with the given vacancies left out; this one is unchanged, the arrays are shared."""
+        positions = [self._index_of[i] for i in ids if i in self._index_of]
+        if not positions:
+            return self
+        view = copy.copy(self)
+        view._live = self._live.copy()
+        view._live[positions] = False
+        return view
+
+    @property
+    def size(self) -> int:
+        """Rows held, including those left out since: what a rebuild would have to drop."""
         return len(self.vacancies)
+
+    def live(self) -> list[VacancyProfile]:
+        return [vacancy for vacancy, live in zip(self.vacancies, self._live, strict=True) if live]
+
+    def get(self, vacancy_id: str) -> VacancyProfile | None:
+        position = self._index_of.get(vacancy_id)
+        return self.vacancies[position] if position is not None and self._live[position] else None
+
+    def matchable_count(self) -> int:
+        """How many vacancies here are open with a position left: the ones any candidate could get."""
+        return int((self._live & self._open & (self._positions > 0)).sum())
 
     def _distances(self, candidate: CandidateProfile, subset: np.ndarray) -> np.ndarray:
         """Haversine km from the candidate to the vacancies in ``subset``; NaN where either has no place."""
         if candidate.lat is None or candidate.lon is None:
             return np.full(len(subset), np.nan)
         p1 = math.radians(candidate.lat)
-        dlat = self._lat_rad[subset] - p1
-        dlon = self._lon_rad[subset] - math.radians(candidate.lon)
-        a = np.sin(dlat / 2) ** 2 + math.cos(p1) * self._cos_lat[subset] * np.sin(dlon / 2) ** 2
-        return 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+        return _haversine(
+            p1,
+            math.radians(candidate.lon),
+            math.cos(p1),
+            self._lat_rad[subset],
+            self._lon_rad[subset],
+            self._cos_lat[subset],
+        )
 
     def _allowed_with_distances(self, candidate: CandidateProfile) -> tuple[np.ndarray, np.ndarray]:
         tenant = self._tenant_codes.get(candidate.tenant)
         if tenant is None or not candidate.consent_matching:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         essential = support_mask(candidate.essential_needs)
-        mask = (self._tenant == tenant) & self._open & (self._positions > 0)
+        mask = self._live & (self._tenant == tenant) & self._open & (self._positions > 0)
         mask &= np.maximum(self._hours_min, candidate.hours_min) <= np.minimum(self._hours_max, candidate.hours_max)
         mask &= (self._supports & essential) == essential
         # Distance last and only for what is left: it is the one costly test.
@@ -1042,17 +1249,27 @@ class VacancyIndex:
         return mask
 
     def top_k(
-        self, candidate: CandidateProfile, k: int | None = 10, *, weights: Mapping[str, float] | None = None
+        self,
+        candidate: CandidateProfile,
+        k: int | None = 10,
+        *,
+        weights: Mapping[str, float] | None = None,
+        reranker: Reranker | None = None,
+        min_score: float | None = None,
     ) -> list[Match]:
-        """The ``k`` best allowed vacancies (all if ``k`` is None), best first, equal scores by vacancy id."""
-        resolved = resolve_weights(weights)
+        """The ``k`` best allowed vacancies (all if ``k`` is None), best first, equal scores by vacancy id.
+
+        With ``min_score`` only those scoring at least that much.
+        """
+        scoring = _Scoring.of(weights, reranker)
         if k is not None and k <= 0:
             return []
         allowed, km = self._allowed_with_distances(candidate)
         if len(allowed) == 0:
             return []
 
-        phrases = candidate_phrases(candidate)
+        lexicon = self.model.lexicon
+        phrases = candidate_phrases(candidate, lexicon)
         similarity = np.zeros((0, self._phrase_matrix_t.shape[1]))
         if phrases:
             candidate_matrix = self.model.transform_tokens([p.tokens for p in phrases])
@@ -1063,22 +1280,26 @@ class VacancyIndex:
         weighted = similarity[:, self._phrase_ids[rows]] * self._phrase_weights[rows]
         best = np.maximum.reduceat(weighted, offsets, axis=1) if phrases else np.zeros((0, len(allowed)))
 
+        limit = np.nan if candidate.max_travel_km is None else candidate.max_travel_km
+        preferred = support_mask(candidate.preferred_needs)
         components = {
             "talent": _talent_from_best(best),
-            "supports": self._supports_fit(candidate, allowed),
-            "hours": self._hours_fit(candidate, allowed),
-            "ladder": self._ladder_fit(candidate, allowed),
-            "distance": self._distance_fit(candidate, km),
+            "supports": (
+                np.bitwise_count(self._supports[allowed] & preferred) / len(candidate.preferred_needs)
+                if candidate.preferred_needs
+                else np.ones(len(allowed))
+            ),
+            "hours": _hours_fits(
+                self._hours_min[allowed], self._hours_max[allowed], candidate.hours_min, candidate.hours_max
+            ),
+            "ladder": _ladder_fits(np.full(len(allowed), candidate.ladder_step), self._rung[allowed]),
+            "distance": _distance_fits(km, np.full(len(allowed), limit)),
         }
-        scores = _final_score(components, resolved)
+        scores, before, success = scoring.scores(components)
 
-        if k is not None and k < len(allowed):
-            cutoff = -np.partition(-scores, k - 1)[k - 1]
-            keep = np.flatnonzero(scores >= cutoff)
-        else:
-            keep = np.arange(len(allowed))
-        order = keep[np.lexsort((self._id_rank[allowed[keep]], -scores[keep]))][:k]
-
+        order = _ordered(scores, self._id_rank[allowed], k)
+        if min_score is not None:
+            order = order[scores[order] >= min_score]
         matches = []
         for position in order:
             index = int(allowed[position])
@@ -1088,37 +1309,255 @@ class VacancyIndex:
             pair_similarity = similarity[:, self._phrase_ids[start : start + len(counterparts)]]
             pair = {name: float(values[position]) for name, values in components.items()}
             distance = None if np.isnan(km[position]) else float(km[position])
-            talents = _talents_matched(phrases, counterparts, pair_similarity)
-            explanation = _explanation(candidate, vacancy, talents, pair, resolved, distance)
+            talents = _talents_matched(phrases, counterparts, pair_similarity, lexicon)
+            explanation = _explanation(
+                candidate,
+                vacancy,
+                talents,
+                pair,
+                scoring,
+                distance,
+                float(before[position]),
+                None if success is None else float(success[position]),
+            )
             matches.append(Match(candidate.id, vacancy.id, float(scores[position]), explanation))
         return matches
 
-    def _supports_fit(self, candidate: CandidateProfile, allowed: np.ndarray) -> np.ndarray:
-        if not candidate.preferred_needs:
-            return np.ones(len(allowed))
-        met = np.bitwise_count(self._supports[allowed] & support_mask(candidate.preferred_needs))
-        return met / len(candidate.preferred_needs)
 
-    def _hours_fit(self, candidate: CandidateProfile, allowed: np.ndarray) -> np.ndarray:
-        low, high = self._hours_min[allowed], self._hours_max[allowed]
-        overlap = np.minimum(high, candidate.hours_max) - np.maximum(low, candidate.hours_min)
-        narrower = np.minimum(high - low, candidate.hours_max - candidate.hours_min)
-        safe = np.where(narrower > 0, narrower, 1.0)
-        return np.clip(np.where(narrower > 0, overlap / safe, 1.0), 0.0, 1.0)
+_CANDIDATE_NUMBERS: Final = (
+    "hours_min",
+    "hours_max",
+    "essential",
+    "preferred",
+    "preferred_count",
+    "ladder",
+    "lat",
+    "lon",
+    "max_travel",
+    "consent_matching",
+    "consent_share",
+)
 
-    def _ladder_fit(self, candidate: CandidateProfile, allowed: np.ndarray) -> np.ndarray:
-        diff = self._rung[allowed] - candidate.ladder_step
-        if candidate.ladder_step == TOP_LADDER_STEP:
-            diff = np.where(diff == 0, 1, diff)
-        return _LADDER_BY_DIFF[diff + _LADDER_OFFSET]
 
-    @staticmethod
-    def _distance_fit(candidate: CandidateProfile, km: np.ndarray) -> np.ndarray:
-        limit = candidate.max_travel_km
-        if limit is None:
-            return np.ones(len(km))
-        fit = np.where(km <= 0, 1.0, 0.0) if limit <= 0 else np.clip(1.0 - km / limit, 0.0, 1.0)
-        return np.where(np.isnan(km), 1.0, fit)
+class CandidateIndex:
+    """Candidates vectorised once, answering "the best candidates for this vacancy" in milliseconds.
+
+    The mirror of :class:`VacancyIndex`, with a model that must already be fitted (usually the one the
+    tenant's :class:`VacancyIndex` uses). The hard constraints are arrays over the candidates; the text
+    similarity is one sparse product of the vacancy's phrases with the distinct candidate phrases. It ranks
+    exactly as :func:`rank_candidates_for_vacancy` does, which is built on it.
+
+    It holds candidates' own words for as long as it lives: it is a cache of the read model, dropped or
+    rebuilt when a candidate is erased (see :mod:`services.matching.index`), never stored.
+    """
+
+    def __init__(self, candidates: Iterable[CandidateProfile], *, model: TextModel) -> None:
+        model._require_fitted()
+        self.model = model
+        self.candidates: tuple[CandidateProfile, ...] = tuple(candidates)
+        n = len(self.candidates)
+        lexicon = model.lexicon
+        self._phrases = [candidate_phrases(c, lexicon) for c in self.candidates]
+        table = _PhraseTable()
+        documents = [[table.add(p.tokens) for p in phrases] for phrases in self._phrases]
+        self._counts = np.fromiter((len(d) for d in documents), dtype=np.int64, count=n)
+        self._starts = np.cumsum(self._counts) - self._counts
+        self._phrase_ids = np.fromiter((i for d in documents for i in d), dtype=np.int64, count=int(self._counts.sum()))
+        self._phrase_matrix = model.transform_tokens(table.tokens)
+
+        tenants = sorted({c.tenant for c in self.candidates})
+        self._tenant_codes = {tenant: code for code, tenant in enumerate(tenants)}
+        self._tenant = np.fromiter((self._tenant_codes[c.tenant] for c in self.candidates), np.int64, n)
+        columns = np.array(
+            [
+                (
+                    c.hours_min,
+                    c.hours_max,
+                    float(support_mask(c.essential_needs)),
+                    float(support_mask(c.preferred_needs)),
+                    float(len(c.preferred_needs)),
+                    float(c.ladder_step),
+                    math.nan if c.lat is None else c.lat,
+                    math.nan if c.lon is None else c.lon,
+                    math.nan if c.max_travel_km is None else c.max_travel_km,
+                    float(c.consent_matching),
+                    float(c.consent_share),
+                )
+                for c in self.candidates
+            ],
+            dtype=np.float64,
+        ).reshape(n, len(_CANDIDATE_NUMBERS))
+
+        def column(name: str) -> np.ndarray:
+            return columns[:, _CANDIDATE_NUMBERS.index(name)]
+
+        self._hours_min = column("hours_min")
+        self._hours_max = column("hours_max")
+        self._essential = column("essential").astype(np.int64)
+        self._preferred = column("preferred").astype(np.int64)
+        self._preferred_count = column("preferred_count")
+        self._ladder = column("ladder").astype(np.int64)
+        self._lat_rad = np.radians(column("lat"))
+        self._lon_rad = np.radians(column("lon"))
+        self._cos_lat = np.cos(self._lat_rad)
+        self._max_travel = column("max_travel")
+        self._consent_matching = column("consent_matching") > 0
+        self._consent_share = column("consent_share") > 0
+        self._id_rank = _id_ranks([c.id for c in self.candidates])
+        self._index_of = {c.id: i for i, c in enumerate(self.candidates)}
+        self._live = np.ones(n, dtype=bool)
+
+    def __len__(self) -> int:
+        return int(self._live.sum())
+
+    def without(self, ids: Iterable[str]) -> CandidateIndex:
+        """This index with the given candidates left out; this one is unchanged, the arrays are shared."""
+        positions = [self._index_of[i] for i in ids if i in self._index_of]
+        if not positions:
+            return self
+        view = copy.copy(self)
+        view._live = self._live.copy()
+        view._live[positions] = False
+        return view
+
+    @property
+    def size(self) -> int:
+        """Rows held, including those left out since: what a rebuild would have to drop."""
+        return len(self.candidates)
+
+    def live(self) -> list[CandidateProfile]:
+        return [candidate for candidate, live in zip(self.candidates, self._live, strict=True) if live]
+
+    def get(self, candidate_id: str) -> CandidateProfile | None:
+        position = self._index_of.get(candidate_id)
+        return self.candidates[position] if position is not None and self._live[position] else None
+
+    def _allowed_with_distances(
+        self, vacancy: VacancyProfile, require_share_consent: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        tenant = self._tenant_codes.get(vacancy.tenant)
+        if tenant is None or vacancy.status != "open" or vacancy.positions <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        offered = support_mask(vacancy.supports_offered)
+        mask = self._live & (self._tenant == tenant) & self._consent_matching
+        if require_share_consent:
+            mask &= self._consent_share
+        mask &= np.maximum(self._hours_min, vacancy.hours_min) <= np.minimum(self._hours_max, vacancy.hours_max)
+        mask &= (self._essential & offered) == self._essential
+        subset = np.flatnonzero(mask)
+        if vacancy.lat is None or vacancy.lon is None:
+            return subset, np.full(len(subset), np.nan)
+        p2 = math.radians(vacancy.lat)
+        km = _haversine(
+            self._lat_rad[subset],
+            self._lon_rad[subset],
+            self._cos_lat[subset],
+            p2,
+            math.radians(vacancy.lon),
+            math.cos(p2),
+        )
+        # NaN on either side compares False: an unknown distance or no limit is never too far.
+        near = ~(km > self._max_travel[subset])
+        return subset[near], km[near]
+
+    def rank(
+        self,
+        vacancy: VacancyProfile,
+        k: int | None = 10,
+        *,
+        weights: Mapping[str, float] | None = None,
+        require_share_consent: bool = True,
+        reranker: Reranker | None = None,
+        min_score: float | None = None,
+    ) -> list[Match]:
+        """The ``k`` best allowed candidates (all if None), best first, equal scores by candidate id.
+
+        ``require_share_consent`` for lists an employer sees; a candidate's own jobcoach needs only the
+        matching consent. With ``min_score`` only those scoring at least that much.
+        """
+        scoring = _Scoring.of(weights, reranker)
+        if k is not None and k <= 0:
+            return []
+        allowed, km = self._allowed_with_distances(vacancy, require_share_consent)
+        if len(allowed) == 0:
+            return []
+
+        lexicon = self.model.lexicon
+        counterparts = vacancy_phrases(vacancy, lexicon)
+        counts = self._counts[allowed]
+        width = int(counts.max()) if len(counts) else 0
+        # best[j, i]: the best field-weighted similarity of allowed candidate i's j-th phrase, zero-padded;
+        # padding never wins a max (similarities are >= 0) and adds nothing to a sum.
+        best = np.zeros((width, len(allowed)))
+        similarity = np.zeros((0, len(counterparts)))
+        used = np.zeros(0, dtype=np.int64)
+        if width and counterparts:
+            offsets = np.cumsum(counts) - counts
+            rows = np.repeat(self._starts[allowed] - offsets, counts) + np.arange(int(counts.sum()))
+            phrase_ids = self._phrase_ids[rows]
+            used, inverse = np.unique(phrase_ids, return_inverse=True)
+            vacancy_matrix = self.model.transform_tokens([p.tokens for p in counterparts])
+            similarity = np.asarray((self._phrase_matrix[used] @ vacancy_matrix.T).toarray())
+            field_weights = np.array([FIELD_WEIGHTS[p.source] for p in counterparts])
+            best_per_phrase = (similarity * field_weights).max(axis=1)
+            position_in_candidate = np.arange(len(rows)) - np.repeat(offsets, counts)
+            best[position_in_candidate, np.repeat(np.arange(len(allowed)), counts)] = best_per_phrase[inverse]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = best.sum(axis=0) / np.where(counts > 0, counts, 1)
+        talent = np.where(
+            counts > 0,
+            np.clip(TALENT_BEST_SHARE * best.max(axis=0, initial=0.0) + (1.0 - TALENT_BEST_SHARE) * mean, 0.0, 1.0),
+            0.0,
+        )
+        preferred_count = self._preferred_count[allowed]
+        preferred_met = np.bitwise_count(self._preferred[allowed] & support_mask(vacancy.supports_offered))
+        components = {
+            "talent": talent,
+            "supports": np.where(
+                preferred_count > 0, preferred_met / np.where(preferred_count > 0, preferred_count, 1), 1.0
+            ),
+            "hours": _hours_fits(
+                self._hours_min[allowed], self._hours_max[allowed], vacancy.hours_min, vacancy.hours_max
+            ),
+            "ladder": _ladder_fits(self._ladder[allowed], np.full(len(allowed), vacancy.rung)),
+            "distance": _distance_fits(km, self._max_travel[allowed]),
+        }
+        scores, before, success = scoring.scores(components)
+
+        order = _ordered(scores, self._id_rank[allowed], k)
+        if min_score is not None:
+            order = order[scores[order] >= min_score]
+        row_of = {int(phrase_id): row for row, phrase_id in enumerate(used)}
+        matches = []
+        for position in order:
+            index = int(allowed[position])
+            candidate = self.candidates[index]
+            phrases = self._phrases[index]
+            start = int(self._starts[index])
+            mine = [row_of[int(i)] for i in self._phrase_ids[start : start + len(phrases)]] if len(used) else []
+            pair_similarity = similarity[mine] if mine else np.zeros((len(phrases), len(counterparts)))
+            pair = {name: float(values[position]) for name, values in components.items()}
+            distance = None if np.isnan(km[position]) else float(km[position])
+            talents = _talents_matched(phrases, counterparts, pair_similarity, lexicon)
+            explanation = _explanation(
+                candidate,
+                vacancy,
+                talents,
+                pair,
+                scoring,
+                distance,
+                float(before[position]),
+                None if success is None else float(success[position]),
+            )
+            matches.append(Match(candidate.id, vacancy.id, float(scores[position]), explanation))
+        return matches
+
+
+def merge_ranked(groups: Iterable[Sequence[Match]], k: int | None, *, by: str) -> list[Match]:
+    """Several ranked lists (disjoint) as one, best first, equal scores by ``by`` ("vacancy" or "candidate")."""
+    key = (lambda m: (-m.score, m.vacancy_id)) if by == "vacancy" else (lambda m: (-m.score, m.candidate_id))
+    merged = sorted((match for group in groups for match in group), key=key)
+    return merged if k is None else merged[:k]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -1132,6 +1571,7 @@ def rank_vacancies_for_candidate(
     top_k: int | None = 10,
     weights: Mapping[str, float] | None = None,
     model: TextModel | None = None,
+    reranker: Reranker | None = None,
 ) -> list[Match]:
     """The best vacancies for one candidate, for their jobcoach; hard constraints are applied first.
 
@@ -1142,7 +1582,7 @@ def rank_vacancies_for_candidate(
     if not candidate.consent_matching or (top_k is not None and top_k <= 0):
         return []
     index = VacancyIndex(vacancies, model=model, extra_documents=[candidate_text(candidate)])
-    return index.top_k(candidate, top_k, weights=weights)
+    return index.top_k(candidate, top_k, weights=weights, reranker=reranker)
 
 
 def rank_candidates_for_vacancy(
@@ -1153,60 +1593,21 @@ def rank_candidates_for_vacancy(
     weights: Mapping[str, float] | None = None,
     model: TextModel | None = None,
     require_share_consent: bool = True,
+    reranker: Reranker | None = None,
 ) -> list[Match]:
-    """The best candidates for one vacancy; by default only those who agreed to be shown to employers."""
-    resolved = resolve_weights(weights)
+    """The best candidates for one vacancy; by default only those who agreed to be shown to employers.
+
+    Without ``model`` one is fitted on this vacancy and these candidates. For repeated queries over the
+    same candidates build a :class:`CandidateIndex` once and call :meth:`CandidateIndex.rank`.
+    """
+    resolve_weights(weights)
     candidates = list(candidates)
     if (top_k is not None and top_k <= 0) or not candidates:
         return []
     if model is None:
         model = fit_model([vacancy], candidates)
-    else:
-        model._require_fitted()
-    eligible = [
-        c for c in candidates if not hard_constraint_failures(c, vacancy, require_share_consent=require_share_consent)
-    ]
-    if not eligible:
-        return []
-
-    counterparts = vacancy_phrases(vacancy)
-    phrase_lists = [candidate_phrases(c) for c in eligible]
-    flat = [p for phrases in phrase_lists for p in phrases]
-    similarity = np.zeros((len(flat), len(counterparts)))
-    if flat and counterparts:
-        left = model.transform_tokens([p.tokens for p in flat])
-        right = model.transform_tokens([p.tokens for p in counterparts])
-        similarity = np.asarray((left @ right.T).toarray())
-    field_weights = np.array([FIELD_WEIGHTS[p.source] for p in counterparts])
-    best = (similarity * field_weights).max(axis=1) if counterparts else np.zeros(len(flat))
-
-    scored = []
-    start = 0
-    for candidate, phrases in zip(eligible, phrase_lists, strict=True):
-        end = start + len(phrases)
-        km = distance_km(candidate, vacancy)
-        components = {
-            "talent": float(_talent_from_best(best[start:end, None])[0]),
-            "supports": supports_fit(candidate, vacancy),
-            "hours": hours_fit(candidate, vacancy),
-            "ladder": ladder_fit(candidate.ladder_step, vacancy.rung),
-            "distance": distance_fit(candidate, km),
-        }
-        score = float(_final_score(components, resolved))
-        scored.append((score, candidate, phrases, similarity[start:end], components, km))
-        start = end
-    scored.sort(key=lambda item: (-item[0], item[1].id))
-    return [
-        Match(
-            candidate.id,
-            vacancy.id,
-            score,
-            _explanation(
-                candidate, vacancy, _talents_matched(phrases, counterparts, pair_sim), components, resolved, km
-            ),
-        )
-        for score, candidate, phrases, pair_sim, components, km in scored[:top_k]
-    ]
+    index = CandidateIndex(candidates, model=model)
+    return index.rank(vacancy, top_k, weights=weights, require_share_consent=require_share_consent, reranker=reranker)
 
 
 def proposals_for_vacancy(
@@ -1215,12 +1616,95 @@ def proposals_for_vacancy(
     threshold: float = DEFAULT_PROPOSAL_THRESHOLD,
     weights: Mapping[str, float] | None = None,
     model: TextModel | None = None,
+    reranker: Reranker | None = None,
 ) -> list[Match]:
     """Every candidate scoring at least ``threshold``, to propose to that candidate's own jobcoach.
 
     Only the matching consent is needed here: the proposal goes to the jobcoach, not to the employer.
     """
     ranked = rank_candidates_for_vacancy(
-        vacancy, candidates, top_k=None, weights=weights, model=model, require_share_consent=False
+        vacancy,
+        candidates,
+        top_k=None,
+        weights=weights,
+        model=model,
+        require_share_consent=False,
+        reranker=reranker,
     )
     return [match for match in ranked if match.score >= threshold]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Fingerprints
+#
+# A fingerprint is a SHA-256 of a profile's normalised inputs, never of its id: equal inputs give equal
+# fingerprints whoever they belong to, and nothing in it can be read back. The ranking log stores the
+# fingerprint of everything that was scored; a proposal stores the fingerprint of what is *material* for
+# it, so that the same pair is proposed again only when something that matters changed.
+#
+# Material for a vacancy: its title, tasks, skills, supports offered, hours, kind and place. Not its
+# description: it weighs least in the score, and a reworded sentence or a fixed typo must not send every
+# jobcoach the same alert again (the new wording still counts in every ranking, and a candidate who now
+# passes the threshold for the first time is still proposed). Not its number of positions or status as
+# such: a vacancy that closes and reopens is handled by the proposal store, which forgets the pairs of a
+# vacancy that closes so that they are proposed afresh when it opens again.
+#
+# Material for a candidate: everything that is scored or filtered on for their jobcoach: talents,
+# preferences, support needs, hours, ladder step, place, travel distance and the matching consent. Not
+# the consent to be shown to employers, which changes nothing for the jobcoach.
+
+
+def _phrase_set(texts: Iterable[str]) -> list[str]:
+    return sorted({" ".join(phrase_tokens(text)) for text in _items(texts)} - {""})
+
+
+def _place(lat: float | None, lon: float | None) -> list[float] | None:
+    return None if lat is None or lon is None else [round(lat, 5), round(lon, 5)]
+
+
+def _digest(parts: Mapping[str, Any]) -> str:
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def candidate_fingerprint(candidate: CandidateProfile, *, material: bool = False) -> str:
+    """SHA-256 of the candidate's scored inputs (``material``: of what a proposal depends on)."""
+    parts: dict[str, Any] = {
+        "kind": "candidate",
+        "talents": _phrase_set(candidate.talents),
+        "preferences": _phrase_set(candidate.preferences),
+        "essential": sorted(candidate.essential_needs),
+        "preferred": sorted(candidate.preferred_needs),
+        "hours": [candidate.hours_min, candidate.hours_max],
+        "ladder": candidate.ladder_step,
+        "place": _place(candidate.lat, candidate.lon),
+        "max_travel_km": candidate.max_travel_km,
+        "consent_matching": candidate.consent_matching,
+    }
+    if not material:
+        parts["consent_share"] = candidate.consent_share
+    return _digest(parts)
+
+
+def vacancy_fingerprint(vacancy: VacancyProfile, *, material: bool = False) -> str:
+    """SHA-256 of the vacancy's scored inputs (``material``: of what a proposal depends on)."""
+    parts: dict[str, Any] = {
+        "kind": "vacancy",
+        "title": " ".join(phrase_tokens(vacancy.title)),
+        "tasks": _phrase_set(vacancy.tasks),
+        "skills": _phrase_set(vacancy.skills),
+        "supports": sorted(vacancy.supports_offered),
+        "hours": [vacancy.hours_min, vacancy.hours_max],
+        "vacancy_kind": vacancy.kind,
+        "place": _place(vacancy.lat, vacancy.lon),
+    }
+    if not material:
+        parts["description"] = [" ".join(phrase_tokens(s)) for s in _sentences(vacancy.description)]
+        parts["open"] = vacancy.status == "open" and vacancy.positions > 0
+    return _digest(parts)
+
+
+def pair_fingerprint(candidate: CandidateProfile, vacancy: VacancyProfile) -> str:
+    """What a proposal of this pair was based on; a new value means something material changed."""
+    both = vacancy_fingerprint(vacancy, material=True) + candidate_fingerprint(candidate, material=True)
+    return hashlib.sha256(both.encode()).hexdigest()

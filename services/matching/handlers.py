@@ -1,20 +1,59 @@
-"""Event handlers of the matching service: plain functions, listed by event type at the bottom."""
+"""Event handlers of the matching service: plain functions, listed by event type at the bottom.
+
+Proposals
+---------
+When a vacancy is posted or changed, each candidate scoring at least the tenant's ``match_threshold`` (with
+the tenant's weights, and its reranker when one is in use) is proposed to their own jobcoach. When a
+candidate is registered or changed, their best open vacancies above the threshold are proposed to their
+jobcoach too, at most :data:`MAX_PROPOSALS_PER_CANDIDATE` at a time: with the live index this costs one
+ranking, and without it a candidate registered after the vacancies were posted would never hear of them.
+
+A pair is proposed once, and again only when something material to it changed (see
+``domain.pair_fingerprint``: not a reworded vacancy description, not an employer-consent change), or when
+its vacancy closed and opened again. Each proposal stores the pair's fingerprint and its components; the
+components are what the reranker later learns from.
+
+Ranking runs on the in-memory index, refreshed first up to (not including) the change this handler just
+wrote: what it ranks against is committed, and the event's own entity is ranked directly from its payload.
+Because the tenant's change counter stays locked until this transaction ends, a candidate and a vacancy
+written at the same moment by two replicas are still seen by whichever of the two handlers commits last.
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable
+from typing import Final
 
 from sqlalchemy.orm import Session
 
-from services.matching import domain, store
+from services.matching import domain, store, traceability
+from services.matching.domain import CandidateProfile, Match, VacancyProfile
+from services.matching.index import MatchingEngine
 from shared import metrics
 from shared.events import Event, new_event
 
 SOURCE = "matching"
+log = logging.getLogger(__name__)
+
+# A new or changed candidate hears of a few good vacancies at a time, not of every one in the region;
+# their jobcoach sees the whole list on the matches endpoint.
+MAX_PROPOSALS_PER_CANDIDATE: Final = 5
+
+Handler = Callable[[Session, Event], None]
 
 
-def on_candidate_profile(session: Session, event: Event) -> None:
-    store.upsert_candidate(session, event.tenant, event.subject, event.data)
+def on_candidate_profile(engine: MatchingEngine, session: Session, event: Event) -> None:
+    seq = store.upsert_candidate(session, event.tenant, event.subject, event.data)
+    try:
+        candidate = CandidateProfile.from_payload(event.data, id=event.subject, tenant=event.tenant)
+    except ValueError:
+        # Stored for the jobcoach to see and fix; a profile the domain refuses is never matched.
+        log.warning("candidate cannot be ranked", extra={"ctx": {"tenant": event.tenant}})
+        return
+    if candidate.consent_matching:
+        propose_vacancies(engine, session, candidate, upto=seq - 1)
 
 
 def on_candidate_erased(session: Session, event: Event) -> None:
@@ -25,61 +64,151 @@ def on_candidate_tombstone(session: Session, tenant: str, candidate_id: str) -> 
     store.erase_candidate(session, tenant, candidate_id)
 
 
+def on_vacancy_changed(engine: MatchingEngine, session: Session, event: Event) -> None:
+    seq = store.upsert_vacancy(session, event.tenant, event.subject, event.data)
+    try:
+        vacancy = VacancyProfile.from_payload(event.data, id=event.subject, tenant=event.tenant)
+    except ValueError:
+        log.warning("vacancy cannot be ranked", extra={"ctx": {"tenant": event.tenant}})
+        return
+    if vacancy.status != "open" or vacancy.positions <= 0:
+        store.forget_proposal_fingerprints(session, event.tenant, event.subject)
+        return
+    propose_candidates(engine, session, vacancy, upto=seq - 1)
+
+
 def on_vacancy_closed(session: Session, event: Event) -> None:
     store.set_vacancy_status(session, event.tenant, event.subject, event.data["status"])
+    # If it opens again, its candidates are due to hear of it again.
+    store.forget_proposal_fingerprints(session, event.tenant, event.subject)
 
 
-def proposing_handler(threshold: float) -> Callable[[Session, Event], None]:
-    """The handler for posted and updated vacancies, proposing above the configured threshold."""
-
-    def on_vacancy_changed(session: Session, event: Event) -> None:
-        store.upsert_vacancy(session, event.tenant, event.subject, event.data)
-        propose_candidates(session, event.tenant, event.subject, threshold)
-
-    return on_vacancy_changed
-
-
-def propose_candidates(session: Session, tenant: str, vacancy_id: str, threshold: float) -> int:
-    """Propose each candidate who scores above the threshold to their jobcoach, once per pair."""
-    vacancy_payload = store.get_vacancy(session, tenant, vacancy_id)
-    vacancy = domain.VacancyProfile.from_payload(vacancy_payload, id=vacancy_id, tenant=tenant)
-    candidates = [
-        domain.CandidateProfile.from_payload(profile, id=candidate_id, tenant=tenant)
-        for candidate_id, profile in store.consenting_candidates(session, tenant)
-    ]
-    already = store.proposed_candidate_ids(session, tenant, vacancy_id)
-    jobcoach_of = {candidate.id: candidate.jobcoach_id for candidate in candidates}
-    proposed = 0
-    for match in domain.proposals_for_vacancy(vacancy, candidates, threshold):
-        if match.candidate_id in already:
+def propose_candidates(engine: MatchingEngine, session: Session, vacancy: VacancyProfile, *, upto: int) -> int:
+    """Propose each candidate at or above the tenant's threshold for this vacancy, as far as not done."""
+    tenant = vacancy.tenant
+    index = engine.index(session, tenant, upto=upto)
+    weights = engine.weights(tenant)
+    reranker = engine.reranker(session, tenant)
+    matches = index.candidates_for(
+        vacancy,
+        None,
+        weights=weights,
+        require_share_consent=False,
+        reranker=reranker,
+        min_score=engine.threshold(tenant),
+    )
+    already = store.proposal_fingerprints(session, tenant, vacancy_id=vacancy.id)
+    proposed: list[Match] = []
+    people: list[CandidateProfile] = []
+    for match in matches:
+        candidate = index.candidate(match.candidate_id)
+        if candidate is None:
             continue
-        store.record_proposal(session, tenant, vacancy_id, match.candidate_id, match.score)
-        data = {
-            "candidate_id": match.candidate_id,
-            "vacancy_id": vacancy_id,
-            "jobcoach_id": jobcoach_of[match.candidate_id],
-            "vacancy_title": vacancy.title,
-            "score": match.score,
-            "explanation": match.explanation,
-            "ranking_version": domain.RANKING_VERSION,
-        }
-        event = new_event(
-            "nl.werkbrug.match.proposed", tenant=tenant, subject=match.candidate_id, data=data, source=SOURCE
+        fingerprint = domain.pair_fingerprint(candidate, vacancy)
+        if already.get((vacancy.id, candidate.id)) == fingerprint:
+            continue
+        _propose(session, candidate, vacancy, match, fingerprint)
+        proposed.append(match)
+        people.append(candidate)
+    if proposed:
+        traceability.log_ranking(
+            session,
+            tenant=tenant,
+            direction=traceability.VACANCY_PROPOSALS,
+            subject_fingerprint=domain.vacancy_fingerprint(vacancy),
+            index=index,
+            weights=weights,
+            reranker=reranker,
+            matches=proposed,
         )
-        store.outbox.add(session, event)
-        metrics.MATCHES_PROPOSED.labels(tenant).inc()
-        proposed += 1
-    return proposed
+        traceability.count_exposures(session, tenant, traceability.PROPOSED, people)
+    return len(proposed)
 
 
-def build_handlers(threshold: float) -> dict[str, Callable[[Session, Event], None]]:
-    on_vacancy_changed = proposing_handler(threshold)
+def propose_vacancies(engine: MatchingEngine, session: Session, candidate: CandidateProfile, *, upto: int) -> int:
+    """Propose this candidate's best open vacancies at or above the threshold, a few at a time."""
+    tenant = candidate.tenant
+    index = engine.index(session, tenant, upto=upto)
+    weights = engine.weights(tenant)
+    reranker = engine.reranker(session, tenant)
+    already = store.proposal_fingerprints(session, tenant, candidate_id=candidate.id)
+    matches = index.vacancies_for(
+        candidate,
+        MAX_PROPOSALS_PER_CANDIDATE + len(already),
+        weights=weights,
+        reranker=reranker,
+        min_score=engine.threshold(tenant),
+    )
+    proposed: list[Match] = []
+    for match in matches:
+        if len(proposed) >= MAX_PROPOSALS_PER_CANDIDATE:
+            break
+        vacancy = index.vacancy(match.vacancy_id)
+        if vacancy is None:
+            continue
+        fingerprint = domain.pair_fingerprint(candidate, vacancy)
+        if already.get((vacancy.id, candidate.id)) == fingerprint:
+            continue
+        _propose(session, candidate, vacancy, match, fingerprint)
+        proposed.append(match)
+    if proposed:
+        traceability.log_ranking(
+            session,
+            tenant=tenant,
+            direction=traceability.CANDIDATE_PROPOSALS,
+            subject_fingerprint=domain.candidate_fingerprint(candidate),
+            index=index,
+            weights=weights,
+            reranker=reranker,
+            matches=proposed,
+        )
+        traceability.count_exposures(session, tenant, traceability.PROPOSED, [candidate] * len(proposed))
+    return len(proposed)
+
+
+def _propose(
+    session: Session, candidate: CandidateProfile, vacancy: VacancyProfile, match: Match, fingerprint: str
+) -> None:
+    tenant = vacancy.tenant
+    store.save_proposal(
+        session,
+        tenant,
+        vacancy.id,
+        candidate.id,
+        match.score,
+        fingerprint=fingerprint,
+        components=match.explanation["components"],
+        ranking_version=match.explanation["ranking_version"],
+    )
+    data = {
+        "candidate_id": candidate.id,
+        "vacancy_id": vacancy.id,
+        "jobcoach_id": candidate.jobcoach_id,
+        "vacancy_title": vacancy.title,
+        "score": match.score,
+        "explanation": match.explanation,
+        "ranking_version": match.explanation["ranking_version"],
+    }
+    event = new_event("nl.werkbrug.match.proposed", tenant=tenant, subject=candidate.id, data=data, source=SOURCE)
+    store.outbox.add(session, event)
+    metrics.MATCHES_PROPOSED.labels(tenant).inc()
+
+
+def build_handlers(engine: MatchingEngine | float | None = None) -> dict[str, Handler]:
+    """The handler table. Pass the process's engine; a bare number is a threshold for every tenant, with the
+    default weights, for tests and tools that have no tenant registry at hand."""
+    if not isinstance(engine, MatchingEngine):
+        engine = MatchingEngine.with_fixed_settings(
+            domain.DEFAULT_PROPOSAL_THRESHOLD if engine is None else float(engine)
+        )
+    on_profile = functools.partial(on_candidate_profile, engine)
+    on_vacancy = functools.partial(on_vacancy_changed, engine)
     return {
-        "nl.werkbrug.candidate.registered": on_candidate_profile,
-        "nl.werkbrug.candidate.updated": on_candidate_profile,
+        "nl.werkbrug.candidate.registered": on_profile,
+        "nl.werkbrug.candidate.updated": on_profile,
         "nl.werkbrug.candidate.erased": on_candidate_erased,
-        "nl.werkbrug.vacancy.posted": on_vacancy_changed,
-        "nl.werkbrug.vacancy.updated": on_vacancy_changed,
+        "nl.werkbrug.vacancy.posted": on_vacancy,
+        "nl.werkbrug.vacancy.updated": on_vacancy,
         "nl.werkbrug.vacancy.closed": on_vacancy_closed,
     }
 

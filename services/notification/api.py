@@ -1,4 +1,4 @@
-"""The notification routes: the jobcoach's inbox and channels."""
+"""The notification routes: the jobcoach's inbox and channels, and the operators' inbox of escalations."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from services.notification import store
+from services.notification import handlers, store
 from services.notification.schemas import (
     AlertPageSchema,
     AlertQuerySchema,
     AlertSchema,
     ChannelsInputSchema,
     ChannelsSchema,
+    OperatorAlertQuerySchema,
 )
 from shared.web.auth import authorize, current_principal
 from shared.web.resources import not_found, page_bounds, page_of
@@ -20,8 +21,16 @@ from shared.web.resources import not_found, page_bounds, page_of
 blp = Blueprint("notifications", __name__, url_prefix="/v1/tenants/<tenant>", description="Alerts and channels")
 
 
+def _context():
+    return current_app.extensions["werkbrug"]
+
+
 def _db():
-    return current_app.extensions["werkbrug"].db
+    return _context().db
+
+
+def _now():
+    return _context().extras["clock"]()
 
 
 def _channels_view(row: dict) -> dict:
@@ -29,6 +38,7 @@ def _channels_view(row: dict) -> dict:
         "webhook_url": row["webhook_url"],
         "webhook_secret_set": bool(row["webhook_secret"]),
         "email": row["email"],
+        "digest": row["digest"],
         "updated_at": row["updated_at"],
     }
 
@@ -39,7 +49,7 @@ class Alerts(MethodView):
     @blp.arguments(AlertQuerySchema, location="query")
     @blp.response(200, AlertPageSchema)
     def get(self, query, tenant):
-        """The calling jobcoach's alert inbox, newest first"""
+        """The calling jobcoach's alert inbox, newest first, with each alert's delivery per channel"""
         offset, limit = page_bounds(query)
         with _db().session() as session:
             items, total = store.list_alerts(
@@ -60,12 +70,39 @@ class AlertAck(MethodView):
     @blp.response(200, AlertSchema)
     def post(self, tenant, alert_id):
         """Acknowledge an alert; acknowledging twice keeps the first time"""
-        jobcoach_id = current_principal().subject
         with _db().session() as session:
-            if store.get_alert(session, tenant, jobcoach_id, alert_id) is None:
-                not_found()
-            store.acknowledge_alert(session, tenant, alert_id)
-            return store.get_alert(session, tenant, jobcoach_id, alert_id)
+            alert = handlers.acknowledge(session, tenant, current_principal().subject, alert_id, _now())
+        if alert is None:
+            not_found()
+        return alert
+
+
+@blp.route("/escalations")
+class Escalations(MethodView):
+    @authorize("operator")
+    @blp.arguments(OperatorAlertQuerySchema, location="query")
+    @blp.response(200, AlertPageSchema)
+    def get(self, query, tenant):
+        """The region operators' inbox: at-risk alerts no jobcoach acknowledged in time, newest first"""
+        offset, limit = page_bounds(query)
+        with _db().session() as session:
+            items, total = store.list_operator_alerts(
+                session, tenant, unread=query.get("unread"), offset=offset, limit=limit
+            )
+        return page_of(items, total, query)
+
+
+@blp.route("/escalations/<alert_id>/ack")
+class EscalationAck(MethodView):
+    @authorize("operator")
+    @blp.response(200, AlertSchema)
+    def post(self, tenant, alert_id):
+        """Acknowledge an escalation for the region's operators; acknowledging twice keeps the first time"""
+        with _db().session() as session:
+            alert = handlers.acknowledge_operator_alert(session, tenant, alert_id, _now())
+        if alert is None:
+            not_found()
+        return alert
 
 
 @blp.route("/jobcoaches/<jobcoach_id>/channels")
@@ -84,6 +121,7 @@ class Channels(MethodView):
     @blp.arguments(ChannelsInputSchema)
     @blp.response(200, ChannelsSchema)
     def put(self, channels, tenant, jobcoach_id):
-        """Set the jobcoach's webhook (URL and signing secret) and e-mail address"""
+        """Set the jobcoach's webhook (URL and signing secret), e-mail address and whether mail comes as a
+        daily digest"""
         with _db().session() as session:
             return _channels_view(store.put_channels(session, tenant, jobcoach_id, channels))

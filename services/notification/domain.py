@@ -1,4 +1,5 @@
-"""The notification service's rules, free of I/O: alert texts, webhook signatures, retry timing."""
+"""The notification service's rules, free of I/O: alert and mail texts, webhook signatures, retry,
+digest and escalation timing."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import hashlib
 import hmac
 import ipaddress
 import random
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 SIGNATURE_HEADER = "Werkbrug-Signature"
 TIMESTAMP_HEADER = "Werkbrug-Timestamp"
@@ -18,10 +22,61 @@ ALERT_TYPE_OF_EVENT = {
     "nl.werkbrug.placement.at_risk": "placement_at_risk",
     "nl.werkbrug.placement.checkin_overdue": "checkin_overdue",
 }
+ESCALATED_RISK = "placement_at_risk_escalated"
+# Alerts go either to one jobcoach or to every operator of the region.
+JOBCOACH, OPERATORS = "jobcoach", "operators"
+# The channels a delivery can take; a "digest" delivery waits for the jobcoach's daily summary mail.
+WEBHOOK, EMAIL, DIGEST = "webhook", "email", "digest"
+
+TYPE_LABELS = {
+    "match_proposed": "Nieuwe match",
+    "placement_at_risk": "Plaatsing loopt risico",
+    "checkin_overdue": "Check-in te laat",
+    ESCALATED_RISK: "Risicomelding niet bevestigd",
+}
 
 
 def match_message(vacancy_title: str, score: float) -> str:
     return f"Nieuwe match voor je kandidaat: {vacancy_title} (score {round(score * 100)}%)."
+
+
+def at_risk_message(score: float) -> str:
+    return f"Een plaatsing loopt risico (risicoscore {round(score * 100)}%). Neem contact op met je kandidaat."
+
+
+def checkin_overdue_message(due_since: date) -> str:
+    return f"De check-in van een plaatsing is te laat: verwacht sinds {due_since:%d-%m-%Y}."
+
+
+def escalation_message(hours: int) -> str:
+    return f"Een risicomelding is na {hours} uur nog niet bevestigd door de jobcoach."
+
+
+def escalation_cutoff(now: datetime, hours: int) -> datetime:
+    """At-risk alerts created at or before this moment and still unacknowledged go to the operators."""
+    return now - timedelta(hours=hours)
+
+
+@dataclass(frozen=True)
+class DigestSchedule:
+    """The jobcoach's daily summary goes out once a day at ``hour`` o'clock in ``zone``."""
+
+    hour: int = 7
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Amsterdam"))
+
+    def next_after(self, now: datetime) -> datetime:
+        """The first sending time strictly after ``now``, in UTC; a day without that hour (DST) skips on."""
+        local = now.astimezone(self.zone)
+        day = local.date()
+        while True:
+            candidate = datetime.combine(day, time(self.hour), tzinfo=self.zone)
+            # A wall-clock hour skipped by daylight saving time does not round-trip: take the next day.
+            exists = candidate.astimezone(UTC).astimezone(self.zone).replace(tzinfo=None) == candidate.replace(
+                tzinfo=None
+            )
+            if exists and candidate > local:
+                return candidate.astimezone(UTC)
+            day += timedelta(days=1)
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -38,7 +93,8 @@ def verify(secret: str, timestamp: int, body: bytes, signature: str, now: int, t
 
 
 def retry_delay(attempt: int, first_s: float, max_s: float, rng: random.Random | None = None) -> timedelta:
-    """Exponential backoff with full jitter: receivers that come back are not hit by every sender at once."""
+    """Exponential backoff with jitter (a random half to all of the ceiling), so that receivers that come
+    back are not hit by every sender at once."""
     ceiling = min(max_s, first_s * (2 ** (attempt - 1)))
     return timedelta(seconds=(rng or random).uniform(ceiling / 2, ceiling))
 
@@ -62,3 +118,62 @@ def webhook_url_problem(url: str) -> str | None:
     if address.is_multicast or address.is_unspecified:
         return "must name a reachable host"
     return None
+
+
+@dataclass(frozen=True)
+class MailText:
+    subject: str
+    body: str
+
+
+_MAIL_CLOSING = (
+    "Bekijk en bevestig je meldingen in je Werkbrug-inbox.\n"
+    "\n"
+    "Dit bericht is automatisch verstuurd; een antwoord wordt niet gelezen.\n"
+)
+
+
+def _summary_lines(alert: dict, zone: ZoneInfo) -> list[str]:
+    """Type, message, time and ids only: the alert's details (talents, needs, reasons) never go by mail,
+    because mail is stored and forwarded beyond the platform's reach."""
+    lines = [
+        f"Soort:       {TYPE_LABELS.get(alert['type'], alert['type'])}",
+        f"Melding:     {alert['message']}",
+        f"Tijd:        {alert['created_at'].astimezone(zone):%d-%m-%Y %H:%M}",
+        f"Meldingnr.:  {alert['id']}",
+        f"Kandidaat:   {alert['candidate_id']}",
+    ]
+    if alert.get("placement_id"):
+        lines.append(f"Plaatsing:   {alert['placement_id']}")
+    if alert.get("vacancy_id"):
+        lines.append(f"Vacature:    {alert['vacancy_id']}")
+    return lines
+
+
+def alert_mail(alert: dict, zone: ZoneInfo) -> MailText:
+    label = TYPE_LABELS.get(alert["type"], alert["type"])
+    body = "\n".join(
+        [
+            "Beste jobcoach,",
+            "",
+            "Er staat een nieuwe melding voor je klaar in Werkbrug.",
+            "",
+            *_summary_lines(alert, zone),
+        ]
+    )
+    return MailText(subject=f"Werkbrug: {label.lower()}", body=f"{body}\n\n{_MAIL_CLOSING}")
+
+
+def digest_mail(alerts: Sequence[dict], day: date, zone: ZoneInfo) -> MailText:
+    ordered = sorted(alerts, key=lambda alert: (alert["created_at"], alert["id"]))
+    count = len(ordered)
+    noun = "melding" if count == 1 else "meldingen"
+    parts = [
+        "Beste jobcoach,",
+        "",
+        f"Sinds het vorige overzicht kwam{'' if count == 1 else 'en'} er {count} {noun} voor je binnen in Werkbrug.",
+    ]
+    for number, alert in enumerate(ordered, start=1):
+        parts += ["", f"{number}.", *_summary_lines(alert, zone)]
+    body = "\n".join(parts)
+    return MailText(subject=f"Werkbrug: dagoverzicht {day:%d-%m-%Y}, {count} {noun}", body=f"{body}\n\n{_MAIL_CLOSING}")

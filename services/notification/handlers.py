@@ -1,15 +1,42 @@
-"""Event handlers of the notification service: plain functions, listed by event type at the bottom."""
+"""Handlers of the notification service: plain functions for the events it consumes (listed by event type in
+:func:`build_handlers`), for the jobcoach's and operators' acknowledgements, and for escalations."""
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from services.notification import domain, store
 from shared import metrics
+from shared.clock import Clock
 from shared.db import utcnow
-from shared.events import Event
+from shared.events import Event, InvalidEvent, new_event
+
+SOURCE = "notification"
+# The alert types the acknowledged event's schema knows; an operator's acknowledgement of an escalation is
+# not a jobcoach's reaction time, so insights do not hear of it.
+ACKNOWLEDGED_EVENT_TYPES = ("match_proposed", "placement_at_risk", "checkin_overdue")
+# Ids the alert table keeps in 36 characters (UUIDs).
+ID_LENGTH = 36
+
+Handler = Callable[[Session, Event], None]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The clock alerts are stamped with and the schedule of the daily digest. Injected, so that the worker
+    and the tests decide what time it is."""
+
+    clock: Clock = utcnow
+    digest: domain.DigestSchedule = field(default_factory=domain.DigestSchedule)
+
+
+DEFAULT_TIMING = Timing()
 
 
 def create_alert(
@@ -22,12 +49,14 @@ def create_alert(
     message: str,
     details: dict,
     placement_id: str | None = None,
+    timing: Timing = DEFAULT_TIMING,
 ) -> str | None:
     """Store one alert per (type, subject, episode) and queue its deliveries; None when it exists."""
     tenant, data = event.tenant, event.data
     if store.alert_exists(session, tenant, alert_type, subject, episode):
         return None
     alert_id = str(uuid.uuid4())
+    now = timing.clock()
     store.insert_alert(
         session,
         tenant,
@@ -43,17 +72,40 @@ def create_alert(
             "message": message,
             "details": details,
             "source_event_id": event.id,
+            "created_at": now,
         },
     )
-    channels = store.get_channels(session, tenant, data["jobcoach_id"])
-    if channels and channels["webhook_url"]:
-        store.add_delivery(session, tenant, alert_id, "webhook", utcnow())
+    _queue_deliveries(session, tenant, alert_id, data["jobcoach_id"], now, timing)
     metrics.ALERTS_CREATED.labels(tenant, alert_type).inc()
+    # Latency is real time from the source event, whatever the injected clock says.
     metrics.ALERT_LATENCY.observe(max((utcnow() - event.time).total_seconds(), 0.0))
     return alert_id
 
 
-def on_match_proposed(session: Session, event: Event) -> None:
+def _queue_deliveries(
+    session: Session, tenant: str, alert_id: str, jobcoach_id: str, now: datetime, timing: Timing
+) -> None:
+    channels = store.get_channels(session, tenant, jobcoach_id)
+    if not channels:
+        return
+    if channels["webhook_url"]:
+        store.add_delivery(session, tenant, alert_id, domain.WEBHOOK, now)
+    if channels["email"]:
+        if channels["digest"]:
+            store.add_delivery(session, tenant, alert_id, domain.DIGEST, timing.digest.next_after(now))
+        else:
+            store.add_delivery(session, tenant, alert_id, domain.EMAIL, now)
+
+
+def _require_ids(event: Event, *ids: str) -> None:
+    # Checked here rather than left to the database: SQLite would store a longer id, PostgreSQL would refuse
+    # it on every retry; either way the event belongs in dead-letters.
+    for value in ids:
+        if not value or len(value) > ID_LENGTH:
+            raise InvalidEvent(f"{event.type}: an id is empty or longer than {ID_LENGTH} characters")
+
+
+def on_match_proposed(session: Session, event: Event, timing: Timing = DEFAULT_TIMING) -> None:
     data = event.data
     create_alert(
         session,
@@ -63,6 +115,49 @@ def on_match_proposed(session: Session, event: Event) -> None:
         episode=1,
         message=domain.match_message(data["vacancy_title"], data["score"]),
         details={"score": data["score"], "explanation": data["explanation"], "ranking": data["ranking_version"]},
+        timing=timing,
+    )
+
+
+def on_placement_at_risk(session: Session, event: Event, timing: Timing = DEFAULT_TIMING) -> None:
+    data = event.data
+    _require_ids(event, event.subject, data["candidate_id"], data["vacancy_id"])
+    create_alert(
+        session,
+        event,
+        alert_type="placement_at_risk",
+        subject=event.subject,
+        episode=data["episode"],
+        message=domain.at_risk_message(data["score"]),
+        details={
+            "score": data["score"],
+            "reasons": data["reasons"],
+            "episode": data["episode"],
+            "model_version": data["model_version"],
+        },
+        placement_id=event.subject,
+        timing=timing,
+    )
+
+
+def on_checkin_overdue(session: Session, event: Event, timing: Timing = DEFAULT_TIMING) -> None:
+    data = event.data
+    _require_ids(event, event.subject, data["candidate_id"], data["vacancy_id"])
+    last_checkin = data["last_checkin"]
+    create_alert(
+        session,
+        event,
+        alert_type="checkin_overdue",
+        subject=event.subject,
+        episode=data["episode"],
+        message=domain.checkin_overdue_message(data["due_since"]),
+        details={
+            "due_since": data["due_since"].isoformat(),
+            "last_checkin": last_checkin.isoformat() if last_checkin else None,
+            "episode": data["episode"],
+        },
+        placement_id=event.subject,
+        timing=timing,
     )
 
 
@@ -74,9 +169,80 @@ def on_candidate_tombstone(session: Session, tenant: str, candidate_id: str) -> 
     store.erase_candidate(session, tenant, candidate_id)
 
 
-HANDLERS = {
-    "nl.werkbrug.match.proposed": on_match_proposed,
-    "nl.werkbrug.candidate.erased": on_candidate_erased,
-}
+def build_handlers(timing: Timing = DEFAULT_TIMING) -> dict[str, Handler]:
+    return {
+        "nl.werkbrug.match.proposed": functools.partial(on_match_proposed, timing=timing),
+        "nl.werkbrug.placement.at_risk": functools.partial(on_placement_at_risk, timing=timing),
+        "nl.werkbrug.placement.checkin_overdue": functools.partial(on_checkin_overdue, timing=timing),
+        "nl.werkbrug.candidate.erased": on_candidate_erased,
+    }
+
+
+HANDLERS = build_handlers()
 
 TOMBSTONE_HANDLERS = {"candidate-events": on_candidate_tombstone}
+
+
+def acknowledge(session: Session, tenant: str, jobcoach_id: str, alert_id: str, now: datetime) -> dict | None:
+    """The jobcoach acknowledges one of their alerts; the first time also tells the region's insights, in the
+    same transaction. None when the alert is not theirs."""
+    alert = store.get_alert(session, tenant, jobcoach_id, alert_id)
+    if alert is None:
+        return None
+    if store.acknowledge_alert(session, tenant, alert_id, now) and alert["type"] in ACKNOWLEDGED_EVENT_TYPES:
+        data = {
+            "alert_type": alert["type"],
+            "candidate_id": alert["candidate_id"],
+            "created_at": alert["created_at"].isoformat(),
+            "acknowledged_at": now.isoformat(),
+        }
+        store.outbox.add(
+            session,
+            new_event("nl.werkbrug.alert.acknowledged", tenant=tenant, subject=alert_id, data=data, source=SOURCE),
+        )
+    return store.get_alert(session, tenant, jobcoach_id, alert_id)
+
+
+def acknowledge_operator_alert(session: Session, tenant: str, alert_id: str, now: datetime) -> dict | None:
+    if store.get_operator_alert(session, tenant, alert_id) is None:
+        return None
+    store.acknowledge_alert(session, tenant, alert_id, now)
+    return store.get_operator_alert(session, tenant, alert_id)
+
+
+def escalate(session: Session, tenant: str, original: dict, hours: int, now: datetime) -> str | None:
+    """Put an unacknowledged at-risk alert in the region's operators' inbox, once; None when it already was
+    (or was acknowledged meanwhile)."""
+    if not store.mark_escalated(session, tenant, original["id"], now):
+        return None
+    # The unique (type, subject, episode) is the last guard: the subject of an escalation is the alert it
+    # escalates, so a second one cannot be stored even if the claim above were bypassed.
+    if store.alert_exists(session, tenant, domain.ESCALATED_RISK, original["id"], 1):
+        return None
+    alert_id = str(uuid.uuid4())
+    store.insert_alert(
+        session,
+        tenant,
+        {
+            "id": alert_id,
+            "audience": domain.OPERATORS,
+            "jobcoach_id": original["jobcoach_id"],
+            "type": domain.ESCALATED_RISK,
+            "subject": original["id"],
+            "episode": 1,
+            "candidate_id": original["candidate_id"],
+            "vacancy_id": original["vacancy_id"],
+            "placement_id": original["placement_id"],
+            "message": domain.escalation_message(hours),
+            "details": {
+                "alert_id": original["id"],
+                "jobcoach_id": original["jobcoach_id"],
+                "alert_created_at": original["created_at"].isoformat(),
+                "escalation_hours": hours,
+            },
+            "source_event_id": original["source_event_id"],
+            "created_at": now,
+        },
+    )
+    metrics.ALERTS_CREATED.labels(tenant, domain.ESCALATED_RISK).inc()
+    return alert_id

@@ -10,21 +10,43 @@ from shared.metrics import ALERT_TYPES
 from shared.web.resources import PageQuerySchema, PageSchema, StrictSchema
 
 
+class DeliverySchema(ma.Schema):
+    """How far an alert got on one channel. A ``digest`` delivery waits for the daily summary mail."""
+
+    channel = fields.String(validate=validate.OneOf(("webhook", "email", "digest")))
+    status = fields.String(
+        metadata={
+            "description": "pending (not yet sent, or being retried), delivered, failed (gave up after the last "
+            "attempt; the alert went to the dead-letter topic) or cancelled (the channel was removed)"
+        }
+    )
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+
+
 class AlertSchema(ma.Schema):
     id = fields.String()
     type = fields.String(validate=validate.OneOf(ALERT_TYPES))
     created_at = fields.AwareDateTime()
     acknowledged_at = fields.AwareDateTime(allow_none=True)
+    escalated_at = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "when the unacknowledged alert went to the region's operators"}
+    )
     candidate_id = fields.String()
     vacancy_id = fields.String(allow_none=True)
     placement_id = fields.String(allow_none=True)
     message = fields.String()
     details = fields.Dict()
+    deliveries = fields.List(fields.Nested(DeliverySchema))
 
 
 class AlertQuerySchema(PageQuerySchema):
     unread = fields.Boolean()
     type = fields.String(validate=validate.OneOf(ALERT_TYPES))
+
+
+class OperatorAlertQuerySchema(PageQuerySchema):
+    unread = fields.Boolean()
 
 
 class AlertPageSchema(PageSchema):
@@ -35,6 +57,9 @@ class ChannelsInputSchema(StrictSchema):
     webhook_url = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
     webhook_secret = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=16, max=200))
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
+    digest = fields.Boolean(
+        load_default=False, metadata={"description": "e-mail only a daily digest instead of one mail per alert"}
+    )
 
     @ma.validates("webhook_url")
     def _webhook_url(self, value, **_kwargs):
@@ -48,6 +73,11 @@ class ChannelsInputSchema(StrictSchema):
         if data.get("webhook_url") and not data.get("webhook_secret"):
             raise ma.ValidationError("a webhook needs a secret of at least 16 characters", "webhook_secret")
 
+    @ma.validates_schema
+    def _digest_with_email(self, data, **_kwargs):
+        if data.get("digest") and not data.get("email"):
+            raise ma.ValidationError("a digest is sent by e-mail: set email too", "digest")
+
 
 class ChannelsSchema(ma.Schema):
     """The channels as answered: the secret is write-only."""
@@ -55,4 +85,5 @@ class ChannelsSchema(ma.Schema):
     webhook_url = fields.String(allow_none=True)
     webhook_secret_set = fields.Boolean()
     email = fields.String(allow_none=True)
+    digest = fields.Boolean()
     updated_at = fields.AwareDateTime()

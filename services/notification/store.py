@@ -1,21 +1,28 @@
-"""The notification service's tables and queries. Every query takes the tenant, so none can forget it."""
+"""The notification service's tables and queries. Every query takes the tenant, so none can forget it,
+except the worker's few that look for due work across all regions (and say so)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from services.notification.domain import JOBCOACH, OPERATORS
 from shared.consumer import processed_events_table
 from shared.db import UtcDateTime, utcnow
+from shared.events import message_key
+from shared.outbox import Outbox, outbox_table
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 metadata = sa.MetaData()
 
 processed_events = processed_events_table(metadata)
+
+outbox = Outbox(outbox_table(metadata))
 
 alerts = sa.Table(
     "alerts",
@@ -36,9 +43,15 @@ alerts = sa.Table(
     sa.Column("source_event_id", sa.String(36), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("acknowledged_at", UtcDateTime, nullable=True),
+    # "jobcoach": the inbox of `jobcoach_id`; "operators": the region's operators' inbox, where
+    # `jobcoach_id` names the jobcoach the alert is about.
+    sa.Column("audience", sa.String(20), nullable=False, server_default=JOBCOACH),
+    # When an unacknowledged at-risk alert went to the operators; set once, in the escalation's transaction.
+    sa.Column("escalated_at", UtcDateTime, nullable=True),
     sa.UniqueConstraint("tenant", "type", "subject", "episode", name="uq_alerts_once_per_episode"),
     sa.Index("ix_alerts_inbox", "tenant", "jobcoach_id", "created_at"),
     sa.Index("ix_alerts_candidate", "tenant", "candidate_id"),
+    sa.Index("ix_alerts_escalation", "type", "escalated_at", "acknowledged_at", "created_at"),
 )
 
 channels = sa.Table(
@@ -50,6 +63,8 @@ channels = sa.Table(
     # Needed in clear to sign with; never answered by the API.
     sa.Column("webhook_secret", sa.String(200), nullable=True),
     sa.Column("email", sa.String(254), nullable=True),
+    # E-mail only the daily digest instead of one mail per alert.
+    sa.Column("digest", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
@@ -79,6 +94,7 @@ ALERT_COLUMNS = (
     alerts.c.placement_id,
     alerts.c.message,
     alerts.c.details,
+    alerts.c.escalated_at,
 )
 
 
@@ -90,7 +106,7 @@ def alert_exists(session: Session, tenant: str, alert_type: str, subject: str, e
 
 
 def insert_alert(session: Session, tenant: str, values: dict) -> None:
-    session.execute(alerts.insert().values(tenant=tenant, created_at=utcnow(), **values))
+    session.execute(alerts.insert().values(tenant=tenant, **{"created_at": utcnow(), **values}))
 
 
 def get_channels(session: Session, tenant: str, jobcoach_id: str) -> dict | None:
@@ -114,6 +130,27 @@ def add_delivery(session: Session, tenant: str, alert_id: str, channel: str, due
     )
 
 
+def _page(session: Session, tenant: str, conditions: list, offset: int, limit: int) -> tuple[list[dict], int]:
+    total = session.execute(sa.select(sa.func.count()).select_from(alerts).where(*conditions)).scalar_one()
+    rows = session.execute(
+        sa.select(*ALERT_COLUMNS)
+        .where(*conditions)
+        .order_by(alerts.c.created_at.desc(), alerts.c.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    items = [row._asdict() for row in rows]
+    return _with_deliveries(session, tenant, items), total
+
+
+def _read_state(unread: bool | None) -> list:
+    if unread is True:
+        return [alerts.c.acknowledged_at.is_(None)]
+    if unread is False:
+        return [alerts.c.acknowledged_at.is_not(None)]
+    return []
+
+
 def list_alerts(
     session: Session,
     tenant: str,
@@ -124,56 +161,77 @@ def list_alerts(
     offset: int,
     limit: int,
 ) -> tuple[list[dict], int]:
-    conditions = [alerts.c.tenant == tenant, alerts.c.jobcoach_id == jobcoach_id]
-    if unread is True:
-        conditions.append(alerts.c.acknowledged_at.is_(None))
-    elif unread is False:
-        conditions.append(alerts.c.acknowledged_at.is_not(None))
+    conditions = [alerts.c.tenant == tenant, alerts.c.jobcoach_id == jobcoach_id, alerts.c.audience == JOBCOACH]
+    conditions += _read_state(unread)
     if alert_type is not None:
         conditions.append(alerts.c.type == alert_type)
-    total = session.execute(sa.select(sa.func.count()).select_from(alerts).where(*conditions)).scalar_one()
-    rows = session.execute(
-        sa.select(*ALERT_COLUMNS)
-        .where(*conditions)
-        .order_by(alerts.c.created_at.desc(), alerts.c.id)
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    return [row._asdict() for row in rows], total
+    return _page(session, tenant, conditions, offset, limit)
+
+
+def list_operator_alerts(
+    session: Session, tenant: str, *, unread: bool | None, offset: int, limit: int
+) -> tuple[list[dict], int]:
+    conditions = [alerts.c.tenant == tenant, alerts.c.audience == OPERATORS, *_read_state(unread)]
+    return _page(session, tenant, conditions, offset, limit)
+
+
+def _one(session: Session, tenant: str, conditions: list) -> dict | None:
+    row = session.execute(sa.select(*ALERT_COLUMNS).where(alerts.c.tenant == tenant, *conditions)).first()
+    return _with_deliveries(session, tenant, [row._asdict()])[0] if row else None
 
 
 def get_alert(session: Session, tenant: str, jobcoach_id: str, alert_id: str) -> dict | None:
-    row = session.execute(
-        sa.select(*ALERT_COLUMNS).where(
-            alerts.c.tenant == tenant, alerts.c.jobcoach_id == jobcoach_id, alerts.c.id == alert_id
-        )
-    ).first()
-    return row._asdict() if row else None
-
-
-def acknowledge_alert(session: Session, tenant: str, alert_id: str) -> None:
-    session.execute(
-        alerts.update()
-        .where(alerts.c.tenant == tenant, alerts.c.id == alert_id, alerts.c.acknowledged_at.is_(None))
-        .values(acknowledged_at=utcnow())
+    """One of the jobcoach's own alerts; an operators' alert about them is not theirs."""
+    return _one(
+        session, tenant, [alerts.c.jobcoach_id == jobcoach_id, alerts.c.audience == JOBCOACH, alerts.c.id == alert_id]
     )
 
 
+def get_operator_alert(session: Session, tenant: str, alert_id: str) -> dict | None:
+    return _one(session, tenant, [alerts.c.audience == OPERATORS, alerts.c.id == alert_id])
+
+
+def acknowledge_alert(session: Session, tenant: str, alert_id: str, now: datetime) -> bool:
+    """Acknowledge once; False when it was acknowledged before, so the first time stays."""
+    result = session.execute(
+        alerts.update()
+        .where(alerts.c.tenant == tenant, alerts.c.id == alert_id, alerts.c.acknowledged_at.is_(None))
+        .values(acknowledged_at=now)
+    )
+    return result.rowcount == 1
+
+
 def erase_candidate(session: Session, tenant: str, candidate_id: str) -> int:
-    alert_ids = sa.select(alerts.c.id).where(alerts.c.tenant == tenant, alerts.c.candidate_id == candidate_id)
-    session.execute(deliveries.delete().where(deliveries.c.alert_id.in_(alert_ids)))
+    """Every alert about the candidate, their deliveries and the outbox rows about them (acknowledgements,
+    dead letters), published or not."""
+    alert_ids = list(
+        session.execute(
+            sa.select(alerts.c.id).where(alerts.c.tenant == tenant, alerts.c.candidate_id == candidate_id)
+        ).scalars()
+    )
+    keys = [message_key(tenant, alert_id) for alert_id in alert_ids]
+    for start in range(0, len(keys), 500):
+        session.execute(outbox.table.delete().where(outbox.table.c.message_key.in_(keys[start : start + 500])))
+    session.execute(
+        deliveries.delete().where(
+            deliveries.c.alert_id.in_(
+                sa.select(alerts.c.id).where(alerts.c.tenant == tenant, alerts.c.candidate_id == candidate_id)
+            )
+        )
+    )
     result = session.execute(alerts.delete().where(alerts.c.tenant == tenant, alerts.c.candidate_id == candidate_id))
     return result.rowcount or 0
 
 
-def claim_due_deliveries(session: Session, now: datetime, lease_until: datetime, limit: int) -> list[dict]:
-    """Due deliveries across tenants, leased so that another replica does not send them meanwhile."""
-    query = (
-        sa.select(deliveries.c.id)
-        .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
-        .order_by(deliveries.c.next_attempt_at)
-        .limit(limit)
-    )
+def claim_due_deliveries(
+    session: Session, now: datetime, lease_until: datetime, limit: int, channels: Iterable[str] | None = None
+) -> list[dict]:
+    """Due deliveries across tenants (of the given channels), leased so that another replica does not send
+    them meanwhile."""
+    conditions = [deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now]
+    if channels is not None:
+        conditions.append(deliveries.c.channel.in_(list(channels)))
+    query = sa.select(deliveries.c.id).where(*conditions).order_by(deliveries.c.next_attempt_at).limit(limit)
     if session.get_bind().dialect.name != "sqlite":
         query = query.with_for_update(skip_locked=True)
     ids = list(session.execute(query).scalars())
@@ -191,6 +249,7 @@ def claim_due_deliveries(session: Session, now: datetime, lease_until: datetime,
         )
         .join(alerts, alerts.c.id == deliveries.c.alert_id)
         .where(deliveries.c.id.in_(ids))
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
     ).all()
     return [row._asdict() for row in rows]
 
@@ -223,10 +282,76 @@ def record_delivery(
     )
 
 
-def delivery_states(session: Session, tenant: str, alert_id: str) -> list[dict]:
+def _delivery_states(session: Session, tenant: str, alert_ids: Iterable[str]) -> dict[str, list[dict]]:
+    ids = list(alert_ids)
+    if not ids:
+        return {}
     rows = session.execute(
-        sa.select(deliveries.c.channel, deliveries.c.status, deliveries.c.attempts, deliveries.c.last_error).where(
-            deliveries.c.tenant == tenant, deliveries.c.alert_id == alert_id
+        sa.select(
+            deliveries.c.alert_id,
+            deliveries.c.channel,
+            deliveries.c.status,
+            deliveries.c.attempts,
+            deliveries.c.last_error,
         )
+        .where(deliveries.c.tenant == tenant, deliveries.c.alert_id.in_(ids))
+        .order_by(deliveries.c.alert_id, deliveries.c.channel)
     ).all()
-    return [row._asdict() for row in rows]
+    states: dict[str, list[dict]] = {}
+    for row in rows:
+        state = row._asdict()
+        states.setdefault(state.pop("alert_id"), []).append(state)
+    return states
+
+
+def _with_deliveries(session: Session, tenant: str, items: list[dict]) -> list[dict]:
+    states = _delivery_states(session, tenant, [item["id"] for item in items])
+    return [{**item, "deliveries": states.get(item["id"], [])} for item in items]
+
+
+def tenants_awaiting_escalation(session: Session) -> list[str]:
+    """Across tenants: the regions holding at-risk alerts that nobody has acknowledged or escalated yet."""
+    query = (
+        sa.select(alerts.c.tenant)
+        .where(
+            alerts.c.type == "placement_at_risk",
+            alerts.c.escalated_at.is_(None),
+            alerts.c.acknowledged_at.is_(None),
+        )
+        .distinct()
+        .order_by(alerts.c.tenant)
+    )
+    return list(session.execute(query).scalars())
+
+
+def due_escalations(session: Session, tenant: str, cutoff: datetime, limit: int) -> list[dict]:
+    query = (
+        sa.select(alerts)
+        .where(
+            alerts.c.tenant == tenant,
+            alerts.c.type == "placement_at_risk",
+            alerts.c.escalated_at.is_(None),
+            alerts.c.acknowledged_at.is_(None),
+            alerts.c.created_at <= cutoff,
+        )
+        .order_by(alerts.c.created_at, alerts.c.id)
+        .limit(limit)
+    )
+    return [row._asdict() for row in session.execute(query).all()]
+
+
+def mark_escalated(session: Session, tenant: str, alert_id: str, now: datetime) -> bool:
+    """Claim the escalation of one alert. Only one transaction can: on PostgreSQL a concurrent one waits for
+    this row, then finds ``escalated_at`` set; on SQLite writers queue. An acknowledgement that got there
+    first wins too."""
+    result = session.execute(
+        alerts.update()
+        .where(
+            alerts.c.tenant == tenant,
+            alerts.c.id == alert_id,
+            alerts.c.escalated_at.is_(None),
+            alerts.c.acknowledged_at.is_(None),
+        )
+        .values(escalated_at=now)
+    )
+    return result.rowcount == 1

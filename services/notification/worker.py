@@ -1,27 +1,60 @@
-"""The notification service's background process: it consumes match and candidate events into alerts
-and delivers them to the jobcoaches' webhooks."""
+"""The notification service's background process: it consumes match, placement and candidate events into
+alerts, delivers them to the jobcoaches' webhooks and mailboxes, escalates at-risk alerts nobody
+acknowledged, and publishes its outbox (acknowledgements and the dead letters of failed deliveries)."""
 
 from __future__ import annotations
 
-from services.notification import config, store
-from services.notification.delivery import WebhookDelivery
-from services.notification.handlers import HANDLERS, TOMBSTONE_HANDLERS
+import threading
+
+from services.notification import config, domain, store
+from services.notification.delivery import AlertDelivery, EmailSender, WebhookSender
+from services.notification.escalation import Escalator
+from services.notification.handlers import TOMBSTONE_HANDLERS, Timing, build_handlers
 from shared import metrics
+from shared.clock import Clock, clock_from_env
 from shared.config import Settings
 from shared.db import Database
+from shared.registry import Registry
 from shared.topics import Topic
-from shared.worker import WorkerLoop, consumer_loop, main_for
+from shared.worker import WorkerLoop, consumer_loop, main_for, outbox_relay_loop
 
 TOPICS = [Topic.MATCH_EVENTS, Topic.PLACEMENT_EVENTS, Topic.CANDIDATE_EVENTS]
 
 
-def bootstrap(settings: Settings, db: Database | None = None) -> list[WorkerLoop]:
+def bootstrap(settings: Settings, db: Database | None = None, clock: Clock | None = None) -> list[WorkerLoop]:
     db = db or Database(settings.database_url)
-    delivery = WebhookDelivery(db, config.delivery(settings))
+    clock = clock or clock_from_env()
+    delivery_settings = config.delivery(settings)
+    schedule = config.schedule(settings)
+    timing = Timing(clock=clock, digest=domain.DigestSchedule(schedule.digest_hour, schedule.digest_zone))
+    webhooks = AlertDelivery(
+        db,
+        delivery_settings,
+        channels=[domain.WEBHOOK],
+        webhook=WebhookSender(delivery_settings.webhook_timeout_s),
+        clock=clock,
+    )
+    mail = AlertDelivery(
+        db,
+        delivery_settings,
+        channels=[domain.EMAIL, domain.DIGEST],
+        email=EmailSender(config.smtp(settings), schedule.digest_zone),
+        clock=clock,
+    )
+    escalator = Escalator(db, Registry(Database(settings.registry_database_url)), clock)
+
+    def escalate(stop: threading.Event) -> None:
+        escalator.run(stop, schedule.escalation_poll_s)
+
     metrics.prime_delivery_series()
     return [
-        consumer_loop(settings, db, store.processed_events, [str(t) for t in TOPICS], HANDLERS, TOMBSTONE_HANDLERS),
-        WorkerLoop("webhook-delivery", delivery.run),
+        consumer_loop(
+            settings, db, store.processed_events, [str(t) for t in TOPICS], build_handlers(timing), TOMBSTONE_HANDLERS
+        ),
+        WorkerLoop("webhook-delivery", webhooks.run),
+        WorkerLoop("email-delivery", mail.run),
+        WorkerLoop("escalation", escalate),
+        outbox_relay_loop(settings, db, store.outbox),
     ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import threading
 import time
@@ -13,9 +15,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from aiosmtpd.controller import Controller
 
 from shared.db import Database
-from shared.devstack.broker import KafkaBroker
+from shared.devstack.broker import KafkaBroker, free_ports
 from shared.devstack.stack import SERVICES, LocalStack
 from shared.registry import Registry
 
@@ -25,6 +28,8 @@ STACK_ENV = {
     "WEBHOOK_MAX_RETRY_SECONDS": "1",
     "WEBHOOK_MAX_ATTEMPTS": "5",
     "WEBHOOK_TIMEOUT_SECONDS": "2",
+    # Escalations are looked for often, so that a test that moves the clock sees them within a second.
+    "ESCALATION_POLL_SECONDS": "0.5",
     "LOG_LEVEL": "INFO",
 }
 
@@ -41,6 +46,8 @@ class E2EStack:
     tenant: str
     keys: dict[str, str]
     tmp_path: Path
+    # Seconds added to every process's clock; move it with shared.clock.move_clock.
+    clock_file: Path
 
     def url(self, service: str) -> str:
         return self.processes.url(service)
@@ -113,16 +120,53 @@ class E2EStack:
         return "\n".join(f"--- {name}\n{p.log_tail(15)}" for name, p in self.processes.processes.items())
 
 
+@dataclass
+class SmtpRecorder:
+    """A real SMTP server for the stack's mail: it keeps every message it accepts."""
+
+    host: str
+    port: int
+    messages: list[dict] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"SMTP_HOST": self.host, "SMTP_PORT": str(self.port)}
+
+    async def handle_DATA(self, server, session, envelope):
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            self.messages.append({"to": list(envelope.rcpt_tos), "message": parsed, "body": parsed.get_content()})
+        return "250 OK"
+
+    def received(self, recipient: str) -> list[dict]:
+        """Mail to one recipient: tests tell theirs apart by address, the server lives for the session."""
+        with self.lock:
+            return [message for message in self.messages if recipient in message["to"]]
+
+
 @pytest.fixture(scope="session")
-def stack(kafka_broker, session_database_url, tmp_path_factory) -> Iterator[E2EStack]:
+def smtp_server() -> Iterator[SmtpRecorder]:
+    recorder = SmtpRecorder("127.0.0.1", free_ports(1)[0])
+    controller = Controller(recorder, hostname=recorder.host, port=recorder.port)
+    controller.start()
+    yield recorder
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(kafka_broker, session_database_url, tmp_path_factory, smtp_server) -> Iterator[E2EStack]:
     work = tmp_path_factory.mktemp("stack")
     registry_url = session_database_url("registry")
+    # One offset file for every process, so that moving it moves the whole system's time at once.
+    clock_file = work / "clock-offset"
+    clock_file.write_text("0")
     processes = LocalStack(
         work,
         kafka_broker.bootstrap_servers,
         {service: session_database_url(service) for service in SERVICES},
         registry_url,
-        extra_env=STACK_ENV,
+        extra_env={**STACK_ENV, "WERKBRUG_CLOCK_FILE": str(clock_file), **smtp_server.env},
     )
     try:
         processes.start(timeout=120)
@@ -134,7 +178,7 @@ def stack(kafka_broker, session_database_url, tmp_path_factory) -> Iterator[E2ES
             "jobcoach": registry.create_key(tenant, "jobcoach", "jc-e2e"),
             "operator": registry.create_key(tenant, "operator", None),
         }
-        yield E2EStack(processes, kafka_broker, registry, tenant, keys, tmp_path_factory.mktemp("scratch"))
+        yield E2EStack(processes, kafka_broker, registry, tenant, keys, tmp_path_factory.mktemp("scratch"), clock_file)
     finally:
         processes.stop()
 

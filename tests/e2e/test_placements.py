@@ -1,0 +1,161 @@
+"""Placements through the real system: a jobcoach's check-ins over HTTP turn into a risk alert on Kafka
+exactly once, and moving every process's clock past the cadence turns into one overdue alert per gap."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import TypeVar
+
+import pytest
+import requests
+
+from services.matching.placements import local_today
+from shared.clock import move_clock, offset_file_clock
+from shared.events import decode_event
+from tests.e2e.conftest import bearer
+from tests.e2e.payloads import GARDENER, GREEN_VACANCY
+from tests.kafka_helpers import read_all
+
+pytestmark = pytest.mark.kafka
+
+T = TypeVar("T")
+
+GOOD = {"wellbeing": 4, "hours_worked": 16, "absence_days": 0, "signals": ["positive_feedback"]}
+MIDDLING = {"wellbeing": 3, "hours_worked": 14, "absence_days": 0, "signals": []}
+BAD = {"wellbeing": 1, "hours_worked": 5, "absence_days": 3, "signals": ["conflict_with_supervisor", "missed_shift"]}
+
+
+def wait_until(probe: Callable[[], T], timeout: float, what: str, stack) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(0.3)
+    raise AssertionError(f"no {what} within {timeout}s; logs:\n{stack.log_tails()}")
+
+
+def stack_today(stack) -> date:
+    """Today as the stack's processes see it: other tests may have moved their clock already."""
+    return local_today(offset_file_clock(stack.clock_file))
+
+
+def start_placement(stack, tenant: str, keys: dict, start: date) -> dict:
+    candidate_id = stack.post_candidate(GARDENER, tenant=tenant, key=keys["jobcoach"])
+    vacancy_id = stack.post_vacancy(GREEN_VACANCY, tenant=tenant, key=keys["employer"])
+    body = {"candidate_id": candidate_id, "vacancy_id": vacancy_id, "start_date": start.isoformat(), "agreed_hours": 16}
+    url = f"{stack.url('matching')}/v1/tenants/{tenant}/placements"
+
+    def attempt():
+        # 404 until the matching worker has taken the candidate and vacancy events; a 404 changes nothing.
+        response = requests.post(url, json=body, headers=bearer(keys["jobcoach"]), timeout=10)
+        assert response.status_code in (201, 404), response.text
+        return response.json() if response.status_code == 201 else None
+
+    return wait_until(attempt, 60, "placement accepted", stack)
+
+
+def check_in(stack, tenant: str, keys: dict, placement_id: str, on: date, values: dict) -> dict:
+    response = requests.post(
+        f"{stack.url('matching')}/v1/tenants/{tenant}/placements/{placement_id}/checkins",
+        json={"date": on.isoformat(), **values},
+        headers=bearer(keys["jobcoach"]),
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def placement_events(stack, tenant: str, placement_id: str) -> list:
+    messages = read_all(
+        stack.broker.bootstrap_servers, "placement-events", key_prefix=f"{tenant}/{placement_id}".encode(), idle_s=0.5
+    )
+    return [decode_event(message.value) for message in messages]
+
+
+def of_type(events: list, suffix: str) -> list:
+    return [event for event in events if event.type == f"nl.werkbrug.placement.{suffix}"]
+
+
+def test_bad_check_ins_put_one_at_risk_event_on_kafka(stack):
+    tenant, keys = stack.new_tenant()
+    today = stack_today(stack)
+    placement = start_placement(stack, tenant, keys, today - timedelta(days=21))
+
+    first = check_in(stack, tenant, keys, placement["id"], today - timedelta(days=14), GOOD)
+    second = check_in(stack, tenant, keys, placement["id"], today - timedelta(days=7), BAD)
+    third = check_in(stack, tenant, keys, placement["id"], today, BAD)
+
+    assert first["placement"]["risk"]["at_risk"] is False
+    assert second["placement"]["risk"]["at_risk"] is True
+    assert third["placement"]["risk"]["score"] > 0.6
+    # One placement's events share a key, so they arrive in order: the third check-in comes after any
+    # alert the second or third could have raised.
+    events = wait_until(
+        lambda: (
+            (found := placement_events(stack, tenant, placement["id"]))
+            and len(of_type(found, "checked_in")) == 3
+            and found
+        ),
+        60,
+        "the three check-ins on placement-events",
+        stack,
+    )
+    assert [event.type.rsplit(".", 1)[1] for event in events] == [
+        "started",
+        "checked_in",
+        "checked_in",
+        "at_risk",
+        "checked_in",
+    ]
+    (alert,) = of_type(events, "at_risk")
+    assert alert.source == "matching" and alert.subject == placement["id"] and alert.tenant == tenant
+    assert alert.data["candidate_id"] == placement["candidate_id"]
+    assert alert.data["vacancy_id"] == placement["vacancy_id"]
+    assert alert.data["jobcoach_id"] == keys["jobcoach_id"]
+    assert alert.data["episode"] == 1
+    assert alert.data["score"] == second["placement"]["risk"]["score"]
+    assert alert.data["reasons"] and alert.data["model_version"] == "default-1"
+    read_back = requests.get(
+        f"{stack.url('matching')}/v1/tenants/{tenant}/placements/{placement['id']}",
+        headers=bearer(keys["jobcoach"]),
+        timeout=10,
+    ).json()
+    assert read_back["risk"]["at_risk"] is True and read_back["risk"]["episode"] == 1
+
+
+def test_moving_the_clock_past_the_cadence_puts_one_overdue_event_per_gap_on_kafka(stack):
+    tenant, keys = stack.new_tenant()
+    today = stack_today(stack)
+    placement = start_placement(stack, tenant, keys, today)
+    check_in(stack, tenant, keys, placement["id"], today, GOOD)
+
+    def overdue() -> list:
+        return of_type(placement_events(stack, tenant, placement["id"]), "checkin_overdue")
+
+    time.sleep(2)
+    assert overdue() == [], "nothing is due yet"
+
+    # Time only moves forward here: other tests share the stack and its clock.
+    move_clock(stack.clock_file, timedelta(days=15))
+    (first,) = wait_until(overdue, 30, "the checkin_overdue event", stack)
+    assert first.data["episode"] == 1
+    assert first.data["last_checkin"] == today
+    assert first.data["due_since"] == today + timedelta(days=14)
+    assert first.data["jobcoach_id"] == keys["jobcoach_id"]
+    assert (first.data["candidate_id"], first.data["vacancy_id"]) == (
+        placement["candidate_id"],
+        placement["vacancy_id"],
+    )
+
+    move_clock(stack.clock_file, timedelta(days=1))
+    time.sleep(3)  # a new day makes the scheduler scan again within a second
+    assert len(overdue()) == 1, "the same gap is reported once"
+
+    check_in(stack, tenant, keys, placement["id"], today + timedelta(days=16), MIDDLING)
+    move_clock(stack.clock_file, timedelta(days=14))
+    events = wait_until(lambda: (found := overdue()) and len(found) == 2 and found, 30, "a second gap", stack)
+    assert [event.data["episode"] for event in events] == [1, 2]
+    assert events[1].data["due_since"] == today + timedelta(days=30)

@@ -1,0 +1,272 @@
+"""Escalating unacknowledged at-risk alerts to the region's operators, with the clock moved by the test, and
+acknowledgements told to the region's insights through the outbox and the real broker."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from services.notification import handlers
+from services.notification.escalation import Escalator
+from services.notification.handlers import Timing
+from shared.events import decode_event, encode_event, new_event
+from shared.kafka import make_producer
+from shared.outbox import OutboxRelay
+from tests.integration.conftest import bearer
+from tests.kafka_helpers import read_all
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+PROBLEM_JSON = "application/problem+json"
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **by: float) -> None:
+        self.now += timedelta(**by)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+def notifications(service, keys, clock):
+    built = service("notification")
+    built.context.extras["clock"] = clock
+    return built
+
+
+@pytest.fixture
+def escalator(notifications, registry, clock) -> Escalator:
+    return Escalator(notifications.db, registry, clock)
+
+
+def risk_alert(notifications, tenant: str, clock: FakeClock, jobcoach_id: str = "jc-1") -> str:
+    placement_id = str(uuid.uuid4())
+    document = new_event(
+        "nl.werkbrug.placement.at_risk",
+        tenant=tenant,
+        subject=placement_id,
+        data={
+            "candidate_id": str(uuid.uuid4()),
+            "vacancy_id": str(uuid.uuid4()),
+            "jobcoach_id": jobcoach_id,
+            "score": 0.8,
+            "reasons": [{"feature": "absence", "contribution": 0.5}],
+            "episode": 1,
+            "model_version": "default-1",
+        },
+        source="test",
+    )
+    with notifications.db.session() as session:
+        handlers.on_placement_at_risk(session, decode_event(encode_event(document)), timing=Timing(clock=clock))
+    alerts = notifications.store.alerts
+    with notifications.db.session() as session:
+        return session.execute(sa.select(alerts.c.id).where(alerts.c.subject == placement_id)).scalar_one()
+
+
+def escalations(notifications, tenant: str) -> list[dict]:
+    alerts = notifications.store.alerts
+    with notifications.db.session() as session:
+        found = session.execute(
+            sa.select(alerts).where(alerts.c.tenant == tenant, alerts.c.type == "placement_at_risk_escalated")
+        ).all()
+    return [row._asdict() for row in found]
+
+
+def operator_inbox(notifications, keys, tenant: str, **query) -> dict:
+    response = notifications.client.get(
+        f"/v1/tenants/{tenant}/escalations", query_string=query, headers=bearer(keys["operator"])
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+# --------------------------------------------------------------------------------------------------------
+# Escalation
+
+
+def test_an_unacknowledged_risk_alert_is_escalated_once_when_the_window_has_passed(
+    notifications, escalator, registry, clock, keys, tenant
+):
+    alert_id = risk_alert(notifications, tenant, clock)
+
+    clock.advance(hours=47, minutes=59)
+    assert escalator.escalate_due() == 0
+    clock.advance(minutes=1)
+    assert escalator.escalate_due() == 1
+    # Again, and from a second replica: nothing more.
+    assert escalator.escalate_due() == 0
+    assert Escalator(notifications.db, registry, clock).escalate_due() == 0
+    clock.advance(hours=100)
+    assert escalator.escalate_due() == 0
+
+    [escalation] = escalations(notifications, tenant)
+    assert escalation["audience"] == "operators"
+    assert escalation["subject"] == alert_id
+    assert escalation["created_at"] == NOW + timedelta(hours=48)
+    assert escalation["message"] == "Een risicomelding is na 48 uur nog niet bevestigd door de jobcoach."
+    assert escalation["details"]["alert_id"] == alert_id
+    assert escalation["details"]["jobcoach_id"] == "jc-1"
+    page = operator_inbox(notifications, keys, tenant)
+    assert [item["id"] for item in page["items"]] == [escalation["id"]]
+    assert page["items"][0]["type"] == "placement_at_risk_escalated"
+    original = notifications.client.get(f"/v1/tenants/{tenant}/alerts", headers=bearer(keys["jobcoach"])).get_json()
+    assert [item["id"] for item in original["items"]] == [alert_id], "the jobcoach's inbox holds no escalation"
+    assert original["items"][0]["escalated_at"] is not None
+
+
+def test_an_acknowledged_risk_alert_is_never_escalated(notifications, escalator, clock, keys, tenant):
+    alert_id = risk_alert(notifications, tenant, clock)
+    clock.advance(hours=47)
+    acked = notifications.client.post(f"/v1/tenants/{tenant}/alerts/{alert_id}/ack", headers=bearer(keys["jobcoach"]))
+    assert acked.status_code == 200
+
+    clock.advance(hours=10)
+
+    assert escalator.escalate_due() == 0
+    assert escalations(notifications, tenant) == []
+
+
+def test_the_window_is_the_regions_own_setting(notifications, escalator, registry, clock, tenant):
+    registry.change_settings(tenant, {"escalation_hours": "2"})
+    other = f"{tenant}-b"
+    registry.create_tenant(other)
+    risk_alert(notifications, tenant, clock)
+    risk_alert(notifications, other, clock)
+
+    clock.advance(hours=2)
+
+    assert escalator.escalate_due() == 1
+    assert len(escalations(notifications, tenant)) == 1
+    assert escalations(notifications, other) == [], "the other region keeps the 48-hour default"
+    assert "na 2 uur" in escalations(notifications, tenant)[0]["message"]
+
+
+def test_only_at_risk_alerts_escalate(notifications, escalator, clock, tenant):
+    candidate_id = str(uuid.uuid4())
+    overdue = new_event(
+        "nl.werkbrug.placement.checkin_overdue",
+        tenant=tenant,
+        subject=str(uuid.uuid4()),
+        data={
+            "candidate_id": candidate_id,
+            "vacancy_id": str(uuid.uuid4()),
+            "jobcoach_id": "jc-1",
+            "last_checkin": "2026-11-02",
+            "due_since": "2026-11-16",
+            "episode": 1,
+        },
+        source="test",
+    )
+    with notifications.db.session() as session:
+        handlers.on_checkin_overdue(session, decode_event(encode_event(overdue)), timing=Timing(clock=clock))
+
+    clock.advance(days=30)
+
+    assert escalator.escalate_due() == 0
+
+
+def test_operators_acknowledge_escalations_and_filter_their_inbox(notifications, escalator, clock, keys, tenant):
+    risk_alert(notifications, tenant, clock)
+    risk_alert(notifications, tenant, clock)
+    clock.advance(hours=49)
+    escalator.escalate_due()
+    first, second = (item["id"] for item in operator_inbox(notifications, keys, tenant)["items"])
+
+    acked = notifications.client.post(f"/v1/tenants/{tenant}/escalations/{first}/ack", headers=bearer(keys["operator"]))
+    again = notifications.client.post(f"/v1/tenants/{tenant}/escalations/{first}/ack", headers=bearer(keys["operator"]))
+
+    assert acked.status_code == again.status_code == 200
+    assert acked.get_json()["acknowledged_at"] == again.get_json()["acknowledged_at"] is not None
+    assert [item["id"] for item in operator_inbox(notifications, keys, tenant, unread="true")["items"]] == [second]
+    assert [item["id"] for item in operator_inbox(notifications, keys, tenant, unread="false")["items"]] == [first]
+    with notifications.db.session() as session:
+        assert notifications.store.outbox.pending_count(session) == 0, "an operator's acknowledgement is not told"
+
+
+@pytest.mark.parametrize(
+    ("caller", "status"),
+    [("jobcoach", 403), ("employer", 403), ("no-key", 401), ("other-tenant-operator", 404)],
+)
+def test_the_operators_inbox_is_theirs_alone(notifications, registry, escalator, clock, keys, tenant, caller, status):
+    risk_alert(notifications, tenant, clock)
+    clock.advance(hours=49)
+    escalator.escalate_due()
+    [escalation] = escalations(notifications, tenant)
+    registry.create_tenant(f"{tenant}-b")
+    headers = {
+        "jobcoach": bearer(keys["jobcoach"]),
+        "employer": bearer(keys["employer"]),
+        "no-key": {},
+        "other-tenant-operator": bearer(registry.create_key(f"{tenant}-b", "operator", None)),
+    }[caller]
+
+    listing = notifications.client.get(f"/v1/tenants/{tenant}/escalations", headers=headers)
+    ack = notifications.client.post(f"/v1/tenants/{tenant}/escalations/{escalation['id']}/ack", headers=headers)
+
+    for response in (listing, ack):
+        assert response.status_code == status
+        assert response.mimetype == PROBLEM_JSON
+        assert escalation["id"] not in response.get_data(as_text=True)
+    assert escalations(notifications, tenant)[0]["acknowledged_at"] is None
+
+
+def test_a_jobcoach_cannot_acknowledge_an_escalation_about_them(notifications, escalator, clock, keys, tenant):
+    risk_alert(notifications, tenant, clock)
+    clock.advance(hours=49)
+    escalator.escalate_due()
+    [escalation] = escalations(notifications, tenant)
+
+    response = notifications.client.post(
+        f"/v1/tenants/{tenant}/alerts/{escalation['id']}/ack", headers=bearer(keys["jobcoach"])
+    )
+
+    assert response.status_code == 404
+    assert escalations(notifications, tenant)[0]["acknowledged_at"] is None
+
+
+# --------------------------------------------------------------------------------------------------------
+# Acknowledgements told to insights
+
+
+@pytest.mark.kafka
+def test_acknowledging_puts_one_acknowledged_event_in_the_outbox_and_the_relay_publishes_it(
+    notifications, clock, keys, tenant, bootstrap_servers
+):
+    alert_id = risk_alert(notifications, tenant, clock)
+    clock.advance(hours=3)
+    url = f"/v1/tenants/{tenant}/alerts/{alert_id}/ack"
+
+    first = notifications.client.post(url, headers=bearer(keys["jobcoach"]))
+    notifications.client.post(url, headers=bearer(keys["jobcoach"]))
+
+    assert first.get_json()["acknowledged_at"] == (NOW + timedelta(hours=3)).isoformat()
+    outbox = notifications.store.outbox.table
+    with notifications.db.session() as session:
+        [row] = session.execute(sa.select(outbox)).all()
+    assert (row.topic, row.message_key) == ("alert-events", f"{tenant}/{alert_id}")
+
+    producer = make_producer(bootstrap_servers, "test-notification-relay")
+    try:
+        assert OutboxRelay(notifications.db, notifications.store.outbox, producer).publish_batch() == 1
+    finally:
+        producer.close()
+    [message] = read_all(bootstrap_servers, "alert-events", key_prefix=f"{tenant}/".encode())
+    event = decode_event(message.value)
+    assert event.type == "nl.werkbrug.alert.acknowledged"
+    assert event.subject == alert_id
+    assert event.data["alert_type"] == "placement_at_risk"
+    assert event.data["created_at"] == NOW
+    assert event.data["acknowledged_at"] == NOW + timedelta(hours=3)
+    assert json.loads(row.payload)["id"] == event.id
