@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.notification import handlers, store
 from services.notification.schemas import (
@@ -16,9 +15,10 @@ from services.notification.schemas import (
     OperatorAlertQuerySchema,
 )
 from shared.web.auth import authorize, current_principal
+from shared.web.blueprint import Blueprint
 from shared.web.resources import not_found, page_bounds, page_of
 
-blp = Blueprint("notifications", __name__, url_prefix="/v1/tenants/<tenant>", description="Alerts and channels")
+blp = Blueprint("notifications", __name__, url_prefix="/v1/tenants/<tenant:tenant>", description="Alerts and channels")
 
 
 def _context():
@@ -64,7 +64,7 @@ class Alerts(MethodView):
         return page_of(items, total, query)
 
 
-@blp.route("/alerts/<alert_id>/ack")
+@blp.route("/alerts/<id:alert_id>/ack")
 class AlertAck(MethodView):
     @authorize("jobcoach")
     @blp.response(200, AlertSchema)
@@ -92,7 +92,7 @@ class Escalations(MethodView):
         return page_of(items, total, query)
 
 
-@blp.route("/escalations/<alert_id>/ack")
+@blp.route("/escalations/<id:alert_id>/ack")
 class EscalationAck(MethodView):
     @authorize("operator")
     @blp.response(200, AlertSchema)
@@ -105,7 +105,7 @@ class EscalationAck(MethodView):
         return alert
 
 
-@blp.route("/jobcoaches/<jobcoach_id>/channels")
+@blp.route("/jobcoaches/<id:jobcoach_id>/channels")
 class Channels(MethodView):
     @authorize("jobcoach", subject_arg="jobcoach_id")
     @blp.response(200, ChannelsSchema)

@@ -111,6 +111,12 @@ def webhook_url_problem(url: str) -> str | None:
         return "must name a host"
     if parts.username or parts.password:
         return "must not carry credentials; use webhook_secret to verify the sender instead"
+    if any(character.isspace() or ord(character) < 32 for character in url):
+        return "must not contain spaces or control characters"
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port's range only when asked for it
+    except ValueError:
+        return "has a port outside 1-65535"
     try:
         address = ipaddress.ip_address(parts.hostname)
     except ValueError:

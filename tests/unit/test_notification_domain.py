@@ -57,6 +57,9 @@ def test_retries_back_off_exponentially_with_jitter_up_to_a_ceiling():
         "http:///no-host",
         "http://0.0.0.0/hook",
         "javascript:alert(1)",
+        "http://exa mple.org/x",
+        "http://example.org:99999/x",
+        "http://example.org/\nInjected: header",
     ],
 )
 def test_webhook_urls_that_are_not_plain_http_or_carry_credentials_are_refused(url):
