@@ -182,6 +182,28 @@ def test_an_erased_candidate_leaves_the_index_and_the_removal_log_keeps_only_a_h
     assert removals and candidate_id not in json.dumps(removals, default=str)
 
 
+@pytest.mark.parametrize(
+    "talents",
+    [
+        [],
+        ["🌱🌻", "🙂 planten verzorgen 🌿"],
+        ["植物の世話", "уход за растениями", "رعاية النباتات"],
+        ["planten" * 28, "x" * 200],
+        ["de het een", "!!!"],
+    ],
+)
+def test_odd_talents_are_ranked_on_everything_else_and_never_fail(matching, feed, keys, tenant, talents):
+    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload(talents=talents, preferences=talents))
+    vacancy_id = feed("nl.werkbrug.vacancy.posted", vacancy_payload(tasks=talents or ["planten verzorgen"]))
+
+    mine = candidate_matches(matching, tenant, keys["jobcoach"], candidate_id)
+    theirs = vacancy_matches(matching, tenant, keys["employer"], vacancy_id)
+
+    assert [item["vacancy_id"] for item in mine["items"]] == [vacancy_id]
+    assert len(theirs["items"]) == 1
+    assert all(0 <= item["score"] <= 1 for item in mine["items"] + theirs["items"])
+
+
 # --------------------------------------------------------------------------------------------------------
 # Proposals
 

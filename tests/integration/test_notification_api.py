@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from services.notification import handlers
 from shared.events import decode_event, encode_event, new_event
 from tests.integration.conftest import bearer
+from tests.integration.helpers import assert_problem, snapshot
 
 PROBLEM_JSON = "application/problem+json"
 SECRET = "s3cr3t-" + "k" * 20
@@ -21,25 +22,6 @@ SECRET = "s3cr3t-" + "k" * 20
 
 # --------------------------------------------------------------------------------------------------------
 # Helpers
-
-
-def assert_problem(response, status: int) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM_JSON
-    body = response.get_json()
-    assert body["status"] == status
-    assert body["title"]
-    assert body["type"]
-    return body
-
-
-def snapshot(svc) -> dict[str, list[tuple]]:
-    """Every row of every table the service owns, so that "nothing changed" means exactly that."""
-    with svc.db.session() as session:
-        return {
-            table.name: [tuple(row) for row in session.execute(sa.select(table).order_by(*table.primary_key.columns))]
-            for table in svc.store.metadata.sorted_tables
-        }
 
 
 def decoded(type_name: str, *, tenant: str, subject: str, data: dict):

@@ -17,6 +17,7 @@ from services.matching.domain import DEFAULT_PROPOSAL_THRESHOLD
 from shared import cli
 from shared.events import InvalidEvent, decode_event, encode_event, load_example, new_event
 from tests.integration.conftest import bearer
+from tests.integration.helpers import assert_problem, snapshot
 
 PROBLEM_JSON = "application/problem+json"
 TODAY = date(2026, 3, 2)
@@ -92,22 +93,6 @@ def other_tenant_jobcoach(registry, tenant) -> str:
     other = f"{tenant}-b"
     registry.create_tenant(other)
     return registry.create_key(other, "jobcoach", "jc-1")
-
-
-def assert_problem(response, status: int) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM_JSON
-    body = response.get_json()
-    assert body["status"] == status
-    return body
-
-
-def snapshot(svc) -> dict[str, list[tuple]]:
-    with svc.db.session() as session:
-        return {
-            table.name: [tuple(row) for row in session.execute(sa.select(table).order_by(*table.primary_key.columns))]
-            for table in svc.store.metadata.sorted_tables
-        }
 
 
 def outbox_events(svc, type_name: str | None = None) -> list:

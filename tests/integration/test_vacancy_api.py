@@ -12,11 +12,11 @@ import os
 import uuid
 
 import pytest
-import sqlalchemy as sa
 
 from shared.events import decode_event
 from shared.topics import Topic
 from tests.integration.conftest import bearer
+from tests.integration.helpers import assert_problem, outbox_rows, snapshot
 
 PROBLEM_JSON = "application/problem+json"
 USES_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgresql")
@@ -42,31 +42,6 @@ def vacancy_body(**overrides) -> dict:
     }
     body.update(overrides)
     return body
-
-
-def assert_problem(response, status: int) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM_JSON
-    body = response.get_json()
-    assert body["status"] == status
-    assert body["title"]
-    assert body["type"]
-    return body
-
-
-def snapshot(svc) -> dict[str, list[tuple]]:
-    """Every row of every table the service owns, so that "nothing changed" means exactly that."""
-    with svc.db.session() as session:
-        return {
-            table.name: [tuple(row) for row in session.execute(sa.select(table).order_by(*table.primary_key.columns))]
-            for table in svc.store.metadata.sorted_tables
-        }
-
-
-def outbox_rows(svc) -> list:
-    table = svc.store.outbox.table
-    with svc.db.session() as session:
-        return session.execute(sa.select(table).order_by(table.c.id)).all()
 
 
 def collection(tenant: str) -> str:
