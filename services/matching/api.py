@@ -12,7 +12,6 @@ import hashlib
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.matching import config, domain, store, traceability
 from services.matching.index import MatchingEngine
@@ -26,9 +25,10 @@ from services.matching.schemas import (
 )
 from shared.vocabulary import SUPPORT_CODES
 from shared.web.auth import authorize, current_principal
+from shared.web.blueprint import Blueprint
 from shared.web.resources import not_found
 
-blp = Blueprint("matches", __name__, url_prefix="/v1/tenants/<tenant>", description="Rankings")
+blp = Blueprint("matches", __name__, url_prefix="/v1/tenants/<tenant:tenant>", description="Rankings")
 
 ENGINE = "matching_engine"
 
@@ -75,7 +75,7 @@ def _empty(key: str, subject_id: str, reason: str, engine: MatchingEngine, tenan
     }
 
 
-@blp.route("/candidates/<candidate_id>/matches")
+@blp.route("/candidates/<id:candidate_id>/matches")
 class CandidateMatches(MethodView):
     @authorize("jobcoach")
     @blp.arguments(MatchQuerySchema, location="query")
@@ -135,7 +135,7 @@ class CandidateMatches(MethodView):
         }
 
 
-@blp.route("/vacancies/<vacancy_id>/matches")
+@blp.route("/vacancies/<id:vacancy_id>/matches")
 class VacancyMatches(MethodView):
     @authorize("employer")
     @blp.arguments(MatchQuerySchema, location="query")

@@ -579,14 +579,20 @@ def _display(text: str) -> str:
 
 Tokenised = tuple[tuple[str, ...], tuple[str, ...]]
 
-# Vacancy texts repeat across vacancies and across calls, so their tokens are cached; candidate texts are
+# Vacancy texts repeat across vacancies and across calls, so their phrases are cached; candidate texts are
 # not, so that nothing a candidate wrote outlives the request that used it.
 _vacancy_tokens = lru_cache(maxsize=1 << 16)(phrase_tokens)
 
 
 @lru_cache(maxsize=1 << 16)
-def _vacancy_expanded(text: str, lexicon: Lexicon) -> Tokenised:
-    return lexicon.expand(_vacancy_tokens(text))
+def _vacancy_phrase(text: str, source: str, lexicon: Lexicon) -> _Phrase | None:
+    tokens, concepts = lexicon.expand(_vacancy_tokens(text))
+    return _Phrase(text.strip(), source, tokens, concepts) if tokens else None
+
+
+def _candidate_phrase(text: str, source: str, lexicon: Lexicon) -> _Phrase | None:
+    tokens, concepts = lexicon.expand(phrase_tokens(text))
+    return _Phrase(text.strip(), source, tokens, concepts) if tokens else None
 
 
 @lru_cache(maxsize=1 << 15)
@@ -606,7 +612,8 @@ def _items(texts: Iterable[str]) -> Iterator[str]:
 def _collect(
     texts: Iterable[str],
     source: str,
-    tokenise: Callable[[str], Tokenised],
+    make: Callable[[str, str, Lexicon], _Phrase | None],
+    lexicon: Lexicon,
     out: list[_Phrase],
     seen: set[tuple[str, ...]],
 ) -> None:
@@ -614,41 +621,33 @@ def _collect(
     for text in texts:
         if count >= MAX_PHRASES_PER_FIELD:
             break
-        tokens, concepts = tokenise(text)
-        if tokens and tokens not in seen:
-            seen.add(tokens)
-            out.append(_Phrase(text.strip(), source, tokens, concepts))
+        phrase = make(text, source, lexicon)
+        if phrase is not None and phrase.tokens not in seen:
+            seen.add(phrase.tokens)
+            out.append(phrase)
             count += 1
 
 
 def candidate_phrases(candidate: CandidateProfile, lexicon: Lexicon | None = None) -> list[_Phrase]:
     """Talents, then preferences, split into single items, each once; items without words are dropped."""
     lexicon = lexicon or default_lexicon()
-
-    def tokenise(text: str) -> Tokenised:
-        return lexicon.expand(phrase_tokens(text))
-
     phrases: list[_Phrase] = []
     seen: set[tuple[str, ...]] = set()
-    _collect(_items(candidate.talents), "talent", tokenise, phrases, seen)
-    _collect(_items(candidate.preferences), "preference", tokenise, phrases, seen)
+    _collect(_items(candidate.talents), "talent", _candidate_phrase, lexicon, phrases, seen)
+    _collect(_items(candidate.preferences), "preference", _candidate_phrase, lexicon, phrases, seen)
     return phrases
 
 
 def vacancy_phrases(vacancy: VacancyProfile, lexicon: Lexicon | None = None) -> list[_Phrase]:
     """Skills, tasks, the title and the description's sentences, each tagged with its field."""
     lexicon = lexicon or default_lexicon()
-
-    def tokenise(text: str) -> Tokenised:
-        return _vacancy_expanded(text, lexicon)
-
     phrases: list[_Phrase] = []
     # De-duplicated per field only: a phrase that is both a skill and a task appears under both, and the
     # explanation then shows the field with the higher weight.
-    _collect(_items(vacancy.skills), "skill", tokenise, phrases, set())
-    _collect(_items(vacancy.tasks), "task", tokenise, phrases, set())
-    _collect((vacancy.title,), "title", tokenise, phrases, set())
-    _collect(_sentences(vacancy.description), "description", tokenise, phrases, set())
+    _collect(_items(vacancy.skills), "skill", _vacancy_phrase, lexicon, phrases, set())
+    _collect(_items(vacancy.tasks), "task", _vacancy_phrase, lexicon, phrases, set())
+    _collect((vacancy.title,), "title", _vacancy_phrase, lexicon, phrases, set())
+    _collect(_sentences(vacancy.description), "description", _vacancy_phrase, lexicon, phrases, set())
     return phrases
 
 

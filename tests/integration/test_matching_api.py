@@ -17,6 +17,7 @@ from services.matching import handlers
 from services.matching.domain import DEFAULT_PROPOSAL_THRESHOLD
 from shared.events import decode_event, encode_event, load_example, new_event
 from tests.integration.conftest import bearer
+from tests.integration.helpers import assert_problem, snapshot
 
 PROBLEM_JSON = "application/problem+json"
 ANONYMOUS_FIELDS = {"profile_ref", "score", "talents_matched", "accommodations", "hours", "ladder_step"}
@@ -24,25 +25,6 @@ ANONYMOUS_FIELDS = {"profile_ref", "score", "talents_matched", "accommodations",
 
 # --------------------------------------------------------------------------------------------------------
 # Helpers
-
-
-def assert_problem(response, status: int) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM_JSON
-    body = response.get_json()
-    assert body["status"] == status
-    assert body["title"]
-    assert body["type"]
-    return body
-
-
-def snapshot(svc) -> dict[str, list[tuple]]:
-    """Every row of every table the service owns, so that "nothing changed" means exactly that."""
-    with svc.db.session() as session:
-        return {
-            table.name: [tuple(row) for row in session.execute(sa.select(table).order_by(*table.primary_key.columns))]
-            for table in svc.store.metadata.sorted_tables
-        }
 
 
 def candidate_payload(jobcoach_id: str = "jc-1", **overrides) -> dict:
