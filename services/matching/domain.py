@@ -1119,7 +1119,44 @@ def _vacancy_record(vacancy: VacancyProfile, lexicon: Lexicon) -> _VacancyRecord
     return _VacancyRecord(phrases, weights, numbers)
 
 
-class VacancyIndex:
+class _MaskableRows:
+    """Rows of an index that can be left out without rebuilding it: a mask over arrays that stay shared."""
+
+    def _rows(self) -> list:
+        raise NotImplementedError
+
+    def _mask_all_live(self) -> None:
+        rows = self._rows()
+        self._index_of = {row.id: i for i, row in enumerate(rows)}
+        self._live = np.ones(len(rows), dtype=bool)
+
+    def __len__(self) -> int:
+        return int(self._live.sum())
+
+    def without(self, ids: Iterable[str]):
+        """This index with the given rows left out; this one is unchanged, the arrays are shared."""
+        positions = [self._index_of[i] for i in ids if i in self._index_of]
+        if not positions:
+            return self
+        view = copy.copy(self)
+        view._live = self._live.copy()
+        view._live[positions] = False
+        return view
+
+    @property
+    def size(self) -> int:
+        """Rows held, including those left out since: what a rebuild would have to drop."""
+        return len(self._rows())
+
+    def live(self) -> list:
+        return [row for row, live in zip(self._rows(), self._live, strict=True) if live]
+
+    def get(self, row_id: str):
+        position = self._index_of.get(row_id)
+        return self._rows()[position] if position is not None and self._live[position] else None
+
+
+class VacancyIndex(_MaskableRows):
     """Vacancies vectorised once, answering "the best vacancies for this candidate" in milliseconds.
 
     Build one per tenant from its current vacancies, ideally with a model fitted on the tenant's vacancy
@@ -1178,33 +1215,10 @@ class VacancyIndex:
         self._lon_rad = np.radians(columns[:, _NUMBERS.index("lon")])
         self._cos_lat = np.cos(self._lat_rad)
         self._id_rank = _id_ranks([v.id for v in self.vacancies])
-        self._index_of = {v.id: i for i, v in enumerate(self.vacancies)}
-        self._live = np.ones(n, dtype=bool)
+        self._mask_all_live()
 
-    def __len__(self) -> int:
-        return int(self._live.sum())
-
-    def without(self, ids: Iterable[str]) -> VacancyIndex:
-        """This index with the given vacancies left out; this one is unchanged, the arrays are shared."""
-        positions = [self._index_of[i] for i in ids if i in self._index_of]
-        if not positions:
-            return self
-        view = copy.copy(self)
-        view._live = self._live.copy()
-        view._live[positions] = False
-        return view
-
-    @property
-    def size(self) -> int:
-        """Rows held, including those left out since: what a rebuild would have to drop."""
-        return len(self.vacancies)
-
-    def live(self) -> list[VacancyProfile]:
-        return [vacancy for vacancy, live in zip(self.vacancies, self._live, strict=True) if live]
-
-    def get(self, vacancy_id: str) -> VacancyProfile | None:
-        position = self._index_of.get(vacancy_id)
-        return self.vacancies[position] if position is not None and self._live[position] else None
+    def _rows(self) -> list[VacancyProfile]:
+        return self.vacancies
 
     def matchable_count(self) -> int:
         """How many vacancies here are open with a position left: the ones any candidate could get."""
@@ -1338,7 +1352,7 @@ _CANDIDATE_NUMBERS: Final = (
 )
 
 
-class CandidateIndex:
+class CandidateIndex(_MaskableRows):
     """Candidates vectorised once, answering "the best candidates for this vacancy" in milliseconds.
 
     The mirror of :class:`VacancyIndex`, with a model that must already be fitted (usually the one the
@@ -1403,33 +1417,10 @@ class CandidateIndex:
         self._consent_matching = column("consent_matching") > 0
         self._consent_share = column("consent_share") > 0
         self._id_rank = _id_ranks([c.id for c in self.candidates])
-        self._index_of = {c.id: i for i, c in enumerate(self.candidates)}
-        self._live = np.ones(n, dtype=bool)
+        self._mask_all_live()
 
-    def __len__(self) -> int:
-        return int(self._live.sum())
-
-    def without(self, ids: Iterable[str]) -> CandidateIndex:
-        """This index with the given candidates left out; this one is unchanged, the arrays are shared."""
-        positions = [self._index_of[i] for i in ids if i in self._index_of]
-        if not positions:
-            return self
-        view = copy.copy(self)
-        view._live = self._live.copy()
-        view._live[positions] = False
-        return view
-
-    @property
-    def size(self) -> int:
-        """Rows held, including those left out since: what a rebuild would have to drop."""
-        return len(self.candidates)
-
-    def live(self) -> list[CandidateProfile]:
-        return [candidate for candidate, live in zip(self.candidates, self._live, strict=True) if live]
-
-    def get(self, candidate_id: str) -> CandidateProfile | None:
-        position = self._index_of.get(candidate_id)
-        return self.candidates[position] if position is not None and self._live[position] else None
+    def _rows(self) -> list[CandidateProfile]:
+        return self.candidates
 
     def _allowed_with_distances(
         self, vacancy: VacancyProfile, require_share_consent: bool
