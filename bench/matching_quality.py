@@ -27,7 +27,7 @@ Hard constraints, the same for both rankers
 -------------------------------------------
 Vacancies have a contract of a fixed number of hours and offer a random set of supports; candidates have a
 range of hours and sometimes one or two essential support needs, drawn so that the relevant vacancy is
-allowed and about half of the other vacancies are not. Every unit group's vacancy is also copied into
+allowed and more than half of the other vacancies are not. Every unit group's vacancy is also copied into
 another tenant, and some groups get a second copy that breaks one hard rule (filled, closed, no positions
 left, hours no candidate can work, no supports): the same text, so a ranker that ignored the rules would
 put it at the top. A few candidates without matching consent must get nothing at all.
@@ -232,7 +232,7 @@ def _vacancy_parts(group: UnitGroup) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def _candidate(
     rng: random.Random, candidate_id: str, vacancy: VacancyProfile, *, talents=(), preferences=(), consent=True
 ) -> CandidateProfile:
-    """Hours and essential needs that the relevant vacancy meets and about half of the others do not."""
+    """Hours and essential needs that the relevant vacancy meets and more than half of the others do not."""
     hours = vacancy.hours_min
     span = rng.choice(CANDIDATE_HOUR_SPANS)
     low = min(max(CONTRACT_HOURS[0], hours - rng.choice(range(0, span + 1, 4))), CONTRACT_HOURS[-1] - span)
@@ -396,11 +396,16 @@ def evaluate(evaluation: Evaluation) -> dict:
             f"recall@{K}_ratio": _ratio(mine[f"recall@{K}"], other[f"recall@{K}"]),
             "mrr_ratio": _ratio(mine["mrr"], other["mrr"]),
         }
-    ratio = result["all"][f"recall@{K}_ratio"]
-    result["target"] = {
-        f"recall@{K}_ratio_at_least": TARGET_RECALL_RATIO,
-        "met": bool(ratio is not None and ratio >= TARGET_RECALL_RATIO and not any(broken.values())),
+    # The target is judged over all queries; per kind of query too, so that a miss on one kind is seen.
+    met = {
+        kind: bool(
+            result[kind][f"recall@{K}_ratio"] is not None
+            and result[kind][f"recall@{K}_ratio"] >= TARGET_RECALL_RATIO
+            and not any(broken.values())
+        )
+        for kind in ("all", "tasks", "title")
     }
+    result["target"] = {f"recall@{K}_ratio_at_least": TARGET_RECALL_RATIO, "met": met["all"], "met_by_kind": met}
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 

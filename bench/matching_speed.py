@@ -410,7 +410,7 @@ def _title(rng: random.Random, sector: dict) -> str:
     return rng.choice(TITLE_FORMS).format(title=title, lower=title.lower())
 
 
-def vacancy_payload(rng: random.Random, number: int) -> dict:
+def vacancy_payload(rng: random.Random) -> dict:
     """One vacancy event payload, as the vacancy service publishes it."""
     sector = SECTORS[rng.choice(list(SECTORS))]
     title = _title(rng, sector)
@@ -457,7 +457,7 @@ def vacancy_payload(rng: random.Random, number: int) -> dict:
     }
 
 
-def candidate_payload(rng: random.Random, number: int) -> dict:
+def candidate_payload(rng: random.Random) -> dict:
     """One candidate event payload, as the candidate service publishes it."""
     sectors = rng.sample(list(SECTORS), rng.choice((1, 1, 2)))
     pool = [phrase for name in sectors for phrase in (*SECTORS[name]["tasks"], *SECTORS[name]["skills"])]
@@ -491,8 +491,8 @@ def tenant_payloads(
 ) -> tuple[list[tuple[str, dict]], list[tuple[str, dict]]]:
     rng = random.Random(seed)
     return (
-        [(f"v-{number:06d}", vacancy_payload(rng, number)) for number in range(vacancies)],
-        [(f"c-{number:06d}", candidate_payload(rng, number)) for number in range(candidates)],
+        [(f"v-{number:06d}", vacancy_payload(rng)) for number in range(vacancies)],
+        [(f"c-{number:06d}", candidate_payload(rng)) for number in range(candidates)],
     )
 
 
@@ -788,6 +788,7 @@ def run() -> dict:
     gc.collect()
     result["memory"] = memory()
     result["http"] = over_http(vacancy_rows, candidate_rows)
+    result["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     result["targets"] = {
         "in_process_p95_ms": {
             "target": TARGETS["in_process_p95_ms"],
