@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -21,6 +20,7 @@ from kafka import KafkaProducer
 from shared.clock import move_clock
 from shared.events import decode_event, encode_event, new_event
 from tests.e2e.conftest import bearer
+from tests.e2e.helpers import put_channels, wait_until
 from tests.kafka_helpers import read_all
 
 pytestmark = pytest.mark.kafka
@@ -74,25 +74,6 @@ def produce(stack, *documents: dict) -> None:
             producer.send("placement-events", key=key, value=encode_event(document)).get(30)
     finally:
         producer.close()
-
-
-def put_channels(stack, tenant: str, keys: dict, channels: dict) -> requests.Response:
-    return requests.put(
-        f"{stack.url('notification')}/v1/tenants/{tenant}/jobcoaches/{keys['jobcoach_id']}/channels",
-        json=channels,
-        headers=bearer(keys["jobcoach"]),
-        timeout=10,
-    )
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str, stack=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} within {timeout}s" + (f"; logs:\n{stack.log_tails()}" if stack else ""))
 
 
 def delivery(alert: dict, channel: str) -> dict | None:

@@ -4,18 +4,16 @@ exactly once, and moving every process's clock past the cadence turns into one o
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import TypeVar
 
 import pytest
 import requests
 
-from services.matching.placements import local_today
-from shared.clock import move_clock, offset_file_clock
+from shared.clock import move_clock
 from shared.events import decode_event
 from tests.e2e.conftest import bearer
-from tests.e2e.payloads import GARDENER, GREEN_VACANCY
+from tests.e2e.helpers import check_in, stack_today, start_placement, wait_until
 from tests.kafka_helpers import read_all
 
 pytestmark = pytest.mark.kafka
@@ -25,47 +23,6 @@ T = TypeVar("T")
 GOOD = {"wellbeing": 4, "hours_worked": 16, "absence_days": 0, "signals": ["positive_feedback"]}
 MIDDLING = {"wellbeing": 3, "hours_worked": 14, "absence_days": 0, "signals": []}
 BAD = {"wellbeing": 1, "hours_worked": 5, "absence_days": 3, "signals": ["conflict_with_supervisor", "missed_shift"]}
-
-
-def wait_until(probe: Callable[[], T], timeout: float, what: str, stack) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"no {what} within {timeout}s; logs:\n{stack.log_tails()}")
-
-
-def stack_today(stack) -> date:
-    """Today as the stack's processes see it: other tests may have moved their clock already."""
-    return local_today(offset_file_clock(stack.clock_file))
-
-
-def start_placement(stack, tenant: str, keys: dict, start: date) -> dict:
-    candidate_id = stack.post_candidate(GARDENER, tenant=tenant, key=keys["jobcoach"])
-    vacancy_id = stack.post_vacancy(GREEN_VACANCY, tenant=tenant, key=keys["employer"])
-    body = {"candidate_id": candidate_id, "vacancy_id": vacancy_id, "start_date": start.isoformat(), "agreed_hours": 16}
-    url = f"{stack.url('matching')}/v1/tenants/{tenant}/placements"
-
-    def attempt():
-        # 404 until the matching worker has taken the candidate and vacancy events; a 404 changes nothing.
-        response = requests.post(url, json=body, headers=bearer(keys["jobcoach"]), timeout=10)
-        assert response.status_code in (201, 404), response.text
-        return response.json() if response.status_code == 201 else None
-
-    return wait_until(attempt, 60, "placement accepted", stack)
-
-
-def check_in(stack, tenant: str, keys: dict, placement_id: str, on: date, values: dict) -> dict:
-    response = requests.post(
-        f"{stack.url('matching')}/v1/tenants/{tenant}/placements/{placement_id}/checkins",
-        json={"date": on.isoformat(), **values},
-        headers=bearer(keys["jobcoach"]),
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def placement_events(stack, tenant: str, placement_id: str) -> list:
