@@ -55,6 +55,7 @@ COUNTERS = {
     "werkbrug_matches_proposed_total",
     "werkbrug_alerts_created_total",
     "werkbrug_alert_deliveries_total",
+    "werkbrug_candidate_exposures_total",
 }
 GAUGES = {"werkbrug_outbox_pending_events", "werkbrug_consumer_lag_messages"}
 HISTOGRAMS = {
