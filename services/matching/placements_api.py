@@ -7,6 +7,7 @@ from typing import NoReturn
 from flask import current_app, url_for
 from flask.views import MethodView
 from flask_smorest import abort
+from sqlalchemy.exc import IntegrityError
 
 from services.matching import insights, placements
 from services.matching import placements_store as pstore
@@ -86,6 +87,8 @@ class Placements(MethodView):
                 placement = placements.start_placement(session, tenant, current_principal().subject, fields, today)
         except placements.PlacementRuleBroken as exc:
             _refuse(exc)
+        except IntegrityError:
+            conflict("The candidate already has an active placement at this vacancy.")
         location = url_for("placements.Placement", tenant=tenant, placement_id=placement["id"])
         return placements.placement_view(placement, _cadence(tenant)), 201, {"Location": location}
 

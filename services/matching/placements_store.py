@@ -49,6 +49,17 @@ placements = sa.Table(
     sa.Index("ix_placements_jobcoach", "tenant", "jobcoach_id", "status", "created_at"),
     sa.Index("ix_placements_candidate", "tenant", "candidate_id"),
     sa.Index("ix_placements_status", "tenant", "status"),
+    # The check in start_placement answers the usual case with a clear 409; this index settles two
+    # requests that arrive at the same instant.
+    sa.Index(
+        "uq_placements_one_active",
+        "tenant",
+        "candidate_id",
+        "vacancy_id",
+        unique=True,
+        sqlite_where=sa.text("status = 'active'"),
+        postgresql_where=sa.text("status = 'active'"),
+    ),
 )
 
 checkins = sa.Table(

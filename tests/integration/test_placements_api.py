@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from services.matching import handlers, placements, scheduler
 from services.matching import placements_store as pstore
@@ -781,3 +782,26 @@ def test_the_openapi_document_lists_the_placement_paths(matching):
     assert "post" in paths["/v1/tenants/{tenant}/placements/{placement_id}/checkins"]
     assert "post" in paths["/v1/tenants/{tenant}/placements/{placement_id}/end"]
     assert "get" in paths["/v1/tenants/{tenant}/insights"]
+
+
+def test_the_database_itself_refuses_a_second_active_placement_for_the_same_pair(
+    matching, keys, tenant, candidate, vacancy, clock
+):
+    # Two requests at the same instant both pass the check in the command; the unique index stops one.
+    first = started(matching, tenant, keys, candidate, vacancy)
+    duplicate = {
+        "id": "a-second-placement",
+        "candidate_id": candidate,
+        "vacancy_id": vacancy,
+        "jobcoach_id": "jc-1",
+        "start_date": date(2026, 11, 2),
+        "agreed_hours": 16,
+        "supports_agreed": [],
+    }
+    with pytest.raises(IntegrityError), matching.db.session() as session:
+        pstore.insert_placement(session, tenant, duplicate)
+
+    assert end(matching, tenant, keys["jobcoach"], first, clock().date()).status_code == 200
+    with matching.db.session() as session:
+        pstore.insert_placement(session, tenant, duplicate)
+        assert pstore.get_placement(session, tenant, "a-second-placement")["status"] == "active"
