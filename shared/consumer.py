@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -71,6 +72,7 @@ class EventConsumer:
         tombstone_handlers: Mapping[str, TombstoneHandler] | None = None,
         max_attempts: int = 3,
         retry_backoff_s: float = 0.5,
+        remember_for: timedelta = timedelta(days=30),
     ) -> None:
         unknown = set(handlers) - set(EVENT_TYPES)
         if unknown:
@@ -83,6 +85,7 @@ class EventConsumer:
         self.handlers = dict(handlers)
         self.tombstone_handlers = dict(tombstone_handlers or {})
         self.max_attempts = max_attempts
+        self.remember_for = remember_for
         self.retry_backoff_s = retry_backoff_s
 
     def poll_once(self, timeout_ms: int = 500) -> int:
@@ -112,10 +115,22 @@ class EventConsumer:
             self._record_lag([partition for partition, _ in batches])
         return taken
 
+    def forget_old_event_ids(self) -> int:
+        """Drop handled event ids older than anything Kafka could still redeliver (its retention is days;
+        they are kept for weeks), so that the table does not grow forever."""
+        cutoff = utcnow() - self.remember_for
+        with self.db.session() as session:
+            result = session.execute(self.processed.delete().where(self.processed.c.processed_at < cutoff))
+        return result.rowcount or 0
+
     def run(self, stop: threading.Event) -> None:
+        last_forget = 0.0
         while not stop.is_set():
             try:
                 self.poll_once()
+                if time.monotonic() - last_forget > 3600:
+                    last_forget = time.monotonic()
+                    self.forget_old_event_ids()
             except Exception as exc:
                 # The broker being away is the usual cause: nothing was committed, so wait and poll again.
                 log.warning("consumer poll failed; retrying", extra={"ctx": {"error": type(exc).__name__}})

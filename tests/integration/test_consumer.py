@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -10,7 +11,7 @@ from kafka.errors import KafkaError
 from sqlalchemy.exc import OperationalError
 
 from shared.consumer import EventConsumer, processed_events_table
-from shared.db import Database
+from shared.db import Database, utcnow
 from shared.events import EventError, encode_event, new_event
 from shared.kafka import make_consumer, make_producer
 from shared.topics import Topic
@@ -262,3 +263,21 @@ def test_a_failed_offset_commit_skips_no_message_of_the_other_partitions(harness
     consumer.consumer.close()
     assert failures["left"] == 0
     assert h.effect_count() == len(subjects)
+
+
+def test_handled_event_ids_are_forgotten_only_after_the_retention(harness, tenant):
+    h = harness()
+    for n in range(2):
+        h.send(f"{tenant}/v-{n}", encode_event(_closed(tenant, f"v-{n}")))
+    consumer = h.consumer()
+    h.drain(consumer, 2)
+    consumer.consumer.close()
+    with h.db.session() as session:
+        session.execute(
+            h.processed.update()
+            .where(h.processed.c.event_id == sa.select(sa.func.min(h.processed.c.event_id)).scalar_subquery())
+            .values(processed_at=utcnow() - timedelta(days=31))
+        )
+    assert consumer.forget_old_event_ids() == 1
+    with h.db.session() as session:
+        assert session.execute(sa.select(sa.func.count()).select_from(h.processed)).scalar_one() == 1
