@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$PWD/.venv/bin:$PATH"
+# A local run may deliver webhooks to a receiver on this machine; deployments keep the default (refused).
+export WEBHOOK_ALLOW_PRIVATE_NETWORKS="${WEBHOOK_ALLOW_PRIVATE_NETWORKS:-true}"
 
 for port in 9092 9093 8101 8102 8103 8104 9101 9102 9103 9104; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

@@ -22,6 +22,9 @@ class DeliverySettings:
     first_retry_s: float
     max_retry_s: float
     poll_s: float
+    # Jobcoaches choose webhook URLs; letting those reach the platform's own network would let any
+    # jobcoach key probe internal services. Only a local or test installation turns this on.
+    allow_private_networks: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,15 @@ def delivery(settings: Settings, env: Mapping[str, str] = os.environ) -> Deliver
         first_retry_s=settings.float_setting("WEBHOOK_FIRST_RETRY_SECONDS", 2.0, env),
         max_retry_s=settings.float_setting("WEBHOOK_MAX_RETRY_SECONDS", 600.0, env),
         poll_s=settings.float_setting("DELIVERY_POLL_SECONDS", 0.1, env),
+        allow_private_networks=_flag(env, "WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
     )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "false").strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    return value in _TRUE
 
 
 def smtp(settings: Settings, env: Mapping[str, str] = os.environ) -> SmtpSettings:
@@ -67,10 +78,8 @@ def smtp(settings: Settings, env: Mapping[str, str] = os.environ) -> SmtpSetting
     password = env.get("SMTP_PASSWORD") or None
     if (username is None) != (password is None):
         raise ConfigError("SMTP_USERNAME and SMTP_PASSWORD go together: set both or neither")
-    starttls = env.get("SMTP_STARTTLS", "false").strip().lower()
-    if starttls not in _TRUE + _FALSE:
-        raise ConfigError(f"SMTP_STARTTLS must be true or false, got {starttls!r}")
-    if username is not None and starttls not in _TRUE:
+    starttls = _flag(env, "SMTP_STARTTLS")
+    if username is not None and not starttls:
         # Refusing here beats sending a mailbox password over a plain connection on the first alert.
         raise ConfigError("SMTP_USERNAME needs SMTP_STARTTLS=true: the password must not travel in clear")
     sender = env.get("SMTP_FROM", "Werkbrug <noreply@werkbrug.nl>").strip()
@@ -80,7 +89,7 @@ def smtp(settings: Settings, env: Mapping[str, str] = os.environ) -> SmtpSetting
         host=env.get("SMTP_HOST", "127.0.0.1").strip() or "127.0.0.1",
         port=port,
         sender=sender,
-        starttls=starttls in _TRUE,
+        starttls=starttls,
         username=username,
         password=password,
         timeout_s=settings.float_setting("SMTP_TIMEOUT_SECONDS", 10.0, env),

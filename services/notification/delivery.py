@@ -16,6 +16,7 @@ import json
 import logging
 import random
 import smtplib
+import socket
 import threading
 import time
 import uuid
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
@@ -50,14 +52,40 @@ def alert_document(tenant: str, alert: dict) -> dict:
 
 
 class WebhookSender:
-    def __init__(self, timeout_s: float, session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        timeout_s: float,
+        session: requests.Session | None = None,
+        *,
+        allow_private_networks: bool = False,
+        resolve: Callable[[str, int], list[str]] | None = None,
+    ) -> None:
         self.timeout_s = timeout_s
         self.http = session or requests.Session()
+        self.allow_private_networks = allow_private_networks
+        self.resolve = resolve or _resolve
+
+    def _refusal(self, url: str) -> str | None:
+        """Why the URL may not be called from here, checked on every delivery: a name may point elsewhere
+        tomorrow than when it was registered."""
+        if self.allow_private_networks:
+            return None
+        parts = urlsplit(url)
+        try:
+            addresses = self.resolve(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        except OSError:
+            return "DNS lookup failed"
+        if not addresses or any(domain.forbidden_address(address) for address in addresses):
+            return "address not allowed"
+        return None
 
     def send(self, tenant: str, alert: dict, channels: dict) -> str | None:
         """POST the signed alert; the error that makes it worth another try, or None when it arrived."""
         if not channels["webhook_url"]:
             raise ChannelRemoved
+        refusal = self._refusal(channels["webhook_url"])
+        if refusal:
+            return refusal
         body = json.dumps(alert_document(tenant, alert), separators=(",", ":")).encode("utf-8")
         # Real time, not the injected clock: the receiver checks it against its own clock.
         timestamp = int(time.time())
@@ -75,6 +103,10 @@ class WebhookSender:
         except requests.RequestException as exc:
             return type(exc).__name__
         return None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    return sorted({info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)})
 
 
 def build_mail(sender: str, recipient: str, text: domain.MailText, message_id: str) -> EmailMessage:

@@ -126,6 +126,13 @@ def webhook_url_problem(url: str) -> str | None:
     return None
 
 
+def forbidden_address(address: str) -> bool:
+    """An address a webhook must not reach unless private networks are allowed: loopback, private
+    ranges, link-local (cloud metadata services live there), and the other special-purpose blocks."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    return not ip.is_global or ip.is_multicast
+
+
 @dataclass(frozen=True)
 class MailText:
     subject: str

@@ -31,7 +31,9 @@ def bootstrap(settings: Settings, db: Database | None = None, clock: Clock | Non
         db,
         delivery_settings,
         channels=[domain.WEBHOOK],
-        webhook=WebhookSender(delivery_settings.webhook_timeout_s),
+        webhook=WebhookSender(
+            delivery_settings.webhook_timeout_s, allow_private_networks=delivery_settings.allow_private_networks
+        ),
         clock=clock,
     )
     mail = AlertDelivery(

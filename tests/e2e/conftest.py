@@ -28,6 +28,8 @@ STACK_ENV = {
     "WEBHOOK_MAX_RETRY_SECONDS": "1",
     "WEBHOOK_MAX_ATTEMPTS": "5",
     "WEBHOOK_TIMEOUT_SECONDS": "2",
+    # The tests' webhook receivers listen on loopback.
+    "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
     # Escalations are looked for often, so that a test that moves the clock sees them within a second.
     "ESCALATION_POLL_SECONDS": "0.5",
     "LOG_LEVEL": "INFO",

@@ -131,7 +131,13 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def webhooks(notifications, clock) -> AlertDelivery:
-    return AlertDelivery(notifications.db, SETTINGS, channels=[domain.WEBHOOK], webhook=WebhookSender(2.0), clock=clock)
+    return AlertDelivery(
+        notifications.db,
+        SETTINGS,
+        channels=[domain.WEBHOOK],
+        webhook=WebhookSender(2.0, allow_private_networks=True),
+        clock=clock,
+    )
 
 
 @pytest.fixture

@@ -1,0 +1,81 @@
+"""Webhooks never reach the platform's own network unless an installation allows it."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.notification.delivery import WebhookSender
+from services.notification.domain import forbidden_address
+
+CHANNELS = {"webhook_url": "https://hooks.example.org/werkbrug", "webhook_secret": "s" * 20}
+ALERT = {"id": "a-1", "type": "placement_at_risk", "message": "Let op"}
+
+
+class RecordingSession:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def post(self, url, **_kwargs):
+        self.calls.append(url)
+
+        class Answer:
+            status_code = 204
+
+        return Answer()
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "::1",
+        "fe80::1%eth0",
+        "fd00::1",
+        "224.0.0.1",
+    ],
+)
+def test_loopback_private_link_local_and_special_addresses_are_forbidden(address):
+    assert forbidden_address(address)
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700:4700::1111"])
+def test_public_addresses_are_allowed(address):
+    assert not forbidden_address(address)
+
+
+def test_a_name_that_resolves_to_a_private_address_is_not_called():
+    session = RecordingSession()
+    sender = WebhookSender(2.0, session, resolve=lambda host, port: ["93.184.216.34", "10.0.0.5"])
+    assert sender.send("noord-limburg", ALERT, CHANNELS) == "address not allowed"
+    assert session.calls == []
+
+
+def test_a_name_that_does_not_resolve_is_a_failed_attempt_not_a_call():
+    def no_such_host(host, port):
+        raise OSError("Name or service not known")
+
+    session = RecordingSession()
+    assert WebhookSender(2.0, session, resolve=no_such_host).send("noord-limburg", ALERT, CHANNELS) == (
+        "DNS lookup failed"
+    )
+    assert session.calls == []
+
+
+def test_a_public_address_is_called():
+    session = RecordingSession()
+    sender = WebhookSender(2.0, session, resolve=lambda host, port: ["93.184.216.34"])
+    assert sender.send("noord-limburg", ALERT, CHANNELS) is None
+    assert session.calls == [CHANNELS["webhook_url"]]
+
+
+def test_an_installation_that_allows_private_networks_calls_them():
+    session = RecordingSession()
+    sender = WebhookSender(2.0, session, allow_private_networks=True, resolve=lambda host, port: ["127.0.0.1"])
+    assert sender.send("noord-limburg", ALERT, CHANNELS) is None
+    assert session.calls == [CHANNELS["webhook_url"]]
