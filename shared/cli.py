@@ -200,7 +200,7 @@ def cmd_matching_reranker_status(args) -> int:
 
     tenant = _known_tenant(args.tenant)
     with _matching_db().session() as session:
-        history = matching_store.reranker_history(session, tenant)
+        history = matching_store.rerankers.history(session, tenant)
     for row in history:
         state = f"rolled back {row['retired_at']:%Y-%m-%d %H:%M}" if row["retired_at"] else "usable"
         print(f"{row['version']}\ttrained {row['created_at']:%Y-%m-%d %H:%M}\t{state}")

@@ -193,7 +193,7 @@ def assess(
     as_of: date,
     cadence: Cadence,
 ) -> risk.Assessment:
-    model = risk.model_or_default(pstore.active_model(session, tenant))
+    model = risk.model_or_default(pstore.risk_models.active(session, tenant))
     values = risk.features(
         start_date=placement["start_date"],
         agreed_hours=placement["agreed_hours"],
@@ -379,15 +379,15 @@ def with_placement_tombstone_handlers(handlers: Mapping[str, TombstoneHandler]) 
 
 def train_model(session: Session, tenant: str) -> risk.RiskModel:
     """Train and activate the tenant's next model; raises :class:`risk.TrainingRefused`."""
-    number = pstore.next_model_number(session, tenant)
+    number = pstore.risk_models.next_number(session, tenant)
     model = risk.train(tenant, number, pstore.training_rows(session, tenant))
-    pstore.store_model(session, tenant, number, model.to_dict())
+    pstore.risk_models.add(session, tenant, number, model.version, model.to_dict())
     return model
 
 
 def rollback_model(session: Session, tenant: str) -> tuple[str, str]:
     """Retire the model in use; (the retired version, the version in use now)."""
-    retired = pstore.retire_active_model(session, tenant)
+    retired = pstore.risk_models.retire_active(session, tenant)
     if retired is None:
         raise risk.TrainingRefused(f"{tenant} uses the default model ({risk.DEFAULT_VERSION}): nothing to roll back.")
-    return retired, risk.model_or_default(pstore.active_model(session, tenant)).version
+    return retired, risk.model_or_default(pstore.risk_models.active(session, tenant)).version

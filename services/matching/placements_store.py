@@ -11,7 +11,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.matching.store import metadata, outbox
+from services.matching.store import VersionedModels, metadata, outbox, versioned_models_table
 from shared.db import UtcDateTime, utcnow
 from shared.events import message_key
 
@@ -78,17 +78,7 @@ checkins = sa.Table(
 )
 
 # Trained risk models, as plain coefficients (never pickles): reviewable, portable, safe to load.
-risk_models = sa.Table(
-    "risk_models",
-    metadata,
-    sa.Column("tenant", sa.String(63), primary_key=True),
-    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("version", sa.String(80), nullable=False),
-    sa.Column("model", sa.JSON, nullable=False),
-    sa.Column("created_at", UtcDateTime, nullable=False),
-    # A rolled-back model stays for the record but is never used again.
-    sa.Column("retired_at", UtcDateTime, nullable=True),
-)
+risk_models = VersionedModels(versioned_models_table("risk_models", metadata))
 
 # What an ended placement teaches a model, with no id: it survives the candidate's erasure as a bare
 # row of numbers that cannot be traced back to anyone.
@@ -291,51 +281,6 @@ def erase_candidate_placements(session: Session, tenant: str, candidate_id: str)
 
 # --------------------------------------------------------------------------------------------------------
 # Risk models and training rows
-
-
-def active_model(session: Session, tenant: str) -> dict | None:
-    """The tenant's newest model not rolled back, or None when the default applies."""
-    row = session.execute(
-        sa.select(risk_models.c.model)
-        .where(risk_models.c.tenant == tenant, risk_models.c.retired_at.is_(None))
-        .order_by(risk_models.c.number.desc())
-        .limit(1)
-    ).first()
-    return row.model if row else None
-
-
-def next_model_number(session: Session, tenant: str) -> int:
-    current = session.execute(
-        sa.select(sa.func.max(risk_models.c.number)).where(risk_models.c.tenant == tenant)
-    ).scalar_one()
-    return (current or 0) + 1
-
-
-def store_model(session: Session, tenant: str, number: int, model: dict) -> None:
-    session.execute(
-        risk_models.insert().values(
-            tenant=tenant, number=number, version=model["version"], model=model, created_at=utcnow()
-        )
-    )
-
-
-def retire_active_model(session: Session, tenant: str) -> str | None:
-    """Retire the model in use; its version, or None when the default was in use already."""
-    row = session.execute(
-        sa.select(risk_models.c.number, risk_models.c.version)
-        .where(risk_models.c.tenant == tenant, risk_models.c.retired_at.is_(None))
-        .order_by(risk_models.c.number.desc())
-        .limit(1)
-        .with_for_update()
-    ).first()
-    if row is None:
-        return None
-    session.execute(
-        risk_models.update()
-        .where(risk_models.c.tenant == tenant, risk_models.c.number == row.number)
-        .values(retired_at=utcnow())
-    )
-    return row.version
 
 
 def add_training_row(session: Session, tenant: str, features: dict, broke_down: bool) -> None:

@@ -249,18 +249,18 @@ def _score_now(session: Session, tenant: str, pairs: Sequence[tuple[str, str, bo
 
 def train_for_tenant(session: Session, tenant: str, *, today: date | None = None) -> RerankerModel:
     """Train on the tenant's outcomes, store the model and put it in use; raises :class:`TrainingRefused`."""
-    number = store.next_reranker_number(session, tenant)
+    number = store.rerankers.next_number(session, tenant)
     model = train(tenant, number, training_outcomes(session, tenant, today=today))
-    store.store_reranker(session, tenant, number, model.version, model.to_dict())
+    store.rerankers.add(session, tenant, number, model.version, model.to_dict())
     return model
 
 
 def rollback(session: Session, tenant: str) -> tuple[str, str | None]:
     """Retire the newest reranker in use; returns (retired version, version now in use or None)."""
-    retired = store.retire_active_reranker(session, tenant)
+    retired = store.rerankers.retire_active(session, tenant)
     if retired is None:
         raise TrainingRefused(f"{tenant} has no reranker in use")
-    current = store.active_reranker(session, tenant)
+    current = store.rerankers.active(session, tenant)
     return retired, RerankerModel.from_dict(current).version if current else None
 
 
@@ -278,7 +278,7 @@ class RerankerCache:
         cached = self._cached.get(tenant)
         if cached is not None and now - cached[0] < self.ttl_s:
             return cached[1]
-        stored = store.active_reranker(session, tenant)
+        stored = store.rerankers.active(session, tenant)
         model = RerankerModel.from_dict(stored) if stored else None
         with self._lock:
             self._cached[tenant] = (now, model)

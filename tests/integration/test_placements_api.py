@@ -726,7 +726,7 @@ def test_training_refuses_without_enough_outcomes_and_the_default_stays(cli_env,
 
     assert "at least 30" in capsys.readouterr().err
     with matching.db.session() as session:
-        assert pstore.active_model(session, tenant) is None
+        assert pstore.risk_models.active(session, tenant) is None
     assert cli.main(["risk", "rollback", "--tenant", tenant]) == 2
     assert cli.main(["risk", "train", "--tenant", "no-such-region"]) == 2
 
@@ -755,7 +755,9 @@ def test_a_trained_model_scores_the_next_check_ins_until_it_is_rolled_back(
     assert {reason["feature"] for reason in trained["reasons"]} == {"work_signals", "low_wellbeing"}
     assert default["model_version"] == "default-1"
     with matching.db.session() as session:
-        versions = session.execute(sa.select(pstore.risk_models.c.version, pstore.risk_models.c.retired_at)).all()
+        versions = session.execute(
+            sa.select(pstore.risk_models.table.c.version, pstore.risk_models.table.c.retired_at)
+        ).all()
     assert sorted(v for v, retired in versions if retired is not None) == [f"{tenant}-1", f"{tenant}-2"]
 
 
