@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
@@ -98,31 +98,14 @@ def propose_candidates(engine: MatchingEngine, session: Session, vacancy: Vacanc
         min_score=engine.threshold(tenant),
     )
     already = store.proposal_fingerprints(session, tenant, vacancy_id=vacancy.id)
-    proposed: list[Match] = []
-    people: list[CandidateProfile] = []
-    for match in matches:
-        candidate = index.candidate(match.candidate_id)
-        if candidate is None:
-            continue
-        fingerprint = domain.pair_fingerprint(candidate, vacancy)
-        if already.get((vacancy.id, candidate.id)) == fingerprint:
-            continue
-        _propose(session, candidate, vacancy, match, fingerprint)
-        proposed.append(match)
-        people.append(candidate)
-    if proposed:
-        traceability.log_ranking(
-            session,
-            tenant=tenant,
-            direction=traceability.VACANCY_PROPOSALS,
-            subject_fingerprint=domain.vacancy_fingerprint(vacancy),
-            index=index,
-            weights=weights,
-            reranker=reranker,
-            matches=proposed,
-        )
-        traceability.count_exposures(session, tenant, traceability.PROPOSED, people)
-    return len(proposed)
+    return _propose_new_pairs(
+        session,
+        ((index.candidate(match.candidate_id), vacancy, match) for match in matches),
+        already,
+        ranked_with={"tenant": tenant, "index": index, "weights": weights, "reranker": reranker},
+        direction=traceability.VACANCY_PROPOSALS,
+        subject_fingerprint=domain.vacancy_fingerprint(vacancy),
+    )
 
 
 def propose_vacancies(engine: MatchingEngine, session: Session, candidate: CandidateProfile, *, upto: int) -> int:
@@ -139,30 +122,47 @@ def propose_vacancies(engine: MatchingEngine, session: Session, candidate: Candi
         reranker=reranker,
         min_score=engine.threshold(tenant),
     )
+    return _propose_new_pairs(
+        session,
+        ((candidate, index.vacancy(match.vacancy_id), match) for match in matches),
+        already,
+        ranked_with={"tenant": tenant, "index": index, "weights": weights, "reranker": reranker},
+        direction=traceability.CANDIDATE_PROPOSALS,
+        subject_fingerprint=domain.candidate_fingerprint(candidate),
+        limit=MAX_PROPOSALS_PER_CANDIDATE,
+    )
+
+
+def _propose_new_pairs(
+    session: Session,
+    pairs: Iterable[tuple[CandidateProfile | None, VacancyProfile | None, Match]],
+    already: Mapping[tuple[str, str], str],
+    *,
+    ranked_with: Mapping[str, Any],
+    direction: str,
+    subject_fingerprint: str,
+    limit: int | None = None,
+) -> int:
+    """Propose every pair not proposed before with the same material inputs, log the ranking behind them
+    (``ranked_with``: tenant, index, weights, reranker) and count whom it exposed; returns how many."""
     proposed: list[Match] = []
-    for match in matches:
-        if len(proposed) >= MAX_PROPOSALS_PER_CANDIDATE:
+    people: list[CandidateProfile] = []
+    for candidate, vacancy, match in pairs:
+        if limit is not None and len(proposed) >= limit:
             break
-        vacancy = index.vacancy(match.vacancy_id)
-        if vacancy is None:
+        if candidate is None or vacancy is None:
             continue
         fingerprint = domain.pair_fingerprint(candidate, vacancy)
         if already.get((vacancy.id, candidate.id)) == fingerprint:
             continue
         _propose(session, candidate, vacancy, match, fingerprint)
         proposed.append(match)
+        people.append(candidate)
     if proposed:
         traceability.log_ranking(
-            session,
-            tenant=tenant,
-            direction=traceability.CANDIDATE_PROPOSALS,
-            subject_fingerprint=domain.candidate_fingerprint(candidate),
-            index=index,
-            weights=weights,
-            reranker=reranker,
-            matches=proposed,
+            session, direction=direction, subject_fingerprint=subject_fingerprint, matches=proposed, **ranked_with
         )
-        traceability.count_exposures(session, tenant, traceability.PROPOSED, [candidate] * len(proposed))
+        traceability.count_exposures(session, ranked_with["tenant"], traceability.PROPOSED, people)
     return len(proposed)
 
 
