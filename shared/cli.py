@@ -13,8 +13,8 @@ import sys
 
 from shared.config import SERVICE_PORTS, load_settings, registry_database_url, var_dir
 from shared.db import Database, upgrade
+from shared.errors import Refused
 from shared.registry import ROLES, Registry, RegistryError
-from shared.tenant_settings import SettingError
 
 SERVICES = tuple(SERVICE_PORTS)
 
@@ -112,15 +112,10 @@ def cmd_risk_train(args) -> int:
     import json
 
     from services.matching import placements
-    from services.matching.risk import TrainingRefused
 
     tenant = _known_tenant(args.tenant)
-    try:
-        with _matching_db().session() as session:
-            model = placements.train_model(session, tenant)
-    except TrainingRefused as exc:
-        print(f"werkbrug: {exc}", file=sys.stderr)
-        return 2
+    with _matching_db().session() as session:
+        model = placements.train_model(session, tenant)
     print(json.dumps(model.to_dict(), indent=2))
     print(f"risk model {model.version} trained on {model.details['trained_on']} outcomes and in use", file=sys.stderr)
     return 0
@@ -128,15 +123,10 @@ def cmd_risk_train(args) -> int:
 
 def cmd_risk_rollback(args) -> int:
     from services.matching import placements
-    from services.matching.risk import TrainingRefused
 
     tenant = _known_tenant(args.tenant)
-    try:
-        with _matching_db().session() as session:
-            retired, current = placements.rollback_model(session, tenant)
-    except TrainingRefused as exc:
-        print(f"werkbrug: {exc}", file=sys.stderr)
-        return 2
+    with _matching_db().session() as session:
+        retired, current = placements.rollback_model(session, tenant)
     print(f"risk model {retired} rolled back; {tenant} now uses {current}", file=sys.stderr)
     return 0
 
@@ -170,12 +160,8 @@ def cmd_matching_train_reranker(args) -> int:
     from services.matching import reranker
 
     tenant = _known_tenant(args.tenant)
-    try:
-        with _matching_db().session() as session:
-            model = reranker.train_for_tenant(session, tenant)
-    except reranker.TrainingRefused as exc:
-        print(f"werkbrug: {exc}", file=sys.stderr)
-        return 2
+    with _matching_db().session() as session:
+        model = reranker.train_for_tenant(session, tenant)
     print(json.dumps(model.to_dict(), indent=2))
     print(f"reranker {model.version} trained on {model.trained_on} outcomes and in use", file=sys.stderr)
     return 0
@@ -185,12 +171,8 @@ def cmd_matching_rollback_reranker(args) -> int:
     from services.matching import reranker
 
     tenant = _known_tenant(args.tenant)
-    try:
-        with _matching_db().session() as session:
-            retired, current = reranker.rollback(session, tenant)
-    except reranker.TrainingRefused as exc:
-        print(f"werkbrug: {exc}", file=sys.stderr)
-        return 2
+    with _matching_db().session() as session:
+        retired, current = reranker.rollback(session, tenant)
     print(f"reranker {retired} rolled back; {tenant} now ranks with {current or 'no reranker'}", file=sys.stderr)
     return 0
 
@@ -280,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (RegistryError, SettingError) as exc:
+    except Refused as exc:
         print(f"werkbrug: {exc}", file=sys.stderr)
         return 2
 

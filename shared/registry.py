@@ -17,6 +17,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from shared.db import Database, UtcDateTime, upgrade, utcnow
+from shared.errors import Refused
 from shared.tenant_settings import TenantSettings
 
 ROLES = ("employer", "jobcoach", "operator")
@@ -51,7 +52,7 @@ api_keys = sa.Table(
 )
 
 
-class RegistryError(ValueError):
+class RegistryError(Refused):
     """A tenant or key request that cannot be carried out, with a message fit for the command line."""
 
 

@@ -12,10 +12,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.errors import Refused
+
 DEFAULT_SCORE_WEIGHTS = {"talent": 0.5, "supports": 0.15, "hours": 0.15, "ladder": 0.1, "distance": 0.1}
 
 
-class SettingError(ValueError):
+class SettingError(Refused):
     """A setting that does not exist or a value it cannot take."""
 
 

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.matching import domain, store
+from shared.errors import Refused
 
 COMPONENTS: Final = tuple(domain.DEFAULT_WEIGHTS)
 MIN_OUTCOMES: Final = 50
@@ -48,7 +49,7 @@ REGULARISATION_C: Final = 1.0
 Outcome = tuple[Mapping[str, float], bool]
 
 
-class TrainingRefused(ValueError):
+class TrainingRefused(Refused):
     """Not enough (or too one-sided) outcomes to train on; the message says what is missing."""
 
 

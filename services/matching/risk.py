@@ -74,6 +74,7 @@ from typing import Any
 import numpy as np
 
 from services.matching.cadence import Cadence
+from shared.errors import Refused
 
 RECENT_CHECKINS = 4
 MIN_OUTCOMES = 30
@@ -128,7 +129,7 @@ MIN_REASON_CONTRIBUTION = 0.05
 MAX_REASONS = 3
 
 
-class TrainingRefused(ValueError):
+class TrainingRefused(Refused):
     """Not enough outcomes (or not enough of both kinds) to train a model worth using."""
 
 
