@@ -617,6 +617,9 @@ def _array_bytes(value: object, seen: set[int]) -> int:
         return sum(_array_bytes(getattr(value, name, None), seen) for name in parts)
     if hasattr(value, "__dict__") and not isinstance(value, type):
         return sum(_array_bytes(item, seen) for item in vars(value).values())
+    # The index keeps some of its arrays in named tuples.
+    if isinstance(value, tuple) and any(isinstance(item, np.ndarray) or sp.issparse(item) for item in value):
+        return sum(_array_bytes(item, seen) for item in value)
     return 0
 
 

@@ -692,6 +692,26 @@ def _rows_of_counts(index_lists: Sequence[Sequence[int]], width: int) -> sp.csr_
     return matrix
 
 
+def _summed(keys: np.ndarray, values: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Values summed per key (``row * width + column``), as rows, columns and sums in key order."""
+    unique, inverse = np.unique(keys, return_inverse=True)
+    sums = np.bincount(inverse.reshape(-1), weights=values, minlength=len(unique))
+    return unique // width, unique % width, sums
+
+
+def _tfidf_data(
+    rows: np.ndarray, columns: np.ndarray, counts: np.ndarray, idf: np.ndarray, n_rows: int, weight: float
+) -> np.ndarray:
+    """:func:`_tfidf_rows` on the entries of a count matrix given in canonical order."""
+    data = np.log(counts)
+    data += 1.0
+    data *= idf[columns]
+    norms = np.sqrt(np.bincount(rows, weights=data**2, minlength=n_rows))
+    data /= norms[rows]
+    data *= math.sqrt(weight)
+    return data
+
+
 class TextModel:
     """TF-IDF over character n-grams and words, fitted on the vacancy and candidate texts of one tenant.
 
@@ -814,52 +834,68 @@ class TextModel:
 
     def transform_tokens(self, token_lists: Sequence[Sequence[str]]) -> sp.csr_matrix:
         self._require_fitted()
+        # A query is a handful of phrases, so this works on flat arrays rather than through sparse
+        # matrix constructions, whose fixed cost would outweigh the arithmetic. The numbers are those of
+        # sum_duplicates, log, idf and l2 norm in ascending column order within a row, exactly as
+        # TfidfTransformer computes them.
         local: dict[str, int] = {}
-        rows: list[int] = []
-        columns: list[int] = []
+        row_of_word: list[int] = []
+        word_of_row: list[int] = []
         for row, tokens in enumerate(token_lists):
             for word in tokens:
                 column = local.get(word)
                 if column is None:
                     column = local[word] = len(local)
-                rows.append(row)
-                columns.append(column)
+                row_of_word.append(row)
+                word_of_row.append(column)
         n_rows, n_local = len(token_lists), len(local)
-        text_words = sp.csr_matrix(
-            (np.ones(len(rows)), (np.asarray(rows, dtype=np.int64), np.asarray(columns, dtype=np.int64))),
-            shape=(n_rows, n_local),
-        )
-        text_words.sum_duplicates()
-        local_words = list(local)
-        global_ids = np.fromiter((self._word_index.get(w, -1) for w in local_words), dtype=np.int64, count=n_local)
+        n_grams, n_words = len(self._gram_index), len(self._word_index)
+        pair_rows = np.asarray(row_of_word, dtype=np.int64)
+        pair_words = np.asarray(word_of_row, dtype=np.int64)
+        global_ids = np.fromiter((self._word_index.get(w, -1) for w in local), dtype=np.int64, count=n_local)
 
-        # Words seen in fit have their n-gram row ready; any other word is analysed here, keeping only the
-        # n-grams the model knows, exactly as TfidfVectorizer.transform ignores unknown features.
-        known = np.flatnonzero(global_ids >= 0)
-        unseen = np.flatnonzero(global_ids < 0)
-        unseen_rows = _rows_of_counts(
-            [
-                [self._gram_index[g] for g in self._char_analyzer(local_words[i]) if g in self._gram_index]
-                for i in unseen
-            ],
-            len(self._gram_index),
-        )
-        stacked = sp.vstack([self._word_grams[global_ids[known]], unseen_rows], format="csr")
-        order = np.empty(n_local, dtype=np.int64)
-        order[np.concatenate((known, unseen))] = np.arange(n_local)
-        char_block = _tfidf_rows(text_words @ stacked[order], self._char_idf, math.sqrt(self.char_weight))
+        # Each local word's n-grams as (gram, count) runs: from the fitted rows for words seen in fit;
+        # any other word is analysed here, keeping only the n-grams the model knows, exactly as
+        # TfidfVectorizer.transform ignores unknown features.
+        indptr, indices, data = self._word_grams.indptr, self._word_grams.indices, self._word_grams.data
+        gram_lists: list[np.ndarray] = []
+        count_lists: list[np.ndarray] = []
+        for word, global_id in zip(local, global_ids.tolist(), strict=True):
+            if global_id >= 0:
+                gram_lists.append(indices[indptr[global_id] : indptr[global_id + 1]])
+                count_lists.append(data[indptr[global_id] : indptr[global_id + 1]])
+            else:
+                known = [self._gram_index[g] for g in self._char_analyzer(word) if g in self._gram_index]
+                grams, counts = np.unique(np.asarray(known, dtype=np.int64), return_counts=True)
+                gram_lists.append(grams)
+                count_lists.append(counts.astype(np.float64))
+        lengths = np.fromiter((len(g) for g in gram_lists), dtype=np.int64, count=n_local)
+        word_grams = np.concatenate(gram_lists).astype(np.int64) if n_local else np.zeros(0, dtype=np.int64)
+        word_counts = np.concatenate(count_lists) if n_local else np.zeros(0)
+        word_starts = np.cumsum(lengths) - lengths
 
-        coo = text_words.tocoo()
-        mapped = global_ids[coo.col]
-        keep = mapped >= 0
-        word_counts = sp.csr_matrix(
-            (coo.data[keep], (coo.row[keep], mapped[keep])), shape=(n_rows, len(self._word_index))
-        )
-        word_block = _tfidf_rows(word_counts, self._word_idf, math.sqrt(1.0 - self.char_weight))
-        result = sp.hstack([char_block, word_block], format="csr")
-        # Canonical order inside each row: a dot product then sums in the same order whichever batch a
-        # phrase was transformed in, so the two ranking directions agree to the last bit.
-        result.sort_indices()
+        spans = lengths[pair_words]
+        firsts = np.repeat(word_starts[pair_words] - (np.cumsum(spans) - spans), spans) + np.arange(int(spans.sum()))
+        char_keys = np.repeat(pair_rows, spans) * n_grams + word_grams[firsts]
+        char_rows, char_columns, char_data = _summed(char_keys, word_counts[firsts], n_grams)
+        char_data = _tfidf_data(char_rows, char_columns, char_data, self._char_idf, n_rows, self.char_weight)
+
+        known_pairs = global_ids[pair_words] >= 0
+        word_keys = pair_rows[known_pairs] * n_words + global_ids[pair_words[known_pairs]]
+        word_rows, word_columns, word_data = _summed(word_keys, np.ones(len(word_keys)), n_words)
+        word_data = _tfidf_data(word_rows, word_columns, word_data, self._word_idf, n_rows, 1.0 - self.char_weight)
+
+        # Rows in order, and within a row the n-grams before the words, each ascending: the canonical
+        # order, so a dot product sums in the same order whichever batch a phrase was transformed in and
+        # the two ranking directions agree to the last bit.
+        all_rows = np.concatenate((char_rows, word_rows))
+        order = np.argsort(all_rows, kind="stable")
+        columns = np.concatenate((char_columns, word_columns + n_grams))[order]
+        values = np.concatenate((char_data, word_data))[order]
+        row_pointer = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(all_rows, minlength=n_rows), out=row_pointer[1:])
+        result = sp.csr_matrix((values, columns, row_pointer), shape=(n_rows, n_grams + n_words))
+        result.has_sorted_indices = True
         return result
 
     def similarity(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
@@ -972,10 +1008,10 @@ def _talents_matched(
     if not phrases or not counterparts:
         return []
     weights = np.array([FIELD_WEIGHTS[p.source] for p in counterparts])
+    columns = np.argmax(similarity * weights, axis=1)
+    values = similarity[np.arange(len(phrases)), columns].tolist()
     pairs = []
-    for row, phrase in enumerate(phrases):
-        best = int(np.argmax(similarity[row] * weights))
-        value = float(similarity[row, best])
+    for phrase, best, value in zip(phrases, columns.tolist(), values, strict=True):
         if value >= EXPLAIN_MIN_SIMILARITY:
             counterpart = counterparts[best]
             pair: dict[str, Any] = {
@@ -1163,8 +1199,10 @@ class VacancyIndex(_MaskableRows):
     and candidate texts. It is never modified after construction, so one index can serve concurrent
     requests; :meth:`without` gives a view in which some vacancies no longer take part, which is how
     :mod:`services.matching.index` retires changed rows without rebuilding. Hard constraints run on numpy
-    arrays (tenant, status, positions, hours, support bitmasks, coordinates); text similarity is one
-    sparse product of the candidate's phrases with the distinct vacancy phrases, gathered per vacancy.
+    arrays (tenant, status, positions, hours, support bitmasks, coordinates). Text similarity is a sparse
+    product of the candidate's phrases with the few distinct skill, task and title phrases, gathered per
+    vacancy; description sentences, mostly unique to their vacancy, are compared only for the vacancies
+    that a bound on their score leaves in reach of the top ``k``.
     """
 
     def __init__(
@@ -1185,8 +1223,8 @@ class VacancyIndex(_MaskableRows):
         records = [_vacancy_record(v, lexicon) for v in self.vacancies]
         self._phrases = [record.phrases for record in records]
 
-        # Each vacancy owns a contiguous run of rows (at least one, the empty phrase if it has none), so
-        # its best phrase is a reduceat over that run.
+        # Each vacancy owns a contiguous run of rows, its phrases in their own order (at least one, the
+        # empty phrase, if it has none); the explanation reads a vacancy's similarities in that order.
         table = _PhraseTable()
         documents = [[table.add(p.tokens) for p in phrases] or [0] for phrases in self._phrases]
         self._counts = np.fromiter((len(d) for d in documents), dtype=np.int64, count=n)
@@ -1199,7 +1237,41 @@ class VacancyIndex(_MaskableRows):
             documents += [[table.add(lexicon.expand(document_tokens(text))[0])] for text in extra_documents]
             model = _fit_on(table, documents, lexicon)
         self.model = model
-        self._phrase_matrix_t = model.transform_tokens(table.tokens).T.tocsr()
+
+        # The rows split into two blocks. Skills, tasks and titles come from short lists that vacancies
+        # share, so their distinct phrases are few and a query compares with all of them. Description
+        # sentences are mostly unique and weigh least, so a query compares with them only for the vacancies
+        # that can still reach its top k once every sentence is assumed to match perfectly.
+        flags = [[p.source == "description" for p in phrases] or [False] for phrases in self._phrases]
+        in_description = np.fromiter((f for row in flags for f in row), dtype=bool, count=len(self._phrase_ids))
+        self._in_description = in_description
+        vectors = model.transform_tokens(table.tokens)
+        self._column = np.zeros(len(self._phrase_ids), dtype=np.int64)
+        self._head = self._block(vectors, ~in_description)
+        self._description = self._block(vectors, in_description)
+        self._head_t = self._head.vectors.T.tocsr()
+        # Head rows as (phrase, field weight) pairs, of which there are barely more than phrases: a query
+        # weighs each pair once and then only gathers.
+        pairs, self._head_pair = np.unique(
+            np.stack((self._head.columns, self._head.weights)), axis=1, return_inverse=True
+        )
+        self._head_pair = self._head_pair.reshape(-1)
+        self._pair_phrase = pairs[0].astype(np.int64)
+        self._pair_weight = pairs[1]
+        # The same rows as a table, a vacancy per column and its j-th pair in row j (padded with a pair
+        # past the end, which weighs zero), so that the best pair of every vacancy is a column maximum.
+        # Rows past the table's depth, which few vacancies have, are kept aside.
+        counts = self._head.counts
+        depth = int(np.percentile(counts, 90)) if n else 0
+        owners = np.repeat(np.arange(n), counts)
+        within = np.arange(len(owners)) - np.repeat(self._head.starts, counts)
+        inside = within < depth
+        self._pair_table = np.full((depth, n), len(pairs[0]), dtype=np.int64)
+        self._pair_table[within[inside], owners[inside]] = self._head_pair[inside]
+        self._deep_owners = owners[~inside]
+        self._deep_pairs = self._head_pair[~inside]
+        # A cosine of unit vectors is at most 1; the margin covers rounding in the dot product.
+        self._description_bound = FIELD_WEIGHTS["description"] * (1.0 + 1e-9)
 
         tenants = sorted({v.tenant for v in self.vacancies})
         self._tenant_codes = {tenant: code for code, tenant in enumerate(tenants)}
@@ -1207,6 +1279,7 @@ class VacancyIndex(_MaskableRows):
         columns = np.array([record.numbers for record in records], dtype=np.float64).reshape(n, len(_NUMBERS))
         self._open = columns[:, _NUMBERS.index("open")] > 0
         self._positions = columns[:, _NUMBERS.index("positions")].astype(np.int64)
+        self._matchable = self._open & (self._positions > 0)
         self._hours_min = columns[:, _NUMBERS.index("hours_min")]
         self._hours_max = columns[:, _NUMBERS.index("hours_max")]
         self._supports = columns[:, _NUMBERS.index("supports")].astype(np.int64)
@@ -1238,16 +1311,23 @@ class VacancyIndex(_MaskableRows):
             self._cos_lat[subset],
         )
 
-    def _allowed_with_distances(self, candidate: CandidateProfile) -> tuple[np.ndarray, np.ndarray]:
+    def _allowed_with_distances(
+        self, candidate: CandidateProfile, distances: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The allowed vacancies and their distances; without ``distances``, NaN unless a limit needs them."""
         tenant = self._tenant_codes.get(candidate.tenant)
         if tenant is None or not candidate.consent_matching:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         essential = support_mask(candidate.essential_needs)
-        mask = self._live & (self._tenant == tenant) & self._open & (self._positions > 0)
+        mask = self._live & self._matchable
+        if len(self._tenant_codes) > 1:
+            mask &= self._tenant == tenant
         mask &= np.maximum(self._hours_min, candidate.hours_min) <= np.minimum(self._hours_max, candidate.hours_max)
         mask &= (self._supports & essential) == essential
         # Distance last and only for what is left: it is the one costly test.
         subset = np.flatnonzero(mask)
+        if candidate.max_travel_km is None and not distances:
+            return subset, np.full(len(subset), np.nan)
         km = self._distances(candidate, subset)
         if candidate.max_travel_km is not None:
             # NaN (no coordinates on one side) compares False: an unknown distance is not too far.
@@ -1260,6 +1340,24 @@ class VacancyIndex(_MaskableRows):
         mask = np.zeros(len(self.vacancies), dtype=bool)
         mask[self._allowed_with_distances(candidate)[0]] = True
         return mask
+
+    def _block(self, vectors: sp.csr_matrix, rows: np.ndarray) -> _Block:
+        """The rows picked by mask ``rows`` as a block; notes each row's column within it in ``_column``."""
+        owners = np.repeat(np.arange(len(self.vacancies)), self._counts)[rows]
+        counts = np.bincount(owners, minlength=len(self.vacancies))
+        used, columns = np.unique(self._phrase_ids[rows], return_inverse=True)
+        self._column[rows] = columns
+        return _Block(counts, np.cumsum(counts) - counts, columns, self._phrase_weights[rows], vectors[used])
+
+    def _best_pair(self, pair_best: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """Per allowed vacancy, the largest ``pair_best`` among its head rows (zero without any)."""
+        if len(allowed) * 4 < len(self.vacancies) or not len(self._head_pair):
+            return _best_per_vacancy(pair_best[np.newaxis, :], self._head, allowed, self._head_pair)[0]
+        # For most of the index, one pass over every vacancy costs less than picking the allowed ones out.
+        padded = np.append(pair_best, 0.0)
+        top = padded[self._pair_table].max(axis=0, initial=0.0)
+        np.maximum.at(top, self._deep_owners, pair_best[self._deep_pairs])
+        return top[allowed]
 
     def top_k(
         self,
@@ -1277,26 +1375,24 @@ class VacancyIndex(_MaskableRows):
         scoring = _Scoring.of(weights, reranker)
         if k is not None and k <= 0:
             return []
-        allowed, km = self._allowed_with_distances(candidate)
+        # Without a travel limit distance does not score (its fit is 1.0 at any distance), so it is
+        # measured only for the vacancies returned, whose explanation states it.
+        allowed, km = self._allowed_with_distances(candidate, distances=False)
         if len(allowed) == 0:
             return []
 
         lexicon = self.model.lexicon
         phrases = candidate_phrases(candidate, lexicon)
-        similarity = np.zeros((0, self._phrase_matrix_t.shape[1]))
-        if phrases:
-            candidate_matrix = self.model.transform_tokens([p.tokens for p in phrases])
-            similarity = np.asarray((candidate_matrix @ self._phrase_matrix_t).toarray())
-        counts = self._counts[allowed]
-        offsets = np.cumsum(counts) - counts
-        rows = np.repeat(self._starts[allowed] - offsets, counts) + np.arange(int(counts.sum()))
-        weighted = similarity[:, self._phrase_ids[rows]] * self._phrase_weights[rows]
-        best = np.maximum.reduceat(weighted, offsets, axis=1) if phrases else np.zeros((0, len(allowed)))
+        query = self.model.transform_tokens([p.tokens for p in phrases]) if phrases else None
+        head_similarity = np.zeros((len(phrases), self._head.vectors.shape[0]))
+        if query is not None:
+            head_similarity = np.asarray((query @ self._head_t).toarray())
+        weighted = head_similarity[:, self._pair_phrase] * self._pair_weight
 
         limit = np.nan if candidate.max_travel_km is None else candidate.max_travel_km
         preferred = support_mask(candidate.preferred_needs)
         components = {
-            "talent": _talent_from_best(best),
+            "talent": np.zeros(len(allowed)),
             "supports": (
                 np.bitwise_count(self._supports[allowed] & preferred) / len(candidate.preferred_needs)
                 if candidate.preferred_needs
@@ -1306,20 +1402,79 @@ class VacancyIndex(_MaskableRows):
                 self._hours_min[allowed], self._hours_max[allowed], candidate.hours_min, candidate.hours_max
             ),
             "ladder": _ladder_fits(np.full(len(allowed), candidate.ladder_step), self._rung[allowed]),
-            "distance": _distance_fits(km, np.full(len(allowed), limit)),
+            # Without a travel limit every distance fits fully.
+            "distance": np.ones(len(allowed)) if np.isnan(limit) else _distance_fits(km, np.full(len(allowed), limit)),
         }
+        described = self._description.counts[allowed] > 0
+        sentence_bound = np.where(described, self._description_bound, 0.0)
+        prune = query is not None and reranker is None and k is not None and len(allowed) > k
+
+        # Exact scores are needed only for vacancies that can reach the top k, and two cheap bounds
+        # rule out most of the rest. The exact talent is still taken over every allowed vacancy at once,
+        # the ruled-out ones holding lower values, so that it comes out to the last bit as without
+        # pruning. A reranker may reorder scores freely, so with one every vacancy is scored in full.
+        heads = np.arange(len(allowed))
+        if prune:
+            # The best weighted pair of a vacancy's head bounds its talent: from below by the best phrase's
+            # share of it, from above by it or by the most a sentence could add.
+            top = self._best_pair(weighted.max(axis=0), allowed)
+            components["talent"] = TALENT_BEST_SHARE * top
+            floor = _kth_largest(_final_score(components, scoring.weights), k)
+            components["talent"] = np.minimum(np.maximum(top, sentence_bound) * (1.0 + 1e-9), 1.0)
+            heads = np.flatnonzero(_final_score(components, scoring.weights) >= floor)
+        best = np.zeros((len(phrases), len(allowed)))
+        best[:, heads] = _best_per_vacancy(weighted, self._head, allowed[heads], self._head_pair)
+
+        survivors = np.flatnonzero(described)
+        if prune:
+            # Only vacancies in ``heads`` can reach the floor. Their scores without the sentences are lower
+            # bounds (the k best of them at least the floor above), with every sentence a perfect match
+            # upper bounds. Taken on fewer columns than the exact score, a mean may differ from it in its
+            # last bit, which the margins cover.
+            head_best = best[:, heads]
+            part = {name: values[heads] for name, values in components.items()}
+            part["talent"] = _talent_from_best(head_best) * (1.0 - 1e-9)
+            floor = _kth_largest(_final_score(part, scoring.weights), k)
+            upper_best = np.maximum(head_best, sentence_bound[heads])
+            part["talent"] = np.minimum(_talent_from_best(upper_best) * (1.0 + 1e-9), 1.0)
+            survivors = heads[described[heads] & (_final_score(part, scoring.weights) >= floor)]
+        used = np.zeros(0, dtype=np.int64)
+        description_similarity = np.zeros((len(phrases), 0))
+        if query is not None and len(survivors):
+            rows = _block_rows(self._description, allowed[survivors])
+            used, columns = np.unique(self._description.columns[rows], return_inverse=True)
+            description_similarity = np.asarray((query @ self._description.vectors[used].T).toarray())
+            counts = self._description.counts[allowed[survivors]]
+            sentences = np.maximum.reduceat(
+                description_similarity[:, columns] * self._description.weights[rows],
+                np.cumsum(counts) - counts,
+                axis=1,
+            )
+            best[:, survivors] = np.maximum(best[:, survivors], sentences)
+        components["talent"] = _talent_from_best(best)
         scores, before, success = scoring.scores(components)
 
         order = _ordered(scores, self._id_rank[allowed], k)
         if min_score is not None:
             order = order[scores[order] >= min_score]
+        if candidate.max_travel_km is None:
+            km = km.copy()
+            km[order] = self._distances(candidate, allowed[order])
         matches = []
         for position in order:
             index = int(allowed[position])
             vacancy = self.vacancies[index]
             counterparts = self._phrases[index]
             start = int(self._starts[index])
-            pair_similarity = similarity[:, self._phrase_ids[start : start + len(counterparts)]]
+            rows = np.arange(start, start + len(counterparts))
+            pair_similarity = np.empty((len(phrases), len(counterparts)))
+            if len(phrases) and len(counterparts):
+                sentence = self._in_description[rows]
+                pair_similarity[:, ~sentence] = head_similarity[:, self._column[rows[~sentence]]]
+                # A vacancy in the top k had its sentences compared: every one of them is among ``used``.
+                pair_similarity[:, sentence] = description_similarity[
+                    :, np.searchsorted(used, self._column[rows[sentence]])
+                ]
             pair = {name: float(values[position]) for name, values in components.items()}
             distance = None if np.isnan(km[position]) else float(km[position])
             talents = _talents_matched(phrases, counterparts, pair_similarity, lexicon)
@@ -1335,6 +1490,50 @@ class VacancyIndex(_MaskableRows):
             )
             matches.append(Match(candidate.id, vacancy.id, float(scores[position]), explanation))
         return matches
+
+
+class _Block(NamedTuple):
+    """Some of an index's phrase rows, each vacancy's still contiguous and in its own order."""
+
+    counts: np.ndarray
+    starts: np.ndarray
+    # Per row: which of the block's distinct phrases (rows of ``vectors``) it is.
+    columns: np.ndarray
+    weights: np.ndarray
+    vectors: sp.csr_matrix
+
+
+def _block_rows(block: _Block, vacancies: np.ndarray) -> np.ndarray:
+    """The block's rows of these vacancies, one run per vacancy in the order given."""
+    counts = block.counts[vacancies]
+    offsets = np.cumsum(counts) - counts
+    return np.repeat(block.starts[vacancies] - offsets, counts) + np.arange(int(counts.sum()))
+
+
+def _best_per_vacancy(
+    weighted: np.ndarray, block: _Block, vacancies: np.ndarray, columns: np.ndarray | None = None
+) -> np.ndarray:
+    """``best[i, j]``: the largest ``weighted[i, columns[row]]`` over the block's rows of vacancy ``j``.
+
+    Without ``columns``, the rows' weighted similarities are ``weighted[i, block.columns[row]]`` times the
+    row's field weight. Zero for a vacancy without rows here: similarities are never negative, so a zero
+    never beats the best the other block finds.
+    """
+    best = np.zeros((weighted.shape[0], len(vacancies)))
+    present = np.flatnonzero(block.counts[vacancies] > 0)
+    if weighted.shape[0] and len(present):
+        rows = _block_rows(block, vacancies[present])
+        counts = block.counts[vacancies[present]]
+        if columns is None:
+            values = weighted[:, block.columns[rows]] * block.weights[rows]
+        else:
+            values = weighted.take(columns[rows], axis=1)
+        best[:, present] = np.maximum.reduceat(values, np.cumsum(counts) - counts, axis=1)
+    return best
+
+
+def _kth_largest(values: np.ndarray, k: int) -> float:
+    return float(-np.partition(-values, k - 1)[k - 1])
 
 
 _CANDIDATE_NUMBERS: Final = (

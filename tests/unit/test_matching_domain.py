@@ -581,6 +581,82 @@ def test_a_prebuilt_index_ranks_exactly_like_the_one_off_call():
         assert index.top_k(person, 10) == rank_vacancies_for_candidate(person, vacancies, model=model)
 
 
+def _described_profiles(seed: int):
+    """Random profiles whose descriptions say a lot, some of it what the candidates can do."""
+    candidates, vacancies = random_profiles(seed, n_candidates=25, n_vacancies=300)
+    rng = random.Random(seed)
+    sentences = [
+        "Je gaat planten verzorgen in de kas.",
+        "Orderpicking en sorteren in ons magazijn.",
+        "Koffie zetten voor de gasten hoort erbij.",
+        "Wij zoeken iemand die van schoonmaken houdt.",
+        "Je werkt buiten in een klein team.",
+        "Wij leren je alles.",
+        "Kassawerk en klanten helpen.",
+        "Goede begeleiding door een vaste jobcoach.",
+    ]
+    tasks = [*sentences, "gras maaien", "heggen snoeien", "vloeren dweilen", "dozen inpakken", "afwassen"]
+    described = [
+        VacancyProfile(
+            **{
+                **v.__dict__,
+                "description": " ".join(rng.sample(sentences, rng.randint(0, 5))),
+                # Mostly open, in one tenant, some with long lists: most vacancies are allowed to many.
+                "tenant": TENANT if rng.random() < 0.8 else v.tenant,
+                "status": "open" if rng.random() < 0.9 else v.status,
+                "positions": max(v.positions, 1),
+                "tasks": v.tasks + tuple(rng.sample(tasks, rng.choice([0, 0, 1, 2, 8]))),
+            }
+        )
+        for v in vacancies
+    ]
+    # Most candidates open to most vacancies, so that the top k is picked from many.
+    open_minded = [
+        CandidateProfile(
+            **{
+                **c.__dict__,
+                "tenant": TENANT if rng.random() < 0.8 else c.tenant,
+                "essential_needs": c.essential_needs if rng.random() < 0.2 else frozenset(),
+                "hours_min": 0 if rng.random() < 0.7 else c.hours_min,
+                "hours_max": 40 if rng.random() < 0.7 else c.hours_max,
+                "max_travel_km": None if rng.random() < 0.5 else c.max_travel_km,
+            }
+        )
+        for c in candidates
+    ]
+    extra = [
+        CandidateProfile(**{**c.__dict__, "talents": tuple(rng.sample(sentences, 2)), "id": f"{c.id}-s"})
+        for c in open_minded
+    ]
+    return open_minded + extra, described
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+@pytest.mark.parametrize("weights", [None, {"talent": 1.0}, {"talent": 0.0}, {"distance": 2.0, "talent": 0.2}])
+def test_the_top_k_is_the_head_of_the_full_ranking(seed, weights):
+    # The top k skips vacancies that provably cannot reach it; the full ranking scores every one.
+    candidates, vacancies = _described_profiles(seed)
+    index = VacancyIndex(vacancies, model=fit_model(vacancies, candidates))
+    for person in candidates:
+        everything = index.top_k(person, None, weights=weights)
+        for k in (1, 3, 10):
+            assert index.top_k(person, k, weights=weights) == everything[:k]
+        assert index.top_k(person, 5, weights=weights, min_score=0.6) == [m for m in everything[:5] if m.score >= 0.6]
+
+
+def test_both_ways_of_finding_each_vacancys_best_head_phrase_agree():
+    # Over most of the index the best is read from a padded table, over a few vacancies from their rows.
+    candidates, vacancies = _described_profiles(13)
+    index = VacancyIndex(vacancies, model=fit_model(vacancies, candidates))
+    assert len(index._deep_owners) > 0
+    values = np.random.default_rng(0).random((1, len(index._pair_phrase)))
+    everyone = np.arange(len(vacancies))
+    expected = domain._best_per_vacancy(values, index._head, everyone, index._head_pair)[0]
+    assert np.array_equal(index._best_pair(values[0], everyone), expected)
+    few = everyone[::7]
+    assert np.array_equal(index._best_pair(values[0], few), expected[few])
+
+
 # ---------------------------------------------------------------------------------------------- robustness
 
 
