@@ -1460,6 +1460,7 @@ class VacancyIndex(_MaskableRows):
         if candidate.max_travel_km is None:
             km = km.copy()
             km[order] = self._distances(candidate, allowed[order])
+        ranked = _Ranked(components, km, scoring, scores, before, success)
         matches = []
         for position in order:
             index = int(allowed[position])
@@ -1475,21 +1476,33 @@ class VacancyIndex(_MaskableRows):
                 pair_similarity[:, sentence] = description_similarity[
                     :, np.searchsorted(used, self._column[rows[sentence]])
                 ]
-            pair = {name: float(values[position]) for name, values in components.items()}
-            distance = None if np.isnan(km[position]) else float(km[position])
             talents = _talents_matched(phrases, counterparts, pair_similarity, lexicon)
-            explanation = _explanation(
-                candidate,
-                vacancy,
-                talents,
-                pair,
-                scoring,
-                distance,
-                float(before[position]),
-                None if success is None else float(success[position]),
-            )
-            matches.append(Match(candidate.id, vacancy.id, float(scores[position]), explanation))
+            matches.append(ranked.match(candidate, vacancy, talents, position))
         return matches
+
+
+class _Ranked(NamedTuple):
+    """One ranking's arrays, by position among the allowed rows, for explaining the pairs it returns."""
+
+    components: dict[str, np.ndarray]
+    km: np.ndarray
+    scoring: _Scoring
+    scores: np.ndarray
+    before: np.ndarray
+    success: np.ndarray | None
+
+    def match(self, candidate: CandidateProfile, vacancy: VacancyProfile, talents: list, position: int) -> Match:
+        explanation = _explanation(
+            candidate,
+            vacancy,
+            talents,
+            {name: float(values[position]) for name, values in self.components.items()},
+            self.scoring,
+            None if np.isnan(self.km[position]) else float(self.km[position]),
+            float(self.before[position]),
+            None if self.success is None else float(self.success[position]),
+        )
+        return Match(candidate.id, vacancy.id, float(self.scores[position]), explanation)
 
 
 class _Block(NamedTuple):
@@ -1717,6 +1730,7 @@ class CandidateIndex(_MaskableRows):
         if min_score is not None:
             order = order[scores[order] >= min_score]
         row_of = {int(phrase_id): row for row, phrase_id in enumerate(used)}
+        ranked = _Ranked(components, km, scoring, scores, before, success)
         matches = []
         for position in order:
             index = int(allowed[position])
@@ -1725,20 +1739,8 @@ class CandidateIndex(_MaskableRows):
             start = int(self._starts[index])
             mine = [row_of[int(i)] for i in self._phrase_ids[start : start + len(phrases)]] if len(used) else []
             pair_similarity = similarity[mine] if mine else np.zeros((len(phrases), len(counterparts)))
-            pair = {name: float(values[position]) for name, values in components.items()}
-            distance = None if np.isnan(km[position]) else float(km[position])
             talents = _talents_matched(phrases, counterparts, pair_similarity, lexicon)
-            explanation = _explanation(
-                candidate,
-                vacancy,
-                talents,
-                pair,
-                scoring,
-                distance,
-                float(before[position]),
-                None if success is None else float(success[position]),
-            )
-            matches.append(Match(candidate.id, vacancy.id, float(scores[position]), explanation))
+            matches.append(ranked.match(candidate, vacancy, talents, position))
         return matches
 
 
