@@ -282,27 +282,11 @@ def get_vacancy(session: Session, tenant: str, vacancy_id: str) -> dict | None:
     return row.profile if row else None
 
 
-def consenting_candidates(session: Session, tenant: str) -> list[tuple[str, dict]]:
-    rows = session.execute(
-        sa.select(candidates.c.id, candidates.c.profile).where(
-            candidates.c.tenant == tenant, candidates.c.consent_matching.is_(True)
-        )
-    ).all()
-    return [(row.id, row.profile) for row in rows]
-
-
 def open_vacancies(session: Session, tenant: str) -> list[tuple[str, dict]]:
     rows = session.execute(
         sa.select(vacancies.c.id, vacancies.c.profile).where(vacancies.c.tenant == tenant, vacancies.c.status == "open")
     ).all()
     return [(row.id, row.profile) for row in rows]
-
-
-def proposed_candidate_ids(session: Session, tenant: str, vacancy_id: str) -> set[str]:
-    rows = session.execute(
-        sa.select(proposals.c.candidate_id).where(proposals.c.tenant == tenant, proposals.c.vacancy_id == vacancy_id)
-    )
-    return set(rows.scalars())
 
 
 def proposal_fingerprints(
@@ -349,10 +333,6 @@ def save_proposal(
                 tenant=tenant, vacancy_id=vacancy_id, candidate_id=candidate_id, created_at=utcnow(), **values
             )
         )
-
-
-def record_proposal(session: Session, tenant: str, vacancy_id: str, candidate_id: str, score: float) -> None:
-    save_proposal(session, tenant, vacancy_id, candidate_id, score)
 
 
 def forget_proposal_fingerprints(session: Session, tenant: str, vacancy_id: str) -> None:
