@@ -59,16 +59,13 @@ from pathlib import Path
 
 from rank_bm25 import BM25Okapi
 
-from services.matching.domain import (
-    RANKING_VERSION,
-    CandidateProfile,
-    VacancyIndex,
-    VacancyProfile,
-    document_tokens,
-    fit_model,
-    hard_constraint_failures,
-)
-from services.matching.vocabulary import SUPPORT_CODES
+from services.matching.ranking.normalisation import document_tokens
+from services.matching.ranking.profiles import CandidateProfile, VacancyProfile
+from services.matching.ranking.rules import hard_constraint_failures
+from services.matching.ranking.scoring import RANKING_VERSION
+from services.matching.ranking.text_model import fit_model
+from services.matching.ranking.vacancy_index import VacancyIndex
+from services.matching.ranking.vocabulary import SUPPORT_CODES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = REPO_ROOT / ".cache" / "bench"

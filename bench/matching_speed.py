@@ -41,17 +41,12 @@ import numpy as np
 import requests
 import scipy.sparse as sp
 
-from services.matching.domain import (
-    RANKING_VERSION,
-    CandidateProfile,
-    TextModel,
-    VacancyIndex,
-    VacancyProfile,
-    candidate_phrases,
-    fit_model,
-    vacancy_phrases,
-)
-from services.matching.vocabulary import SUPPORT_CODES, VACANCY_KIND_RUNG
+from services.matching.ranking.phrases import candidate_phrases, vacancy_phrases
+from services.matching.ranking.profiles import CandidateProfile, VacancyProfile
+from services.matching.ranking.scoring import RANKING_VERSION
+from services.matching.ranking.text_model import TextModel, fit_model
+from services.matching.ranking.vacancy_index import VacancyIndex
+from services.matching.ranking.vocabulary import SUPPORT_CODES, VACANCY_KIND_RUNG
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TENANT = "bench-speed"

@@ -13,8 +13,9 @@ import hashlib
 from flask import current_app
 from flask.views import MethodView
 
-from services.matching import config, domain, store, traceability
+from services.matching import config, store, traceability
 from services.matching.index import MatchingEngine
+from services.matching.ranking import fingerprints, profiles, scoring
 from services.matching.schemas import (
     CandidateMatchesSchema,
     ExposureSchema,
@@ -52,7 +53,7 @@ def profile_ref(vacancy_id: str, candidate_id: str) -> str:
     return hashlib.sha256(f"{vacancy_id}:{candidate_id}".encode()).hexdigest()[:16]
 
 
-def _anonymous(vacancy_id: str, match: domain.Match, candidate: domain.CandidateProfile) -> dict:
+def _anonymous(vacancy_id: str, match: profiles.Match, candidate: profiles.CandidateProfile) -> dict:
     explanation = match.explanation
     needs = sorted(candidate.essential_needs | candidate.preferred_needs)
     return {
@@ -68,8 +69,8 @@ def _anonymous(vacancy_id: str, match: domain.Match, candidate: domain.Candidate
 def _empty(key: str, subject_id: str, reason: str, engine: MatchingEngine, tenant: str) -> dict:
     return {
         key: subject_id,
-        "ranking_version": domain.RANKING_VERSION,
-        "weights_version": domain.weights_version(engine.weights(tenant)),
+        "ranking_version": scoring.RANKING_VERSION,
+        "weights_version": scoring.weights_version(engine.weights(tenant)),
         "items": [],
         "reason": reason,
     }
@@ -88,7 +89,7 @@ class CandidateMatches(MethodView):
             if payload is None or payload["jobcoach_id"] != current_principal().subject:
                 not_found()
             try:
-                candidate = domain.CandidateProfile.from_payload(payload, id=candidate_id, tenant=tenant)
+                candidate = profiles.CandidateProfile.from_payload(payload, id=candidate_id, tenant=tenant)
             except ValueError:
                 return _empty("candidate_id", candidate_id, "the profile cannot be matched as stored", engine, tenant)
             if not candidate.consent_matching:
@@ -103,7 +104,7 @@ class CandidateMatches(MethodView):
                 session,
                 tenant=tenant,
                 direction=traceability.CANDIDATE_TO_VACANCIES,
-                subject_fingerprint=domain.candidate_fingerprint(candidate),
+                subject_fingerprint=fingerprints.candidate_fingerprint(candidate),
                 index=index,
                 weights=weights,
                 reranker=reranker,
@@ -128,8 +129,8 @@ class CandidateMatches(MethodView):
             )
         return {
             "candidate_id": candidate_id,
-            "ranking_version": domain.ranking_version(reranker),
-            "weights_version": domain.weights_version(weights),
+            "ranking_version": scoring.ranking_version(reranker),
+            "weights_version": scoring.weights_version(weights),
             "items": items,
             "reason": reason,
         }
@@ -148,7 +149,7 @@ class VacancyMatches(MethodView):
             if payload is None or payload["employer_id"] != current_principal().subject:
                 not_found()
             try:
-                vacancy = domain.VacancyProfile.from_payload(payload, id=vacancy_id, tenant=tenant)
+                vacancy = profiles.VacancyProfile.from_payload(payload, id=vacancy_id, tenant=tenant)
             except ValueError:
                 return _empty("vacancy_id", vacancy_id, "the vacancy cannot be matched as stored", engine, tenant)
             if vacancy.status != "open" or vacancy.positions <= 0:
@@ -164,7 +165,7 @@ class VacancyMatches(MethodView):
                 session,
                 tenant=tenant,
                 direction=traceability.VACANCY_TO_CANDIDATES,
-                subject_fingerprint=domain.vacancy_fingerprint(vacancy),
+                subject_fingerprint=fingerprints.vacancy_fingerprint(vacancy),
                 index=index,
                 weights=weights,
                 reranker=reranker,
@@ -184,8 +185,8 @@ class VacancyMatches(MethodView):
                 reason = "no consenting candidate fits this vacancy's hours and supports yet"
         return {
             "vacancy_id": vacancy_id,
-            "ranking_version": domain.ranking_version(reranker),
-            "weights_version": domain.weights_version(weights),
+            "ranking_version": scoring.ranking_version(reranker),
+            "weights_version": scoring.weights_version(weights),
             "items": items,
             "reason": reason,
         }

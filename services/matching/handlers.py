@@ -9,7 +9,7 @@ jobcoach too, at most :data:`MAX_PROPOSALS_PER_CANDIDATE` at a time: with the li
 ranking, and without it a candidate registered after the vacancies were posted would never hear of them.
 
 A pair is proposed once, and again only when something material to it changed (see
-``domain.pair_fingerprint``: not a reworded vacancy description, not an employer-consent change), or when
+``fingerprints.pair_fingerprint``: not a reworded vacancy description, not an employer-consent change), or when
 its vacancy closed and opened again. Each proposal stores the pair's fingerprint and its components; the
 components are what the reranker later learns from.
 
@@ -28,9 +28,10 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
-from services.matching import domain, store, traceability
-from services.matching.domain import CandidateProfile, Match, VacancyProfile
+from services.matching import store, traceability
 from services.matching.index import MatchingEngine
+from services.matching.ranking import fingerprints, rules
+from services.matching.ranking.profiles import CandidateProfile, Match, VacancyProfile
 from shared import metrics
 from shared.events import Event, new_event
 
@@ -104,7 +105,7 @@ def propose_candidates(engine: MatchingEngine, session: Session, vacancy: Vacanc
         already,
         ranked_with={"tenant": tenant, "index": index, "weights": weights, "reranker": reranker},
         direction=traceability.VACANCY_PROPOSALS,
-        subject_fingerprint=domain.vacancy_fingerprint(vacancy),
+        subject_fingerprint=fingerprints.vacancy_fingerprint(vacancy),
     )
 
 
@@ -128,7 +129,7 @@ def propose_vacancies(engine: MatchingEngine, session: Session, candidate: Candi
         already,
         ranked_with={"tenant": tenant, "index": index, "weights": weights, "reranker": reranker},
         direction=traceability.CANDIDATE_PROPOSALS,
-        subject_fingerprint=domain.candidate_fingerprint(candidate),
+        subject_fingerprint=fingerprints.candidate_fingerprint(candidate),
         limit=MAX_PROPOSALS_PER_CANDIDATE,
     )
 
@@ -152,7 +153,7 @@ def _propose_new_pairs(
             break
         if candidate is None or vacancy is None:
             continue
-        fingerprint = domain.pair_fingerprint(candidate, vacancy)
+        fingerprint = fingerprints.pair_fingerprint(candidate, vacancy)
         if already.get((vacancy.id, candidate.id)) == fingerprint:
             continue
         _propose(session, candidate, vacancy, match, fingerprint)
@@ -199,7 +200,7 @@ def build_handlers(engine: MatchingEngine | float | None = None) -> dict[str, Ha
     default weights, for tests and tools that have no tenant registry at hand."""
     if not isinstance(engine, MatchingEngine):
         engine = MatchingEngine.with_fixed_settings(
-            domain.DEFAULT_PROPOSAL_THRESHOLD if engine is None else float(engine)
+            rules.DEFAULT_PROPOSAL_THRESHOLD if engine is None else float(engine)
         )
     on_profile = functools.partial(on_candidate_profile, engine)
     on_vacancy = functools.partial(on_vacancy_changed, engine)

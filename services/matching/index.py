@@ -6,10 +6,10 @@ read one tenant's rows and fitted a text model on them, and any replica sees wha
 
 How it stays fresh
 ------------------
-A :class:`TenantIndex` is immutable. It holds a fitted :class:`~services.matching.domain.TextModel`, a
-*base* :class:`~services.matching.domain.VacancyIndex` and :class:`~services.matching.domain.CandidateIndex`
-built when the model was fitted, and a *delta*: the vacancies and candidates that changed since. Each
-request (or event) first asks the database for the rows numbered above the index's last change number
+A :class:`TenantIndex` is immutable. It holds a fitted :class:`~.text_model.TextModel`, a *base*
+:class:`~.vacancy_index.VacancyIndex` and :class:`~.candidate_index.CandidateIndex` built when the model
+was fitted, and a *delta*: the vacancies and candidates that changed since. Each request (or event) first
+asks the database for the rows numbered above the index's last change number
 (:func:`services.matching.store.changes_since`, one indexed query per table, nothing when nothing changed)
 and applies them: a changed row is masked out of the base and of the delta, and its new version is
 transformed with the existing model into a small index of its own (a chunk; chunks of comparable size are
@@ -38,17 +38,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.matching import domain, store
-from services.matching.concepts import Lexicon
-from services.matching.domain import (
-    CandidateIndex,
-    CandidateProfile,
-    Match,
-    Reranker,
-    TextModel,
-    VacancyIndex,
-    VacancyProfile,
-)
+from services.matching import store
+from services.matching.ranking import normalisation, rows, rules, text_model
+from services.matching.ranking.candidate_index import CandidateIndex
+from services.matching.ranking.concepts import Lexicon
+from services.matching.ranking.profiles import CandidateProfile, Match, VacancyProfile
+from services.matching.ranking.scoring import Reranker
+from services.matching.ranking.text_model import TextModel
+from services.matching.ranking.vacancy_index import VacancyIndex
 from services.matching.reranker import RerankerCache, RerankerModel
 from shared import metrics
 from shared.db import Database
@@ -168,7 +165,7 @@ class TenantIndex:
         vacancies = [v for v in vacancies if _matchable_vacancy(v)]
         candidates = [c for c in candidates if _matchable_candidate(c)]
         if model is None:
-            model = domain.fit_model(vacancies, candidates, lexicon=lexicon)
+            model = text_model.fit_model(vacancies, candidates, lexicon=lexicon)
         return cls(
             tenant,
             seq,
@@ -289,7 +286,7 @@ class TenantIndex:
         """The best vacancies for a candidate, as :meth:`VacancyIndex.top_k` over everything indexed."""
         options: dict[str, Any] = {"weights": weights, "reranker": reranker, "min_score": min_score}
         groups = [part.top_k(candidate, k, **options) for part in (self.base_vacancies, *self.vacancy_chunks)]
-        return domain.merge_ranked(groups, k, by="vacancy")
+        return rows.merge_ranked(groups, k, by="vacancy")
 
     def candidates_for(
         self,
@@ -309,7 +306,7 @@ class TenantIndex:
             "min_score": min_score,
         }
         groups = [part.rank(vacancy, k, **options) for part in (self.base_candidates, *self.candidate_chunks)]
-        return domain.merge_ranked(groups, k, by="candidate")
+        return rows.merge_ranked(groups, k, by="candidate")
 
     # ---------------------------------------------------------------------------------------------- refitting
 
@@ -364,7 +361,7 @@ class IndexCache:
         self.clock = clock
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
-        self._lexicon: Lexicon = domain.default_lexicon()
+        self._lexicon: Lexicon = normalisation.default_lexicon()
         self._esco_state: tuple[int, Any] = (0, None)
         self._lexicon_checked = -float("inf")
 
@@ -395,7 +392,7 @@ class IndexCache:
         self._lexicon_checked = now
         if state != self._esco_state:
             labels = store.all_esco_labels(session) if state[0] else []
-            self._lexicon = domain.lexicon_with(labels) if labels else domain.default_lexicon()
+            self._lexicon = normalisation.lexicon_with(labels) if labels else normalisation.default_lexicon()
             self._esco_state = state
             log.info("concept lexicon loaded", extra={"ctx": {"count": len(self._lexicon)}})
         return self._lexicon
@@ -560,10 +557,10 @@ class MatchingEngine:
 
     @classmethod
     def with_fixed_settings(
-        cls, threshold: float = domain.DEFAULT_PROPOSAL_THRESHOLD, weights: Mapping[str, float] | None = None
+        cls, threshold: float = rules.DEFAULT_PROPOSAL_THRESHOLD, weights: Mapping[str, float] | None = None
     ) -> MatchingEngine:
         """The same settings for every tenant and refits in the caller: for tests and tools."""
-        fixed = TenantSettings(match_threshold=threshold, score_weights=dict(weights or domain.DEFAULT_WEIGHTS))
+        fixed = TenantSettings(match_threshold=threshold, score_weights=dict(weights or rules.DEFAULT_WEIGHTS))
         return cls(lambda _tenant: fixed, IndexCache(background=False))
 
     def settings(self, tenant: str) -> TenantSettings:
@@ -572,10 +569,10 @@ class MatchingEngine:
     def weights(self, tenant: str) -> dict[str, float]:
         """The tenant's score weights; the defaults if what is stored cannot be used (and a warning)."""
         try:
-            return domain.resolve_weights(self.settings(tenant).score_weights)
+            return rules.resolve_weights(self.settings(tenant).score_weights)
         except (ValueError, TypeError):
             log.warning("unusable score weights, defaults used", extra={"ctx": {"tenant": tenant}})
-            return dict(domain.DEFAULT_WEIGHTS)
+            return dict(rules.DEFAULT_WEIGHTS)
 
     def threshold(self, tenant: str) -> float:
         return float(self.settings(tenant).match_threshold)

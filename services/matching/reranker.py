@@ -34,10 +34,11 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.matching import domain, store
+from services.matching import store
+from services.matching.ranking import profiles, rank, rules
 from shared.errors import Refused
 
-COMPONENTS: Final = tuple(domain.DEFAULT_WEIGHTS)
+COMPONENTS: Final = tuple(rules.DEFAULT_WEIGHTS)
 MIN_OUTCOMES: Final = 50
 MIN_PER_CLASS: Final = 5
 STRENGTH: Final = 0.5
@@ -235,12 +236,12 @@ def _score_now(session: Session, tenant: str, pairs: Sequence[tuple[str, str, bo
         if candidate_payload is None or vacancy_payload is None:
             continue
         try:
-            candidate = domain.CandidateProfile.from_payload(candidate_payload, id=candidate_id, tenant=tenant)
-            vacancy = domain.VacancyProfile.from_payload(vacancy_payload, id=vacancy_id, tenant=tenant)
+            candidate = profiles.CandidateProfile.from_payload(candidate_payload, id=candidate_id, tenant=tenant)
+            vacancy = profiles.VacancyProfile.from_payload(vacancy_payload, id=vacancy_id, tenant=tenant)
         except ValueError:
             continue
         vacancy = dataclasses.replace(vacancy, status="open", positions=max(vacancy.positions, 1))
-        ranked = domain.rank_candidates_for_vacancy(
+        ranked = rank.rank_candidates_for_vacancy(
             vacancy, [candidate], top_k=1, model=model, require_share_consent=False
         )
         if ranked:

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.matching.concepts import EscoLabels
+from services.matching.ranking.concepts import EscoLabels
 from shared.consumer import processed_events_table
 from shared.db import UtcDateTime, utcnow
 from shared.events import message_key
@@ -164,7 +164,7 @@ proposals = sa.Table(
     sa.Column("candidate_id", sa.String(36), primary_key=True),
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
-    # What the proposal was based on (see domain.pair_fingerprint); NULL proposes the pair again when due.
+    # What the proposal was based on (see fingerprints.pair_fingerprint); NULL proposes the pair again when due.
     sa.Column("fingerprint", sa.String(64), nullable=True),
     # The explanation's components at the time: what a reranker learns from once the placement ends.
     sa.Column("components", sa.JSON, nullable=True),

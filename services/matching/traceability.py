@@ -20,9 +20,11 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
-from services.matching import domain, store
-from services.matching.domain import CandidateProfile, Match, Reranker
+from services.matching import store
 from services.matching.index import TenantIndex
+from services.matching.ranking import rules, scoring, vocabulary
+from services.matching.ranking.profiles import CandidateProfile, Match
+from services.matching.ranking.scoring import Reranker
 from shared import metrics
 
 CANDIDATE_TO_VACANCIES: Final = "candidate_vacancies"
@@ -54,15 +56,15 @@ def log_ranking(
         results: list[Any] = [{"vacancy_id": m.vacancy_id, "score": m.score} for m in head]
     else:
         results = [m.score for m in head]
-    resolved = domain.resolve_weights(weights)
+    resolved = rules.resolve_weights(weights)
     store.log_ranking(
         session,
         tenant,
         direction=direction,
         subject_fingerprint=subject_fingerprint,
-        ranking_version=domain.ranking_version(reranker),
+        ranking_version=scoring.ranking_version(reranker),
         model_version=index.model.version,
-        weights_version=domain.weights_version(resolved),
+        weights_version=scoring.weights_version(resolved),
         weights=resolved,
         reranker_version=reranker.version if reranker is not None else None,
         result_count=len(matches),
@@ -89,7 +91,7 @@ def exposure_report(session: Session, tenant: str, index: TenantIndex) -> dict[s
     counts = store.exposures(session, tenant)
     population = index.candidate_groups()
     groups = []
-    for step in range(1, domain.TOP_LADDER_STEP + 1):
+    for step in range(1, vocabulary.TOP_LADDER_STEP + 1):
         for target_group in (True, False):
             candidates = population.get((step, target_group), 0)
             shown = counts.get((step, target_group, SHOWN), 0)

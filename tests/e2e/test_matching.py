@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from services.matching.domain import DEFAULT_PROPOSAL_THRESHOLD
+from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD
 from shared.devstack.stack import REPO_ROOT
 from tests.e2e.conftest import bearer
 from tests.e2e.payloads import GARDENER, GREEN_VACANCY

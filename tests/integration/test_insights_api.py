@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.matching import handlers, placements
-from services.matching.domain import DEFAULT_PROPOSAL_THRESHOLD
+from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD
 from shared.events import decode_event, encode_event, load_example, new_event
 from tests.integration.conftest import bearer
 

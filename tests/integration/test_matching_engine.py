@@ -14,10 +14,11 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
-from services.matching import domain, handlers, store
+from services.matching import handlers, store
 from services.matching.api import ENGINE
 from services.matching.index import IndexCache, MatchingEngine, RefitPolicy
 from services.matching.placements_store import placements
+from services.matching.ranking import fingerprints, normalisation, profiles, rules, scoring
 from services.matching.reranker import RerankerCache
 from shared import cli
 from shared.events import decode_event, encode_event, load_example, new_event
@@ -242,7 +243,7 @@ def test_a_candidate_registered_after_the_vacancies_hears_of_the_best_ones(match
     assert proposals(matching) == [(candidate_id, garden)]
     [event] = proposal_events(matching)
     assert event.data["jobcoach_id"] == "jc-1"
-    assert event.data["explanation"]["ranking_version"] == event.data["ranking_version"] == domain.RANKING_VERSION
+    assert event.data["explanation"]["ranking_version"] == event.data["ranking_version"] == scoring.RANKING_VERSION
 
 
 def test_proposals_follow_the_tenants_threshold(matching, feed, registry, tenant):
@@ -296,15 +297,15 @@ def test_the_ranking_log_records_versions_and_fingerprints_and_no_personal_data(
     assert response.status_code == 200
     entries = {entry["direction"]: entry for entry in response.get_json()["items"]}
     assert set(entries) == {"vacancy_proposals", "candidate_vacancies", "vacancy_candidates"}
-    person = domain.CandidateProfile.from_payload(payload, id=candidate_id, tenant=tenant)
-    job = domain.VacancyProfile.from_payload(vacancy_payload(), id=vacancy_id, tenant=tenant)
-    assert entries["candidate_vacancies"]["subject_fingerprint"] == domain.candidate_fingerprint(person)
-    assert entries["vacancy_candidates"]["subject_fingerprint"] == domain.vacancy_fingerprint(job)
+    person = profiles.CandidateProfile.from_payload(payload, id=candidate_id, tenant=tenant)
+    job = profiles.VacancyProfile.from_payload(vacancy_payload(), id=vacancy_id, tenant=tenant)
+    assert entries["candidate_vacancies"]["subject_fingerprint"] == fingerprints.candidate_fingerprint(person)
+    assert entries["vacancy_candidates"]["subject_fingerprint"] == fingerprints.vacancy_fingerprint(job)
     assert entries["candidate_vacancies"]["results"][0]["vacancy_id"] == vacancy_id
     assert all(isinstance(score, float) for score in entries["vacancy_candidates"]["results"])
     for entry in entries.values():
-        assert entry["ranking_version"] == domain.RANKING_VERSION
-        assert entry["weights_version"] == domain.weights_version(None)
+        assert entry["ranking_version"] == scoring.RANKING_VERSION
+        assert entry["weights_version"] == scoring.weights_version(None)
         assert len(entry["model_version"]) == 12
         assert entry["reranker_version"] is None
 
@@ -389,7 +390,7 @@ def test_esco_concepts_loaded_by_an_operator_reach_the_ranking(matching, cli_env
         ("http://esco/o/1", "occupation", "nl"),
         ("http://esco/s/1", "skill", "nl"),
     ]
-    assert lexicon.find(domain.phrase_tokens("bandenplakker")) == ("esco:http://esco/s/1",)
+    assert lexicon.find(normalisation.phrase_tokens("bandenplakker")) == ("esco:http://esco/s/1",)
     with matching.db.session() as session:
         index = IndexCache(matching.db, background=False).current(session, tenant)
     assert "esco:http://esco/s/1" in index.model.lexicon.concepts, "a new index expands with the ESCO concepts"
@@ -448,12 +449,12 @@ def test_a_reranker_trained_on_outcomes_is_named_in_every_match_and_can_be_rolle
     assert trained["version"] == f"rerank-{tenant}-1"
     assert trained["coefficients"]["hours"] > 0
     body = candidate_matches(matching, tenant, keys["jobcoach"], candidate_id)
-    assert body["ranking_version"] == f"{domain.RANKING_VERSION}+rerank-{tenant}-1"
+    assert body["ranking_version"] == f"{scoring.RANKING_VERSION}+rerank-{tenant}-1"
     assert body["items"][0]["explanation"]["rerank"]["version"] == f"rerank-{tenant}-1"
 
     assert cli.main(["matching", "rollback-reranker", "--tenant", tenant]) == 0
     body = candidate_matches(matching, tenant, keys["jobcoach"], candidate_id)
-    assert body["ranking_version"] == domain.RANKING_VERSION
+    assert body["ranking_version"] == scoring.RANKING_VERSION
     assert "rerank" not in body["items"][0]["explanation"]
     assert cli.main(["matching", "rollback-reranker", "--tenant", tenant]) == 2
     assert cli.main(["matching", "reranker-status", "--tenant", tenant]) == 0
@@ -468,5 +469,5 @@ def domain_now():
 
 def test_a_registry_without_the_tenants_settings_falls_back_to_the_defaults(matching, registry, tenant):
     engine = MatchingEngine.for_process(matching.db, Registry(registry.db, cache_seconds=0))
-    assert engine.threshold(f"{tenant}-unknown") == domain.DEFAULT_PROPOSAL_THRESHOLD
-    assert engine.weights(f"{tenant}-unknown") == dict(domain.DEFAULT_WEIGHTS)
+    assert engine.threshold(f"{tenant}-unknown") == rules.DEFAULT_PROPOSAL_THRESHOLD
+    assert engine.weights(f"{tenant}-unknown") == dict(rules.DEFAULT_WEIGHTS)

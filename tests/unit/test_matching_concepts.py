@@ -7,16 +7,12 @@ from collections import Counter
 
 import pytest
 
-from services.matching import concepts, domain
-from services.matching.concepts import ConceptError, Lexicon, read_esco_csv
-from services.matching.domain import (
-    DEFAULT_PROPOSAL_THRESHOLD,
-    CandidateProfile,
-    VacancyProfile,
-    phrase_tokens,
-    proposals_for_vacancy,
-    rank_vacancies_for_candidate,
-)
+from services.matching.ranking import concepts, normalisation, text_model
+from services.matching.ranking.concepts import ConceptError, Lexicon, read_esco_csv
+from services.matching.ranking.normalisation import phrase_tokens
+from services.matching.ranking.profiles import CandidateProfile, VacancyProfile
+from services.matching.ranking.rank import proposals_for_vacancy, rank_vacancies_for_candidate
+from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD
 
 TENANT = "noord-limburg"
 SECTORS = {"groen", "schoonmaak", "horeca", "logistiek", "productie", "zorg", "retail", "administratie"}
@@ -33,7 +29,7 @@ def vacancy(id: str, *skills: str, title: str = "Medewerker") -> VacancyProfile:
 
 
 def concepts_of(text: str, lexicon: Lexicon | None = None) -> tuple[str, ...]:
-    return (lexicon or domain.default_lexicon()).find(phrase_tokens(text))
+    return (lexicon or normalisation.default_lexicon()).find(phrase_tokens(text))
 
 
 # ---------------------------------------------------------------------------------------------- shipped list
@@ -48,7 +44,7 @@ def test_the_shipped_list_covers_the_eight_kinds_of_work_with_several_concepts_e
 
 
 def test_every_shipped_term_leads_back_to_its_own_concept():
-    lexicon = domain.default_lexicon()
+    lexicon = normalisation.default_lexicon()
     for concept in concepts.read_concept_csv(concepts.SHIPPED_CONCEPTS):
         for terms in concept.terms.values():
             for term in terms:
@@ -78,14 +74,14 @@ def test_dutch_english_and_compound_terms_name_their_concept(words, concept):
 
 
 def test_a_phrase_without_a_known_term_names_no_concept_and_is_left_alone():
-    lexicon = domain.default_lexicon()
+    lexicon = normalisation.default_lexicon()
     for text in ("buiten werken", "nauwkeurig", "🌱", "植物の世話", ""):
         tokens = phrase_tokens(text)
         assert lexicon.expand(tokens) == (tokens, ())
 
 
 def test_expansion_appends_the_labels_once_and_never_drops_a_word():
-    lexicon = domain.default_lexicon()
+    lexicon = normalisation.default_lexicon()
     words, found = lexicon.expand(phrase_tokens("interieurverzorging"))
     assert found == ("schoonmaak_algemeen",)
     assert words[0] == "interieurverzorging"
@@ -171,11 +167,11 @@ def test_esco_labels_become_concepts_across_languages(tmp_path):
         ("en", "baking bread", ()),
     ]
 
-    lexicon = domain.lexicon_with(rows)
-    assert lexicon.version != domain.default_lexicon().version
+    lexicon = normalisation.lexicon_with(rows)
+    assert lexicon.version != normalisation.default_lexicon().version
     assert concepts_of("bakkerswerk", lexicon) == (concepts.ESCO_PREFIX + ESCO_URI,)
     assert concepts_of("baking bread", lexicon) == (concepts.ESCO_PREFIX + ESCO_URI,)
-    model = domain.fit_model([vacancy("v-bakery", "bakkerswerk")], [], lexicon=lexicon)
+    model = text_model.fit_model([vacancy("v-bakery", "bakkerswerk")], [], lexicon=lexicon)
     [with_esco] = rank_vacancies_for_candidate(
         candidate("baking bread"), [vacancy("v-bakery", "bakkerswerk")], model=model
     )

@@ -9,26 +9,19 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from services.matching import domain
-from services.matching.domain import (
-    DEFAULT_PROPOSAL_THRESHOLD,
-    DEFAULT_WEIGHTS,
-    CandidateProfile,
-    Match,
-    TextModel,
-    VacancyIndex,
-    VacancyProfile,
-    candidate_text,
-    document_tokens,
-    fit_model,
-    hard_constraint_failures,
-    normalise_text,
+from services.matching.ranking import normalisation, rules, scoring, text_model, vacancy_index
+from services.matching.ranking.normalisation import document_tokens, normalise_text
+from services.matching.ranking.phrases import candidate_text, vacancy_text
+from services.matching.ranking.profiles import CandidateProfile, Match, VacancyProfile
+from services.matching.ranking.rank import (
     proposals_for_vacancy,
     rank_candidates_for_vacancy,
     rank_vacancies_for_candidate,
-    vacancy_text,
 )
-from services.matching.vocabulary import (
+from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD, DEFAULT_WEIGHTS, hard_constraint_failures
+from services.matching.ranking.text_model import TextModel, fit_model
+from services.matching.ranking.vacancy_index import VacancyIndex
+from services.matching.ranking.vocabulary import (
     SUPPORT_BITS,
     SUPPORT_CODES,
     VACANCY_KIND_RUNG,
@@ -378,7 +371,7 @@ def test_one_fitting_talent_among_many_still_counts():
 def test_ladder_fit_favours_the_next_rung_up(step, kind, fit):
     person = candidate(ladder_step=step)
     job = vacancy(kind=kind)
-    assert domain.ladder_fit(step, rung_for_kind(kind)) == fit
+    assert rules.ladder_fit(step, rung_for_kind(kind)) == fit
     [match] = rank_vacancies_for_candidate(person, [job])
     assert match.explanation["ladder"] == {"from": step, "to": VACANCY_KIND_RUNG[kind], "fit": fit}
     assert match.explanation["components"]["ladder"] == fit
@@ -397,7 +390,7 @@ def test_ladder_fit_favours_the_next_rung_up(step, kind, fit):
 def test_hours_fit_is_the_overlap_as_a_share_of_the_narrower_range(candidate_hours, vacancy_hours, fit):
     person = candidate(hours_min=candidate_hours[0], hours_max=candidate_hours[1])
     job = vacancy(hours_min=vacancy_hours[0], hours_max=vacancy_hours[1])
-    assert domain.hours_fit(person, job) == pytest.approx(fit)
+    assert rules.hours_fit(person, job) == pytest.approx(fit)
     [match] = rank_vacancies_for_candidate(person, [job])
     assert match.explanation["hours"]["fit"] == pytest.approx(fit, abs=1e-4)
 
@@ -497,7 +490,7 @@ def test_explains_which_talent_met_which_skill_or_task():
     }
     assert "koffie zetten" not in [pair["talent"] for pair in pairs]
     assert [pair["similarity"] for pair in pairs] == sorted((pair["similarity"] for pair in pairs), reverse=True)
-    assert all(pair["similarity"] >= domain.EXPLAIN_MIN_SIMILARITY for pair in pairs)
+    assert all(pair["similarity"] >= scoring.EXPLAIN_MIN_SIMILARITY for pair in pairs)
 
 
 def test_explains_supports_hours_ladder_distance_components_and_weights():
@@ -651,7 +644,7 @@ def test_both_ways_of_finding_each_vacancys_best_head_phrase_agree():
     assert len(index._deep_owners) > 0
     values = np.random.default_rng(0).random((1, len(index._pair_phrase)))
     everyone = np.arange(len(vacancies))
-    expected = domain._best_per_vacancy(values, index._head, everyone, index._head_pair)[0]
+    expected = vacancy_index._best_per_vacancy(values, index._head, everyone, index._head_pair)[0]
     assert np.array_equal(index._best_pair(values[0], everyone), expected)
     few = everyone[::7]
     assert np.array_equal(index._best_pair(values[0], few), expected[few])
@@ -704,8 +697,8 @@ def test_emoji_any_script_and_very_long_phrases_do_not_break_matching(talents):
     assert len(ranked) == 2
     assert all(0.0 <= m.score <= 1.0 for m in ranked)
     for pair in ranked[0].explanation["talents_matched"]:
-        assert len(pair["talent"]) <= domain.MAX_PHRASE_CHARS
-        assert len(pair["matched"]) <= domain.MAX_PHRASE_CHARS
+        assert len(pair["talent"]) <= normalisation.MAX_PHRASE_CHARS
+        assert len(pair["matched"]) <= normalisation.MAX_PHRASE_CHARS
     json.dumps([m.to_dict() for m in ranked])
     rank_candidates_for_vacancy(job, [person])
 
@@ -763,8 +756,8 @@ def test_the_text_model_computes_exactly_what_scikit_learns_tfidf_vectorizer_doe
     query_text = [" ".join(document_tokens(q)) for q in queries]
     expected = np.hstack(
         [
-            reference_char.transform(query_text).toarray() * np.sqrt(domain.CHAR_WEIGHT),
-            reference_word.transform(query_text).toarray() * np.sqrt(1 - domain.CHAR_WEIGHT),
+            reference_char.transform(query_text).toarray() * np.sqrt(text_model.CHAR_WEIGHT),
+            reference_word.transform(query_text).toarray() * np.sqrt(1 - text_model.CHAR_WEIGHT),
         ]
     )
     np.testing.assert_allclose(ours, expected, atol=1e-12)

@@ -8,20 +8,16 @@ import random
 
 import pytest
 
-from services.matching import domain, store
-from services.matching.domain import (
-    CandidateIndex,
-    CandidateProfile,
-    VacancyProfile,
-    candidate_fingerprint,
-    fit_model,
-    pair_fingerprint,
-    rank_candidates_for_vacancy,
-    vacancy_fingerprint,
-    weights_version,
-)
+from services.matching import store
 from services.matching.index import RefitPolicy, TenantIndex
-from services.matching.vocabulary import SUPPORT_CODES, VACANCY_KIND_RUNG
+from services.matching.ranking import rank, rules, scoring
+from services.matching.ranking.candidate_index import CandidateIndex
+from services.matching.ranking.fingerprints import candidate_fingerprint, pair_fingerprint, vacancy_fingerprint
+from services.matching.ranking.profiles import CandidateProfile, VacancyProfile
+from services.matching.ranking.rank import rank_candidates_for_vacancy
+from services.matching.ranking.scoring import weights_version
+from services.matching.ranking.text_model import fit_model
+from services.matching.ranking.vocabulary import SUPPORT_CODES, VACANCY_KIND_RUNG
 
 TENANT = "noord-limburg"
 PHRASES = ["planten verzorgen", "orderpicken", "koffie zetten", "schoonmaken", "kassawerk", "inpakken", "cleaning"]
@@ -351,8 +347,8 @@ def test_which_candidate_changes_are_material(change, material):
 
 
 def test_the_weights_version_names_the_weights_whatever_their_order():
-    assert weights_version(None) == weights_version(dict(domain.DEFAULT_WEIGHTS))
-    reordered = dict(reversed(list(domain.DEFAULT_WEIGHTS.items())))
+    assert weights_version(None) == weights_version(dict(rules.DEFAULT_WEIGHTS))
+    reordered = dict(reversed(list(rules.DEFAULT_WEIGHTS.items())))
     assert weights_version(reordered) == weights_version(None)
     assert weights_version({"talent": 0.9}) != weights_version(None)
     assert weights_version(None).startswith("w-")
@@ -360,9 +356,9 @@ def test_the_weights_version_names_the_weights_whatever_their_order():
 
 def test_every_match_carries_its_weights_and_ranking_versions():
     weights = {"talent": 0.7, "supports": 0.1, "hours": 0.1, "ladder": 0.05, "distance": 0.05}
-    [match] = domain.rank_vacancies_for_candidate(gardener(), [park_job()], weights=weights)
+    [match] = rank.rank_vacancies_for_candidate(gardener(), [park_job()], weights=weights)
     assert match.explanation["weights_version"] == weights_version(weights)
-    assert match.explanation["ranking_version"] == domain.RANKING_VERSION
+    assert match.explanation["ranking_version"] == scoring.RANKING_VERSION
     [mirror] = rank_candidates_for_vacancy(park_job(), [gardener()], weights=weights)
     assert mirror.explanation["weights_version"] == weights_version(weights)
 

@@ -9,8 +9,9 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from services.matching import domain, reranker
-from services.matching.domain import CandidateProfile, VacancyProfile
+from services.matching import reranker
+from services.matching.ranking import rank, scoring
+from services.matching.ranking.profiles import CandidateProfile, VacancyProfile
 from services.matching.reranker import COMPONENTS, MIN_OUTCOMES, RerankerModel, TrainingRefused, lasted, train
 
 TENANT = "noord-limburg"
@@ -91,10 +92,10 @@ def test_every_reranked_match_names_the_reranker_and_keeps_the_score_before_it()
         VacancyProfile(id=f"v-{i}", tenant=TENANT, employer_id="e", skills=("orderpicking",), hours_min=h, hours_max=32)
         for i, h in enumerate((0, 16, 28))
     ]
-    plain = {m.vacancy_id: m for m in domain.rank_vacancies_for_candidate(person, jobs, top_k=None)}
-    reranked = domain.rank_vacancies_for_candidate(person, jobs, top_k=None, reranker=model)
+    plain = {m.vacancy_id: m for m in rank.rank_vacancies_for_candidate(person, jobs, top_k=None)}
+    reranked = rank.rank_vacancies_for_candidate(person, jobs, top_k=None, reranker=model)
     for match in reranked:
-        assert match.explanation["ranking_version"] == f"{domain.RANKING_VERSION}+rerank-{TENANT}-4"
+        assert match.explanation["ranking_version"] == f"{scoring.RANKING_VERSION}+rerank-{TENANT}-4"
         assert match.explanation["rerank"]["version"] == model.version
         assert match.explanation["rerank"]["score_before"] == plain[match.vacancy_id].score
         assert 0.0 <= match.score <= 1.0

@@ -1,0 +1,44 @@
+"""Matching candidates and vacancies: hard rules first, then an explainable soft score.
+
+Pure logic: no I/O, no database, no web framework, no broker. Everything here is deterministic for the
+same inputs (and the same fitted :class:`TextModel`), so a proposal can always be reproduced.
+
+How a pair is judged
+--------------------
+1. Hard constraints (:func:`hard_constraint_failures`) decide whether a pair may be shown at all. They are
+   never traded against a good score: a vacancy that lacks an essential support is not proposed, however
+   well the talents fit.
+2. The soft score is a weighted mean of named components, each in [0, 1] (see :data:`DEFAULT_WEIGHTS`):
+
+   ``talent``   text similarity between the candidate's talents and preferences and the vacancy text
+   ``supports`` share of the candidate's *preferred* supports that the workplace offers (1.0 if none)
+   ``hours``    overlap of the two hour ranges, as a share of the narrower range
+   ``ladder``   how well the vacancy's rung suits the candidate's Participatieladder step
+   ``distance`` 1 at 0 km, falling linearly to 0 at the candidate's max travel distance (1.0 if unknown)
+
+Text similarity
+---------------
+Phrases are normalised (case folded, accents stripped, punctuation and emoji dropped, digits kept, short
+Dutch and English stop-word lists and a few words every job text contains removed) and embedded with two
+scikit-learn ``TfidfVectorizer``s: character n-grams (``char_wb``, 3 to 5) so that Dutch compounds and
+inflections overlap partially ("orderpicken" and "orderpicking", "magazijn" and "magazijnmedewerker"),
+and whole words so that an exact word counts for more than a shared fragment. Each block is L2-normalised
+and scaled by the square root of its weight, so the dot product of two phrase vectors is
+``0.7 * char cosine + 0.3 * word cosine``.
+
+Before a phrase is vectorised, the concept layer (:mod:`services.matching.concepts`) appends the labels
+of every concept it names, so that "schoonmaken", "cleaning" and "interieurverzorging" meet although
+they share no letters. The fitted :class:`TextModel` carries the lexicon its phrases were expanded with,
+so a query is always expanded like the index it is compared with. The raw-text methods of the model
+(``fit``, ``transform``, ``similarity``) do not expand: they are plain TF-IDF.
+
+Similarity is computed phrase to phrase, not document to document: each candidate phrase is compared with
+every phrase of the vacancy (each skill, each task, the title, each sentence of the description). A
+phrase's similarity is multiplied by the weight of the field it comes from (:data:`FIELD_WEIGHTS`:
+skills and tasks 1.0, title 0.7, description 0.4), so skills and tasks weigh more than the title and the
+title more than the description, and a candidate phrase takes its best weighted match. The talent
+component is ``0.75 * best + 0.25 * mean`` over the candidate's phrases: one talent that fits well is
+enough to matter, several that fit count for a little more, and a long list of unrelated talents does
+not drown the one that fits. Because the score is built from phrase pairs, the explanation can name
+exactly which talent met which skill or task.
+"""

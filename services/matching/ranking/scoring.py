@@ -1,0 +1,219 @@
+"""From components to a score and its explanation: the weights, the reranker, and the vectorised fits the
+indexes compute the components with."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, NamedTuple, Protocol
+
+import numpy as np
+
+from services.matching.ranking.concepts import Lexicon
+from services.matching.ranking.phrases import FIELD_WEIGHTS, Phrase, display_text
+from services.matching.ranking.profiles import CandidateProfile, Match, VacancyProfile
+from services.matching.ranking.rules import (
+    EARTH_RADIUS_KM,
+    hours_overlap,
+    ladder_fit,
+    resolve_weights,
+)
+from services.matching.ranking.vocabulary import TOP_LADDER_STEP
+
+# Changes whenever a change here can move a score, so a stored proposal says which ranking produced it.
+# 2: phrases are expanded with the concept layer before they are vectorised.
+RANKING_VERSION: Final = "tfidf-2"
+
+
+TALENT_BEST_SHARE: Final = 0.75
+EXPLAIN_MIN_SIMILARITY: Final = 0.25
+
+
+class Reranker(Protocol):
+    """Adjusts soft scores from their components (see :mod:`services.matching.reranker`)."""
+
+    @property
+    def version(self) -> str: ...
+
+    def adjust(self, components: Mapping[str, np.ndarray], scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """New scores in [0, 1], and each pair's predicted chance of a lasting placement."""
+        ...
+
+
+def weights_version(weights: Mapping[str, float] | None = None) -> str:
+    """A short name for a set of weights: equal weights, equal name, whatever their order or spelling."""
+    resolved = resolve_weights(weights)
+    text = json.dumps({name: float(resolved[name]) for name in sorted(resolved)}, sort_keys=True)
+    return "w-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def ranking_version(reranker: Reranker | None = None) -> str:
+    """The ranking's name as every match carries it: the text model, plus the reranker when one is on."""
+    return RANKING_VERSION if reranker is None else f"{RANKING_VERSION}+{reranker.version}"
+
+
+class Scoring(NamedTuple):
+    weights: dict[str, float]
+    weights_version: str
+    ranking_version: str
+    reranker: Reranker | None
+
+    @classmethod
+    def of(cls, weights: Mapping[str, float] | None, reranker: Reranker | None) -> Scoring:
+        resolved = resolve_weights(weights)
+        return cls(resolved, weights_version(resolved), ranking_version(reranker), reranker)
+
+    def scores(self, components: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(final scores, scores before the reranker, predicted success or None)."""
+        base = np.asarray(final_score(components, self.weights), dtype=np.float64)
+        if self.reranker is None:
+            return base, base, None
+        adjusted, success = self.reranker.adjust(components, base)
+        return np.round(np.clip(np.asarray(adjusted, dtype=np.float64), 0.0, 1.0), 4), base, np.asarray(success)
+
+
+def talent_from_best(best: np.ndarray) -> np.ndarray:
+    """``best[i, j]``: best field-weighted similarity of candidate phrase ``i`` within pair ``j``."""
+    if best.shape[0] == 0:
+        return np.zeros(best.shape[1])
+    combined = TALENT_BEST_SHARE * best.max(axis=0) + (1.0 - TALENT_BEST_SHARE) * best.mean(axis=0)
+    return np.clip(combined, 0.0, 1.0)
+
+
+def _number_out(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(float(value), 4)
+
+
+def talents_matched(
+    phrases: Sequence[Phrase], counterparts: Sequence[Phrase], similarity: np.ndarray, lexicon: Lexicon
+) -> list[dict[str, Any]]:
+    """Per candidate phrase its best vacancy phrase (by field-weighted similarity), if similar enough."""
+    if not phrases or not counterparts:
+        return []
+    weights = np.array([FIELD_WEIGHTS[p.source] for p in counterparts])
+    columns = np.argmax(similarity * weights, axis=1)
+    values = similarity[np.arange(len(phrases)), columns].tolist()
+    pairs = []
+    for phrase, best, value in zip(phrases, columns.tolist(), values, strict=True):
+        if value >= EXPLAIN_MIN_SIMILARITY:
+            counterpart = counterparts[best]
+            pair: dict[str, Any] = {
+                "talent": display_text(phrase.text),
+                "source": phrase.source,
+                "matched": display_text(counterpart.text),
+                "field": counterpart.source,
+                "similarity": round(min(value, 1.0), 4),
+            }
+            shared = [concept for concept in phrase.concepts if concept in counterpart.concepts]
+            # Only worth saying when the words differ: "schoonmaken" met "cleaning" through a concept.
+            if shared and phrase.tokens != counterpart.tokens:
+                pair["concepts"] = [lexicon.label(concept) for concept in shared]
+            pairs.append(pair)
+    pairs.sort(key=lambda pair: (-pair["similarity"], pair["talent"]))
+    return pairs
+
+
+def explanation_of(
+    candidate: CandidateProfile,
+    vacancy: VacancyProfile,
+    talents_matched: list[dict[str, Any]],
+    components: Mapping[str, float],
+    scoring: Scoring,
+    km: float | None,
+    before_rerank: float | None = None,
+    success: float | None = None,
+) -> dict[str, Any]:
+    offered = vacancy.supports_offered
+    overlap = hours_overlap(candidate, vacancy)
+    explanation = {
+        "talents_matched": talents_matched,
+        "supports": {
+            "needed": sorted(candidate.essential_needs | candidate.preferred_needs),
+            "offered": sorted(offered),
+            "essential_met": sorted(candidate.essential_needs & offered),
+            "preferred_met": sorted(candidate.preferred_needs & offered),
+            "preferred_missing": sorted(candidate.preferred_needs - offered),
+        },
+        "hours": {
+            "candidate": [_number_out(candidate.hours_min), _number_out(candidate.hours_max)],
+            "vacancy": [_number_out(vacancy.hours_min), _number_out(vacancy.hours_max)],
+            "overlap": None if overlap is None else [_number_out(overlap[0]), _number_out(overlap[1])],
+            "fit": round(float(components["hours"]), 4),
+        },
+        "ladder": {"from": candidate.ladder_step, "to": vacancy.rung, "fit": round(float(components["ladder"]), 4)},
+        "distance_km": None if km is None else round(float(km), 2),
+        "components": {name: round(float(value), 4) for name, value in components.items()},
+        "weights": dict(scoring.weights),
+        "weights_version": scoring.weights_version,
+        "ranking_version": scoring.ranking_version,
+    }
+    if scoring.reranker is not None and before_rerank is not None and success is not None:
+        explanation["rerank"] = {
+            "version": scoring.reranker.version,
+            "score_before": round(float(before_rerank), 4),
+            "predicted_success": round(float(success), 4),
+        }
+    return explanation
+
+
+def final_score(components: Mapping[str, Any], weights: Mapping[str, float]) -> Any:
+    """Weighted mean of the components, rounded; works on floats and on numpy arrays alike."""
+    total = sum(weights.values())
+    score = sum(weights[name] * components[name] for name in weights) / total
+    return np.round(np.clip(score, 0.0, 1.0), 4)
+
+
+# Ladder fit by (rung - step), for a step below the top; index with diff + offset.
+_LADDER_OFFSET: Final = TOP_LADDER_STEP
+_LADDER_BY_DIFF: Final = np.array([ladder_fit(1, 1 + diff) for diff in range(-TOP_LADDER_STEP, TOP_LADDER_STEP + 1)])
+
+
+def ladder_fits(steps: np.ndarray, rungs: np.ndarray) -> np.ndarray:
+    diff = rungs - steps
+    diff = np.where((diff == 0) & (steps == TOP_LADDER_STEP), 1, diff)
+    return _LADDER_BY_DIFF[diff + _LADDER_OFFSET]
+
+
+def hours_fits(low_a: np.ndarray, high_a: np.ndarray, low_b: Any, high_b: Any) -> np.ndarray:
+    overlap = np.minimum(high_a, high_b) - np.maximum(low_a, low_b)
+    narrower = np.minimum(high_a - low_a, high_b - low_b)
+    safe = np.where(narrower > 0, narrower, 1.0)
+    return np.clip(np.where(narrower > 0, overlap / safe, 1.0), 0.0, 1.0)
+
+
+def distance_fits(km: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    """Vectorised :func:`distance_fit`; NaN stands for an unknown distance or no travel limit."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sloped = np.clip(1.0 - km / np.where(limit > 0, limit, 1.0), 0.0, 1.0)
+    fit = np.where(limit <= 0, np.where(km <= 0, 1.0, 0.0), sloped)
+    return np.where(np.isnan(km) | np.isnan(limit), 1.0, fit)
+
+
+def haversine_arrays(lat1_rad: Any, lon1_rad: Any, cos_lat1: Any, lat2_rad: Any, lon2_rad: Any, cos_lat2: Any) -> Any:
+    a = np.sin((lat2_rad - lat1_rad) / 2) ** 2 + cos_lat1 * cos_lat2 * np.sin((lon2_rad - lon1_rad) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+
+
+class Ranked(NamedTuple):
+    """One ranking's arrays, by position among the allowed rows, for explaining the pairs it returns."""
+
+    components: dict[str, np.ndarray]
+    km: np.ndarray
+    scoring: Scoring
+    scores: np.ndarray
+    before: np.ndarray
+    success: np.ndarray | None
+
+    def match(self, candidate: CandidateProfile, vacancy: VacancyProfile, talents: list, position: int) -> Match:
+        explanation = explanation_of(
+            candidate,
+            vacancy,
+            talents,
+            {name: float(values[position]) for name, values in self.components.items()},
+            self.scoring,
+            None if np.isnan(self.km[position]) else float(self.km[position]),
+            float(self.before[position]),
+            None if self.success is None else float(self.success[position]),
+        )
+        return Match(candidate.id, vacancy.id, float(self.scores[position]), explanation)

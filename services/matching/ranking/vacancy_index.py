@@ -1,0 +1,360 @@
+"""Vacancies vectorised once, for ranking the best vacancies for a candidate."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from services.matching.ranking.concepts import Lexicon
+from services.matching.ranking.normalisation import default_lexicon, document_tokens
+from services.matching.ranking.phrases import FIELD_WEIGHTS, VACANCY_NUMBERS, candidate_phrases, vacancy_record
+from services.matching.ranking.profiles import CandidateProfile, Match, VacancyProfile
+from services.matching.ranking.rows import MaskableRows, id_ranks, kth_largest, top_positions
+from services.matching.ranking.scoring import (
+    TALENT_BEST_SHARE,
+    Ranked,
+    Reranker,
+    Scoring,
+    distance_fits,
+    final_score,
+    haversine_arrays,
+    hours_fits,
+    ladder_fits,
+    talent_from_best,
+    talents_matched,
+)
+from services.matching.ranking.text_model import PhraseTable, TextModel, fit_on_phrases
+from services.matching.ranking.vocabulary import support_mask
+
+
+class VacancyIndex(MaskableRows):
+    """Vacancies vectorised once, answering "the best vacancies for this candidate" in milliseconds.
+
+    Build one per tenant from its current vacancies, ideally with a model fitted on the tenant's vacancy
+    and candidate texts. It is never modified after construction, so one index can serve concurrent
+    requests; :meth:`without` gives a view in which some vacancies no longer take part, which is how
+    :mod:`services.matching.index` retires changed rows without rebuilding. Hard constraints run on numpy
+    arrays (tenant, status, positions, hours, support bitmasks, coordinates). Text similarity is a sparse
+    product of the candidate's phrases with the few distinct skill, task and title phrases, gathered per
+    vacancy; description sentences, mostly unique to their vacancy, are compared only for the vacancies
+    that a bound on their score leaves in reach of the top ``k``.
+    """
+
+    def __init__(
+        self,
+        vacancies: Iterable[VacancyProfile],
+        *,
+        model: TextModel | None = None,
+        extra_documents: Iterable[str] = (),
+        lexicon: Lexicon | None = None,
+    ) -> None:
+        """Without ``model``, fit one on these vacancies plus ``extra_documents`` (e.g. candidate texts)."""
+        self.vacancies: tuple[VacancyProfile, ...] = tuple(vacancies)
+        n = len(self.vacancies)
+        if model is not None:
+            model._require_fitted()
+            lexicon = model.lexicon
+        lexicon = lexicon or default_lexicon()
+        records = [vacancy_record(v, lexicon) for v in self.vacancies]
+        self._phrases = [record.phrases for record in records]
+
+        # Each vacancy owns a contiguous run of rows, its phrases in their own order (at least one, the
+        # empty phrase, if it has none); the explanation reads a vacancy's similarities in that order.
+        table = PhraseTable()
+        documents = [[table.add(p.tokens) for p in phrases] or [0] for phrases in self._phrases]
+        self._counts = np.fromiter((len(d) for d in documents), dtype=np.int64, count=n)
+        self._starts = np.cumsum(self._counts) - self._counts
+        self._phrase_ids = np.fromiter((i for d in documents for i in d), dtype=np.int64, count=int(self._counts.sum()))
+        self._phrase_weights = np.fromiter(
+            (w for record in records for w in record.phrase_weights), dtype=np.float64, count=len(self._phrase_ids)
+        )
+        if model is None:
+            documents += [[table.add(lexicon.expand(document_tokens(text))[0])] for text in extra_documents]
+            model = fit_on_phrases(table, documents, lexicon)
+        self.model = model
+
+        # The rows split into two blocks. Skills, tasks and titles come from short lists that vacancies
+        # share, so their distinct phrases are few and a query compares with all of them. Description
+        # sentences are mostly unique and weigh least, so a query compares with them only for the vacancies
+        # that can still reach its top k once every sentence is assumed to match perfectly.
+        flags = [[p.source == "description" for p in phrases] or [False] for phrases in self._phrases]
+        in_description = np.fromiter((f for row in flags for f in row), dtype=bool, count=len(self._phrase_ids))
+        self._in_description = in_description
+        vectors = model.transform_tokens(table.tokens)
+        self._column = np.zeros(len(self._phrase_ids), dtype=np.int64)
+        self._head = self._block(vectors, ~in_description)
+        self._description = self._block(vectors, in_description)
+        self._head_t = self._head.vectors.T.tocsr()
+        # Head rows as (phrase, field weight) pairs, of which there are barely more than phrases: a query
+        # weighs each pair once and then only gathers.
+        pairs, self._head_pair = np.unique(
+            np.stack((self._head.columns, self._head.weights)), axis=1, return_inverse=True
+        )
+        self._head_pair = self._head_pair.reshape(-1)
+        self._pair_phrase = pairs[0].astype(np.int64)
+        self._pair_weight = pairs[1]
+        # The same rows as a table, a vacancy per column and its j-th pair in row j (padded with a pair
+        # past the end, which weighs zero), so that the best pair of every vacancy is a column maximum.
+        # Rows past the table's depth, which few vacancies have, are kept aside.
+        counts = self._head.counts
+        depth = int(np.percentile(counts, 90)) if n else 0
+        owners = np.repeat(np.arange(n), counts)
+        within = np.arange(len(owners)) - np.repeat(self._head.starts, counts)
+        inside = within < depth
+        self._pair_table = np.full((depth, n), len(pairs[0]), dtype=np.int64)
+        self._pair_table[within[inside], owners[inside]] = self._head_pair[inside]
+        self._deep_owners = owners[~inside]
+        self._deep_pairs = self._head_pair[~inside]
+        # A cosine of unit vectors is at most 1; the margin covers rounding in the dot product.
+        self._description_bound = FIELD_WEIGHTS["description"] * (1.0 + 1e-9)
+
+        tenants = sorted({v.tenant for v in self.vacancies})
+        self._tenant_codes = {tenant: code for code, tenant in enumerate(tenants)}
+        self._tenant = np.fromiter((self._tenant_codes[v.tenant] for v in self.vacancies), np.int64, n)
+        columns = np.array([record.numbers for record in records], dtype=np.float64).reshape(n, len(VACANCY_NUMBERS))
+        self._open = columns[:, VACANCY_NUMBERS.index("open")] > 0
+        self._positions = columns[:, VACANCY_NUMBERS.index("positions")].astype(np.int64)
+        self._matchable = self._open & (self._positions > 0)
+        self._hours_min = columns[:, VACANCY_NUMBERS.index("hours_min")]
+        self._hours_max = columns[:, VACANCY_NUMBERS.index("hours_max")]
+        self._supports = columns[:, VACANCY_NUMBERS.index("supports")].astype(np.int64)
+        self._rung = columns[:, VACANCY_NUMBERS.index("rung")].astype(np.int64)
+        self._lat_rad = np.radians(columns[:, VACANCY_NUMBERS.index("lat")])
+        self._lon_rad = np.radians(columns[:, VACANCY_NUMBERS.index("lon")])
+        self._cos_lat = np.cos(self._lat_rad)
+        self._id_rank = id_ranks([v.id for v in self.vacancies])
+        self._mask_all_live()
+
+    def _rows(self) -> list[VacancyProfile]:
+        return self.vacancies
+
+    def matchable_count(self) -> int:
+        """How many vacancies here are open with a position left: the ones any candidate could get."""
+        return int((self._live & self._open & (self._positions > 0)).sum())
+
+    def _distances(self, candidate: CandidateProfile, subset: np.ndarray) -> np.ndarray:
+        """Haversine km from the candidate to the vacancies in ``subset``; NaN where either has no place."""
+        if candidate.lat is None or candidate.lon is None:
+            return np.full(len(subset), np.nan)
+        p1 = math.radians(candidate.lat)
+        return haversine_arrays(
+            p1,
+            math.radians(candidate.lon),
+            math.cos(p1),
+            self._lat_rad[subset],
+            self._lon_rad[subset],
+            self._cos_lat[subset],
+        )
+
+    def _allowed_with_distances(
+        self, candidate: CandidateProfile, distances: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The allowed vacancies and their distances; without ``distances``, NaN unless a limit needs them."""
+        tenant = self._tenant_codes.get(candidate.tenant)
+        if tenant is None or not candidate.consent_matching:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        essential = support_mask(candidate.essential_needs)
+        mask = self._live & self._matchable
+        if len(self._tenant_codes) > 1:
+            mask &= self._tenant == tenant
+        mask &= np.maximum(self._hours_min, candidate.hours_min) <= np.minimum(self._hours_max, candidate.hours_max)
+        mask &= (self._supports & essential) == essential
+        # Distance last and only for what is left: it is the one costly test.
+        subset = np.flatnonzero(mask)
+        if candidate.max_travel_km is None and not distances:
+            return subset, np.full(len(subset), np.nan)
+        km = self._distances(candidate, subset)
+        if candidate.max_travel_km is not None:
+            # NaN (no coordinates on one side) compares False: an unknown distance is not too far.
+            near = ~(km > candidate.max_travel_km)
+            subset, km = subset[near], km[near]
+        return subset, km
+
+    def allowed(self, candidate: CandidateProfile) -> np.ndarray:
+        """Mask of the vacancies that pass every hard constraint; agrees with :func:`hard_constraint_failures`."""
+        mask = np.zeros(len(self.vacancies), dtype=bool)
+        mask[self._allowed_with_distances(candidate)[0]] = True
+        return mask
+
+    def _block(self, vectors: sp.csr_matrix, rows: np.ndarray) -> _Block:
+        """The rows picked by mask ``rows`` as a block; notes each row's column within it in ``_column``."""
+        owners = np.repeat(np.arange(len(self.vacancies)), self._counts)[rows]
+        counts = np.bincount(owners, minlength=len(self.vacancies))
+        used, columns = np.unique(self._phrase_ids[rows], return_inverse=True)
+        self._column[rows] = columns
+        return _Block(counts, np.cumsum(counts) - counts, columns, self._phrase_weights[rows], vectors[used])
+
+    def _best_pair(self, pair_best: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """Per allowed vacancy, the largest ``pair_best`` among its head rows (zero without any)."""
+        if len(allowed) * 4 < len(self.vacancies) or not len(self._head_pair):
+            return _best_per_vacancy(pair_best[np.newaxis, :], self._head, allowed, self._head_pair)[0]
+        # For most of the index, one pass over every vacancy costs less than picking the allowed ones out.
+        padded = np.append(pair_best, 0.0)
+        top = padded[self._pair_table].max(axis=0, initial=0.0)
+        np.maximum.at(top, self._deep_owners, pair_best[self._deep_pairs])
+        return top[allowed]
+
+    def top_k(
+        self,
+        candidate: CandidateProfile,
+        k: int | None = 10,
+        *,
+        weights: Mapping[str, float] | None = None,
+        reranker: Reranker | None = None,
+        min_score: float | None = None,
+    ) -> list[Match]:
+        """The ``k`` best allowed vacancies (all if ``k`` is None), best first, equal scores by vacancy id.
+
+        With ``min_score`` only those scoring at least that much.
+        """
+        scoring = Scoring.of(weights, reranker)
+        if k is not None and k <= 0:
+            return []
+        # Without a travel limit distance does not score (its fit is 1.0 at any distance), so it is
+        # measured only for the vacancies returned, whose explanation states it.
+        allowed, km = self._allowed_with_distances(candidate, distances=False)
+        if len(allowed) == 0:
+            return []
+
+        lexicon = self.model.lexicon
+        phrases = candidate_phrases(candidate, lexicon)
+        query = self.model.transform_tokens([p.tokens for p in phrases]) if phrases else None
+        head_similarity = np.zeros((len(phrases), self._head.vectors.shape[0]))
+        if query is not None:
+            head_similarity = np.asarray((query @ self._head_t).toarray())
+        weighted = head_similarity[:, self._pair_phrase] * self._pair_weight
+
+        limit = np.nan if candidate.max_travel_km is None else candidate.max_travel_km
+        preferred = support_mask(candidate.preferred_needs)
+        components = {
+            "talent": np.zeros(len(allowed)),
+            "supports": (
+                np.bitwise_count(self._supports[allowed] & preferred) / len(candidate.preferred_needs)
+                if candidate.preferred_needs
+                else np.ones(len(allowed))
+            ),
+            "hours": hours_fits(
+                self._hours_min[allowed], self._hours_max[allowed], candidate.hours_min, candidate.hours_max
+            ),
+            "ladder": ladder_fits(np.full(len(allowed), candidate.ladder_step), self._rung[allowed]),
+            # Without a travel limit every distance fits fully.
+            "distance": np.ones(len(allowed)) if np.isnan(limit) else distance_fits(km, np.full(len(allowed), limit)),
+        }
+        described = self._description.counts[allowed] > 0
+        sentence_bound = np.where(described, self._description_bound, 0.0)
+        prune = query is not None and reranker is None and k is not None and len(allowed) > k
+
+        # Exact scores are needed only for vacancies that can reach the top k, and two cheap bounds
+        # rule out most of the rest. The exact talent is still taken over every allowed vacancy at once,
+        # the ruled-out ones holding lower values, so that it comes out to the last bit as without
+        # pruning. A reranker may reorder scores freely, so with one every vacancy is scored in full.
+        heads = np.arange(len(allowed))
+        if prune:
+            # The best weighted pair of a vacancy's head bounds its talent: from below by the best phrase's
+            # share of it, from above by it or by the most a sentence could add.
+            top = self._best_pair(weighted.max(axis=0), allowed)
+            components["talent"] = TALENT_BEST_SHARE * top
+            floor = kth_largest(final_score(components, scoring.weights), k)
+            components["talent"] = np.minimum(np.maximum(top, sentence_bound) * (1.0 + 1e-9), 1.0)
+            heads = np.flatnonzero(final_score(components, scoring.weights) >= floor)
+        best = np.zeros((len(phrases), len(allowed)))
+        best[:, heads] = _best_per_vacancy(weighted, self._head, allowed[heads], self._head_pair)
+
+        survivors = np.flatnonzero(described)
+        if prune:
+            # Only vacancies in ``heads`` can reach the floor. Their scores without the sentences are lower
+            # bounds (the k best of them at least the floor above), with every sentence a perfect match
+            # upper bounds. Taken on fewer columns than the exact score, a mean may differ from it in its
+            # last bit, which the margins cover.
+            head_best = best[:, heads]
+            part = {name: values[heads] for name, values in components.items()}
+            part["talent"] = talent_from_best(head_best) * (1.0 - 1e-9)
+            floor = kth_largest(final_score(part, scoring.weights), k)
+            upper_best = np.maximum(head_best, sentence_bound[heads])
+            part["talent"] = np.minimum(talent_from_best(upper_best) * (1.0 + 1e-9), 1.0)
+            survivors = heads[described[heads] & (final_score(part, scoring.weights) >= floor)]
+        used = np.zeros(0, dtype=np.int64)
+        description_similarity = np.zeros((len(phrases), 0))
+        if query is not None and len(survivors):
+            rows = _block_rows(self._description, allowed[survivors])
+            used, columns = np.unique(self._description.columns[rows], return_inverse=True)
+            description_similarity = np.asarray((query @ self._description.vectors[used].T).toarray())
+            counts = self._description.counts[allowed[survivors]]
+            sentences = np.maximum.reduceat(
+                description_similarity[:, columns] * self._description.weights[rows],
+                np.cumsum(counts) - counts,
+                axis=1,
+            )
+            best[:, survivors] = np.maximum(best[:, survivors], sentences)
+        components["talent"] = talent_from_best(best)
+        scores, before, success = scoring.scores(components)
+
+        order = top_positions(scores, self._id_rank[allowed], k)
+        if min_score is not None:
+            order = order[scores[order] >= min_score]
+        if candidate.max_travel_km is None:
+            km = km.copy()
+            km[order] = self._distances(candidate, allowed[order])
+        ranked = Ranked(components, km, scoring, scores, before, success)
+        matches = []
+        for position in order:
+            index = int(allowed[position])
+            vacancy = self.vacancies[index]
+            counterparts = self._phrases[index]
+            start = int(self._starts[index])
+            rows = np.arange(start, start + len(counterparts))
+            pair_similarity = np.empty((len(phrases), len(counterparts)))
+            if len(phrases) and len(counterparts):
+                sentence = self._in_description[rows]
+                pair_similarity[:, ~sentence] = head_similarity[:, self._column[rows[~sentence]]]
+                # A vacancy in the top k had its sentences compared: every one of them is among ``used``.
+                pair_similarity[:, sentence] = description_similarity[
+                    :, np.searchsorted(used, self._column[rows[sentence]])
+                ]
+            talents = talents_matched(phrases, counterparts, pair_similarity, lexicon)
+            matches.append(ranked.match(candidate, vacancy, talents, position))
+        return matches
+
+
+class _Block(NamedTuple):
+    """Some of an index's phrase rows, each vacancy's still contiguous and in its own order."""
+
+    counts: np.ndarray
+    starts: np.ndarray
+    # Per row: which of the block's distinct phrases (rows of ``vectors``) it is.
+    columns: np.ndarray
+    weights: np.ndarray
+    vectors: sp.csr_matrix
+
+
+def _block_rows(block: _Block, vacancies: np.ndarray) -> np.ndarray:
+    """The block's rows of these vacancies, one run per vacancy in the order given."""
+    counts = block.counts[vacancies]
+    offsets = np.cumsum(counts) - counts
+    return np.repeat(block.starts[vacancies] - offsets, counts) + np.arange(int(counts.sum()))
+
+
+def _best_per_vacancy(
+    weighted: np.ndarray, block: _Block, vacancies: np.ndarray, columns: np.ndarray | None = None
+) -> np.ndarray:
+    """``best[i, j]``: the largest ``weighted[i, columns[row]]`` over the block's rows of vacancy ``j``.
+
+    Without ``columns``, the rows' weighted similarities are ``weighted[i, block.columns[row]]`` times the
+    row's field weight. Zero for a vacancy without rows here: similarities are never negative, so a zero
+    never beats the best the other block finds.
+    """
+    best = np.zeros((weighted.shape[0], len(vacancies)))
+    present = np.flatnonzero(block.counts[vacancies] > 0)
+    if weighted.shape[0] and len(present):
+        rows = _block_rows(block, vacancies[present])
+        counts = block.counts[vacancies[present]]
+        if columns is None:
+            values = weighted[:, block.columns[rows]] * block.weights[rows]
+        else:
+            values = weighted.take(columns[rows], axis=1)
+        best[:, present] = np.maximum.reduceat(values, np.cumsum(counts) - counts, axis=1)
+    return best
