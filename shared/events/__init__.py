@@ -8,6 +8,7 @@ new type suffix (``.v2``) next to the old schema, never an edit of it.
 
 from __future__ import annotations
 
+import enum
 import json
 import uuid
 from dataclasses import dataclass
@@ -234,31 +235,51 @@ class AlertAcknowledgedPayload(_Payload):
     acknowledged_at = fields.AwareDateTime(required=True)
 
 
+class EventType(enum.StrEnum):
+    """Every event type, named once; equal to its wire name, so it can stand wherever a type string did."""
+
+    CANDIDATE_REGISTERED = "nl.werkbrug.candidate.registered"
+    CANDIDATE_UPDATED = "nl.werkbrug.candidate.updated"
+    CANDIDATE_ERASED = "nl.werkbrug.candidate.erased"
+    VACANCY_POSTED = "nl.werkbrug.vacancy.posted"
+    VACANCY_UPDATED = "nl.werkbrug.vacancy.updated"
+    VACANCY_CLOSED = "nl.werkbrug.vacancy.closed"
+    MATCH_PROPOSED = "nl.werkbrug.match.proposed"
+    PLACEMENT_STARTED = "nl.werkbrug.placement.started"
+    PLACEMENT_CHECKED_IN = "nl.werkbrug.placement.checked_in"
+    PLACEMENT_AT_RISK = "nl.werkbrug.placement.at_risk"
+    PLACEMENT_CHECKIN_OVERDUE = "nl.werkbrug.placement.checkin_overdue"
+    PLACEMENT_ENDED = "nl.werkbrug.placement.ended"
+    ALERT_ACKNOWLEDGED = "nl.werkbrug.alert.acknowledged"
+
+
 @dataclass(frozen=True)
-class EventType:
-    name: str
+class EventContract:
+    """Where an event type travels and the schema its payload must pass."""
+
+    type: EventType
     topic: Topic
     schema: type[ma.Schema]
 
 
-def _types(*entries: tuple[str, Topic, type[ma.Schema]]) -> dict[str, EventType]:
-    return {name: EventType(name, topic, schema) for name, topic, schema in entries}
+def _contracts(*entries: tuple[EventType, Topic, type[ma.Schema]]) -> dict[str, EventContract]:
+    return {str(name): EventContract(name, topic, schema) for name, topic, schema in entries}
 
 
-EVENT_TYPES: dict[str, EventType] = _types(
-    ("nl.werkbrug.candidate.registered", Topic.CANDIDATE_EVENTS, CandidateProfilePayload),
-    ("nl.werkbrug.candidate.updated", Topic.CANDIDATE_EVENTS, CandidateProfilePayload),
-    ("nl.werkbrug.candidate.erased", Topic.CANDIDATE_EVENTS, CandidateErasedPayload),
-    ("nl.werkbrug.vacancy.posted", Topic.VACANCY_EVENTS, VacancyPayload),
-    ("nl.werkbrug.vacancy.updated", Topic.VACANCY_EVENTS, VacancyPayload),
-    ("nl.werkbrug.vacancy.closed", Topic.VACANCY_EVENTS, VacancyClosedPayload),
-    ("nl.werkbrug.match.proposed", Topic.MATCH_EVENTS, MatchProposedPayload),
-    ("nl.werkbrug.placement.started", Topic.PLACEMENT_EVENTS, PlacementStartedPayload),
-    ("nl.werkbrug.placement.checked_in", Topic.PLACEMENT_EVENTS, PlacementCheckedInPayload),
-    ("nl.werkbrug.placement.at_risk", Topic.PLACEMENT_EVENTS, PlacementAtRiskPayload),
-    ("nl.werkbrug.placement.checkin_overdue", Topic.PLACEMENT_EVENTS, PlacementCheckinOverduePayload),
-    ("nl.werkbrug.placement.ended", Topic.PLACEMENT_EVENTS, PlacementEndedPayload),
-    ("nl.werkbrug.alert.acknowledged", Topic.ALERT_EVENTS, AlertAcknowledgedPayload),
+EVENT_TYPES: dict[str, EventContract] = _contracts(
+    (EventType.CANDIDATE_REGISTERED, Topic.CANDIDATE_EVENTS, CandidateProfilePayload),
+    (EventType.CANDIDATE_UPDATED, Topic.CANDIDATE_EVENTS, CandidateProfilePayload),
+    (EventType.CANDIDATE_ERASED, Topic.CANDIDATE_EVENTS, CandidateErasedPayload),
+    (EventType.VACANCY_POSTED, Topic.VACANCY_EVENTS, VacancyPayload),
+    (EventType.VACANCY_UPDATED, Topic.VACANCY_EVENTS, VacancyPayload),
+    (EventType.VACANCY_CLOSED, Topic.VACANCY_EVENTS, VacancyClosedPayload),
+    (EventType.MATCH_PROPOSED, Topic.MATCH_EVENTS, MatchProposedPayload),
+    (EventType.PLACEMENT_STARTED, Topic.PLACEMENT_EVENTS, PlacementStartedPayload),
+    (EventType.PLACEMENT_CHECKED_IN, Topic.PLACEMENT_EVENTS, PlacementCheckedInPayload),
+    (EventType.PLACEMENT_AT_RISK, Topic.PLACEMENT_EVENTS, PlacementAtRiskPayload),
+    (EventType.PLACEMENT_CHECKIN_OVERDUE, Topic.PLACEMENT_EVENTS, PlacementCheckinOverduePayload),
+    (EventType.PLACEMENT_ENDED, Topic.PLACEMENT_EVENTS, PlacementEndedPayload),
+    (EventType.ALERT_ACKNOWLEDGED, Topic.ALERT_EVENTS, AlertAcknowledgedPayload),
 )
 
 
