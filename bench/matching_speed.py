@@ -9,7 +9,7 @@ locations a region has. The same seed gives the same tenant on every machine.
 
 (a) in-process: :meth:`VacancyIndex.top_k` for 10 vacancies, one candidate at a time, on a prebuilt index;
 (b) over HTTP: the matching web app under gunicorn, as the Procfile starts it, its read models filled
-    through :mod:`services.matching.store` the way the worker fills them, timing
+    through :mod:`services.matching.ranking.store` the way the worker fills them, timing
     ``GET /v1/tenants/{t}/candidates/{id}/matches``;
 (c) a full re-rank, top 10 for each of the 10,000 candidates, against the raw ``scipy.sparse`` product of
     the same matrices: every candidate phrase times every distinct vacancy phrase, which is the
@@ -652,7 +652,7 @@ def memory() -> dict:
 
 
 def fill_read_models(database_url: str, vacancies: list[tuple[str, dict]], candidates: list[tuple[str, dict]]) -> None:
-    from services.matching import store
+    from services.matching.ranking import store
     from shared.db import Database
 
     database = Database(database_url)

@@ -111,7 +111,7 @@ def _known_tenant(slug: str) -> str:
 def cmd_risk_train(args) -> int:
     import json
 
-    from services.matching import placements
+    from services.matching.placements import commands as placements
 
     tenant = _known_tenant(args.tenant)
     with _matching_db().session() as session:
@@ -122,7 +122,7 @@ def cmd_risk_train(args) -> int:
 
 
 def cmd_risk_rollback(args) -> int:
-    from services.matching import placements
+    from services.matching.placements import commands as placements
 
     tenant = _known_tenant(args.tenant)
     with _matching_db().session() as session:
@@ -134,8 +134,8 @@ def cmd_risk_rollback(args) -> int:
 def cmd_matching_load_esco(args) -> int:
     from pathlib import Path
 
-    from services.matching import concepts
-    from services.matching import store as matching_store
+    from services.matching.ranking import concepts
+    from services.matching.ranking import store as matching_store
 
     files = [(path, "skill") for path in args.skills or []] + [(path, "occupation") for path in args.occupations or []]
     if not files:
@@ -157,7 +157,7 @@ def cmd_matching_load_esco(args) -> int:
 def cmd_matching_train_reranker(args) -> int:
     import json
 
-    from services.matching import reranker
+    from services.matching.ranking import reranker
 
     tenant = _known_tenant(args.tenant)
     with _matching_db().session() as session:
@@ -168,7 +168,7 @@ def cmd_matching_train_reranker(args) -> int:
 
 
 def cmd_matching_rollback_reranker(args) -> int:
-    from services.matching import reranker
+    from services.matching.ranking import reranker
 
     tenant = _known_tenant(args.tenant)
     with _matching_db().session() as session:
@@ -178,7 +178,7 @@ def cmd_matching_rollback_reranker(args) -> int:
 
 
 def cmd_matching_reranker_status(args) -> int:
-    from services.matching import store as matching_store
+    from services.matching.ranking import store as matching_store
 
     tenant = _known_tenant(args.tenant)
     with _matching_db().session() as session:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from services.matching.ranking.live_index import RefitPolicy
 from shared.config import ConfigError, Settings, load_settings
 
 SERVICE = "matching"
@@ -18,10 +19,8 @@ def load(env: Mapping[str, str] = os.environ) -> Settings:
     return load_settings(SERVICE, env)
 
 
-def refit_policy(settings: Settings, env: Mapping[str, str] = os.environ):
-    """When the live index refits its text model (see :class:`services.matching.index.RefitPolicy`)."""
-    from services.matching.index import RefitPolicy
-
+def refit_policy(settings: Settings, env: Mapping[str, str] = os.environ) -> RefitPolicy:
+    """When the live index refits its text model (see :class:`~.ranking.live_index.RefitPolicy`)."""
     defaults = RefitPolicy()
     policy = RefitPolicy(
         changed_share=settings.float_setting("MATCHING_REFIT_CHANGED_SHARE", defaults.changed_share, env),

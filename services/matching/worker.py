@@ -1,19 +1,48 @@
 """The matching service's background process: it consumes candidate and vacancy events into its read
-models, proposes matches, and publishes its outbox."""
+models, proposes matches, follows placements' candidates, reports overdue check-ins, and publishes its
+outbox."""
 
 from __future__ import annotations
 
-from services.matching import config, placements, scheduler, store
-from services.matching.handlers import TOMBSTONE_HANDLERS, build_handlers
-from services.matching.index import MatchingEngine
+from functools import partial
+
+from services.matching import config, outbox
+from services.matching.placements import handlers as placements
+from services.matching.placements import scheduler
+from services.matching.ranking import handlers as ranking
+from services.matching.ranking.engine import MatchingEngine
 from shared.clock import clock_from_env
 from shared.config import Settings
+from shared.consumer import HandlerTable, TombstoneTable
 from shared.db import Database
+from shared.events import EventType
+from shared.loops import WorkerLoop
 from shared.registry import Registry
 from shared.topics import Topic
-from shared.worker import WorkerLoop, consumer_loop, main_for, outbox_relay_loop
+from shared.worker import consumer_loop, main_for, outbox_relay_loop
 
 TOPICS = [str(Topic.CANDIDATE_EVENTS), str(Topic.VACANCY_EVENTS), str(Topic.ALERT_EVENTS)]
+
+
+def handler_table(engine: MatchingEngine) -> HandlerTable:
+    """Everything that runs on each event, in order, in the event's one transaction."""
+    on_candidate_profile = partial(ranking.on_candidate_profile, engine)
+    on_vacancy_changed = partial(ranking.on_vacancy_changed, engine)
+    return {
+        EventType.CANDIDATE_REGISTERED: [on_candidate_profile, placements.on_candidate_profile],
+        EventType.CANDIDATE_UPDATED: [on_candidate_profile, placements.on_candidate_profile],
+        EventType.CANDIDATE_ERASED: [ranking.on_candidate_erased, placements.on_candidate_erased],
+        EventType.VACANCY_POSTED: [on_vacancy_changed],
+        EventType.VACANCY_UPDATED: [on_vacancy_changed],
+        EventType.VACANCY_CLOSED: [ranking.on_vacancy_closed],
+        EventType.ALERT_ACKNOWLEDGED: [placements.on_alert_acknowledged],
+    }
+
+
+# A tombstone may be all a late reader ever sees of an erasure, so it erases everywhere the event does.
+TOMBSTONE_HANDLERS: TombstoneTable = {
+    Topic.CANDIDATE_EVENTS: [ranking.on_candidate_tombstone, placements.on_candidate_tombstone],
+}
 
 
 def bootstrap(settings: Settings, db: Database | None = None) -> list[WorkerLoop]:
@@ -21,12 +50,10 @@ def bootstrap(settings: Settings, db: Database | None = None) -> list[WorkerLoop
     registry = Registry(Database(settings.registry_database_url))
     # Each tenant's threshold, weights and reranker, and the live index, from the registry and this database.
     engine = MatchingEngine.for_process(db, registry, policy=config.refit_policy(settings))
-    handlers = placements.with_placement_handlers(build_handlers(engine))
-    tombstone_handlers = placements.with_placement_tombstone_handlers(TOMBSTONE_HANDLERS)
     scan_every = settings.float_setting("CHECKIN_SCAN_SECONDS", 60.0)
     return [
-        consumer_loop(settings, db, store.processed_events, TOPICS, handlers, tombstone_handlers),
-        outbox_relay_loop(settings, db, store.outbox),
+        consumer_loop(settings, db, outbox.processed_events, TOPICS, handler_table(engine), TOMBSTONE_HANDLERS),
+        outbox_relay_loop(settings, db, outbox.outbox),
         scheduler.scheduler_loop(db, registry.settings, clock_from_env(), interval_s=scan_every),
         WorkerLoop("index-warmup", lambda stop: engine.cache.warm(registry.tenant_slugs, stop)),
     ]

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import requests
 
-from services.matching.placements import local_today
+from services.matching.placements.commands import local_today
 from shared.clock import offset_file_clock
 from tests.e2e.conftest import bearer
 from tests.e2e.payloads import GARDENER, GREEN_VACANCY

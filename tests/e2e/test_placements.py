@@ -11,7 +11,8 @@ import pytest
 import requests
 
 from shared.clock import move_clock
-from shared.events import decode_event
+from shared.events import EventType, decode_event
+from shared.topics import Topic
 from tests.e2e.conftest import bearer
 from tests.e2e.helpers import check_in, stack_today, start_placement, wait_until
 from tests.kafka_helpers import read_all
@@ -27,13 +28,16 @@ BAD = {"wellbeing": 1, "hours_worked": 5, "absence_days": 3, "signals": ["confli
 
 def placement_events(stack, tenant: str, placement_id: str) -> list:
     messages = read_all(
-        stack.broker.bootstrap_servers, "placement-events", key_prefix=f"{tenant}/{placement_id}".encode(), idle_s=0.5
+        stack.broker.bootstrap_servers,
+        Topic.PLACEMENT_EVENTS,
+        key_prefix=f"{tenant}/{placement_id}".encode(),
+        idle_s=0.5,
     )
     return [decode_event(message.value) for message in messages]
 
 
-def of_type(events: list, suffix: str) -> list:
-    return [event for event in events if event.type == f"nl.werkbrug.placement.{suffix}"]
+def of_type(events: list, event_type: EventType) -> list:
+    return [event for event in events if event.type == event_type]
 
 
 def test_bad_check_ins_put_one_at_risk_event_on_kafka(stack):
@@ -53,7 +57,7 @@ def test_bad_check_ins_put_one_at_risk_event_on_kafka(stack):
     events = wait_until(
         lambda: (
             (found := placement_events(stack, tenant, placement["id"]))
-            and len(of_type(found, "checked_in")) == 3
+            and len(of_type(found, EventType.PLACEMENT_CHECKED_IN)) == 3
             and found
         ),
         60,
@@ -67,7 +71,7 @@ def test_bad_check_ins_put_one_at_risk_event_on_kafka(stack):
         "at_risk",
         "checked_in",
     ]
-    (alert,) = of_type(events, "at_risk")
+    (alert,) = of_type(events, EventType.PLACEMENT_AT_RISK)
     assert alert.source == "matching" and alert.subject == placement["id"] and alert.tenant == tenant
     assert alert.data["candidate_id"] == placement["candidate_id"]
     assert alert.data["vacancy_id"] == placement["vacancy_id"]
@@ -90,7 +94,7 @@ def test_moving_the_clock_past_the_cadence_puts_one_overdue_event_per_gap_on_kaf
     check_in(stack, tenant, keys, placement["id"], today, GOOD)
 
     def overdue() -> list:
-        return of_type(placement_events(stack, tenant, placement["id"]), "checkin_overdue")
+        return of_type(placement_events(stack, tenant, placement["id"]), EventType.PLACEMENT_CHECKIN_OVERDUE)
 
     time.sleep(2)
     assert overdue() == [], "nothing is due yet"

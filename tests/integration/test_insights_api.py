@@ -4,6 +4,7 @@ placements, the alerts raised and the acknowledgements reported, with every smal
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -11,9 +12,14 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from services.matching import handlers, placements
+from services.matching import worker
+from services.matching.app import create_app
+from services.matching.context import MatchingContext
+from services.matching.ranking import store as ranking_store
+from services.matching.ranking.engine import MatchingEngine
 from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD
-from shared.events import decode_event, encode_event, load_example, new_event
+from shared.clock import FakeClock
+from shared.events import EventType, decode_event, encode_event, load_example, new_event
 from tests.integration.conftest import bearer
 
 TODAY = date(2026, 9, 1)
@@ -23,30 +29,35 @@ BAD = {"wellbeing": 1, "hours_worked": 4, "absence_days": 3, "signals": ["confli
 @pytest.fixture
 def matching(service, keys):
     svc = service("matching")
-    svc.context.extras["clock"] = lambda: datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
+    svc.context = MatchingContext.around(
+        dataclasses.replace(svc.context, clock=FakeClock(datetime(2026, 9, 1, 12, 0, tzinfo=UTC)))
+    )
+    svc.client = create_app(svc.context).test_client()
     return svc
 
 
 @pytest.fixture
 def feed(matching):
-    table = placements.with_placement_handlers(handlers.build_handlers(DEFAULT_PROPOSAL_THRESHOLD))
+    table = worker.handler_table(MatchingEngine.with_fixed_settings(DEFAULT_PROPOSAL_THRESHOLD))
 
     def deliver(tenant: str, type_name: str, data: dict) -> str:
         subject = str(uuid.uuid4())
         document = new_event(type_name, tenant=tenant, subject=subject, data=data, source="test")
+        event = decode_event(encode_event(document))
         with matching.db.session() as session:
-            table[type_name](session, decode_event(encode_event(document)))
+            for handler in table[type_name]:
+                handler(session, event)
         return subject
 
     return deliver
 
 
 def register(feed, tenant: str, ladder_step: int, needs: list[dict] | None = None) -> str:
-    data = copy.deepcopy(load_example("nl.werkbrug.candidate.registered")["data"])
+    data = copy.deepcopy(load_example(EventType.CANDIDATE_REGISTERED)["data"])
     data.update(jobcoach_id="jc-1", ladder_step=ladder_step)
     if needs is not None:
         data["support_needs"] = needs
-    return feed(tenant, "nl.werkbrug.candidate.registered", data)
+    return feed(tenant, EventType.CANDIDATE_REGISTERED, data)
 
 
 def acknowledge(feed, tenant: str, alert_type: str, minutes: float) -> None:
@@ -57,7 +68,7 @@ def acknowledge(feed, tenant: str, alert_type: str, minutes: float) -> None:
         "created_at": created.isoformat(),
         "acknowledged_at": (created + timedelta(minutes=minutes)).isoformat(),
     }
-    feed(tenant, "nl.werkbrug.alert.acknowledged", data)
+    feed(tenant, EventType.ALERT_ACKNOWLEDGED, data)
 
 
 def insights(matching, tenant: str, key: str):
@@ -106,7 +117,7 @@ def test_a_busy_region_sees_its_figures_and_never_a_small_one(matching, feed, ke
     step4 = [register(feed, tenant, 4, quiet) for _ in range(11)]
     register(feed, tenant, 5, [{"code": "wheelchair_access", "level": "essential"}])
     register(feed, f"{tenant}-b", 2)
-    vacancy = feed(tenant, "nl.werkbrug.vacancy.posted", load_example("nl.werkbrug.vacancy.posted")["data"])
+    vacancy = feed(tenant, EventType.VACANCY_POSTED, load_example(EventType.VACANCY_POSTED)["data"])
     auth = bearer(keys["jobcoach"])
     start = (TODAY - timedelta(days=120)).isoformat()
     ids = []
@@ -154,7 +165,7 @@ def test_a_busy_region_sees_its_figures_and_never_a_small_one(matching, feed, ke
     assert body["alerts_by_type"]["placement_at_risk"] == {"value": 12, "suppressed": False}
     assert body["alerts_by_type"]["checkin_overdue"]["suppressed"]
     with matching.db.session() as session:
-        proposed = session.execute(sa.select(sa.func.count()).select_from(matching.store.proposals)).scalar()
+        proposed = session.execute(sa.select(sa.func.count()).select_from(ranking_store.proposals)).scalar()
     expected = {"value": proposed, "suppressed": False} if proposed >= 11 else {"value": None, "suppressed": True}
     assert body["matches_proposed"] == body["alerts_by_type"]["match_proposed"] == expected
     medians = body["median_seconds_to_acknowledge"]

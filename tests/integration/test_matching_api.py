@@ -13,9 +13,10 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from services.matching import handlers
+from services.matching import worker
+from services.matching.ranking.engine import MatchingEngine
 from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD
-from shared.events import decode_event, encode_event, load_example, new_event
+from shared.events import EventType, decode_event, encode_event, load_example, new_event
 from tests.integration.conftest import bearer
 from tests.integration.helpers import assert_problem, snapshot
 
@@ -29,7 +30,7 @@ ANONYMOUS_FIELDS = {"profile_ref", "score", "talents_matched", "accommodations",
 
 def candidate_payload(jobcoach_id: str = "jc-1", **overrides) -> dict:
     """A gardener: quiet workplace essential, 12 to 24 hours, step 3, close to Venlo."""
-    data = copy.deepcopy(load_example("nl.werkbrug.candidate.registered")["data"])
+    data = copy.deepcopy(load_example(EventType.CANDIDATE_REGISTERED)["data"])
     data["jobcoach_id"] = jobcoach_id
     data.update(overrides)
     return data
@@ -37,7 +38,7 @@ def candidate_payload(jobcoach_id: str = "jc-1", **overrides) -> dict:
 
 def vacancy_payload(employer_id: str = "emp-1", **overrides) -> dict:
     """Park maintenance in Venlo offering a quiet workplace and a work buddy, 16 to 24 hours."""
-    data = copy.deepcopy(load_example("nl.werkbrug.vacancy.posted")["data"])
+    data = copy.deepcopy(load_example(EventType.VACANCY_POSTED)["data"])
     data["employer_id"] = employer_id
     data.update(overrides)
     return data
@@ -55,14 +56,15 @@ def matching(service, keys):
 @pytest.fixture
 def feed(matching, tenant):
     """Hand one event to the matching handlers, as the worker would after decoding it from Kafka."""
-    table = handlers.build_handlers(DEFAULT_PROPOSAL_THRESHOLD)
+    table = worker.handler_table(MatchingEngine.with_fixed_settings(DEFAULT_PROPOSAL_THRESHOLD))
 
     def deliver(type_name: str, data: dict, subject: str | None = None, region: str | None = None) -> str:
         subject = subject or str(uuid.uuid4())
         document = new_event(type_name, tenant=region or tenant, subject=subject, data=data, source="test")
         event = decode_event(encode_event(document))
         with matching.db.session() as session:
-            table[event.type](session, event)
+            for handler in table[event.type]:
+                handler(session, event)
         return subject
 
     return deliver
@@ -96,7 +98,7 @@ def profile_ref(vacancy_id: str, candidate_id: str) -> str:
 
 
 def test_a_candidate_in_a_region_without_vacancies_gets_an_empty_list_with_a_reason(matching, feed, keys, tenant):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
 
     response = matching.client.get(candidate_matches(tenant, candidate_id), headers=bearer(keys["jobcoach"]))
 
@@ -110,8 +112,8 @@ def test_a_candidate_in_a_region_without_vacancies_gets_an_empty_list_with_a_rea
 
 
 def test_another_regions_vacancies_do_not_count(matching, feed, keys, tenant):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
-    feed("nl.werkbrug.vacancy.posted", vacancy_payload(), region=f"{tenant}-b")
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    feed(EventType.VACANCY_POSTED, vacancy_payload(), region=f"{tenant}-b")
 
     body = matching.client.get(candidate_matches(tenant, candidate_id), headers=bearer(keys["jobcoach"])).get_json()
 
@@ -120,10 +122,10 @@ def test_another_regions_vacancies_do_not_count(matching, feed, keys, tenant):
 
 
 def test_a_candidate_gets_open_vacancies_best_first_with_score_and_explanation(matching, feed, keys, tenant):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
-    garden = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    garden = feed(EventType.VACANCY_POSTED, vacancy_payload())
     kitchen = feed(
-        "nl.werkbrug.vacancy.posted",
+        EventType.VACANCY_POSTED,
         vacancy_payload(
             title="Afwasser",
             description="Afwassen in een drukke keuken.",
@@ -148,9 +150,9 @@ def test_a_candidate_gets_open_vacancies_best_first_with_score_and_explanation(m
 
 
 def test_the_limit_caps_the_list(matching, feed, keys, tenant):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
     for _ in range(3):
-        feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+        feed(EventType.VACANCY_POSTED, vacancy_payload())
 
     body = matching.client.get(
         candidate_matches(tenant, candidate_id), query_string={"limit": 2}, headers=bearer(keys["jobcoach"])
@@ -167,9 +169,9 @@ def test_the_limit_caps_the_list(matching, feed, keys, tenant):
     ],
 )
 def test_a_vacancy_no_longer_open_is_not_offered(matching, feed, keys, tenant, closing):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
-    vacancy_id = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
-    feed("nl.werkbrug.vacancy.closed", closing, subject=vacancy_id)
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    vacancy_id = feed(EventType.VACANCY_POSTED, vacancy_payload())
+    feed(EventType.VACANCY_CLOSED, closing, subject=vacancy_id)
 
     body = matching.client.get(candidate_matches(tenant, candidate_id), headers=bearer(keys["jobcoach"])).get_json()
 
@@ -179,8 +181,8 @@ def test_a_vacancy_no_longer_open_is_not_offered(matching, feed, keys, tenant, c
 
 def test_a_candidate_whose_essential_needs_nothing_meets_gets_an_empty_list_with_a_reason(matching, feed, keys, tenant):
     needs = [{"code": "wheelchair_access", "level": "essential"}]
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload(support_needs=needs))
-    feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload(support_needs=needs))
+    feed(EventType.VACANCY_POSTED, vacancy_payload())
 
     body = matching.client.get(candidate_matches(tenant, candidate_id), headers=bearer(keys["jobcoach"])).get_json()
 
@@ -190,8 +192,8 @@ def test_a_candidate_whose_essential_needs_nothing_meets_gets_an_empty_list_with
 
 
 def test_a_candidate_without_matching_consent_gets_an_empty_list_with_a_reason(matching, feed, keys, tenant):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload(consent=consent(False, True)))
-    feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload(consent=consent(False, True)))
+    feed(EventType.VACANCY_POSTED, vacancy_payload())
 
     body = matching.client.get(candidate_matches(tenant, candidate_id), headers=bearer(keys["jobcoach"])).get_json()
 
@@ -200,9 +202,9 @@ def test_a_candidate_without_matching_consent_gets_an_empty_list_with_a_reason(m
 
 
 def test_an_updated_profile_is_what_gets_ranked(matching, feed, keys, tenant):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
-    feed("nl.werkbrug.vacancy.posted", vacancy_payload())
-    feed("nl.werkbrug.candidate.updated", candidate_payload(hours_min=30, hours_max=40), subject=candidate_id)
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    feed(EventType.VACANCY_POSTED, vacancy_payload())
+    feed(EventType.CANDIDATE_UPDATED, candidate_payload(hours_min=30, hours_max=40), subject=candidate_id)
 
     body = matching.client.get(candidate_matches(tenant, candidate_id), headers=bearer(keys["jobcoach"])).get_json()
 
@@ -223,8 +225,8 @@ def test_an_updated_profile_is_what_gets_ranked(matching, feed, keys, tenant):
 def test_a_candidates_matches_are_only_for_their_jobcoach(
     matching, feed, keys, other_tenant_keys, tenant, caller, status
 ):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
-    feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    feed(EventType.VACANCY_POSTED, vacancy_payload())
     headers = {
         "other-jobcoach": bearer(keys["jobcoach2"]),
         "other-tenant-jobcoach": bearer(other_tenant_keys["jobcoach"]),
@@ -241,8 +243,8 @@ def test_a_candidates_matches_are_only_for_their_jobcoach(
 
 
 def test_an_unknown_or_erased_candidate_is_404(matching, feed, keys, tenant):
-    erased = feed("nl.werkbrug.candidate.registered", candidate_payload())
-    feed("nl.werkbrug.candidate.erased", {"jobcoach_id": "jc-1"}, subject=erased)
+    erased = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    feed(EventType.CANDIDATE_ERASED, {"jobcoach_id": "jc-1"}, subject=erased)
     auth = bearer(keys["jobcoach"])
 
     assert_problem(matching.client.get(candidate_matches(tenant, erased), headers=auth), 404)
@@ -251,7 +253,7 @@ def test_an_unknown_or_erased_candidate_is_404(matching, feed, keys, tenant):
 
 @pytest.mark.parametrize("limit", [0, 51, -1, "tien"])
 def test_a_bad_limit_is_422_naming_it(matching, feed, keys, tenant, limit):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
 
     response = matching.client.get(
         candidate_matches(tenant, candidate_id), query_string={"limit": limit}, headers=bearer(keys["jobcoach"])
@@ -265,10 +267,10 @@ def test_a_bad_limit_is_422_naming_it(matching, feed, keys, tenant, limit):
 
 
 def test_the_employer_sees_only_consenting_candidates_and_never_who_they_are(matching, feed, keys, tenant):
-    sharing = feed("nl.werkbrug.candidate.registered", candidate_payload(consent=consent(True, True)))
-    not_sharing = feed("nl.werkbrug.candidate.registered", candidate_payload(consent=consent(True, False)))
-    no_matching = feed("nl.werkbrug.candidate.registered", candidate_payload(consent=consent(False, True)))
-    vacancy_id = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    sharing = feed(EventType.CANDIDATE_REGISTERED, candidate_payload(consent=consent(True, True)))
+    not_sharing = feed(EventType.CANDIDATE_REGISTERED, candidate_payload(consent=consent(True, False)))
+    no_matching = feed(EventType.CANDIDATE_REGISTERED, candidate_payload(consent=consent(False, True)))
+    vacancy_id = feed(EventType.VACANCY_POSTED, vacancy_payload())
 
     response = matching.client.get(vacancy_matches(tenant, vacancy_id), headers=bearer(keys["employer"]))
 
@@ -289,9 +291,9 @@ def test_the_employer_sees_only_consenting_candidates_and_never_who_they_are(mat
 
 
 def test_the_profile_reference_differs_per_vacancy(matching, feed, keys, tenant):
-    feed("nl.werkbrug.candidate.registered", candidate_payload())
-    first = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
-    second = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    first = feed(EventType.VACANCY_POSTED, vacancy_payload())
+    second = feed(EventType.VACANCY_POSTED, vacancy_payload())
     auth = bearer(keys["employer"])
 
     refs = [
@@ -303,8 +305,8 @@ def test_the_profile_reference_differs_per_vacancy(matching, feed, keys, tenant)
 
 
 def test_a_vacancy_without_consenting_candidates_gets_an_empty_list_with_a_reason(matching, feed, keys, tenant):
-    feed("nl.werkbrug.candidate.registered", candidate_payload(consent=consent(True, False)))
-    vacancy_id = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    feed(EventType.CANDIDATE_REGISTERED, candidate_payload(consent=consent(True, False)))
+    vacancy_id = feed(EventType.VACANCY_POSTED, vacancy_payload())
 
     body = matching.client.get(vacancy_matches(tenant, vacancy_id), headers=bearer(keys["employer"])).get_json()
 
@@ -313,9 +315,9 @@ def test_a_vacancy_without_consenting_candidates_gets_an_empty_list_with_a_reaso
 
 
 def test_an_erased_candidate_leaves_the_employers_list(matching, feed, keys, tenant):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
-    vacancy_id = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
-    feed("nl.werkbrug.candidate.erased", {"jobcoach_id": "jc-1"}, subject=candidate_id)
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    vacancy_id = feed(EventType.VACANCY_POSTED, vacancy_payload())
+    feed(EventType.CANDIDATE_ERASED, {"jobcoach_id": "jc-1"}, subject=candidate_id)
 
     body = matching.client.get(vacancy_matches(tenant, vacancy_id), headers=bearer(keys["employer"])).get_json()
 
@@ -334,8 +336,8 @@ def test_an_erased_candidate_leaves_the_employers_list(matching, feed, keys, ten
     ],
 )
 def test_a_vacancys_matches_are_only_for_its_employer(matching, feed, keys, other_tenant_keys, tenant, caller, status):
-    feed("nl.werkbrug.candidate.registered", candidate_payload())
-    vacancy_id = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    vacancy_id = feed(EventType.VACANCY_POSTED, vacancy_payload())
     headers = {
         "other-employer": bearer(keys["employer2"]),
         "other-tenant-employer": bearer(other_tenant_keys["employer"]),
@@ -365,8 +367,8 @@ AUDIT_TABLES = {"ranking_log", "exposure_counts"}
 
 
 def test_reading_matches_changes_nothing_but_the_audit_trail(matching, feed, keys, tenant):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
-    vacancy_id = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    vacancy_id = feed(EventType.VACANCY_POSTED, vacancy_payload())
     before = snapshot(matching)
 
     matching.client.get(candidate_matches(tenant, candidate_id), headers=bearer(keys["jobcoach"]))
@@ -380,15 +382,15 @@ def test_reading_matches_changes_nothing_but_the_audit_trail(matching, feed, key
 
 
 def test_posting_a_fitting_vacancy_proposes_the_candidate_to_their_jobcoach_once(matching, feed, keys, tenant):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
-    vacancy_id = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
-    feed("nl.werkbrug.vacancy.updated", vacancy_payload(), subject=vacancy_id)
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    vacancy_id = feed(EventType.VACANCY_POSTED, vacancy_payload())
+    feed(EventType.VACANCY_UPDATED, vacancy_payload(), subject=vacancy_id)
 
     table = matching.store.outbox.table
     with matching.db.session() as session:
         (row,) = session.execute(sa.select(table)).all()
     event = decode_event(row.payload.encode("utf-8"))
-    assert event.type == "nl.werkbrug.match.proposed"
+    assert event.type == EventType.MATCH_PROPOSED
     assert row.message_key == f"{tenant}/{candidate_id}"
     assert (event.data["candidate_id"], event.data["vacancy_id"]) == (candidate_id, vacancy_id)
     assert event.data["jobcoach_id"] == "jc-1"

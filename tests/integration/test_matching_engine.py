@@ -14,14 +14,16 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
-from services.matching import handlers, store
-from services.matching.api import ENGINE
-from services.matching.index import IndexCache, MatchingEngine, RefitPolicy
-from services.matching.placements_store import placements
-from services.matching.ranking import fingerprints, normalisation, profiles, rules, scoring
-from services.matching.reranker import RerankerCache
+from services.matching import worker
+from services.matching.app import create_app
+from services.matching.context import MatchingContext
+from services.matching.placements.store import placements
+from services.matching.ranking import fingerprints, normalisation, profiles, rules, scoring, store
+from services.matching.ranking.engine import MatchingEngine, RerankerCache
+from services.matching.ranking.index_cache import IndexCache
+from services.matching.ranking.live_index import RefitPolicy
 from shared import cli
-from shared.events import decode_event, encode_event, load_example, new_event
+from shared.events import EventType, decode_event, encode_event, load_example, new_event
 from shared.registry import Registry
 from tests.integration.conftest import bearer
 
@@ -33,7 +35,7 @@ INCREMENTAL_ONLY = RefitPolicy(
 
 def candidate_payload(jobcoach_id: str = "jc-1", **overrides) -> dict:
     """A gardener: quiet workplace essential, 12 to 24 hours, step 3, close to Venlo."""
-    data = copy.deepcopy(load_example("nl.werkbrug.candidate.registered")["data"])
+    data = copy.deepcopy(load_example(EventType.CANDIDATE_REGISTERED)["data"])
     data["jobcoach_id"] = jobcoach_id
     data.update(overrides)
     return data
@@ -41,7 +43,7 @@ def candidate_payload(jobcoach_id: str = "jc-1", **overrides) -> dict:
 
 def vacancy_payload(employer_id: str = "emp-1", **overrides) -> dict:
     """Park maintenance in Venlo offering a quiet workplace and a work buddy, 16 to 24 hours."""
-    data = copy.deepcopy(load_example("nl.werkbrug.vacancy.posted")["data"])
+    data = copy.deepcopy(load_example(EventType.VACANCY_POSTED)["data"])
     data["employer_id"] = employer_id
     data.update(overrides)
     return data
@@ -56,7 +58,8 @@ def matching(service, keys, registry):
     svc = service("matching")
     # The web app's engine, made here instead of on first use so that the tests can watch and tune it.
     engine = MatchingEngine(registry.settings, IndexCache(svc.db, policy=INCREMENTAL_ONLY), RerankerCache(ttl_s=0))
-    svc.context.extras[ENGINE] = engine
+    svc.context = MatchingContext.around(svc.context, engine=engine)
+    svc.client = create_app(svc.context).test_client()
     return svc
 
 
@@ -68,14 +71,15 @@ def engine(matching, registry):
 
 @pytest.fixture
 def feed(matching, engine, tenant):
-    table = handlers.build_handlers(engine)
+    table = worker.handler_table(engine)
 
     def deliver(type_name: str, data: dict, subject: str | None = None, region: str | None = None) -> str:
         subject = subject or str(uuid.uuid4())
         document = new_event(type_name, tenant=region or tenant, subject=subject, data=data, source="test")
         event = decode_event(encode_event(document))
         with matching.db.session() as session:
-            table[event.type](session, event)
+            for handler in table[event.type]:
+                handler(session, event)
         return subject
 
     return deliver
@@ -87,14 +91,14 @@ def proposals(svc) -> list[tuple[str, str]]:
     with svc.db.session() as session:
         rows = session.execute(sa.select(table.c.payload).order_by(table.c.id)).scalars().all()
     events = [decode_event(payload.encode()) for payload in rows]
-    return [(e.data["candidate_id"], e.data["vacancy_id"]) for e in events if e.type == "nl.werkbrug.match.proposed"]
+    return [(e.data["candidate_id"], e.data["vacancy_id"]) for e in events if e.type == EventType.MATCH_PROPOSED]
 
 
 def proposal_events(svc) -> list:
     table = svc.store.outbox.table
     with svc.db.session() as session:
         rows = session.execute(sa.select(table.c.payload).order_by(table.c.id)).scalars().all()
-    return [e for e in (decode_event(p.encode()) for p in rows) if e.type == "nl.werkbrug.match.proposed"]
+    return [e for e in (decode_event(p.encode()) for p in rows) if e.type == EventType.MATCH_PROPOSED]
 
 
 def candidate_matches(svc, tenant, key, candidate_id, **query) -> dict:
@@ -116,26 +120,26 @@ def vacancy_matches(svc, tenant, key, vacancy_id) -> dict:
 
 
 def test_the_index_picks_up_rows_written_after_it_was_built_without_refitting(matching, feed, keys, tenant):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
-    kitchen = feed("nl.werkbrug.vacancy.posted", vacancy_payload(**KITCHEN))
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    kitchen = feed(EventType.VACANCY_POSTED, vacancy_payload(**KITCHEN))
     first = candidate_matches(matching, tenant, keys["jobcoach"], candidate_id)
-    index = matching.context.extras[ENGINE].cache.peek(tenant)
+    index = matching.context.engine.cache.peek(tenant)
     assert [item["vacancy_id"] for item in first["items"]] == [kitchen]
 
-    garden = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
-    feed("nl.werkbrug.vacancy.closed", {"employer_id": "emp-1", "status": "filled"}, subject=kitchen)
+    garden = feed(EventType.VACANCY_POSTED, vacancy_payload())
+    feed(EventType.VACANCY_CLOSED, {"employer_id": "emp-1", "status": "filled"}, subject=kitchen)
     again = candidate_matches(matching, tenant, keys["jobcoach"], candidate_id)
 
     assert [item["vacancy_id"] for item in again["items"]] == [garden]
-    live = matching.context.extras[ENGINE].cache.peek(tenant)
+    live = matching.context.engine.cache.peek(tenant)
     assert live.model is index.model, "applied to the index, not refitted"
     assert set(live.delta_vacancies) == {garden}
     assert live.vacancy(kitchen) is None
 
 
 def test_a_fresh_process_builds_the_index_from_the_database_alone(matching, feed, tenant):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
-    vacancy_id = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    vacancy_id = feed(EventType.VACANCY_POSTED, vacancy_payload())
     fresh = IndexCache(matching.db, background=False)
     with matching.db.session() as session:
         index = fresh.current(session, tenant)
@@ -148,17 +152,17 @@ def test_a_fresh_process_builds_the_index_from_the_database_alone(matching, feed
 def test_a_background_refit_is_taken_by_the_next_use_after_it_caught_up(matching, feed, tenant):
     refit_soon = RefitPolicy(changed_share=0.2, max_age_s=3600, min_interval_s=0, max_delta_rows=10_000, sync_rows=0)
     cache = IndexCache(matching.db, policy=refit_soon)
-    feed("nl.werkbrug.candidate.registered", candidate_payload())
-    feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    feed(EventType.VACANCY_POSTED, vacancy_payload())
     with matching.db.session() as session:
         first = cache.current(session, tenant)
-    second_vacancy = feed("nl.werkbrug.vacancy.posted", vacancy_payload(**KITCHEN))
+    second_vacancy = feed(EventType.VACANCY_POSTED, vacancy_payload(**KITCHEN))
     with matching.db.session() as session:
         second = cache.current(session, tenant)
     assert second.model is first.model and second.vacancy(second_vacancy) is not None
     cache.wait_for_refits()
 
-    third_vacancy = feed("nl.werkbrug.vacancy.posted", vacancy_payload(title="Hovenier"))
+    third_vacancy = feed(EventType.VACANCY_POSTED, vacancy_payload(title="Hovenier"))
     with matching.db.session() as session:
         third = cache.current(session, tenant)
     cache.wait_for_refits()
@@ -170,14 +174,14 @@ def test_a_background_refit_is_taken_by_the_next_use_after_it_caught_up(matching
 
 
 def test_an_erased_candidate_leaves_the_index_and_the_removal_log_keeps_only_a_hash(matching, feed, keys, tenant):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
-    vacancy_id = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    vacancy_id = feed(EventType.VACANCY_POSTED, vacancy_payload())
     assert vacancy_matches(matching, tenant, keys["employer"], vacancy_id)["items"]
 
-    feed("nl.werkbrug.candidate.erased", {"jobcoach_id": "jc-1"}, subject=candidate_id)
+    feed(EventType.CANDIDATE_ERASED, {"jobcoach_id": "jc-1"}, subject=candidate_id)
 
     assert vacancy_matches(matching, tenant, keys["employer"], vacancy_id)["items"] == []
-    assert matching.context.extras[ENGINE].cache.peek(tenant).candidate(candidate_id) is None
+    assert matching.context.engine.cache.peek(tenant).candidate(candidate_id) is None
     with matching.db.session() as session:
         removals = [dict(row._mapping) for row in session.execute(sa.select(store.removals))]
     assert removals and candidate_id not in json.dumps(removals, default=str)
@@ -194,8 +198,8 @@ def test_an_erased_candidate_leaves_the_index_and_the_removal_log_keeps_only_a_h
     ],
 )
 def test_odd_talents_are_ranked_on_everything_else_and_never_fail(matching, feed, keys, tenant, talents):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload(talents=talents, preferences=talents))
-    vacancy_id = feed("nl.werkbrug.vacancy.posted", vacancy_payload(tasks=talents or ["planten verzorgen"]))
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload(talents=talents, preferences=talents))
+    vacancy_id = feed(EventType.VACANCY_POSTED, vacancy_payload(tasks=talents or ["planten verzorgen"]))
 
     mine = candidate_matches(matching, tenant, keys["jobcoach"], candidate_id)
     theirs = vacancy_matches(matching, tenant, keys["employer"], vacancy_id)
@@ -210,36 +214,36 @@ def test_odd_talents_are_ranked_on_everything_else_and_never_fail(matching, feed
 
 
 def test_a_pair_is_proposed_once_and_again_only_after_a_material_change(matching, feed, tenant):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
-    vacancy_id = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    vacancy_id = feed(EventType.VACANCY_POSTED, vacancy_payload())
     pair = (candidate_id, vacancy_id)
     assert proposals(matching) == [pair]
 
-    feed("nl.werkbrug.vacancy.updated", vacancy_payload(), subject=vacancy_id)
-    feed("nl.werkbrug.vacancy.updated", vacancy_payload(description="Nu ook in Tegelen."), subject=vacancy_id)
-    feed("nl.werkbrug.vacancy.updated", vacancy_payload(positions=5), subject=vacancy_id)
-    feed("nl.werkbrug.candidate.updated", candidate_payload(), subject=candidate_id)
+    feed(EventType.VACANCY_UPDATED, vacancy_payload(), subject=vacancy_id)
+    feed(EventType.VACANCY_UPDATED, vacancy_payload(description="Nu ook in Tegelen."), subject=vacancy_id)
+    feed(EventType.VACANCY_UPDATED, vacancy_payload(positions=5), subject=vacancy_id)
+    feed(EventType.CANDIDATE_UPDATED, candidate_payload(), subject=candidate_id)
     assert proposals(matching) == [pair], "nothing material changed"
 
-    feed("nl.werkbrug.vacancy.updated", vacancy_payload(skills=["groenonderhoud", "snoeien"]), subject=vacancy_id)
+    feed(EventType.VACANCY_UPDATED, vacancy_payload(skills=["groenonderhoud", "snoeien"]), subject=vacancy_id)
     assert proposals(matching) == [pair, pair]
 
-    feed("nl.werkbrug.candidate.updated", candidate_payload(hours_max=20), subject=candidate_id)
+    feed(EventType.CANDIDATE_UPDATED, candidate_payload(hours_max=20), subject=candidate_id)
     assert proposals(matching) == [pair, pair, pair]
 
 
 def test_a_vacancy_that_closes_and_opens_again_is_proposed_again(matching, feed, tenant):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
-    vacancy_id = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
-    feed("nl.werkbrug.vacancy.closed", {"employer_id": "emp-1", "status": "closed"}, subject=vacancy_id)
-    feed("nl.werkbrug.vacancy.updated", vacancy_payload(status="open"), subject=vacancy_id)
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    vacancy_id = feed(EventType.VACANCY_POSTED, vacancy_payload())
+    feed(EventType.VACANCY_CLOSED, {"employer_id": "emp-1", "status": "closed"}, subject=vacancy_id)
+    feed(EventType.VACANCY_UPDATED, vacancy_payload(status="open"), subject=vacancy_id)
     assert proposals(matching) == [(candidate_id, vacancy_id)] * 2
 
 
 def test_a_candidate_registered_after_the_vacancies_hears_of_the_best_ones(matching, feed, tenant):
-    garden = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
-    feed("nl.werkbrug.vacancy.posted", vacancy_payload(**KITCHEN))
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
+    garden = feed(EventType.VACANCY_POSTED, vacancy_payload())
+    feed(EventType.VACANCY_POSTED, vacancy_payload(**KITCHEN))
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
     assert proposals(matching) == [(candidate_id, garden)]
     [event] = proposal_events(matching)
     assert event.data["jobcoach_id"] == "jc-1"
@@ -248,13 +252,13 @@ def test_a_candidate_registered_after_the_vacancies_hears_of_the_best_ones(match
 
 def test_proposals_follow_the_tenants_threshold(matching, feed, registry, tenant):
     registry.change_settings(tenant, {"match_threshold": "0.99"})
-    feed("nl.werkbrug.candidate.registered", candidate_payload())
-    feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    feed(EventType.VACANCY_POSTED, vacancy_payload())
     assert proposals(matching) == []
 
     registry.change_settings(tenant, {"match_threshold": "0.5"})
-    cook = feed("nl.werkbrug.candidate.registered", candidate_payload(**COOK))
-    vacancy_id = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    cook = feed(EventType.CANDIDATE_REGISTERED, candidate_payload(**COOK))
+    vacancy_id = feed(EventType.VACANCY_POSTED, vacancy_payload())
     proposed = proposals(matching)
     assert (cook, vacancy_id) in proposed, "a weak fit passes a low threshold"
     assert all(event.data["score"] >= 0.5 for event in proposal_events(matching))
@@ -265,9 +269,9 @@ def test_proposals_follow_the_tenants_threshold(matching, feed, registry, tenant
 
 
 def test_the_tenants_weights_change_the_ranking(matching, feed, registry, keys, tenant):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload(support_needs=[]))
-    words = feed("nl.werkbrug.vacancy.posted", vacancy_payload(hours_min=22, hours_max=40))
-    hours = feed("nl.werkbrug.vacancy.posted", vacancy_payload(**KITCHEN, hours_min=12, hours_max=24))
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload(support_needs=[]))
+    words = feed(EventType.VACANCY_POSTED, vacancy_payload(hours_min=22, hours_max=40))
+    hours = feed(EventType.VACANCY_POSTED, vacancy_payload(**KITCHEN, hours_min=12, hours_max=24))
 
     by_default = candidate_matches(matching, tenant, keys["jobcoach"], candidate_id)
     registry.change_settings(
@@ -288,8 +292,8 @@ def test_the_tenants_weights_change_the_ranking(matching, feed, registry, keys, 
 
 def test_the_ranking_log_records_versions_and_fingerprints_and_no_personal_data(matching, feed, keys, tenant):
     payload = candidate_payload(display_name="Tulp", talents=["planten verzorgen", "heel bijzondere hobby"])
-    candidate_id = feed("nl.werkbrug.candidate.registered", payload)
-    vacancy_id = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, payload)
+    vacancy_id = feed(EventType.VACANCY_POSTED, vacancy_payload())
     candidate_matches(matching, tenant, keys["jobcoach"], candidate_id)
     vacancy_matches(matching, tenant, keys["employer"], vacancy_id)
 
@@ -322,16 +326,16 @@ def exposure_sample(tenant: str, step: int, target_group: bool, kind: str) -> fl
 
 
 def test_exposure_is_counted_per_ladder_step_and_target_group(matching, feed, keys, tenant):
-    feed("nl.werkbrug.candidate.registered", candidate_payload(ladder_step=3, target_group_register=True))
-    feed("nl.werkbrug.candidate.registered", candidate_payload(ladder_step=3, target_group_register=True))
-    feed("nl.werkbrug.candidate.registered", candidate_payload(ladder_step=5, target_group_register=False))
+    feed(EventType.CANDIDATE_REGISTERED, candidate_payload(ladder_step=3, target_group_register=True))
+    feed(EventType.CANDIDATE_REGISTERED, candidate_payload(ladder_step=3, target_group_register=True))
+    feed(EventType.CANDIDATE_REGISTERED, candidate_payload(ladder_step=5, target_group_register=False))
     hidden = {"matching": True, "share_with_employers": False}
     feed(
-        "nl.werkbrug.candidate.registered",
+        EventType.CANDIDATE_REGISTERED,
         candidate_payload(ladder_step=2, consent=hidden, target_group_register=False),
     )
     shown_before = exposure_sample(tenant, 3, True, "shown")
-    vacancy_id = feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    vacancy_id = feed(EventType.VACANCY_POSTED, vacancy_payload())
 
     vacancy_matches(matching, tenant, keys["employer"], vacancy_id)
     vacancy_matches(matching, tenant, keys["employer"], vacancy_id)
@@ -402,8 +406,8 @@ def test_esco_concepts_loaded_by_an_operator_reach_the_ranking(matching, cli_env
 def test_a_reranker_trained_on_outcomes_is_named_in_every_match_and_can_be_rolled_back(
     matching, feed, keys, cli_env, tenant, capsys
 ):
-    candidate_id = feed("nl.werkbrug.candidate.registered", candidate_payload())
-    feed("nl.werkbrug.vacancy.posted", vacancy_payload())
+    candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
+    feed(EventType.VACANCY_POSTED, vacancy_payload())
     assert cli.main(["matching", "train-reranker", "--tenant", tenant]) == 2
     assert "switches on at 50" in capsys.readouterr().err
 

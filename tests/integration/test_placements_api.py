@@ -5,6 +5,7 @@ erasure; training and rolling back a tenant's model; and the migrations matching
 from __future__ import annotations
 
 import copy
+import dataclasses
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -12,11 +13,17 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from services.matching import handlers, placements, scheduler
-from services.matching import placements_store as pstore
+from services.matching import worker
+from services.matching.app import create_app
+from services.matching.context import MatchingContext
+from services.matching.placements import scheduler
+from services.matching.placements import store as pstore
+from services.matching.ranking.engine import MatchingEngine
 from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD
 from shared import cli
-from shared.events import InvalidEvent, decode_event, encode_event, load_example, new_event
+from shared.clock import FakeClock
+from shared.events import EventType, InvalidEvent, decode_event, encode_event, load_example, new_event
+from shared.topics import Topic
 from tests.integration.conftest import bearer
 from tests.integration.helpers import assert_problem, snapshot
 
@@ -29,47 +36,35 @@ BAD = {"wellbeing": 1, "hours_worked": 6, "absence_days": 2, "signals": ["confli
 MIDDLING = {"wellbeing": 3, "hours_worked": 14, "absence_days": 0, "signals": []}
 
 
-class FakeClock:
-    def __init__(self, today: date) -> None:
-        self.now = datetime(today.year, today.month, today.day, 10, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def move(self, **delta) -> None:
-        self.now += timedelta(**delta)
-
-    @property
-    def today(self) -> date:
-        return placements.local_today(self)
-
-
 # --------------------------------------------------------------------------------------------------------
 # Fixtures and helpers
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock(TODAY)
+    return FakeClock(datetime(TODAY.year, TODAY.month, TODAY.day, 10, 0, tzinfo=UTC))
 
 
 @pytest.fixture
 def matching(service, keys, clock):
     svc = service("matching")
-    svc.context.extras["clock"] = clock
+    svc.context = MatchingContext.around(dataclasses.replace(svc.context, clock=clock))
+    svc.client = create_app(svc.context).test_client()
     return svc
 
 
 @pytest.fixture
 def feed(matching, tenant):
     """Hand one event to the worker's handler table, as the consumer would after decoding it."""
-    table = placements.with_placement_handlers(handlers.build_handlers(DEFAULT_PROPOSAL_THRESHOLD))
+    table = worker.handler_table(MatchingEngine.with_fixed_settings(DEFAULT_PROPOSAL_THRESHOLD))
 
     def deliver(type_name: str, data: dict, subject: str | None = None) -> str:
         subject = subject or str(uuid.uuid4())
         document = new_event(type_name, tenant=tenant, subject=subject, data=data, source="test")
+        event = decode_event(encode_event(document))
         with matching.db.session() as session:
-            table[type_name](session, decode_event(encode_event(document)))
+            for handler in table[type_name]:
+                handler(session, event)
         return subject
 
     return deliver
@@ -77,16 +72,16 @@ def feed(matching, tenant):
 
 @pytest.fixture
 def candidate(feed) -> str:
-    data = copy.deepcopy(load_example("nl.werkbrug.candidate.registered")["data"])
+    data = copy.deepcopy(load_example(EventType.CANDIDATE_REGISTERED)["data"])
     data["jobcoach_id"] = "jc-1"
-    return feed("nl.werkbrug.candidate.registered", data)
+    return feed(EventType.CANDIDATE_REGISTERED, data)
 
 
 @pytest.fixture
 def vacancy(feed) -> str:
-    data = copy.deepcopy(load_example("nl.werkbrug.vacancy.posted")["data"])
+    data = copy.deepcopy(load_example(EventType.VACANCY_POSTED)["data"])
     data["employer_id"] = "emp-1"
-    return feed("nl.werkbrug.vacancy.posted", data)
+    return feed(EventType.VACANCY_POSTED, data)
 
 
 @pytest.fixture
@@ -172,7 +167,7 @@ def test_a_jobcoach_starts_a_placement_for_their_candidate_and_it_is_announced(
         "model_version": None,
         "scored_at": None,
     }
-    (event,) = outbox_events(matching, "nl.werkbrug.placement.started")
+    (event,) = outbox_events(matching, EventType.PLACEMENT_STARTED)
     assert event.subject == body["id"] and event.tenant == tenant
     assert event.data == {
         "candidate_id": candidate,
@@ -236,7 +231,7 @@ def test_a_placement_for_a_candidate_not_there_or_not_yours_is_404(
     if which == "unknown":
         candidate_id = str(uuid.uuid4())
     elif which == "erased":
-        feed("nl.werkbrug.candidate.erased", {"jobcoach_id": "jc-1"}, subject=candidate)
+        feed(EventType.CANDIDATE_ERASED, {"jobcoach_id": "jc-1"}, subject=candidate)
     before = snapshot(matching)
     key = keys["jobcoach2"] if which == "another_jobcoachs" else keys["jobcoach"]
 
@@ -257,7 +252,7 @@ def test_a_placement_at_an_unknown_vacancy_is_404(matching, keys, tenant, candid
 
 @pytest.mark.parametrize("status", ["closed", "filled"])
 def test_a_placement_at_a_vacancy_no_longer_open_is_409(matching, feed, keys, tenant, candidate, vacancy, status):
-    feed("nl.werkbrug.vacancy.closed", {"employer_id": "emp-1", "status": status}, subject=vacancy)
+    feed(EventType.VACANCY_CLOSED, {"employer_id": "emp-1", "status": status}, subject=vacancy)
     before = snapshot(matching)
 
     response = start(matching, tenant, keys["jobcoach"], candidate, vacancy)
@@ -317,7 +312,7 @@ def test_a_jobcoach_lists_their_placements_newest_first_with_risk_filtered_and_p
     matching, feed, keys, tenant, candidate, vacancy
 ):
     first = started(matching, tenant, keys, candidate, vacancy)
-    second_vacancy = feed("nl.werkbrug.vacancy.posted", {**load_example("nl.werkbrug.vacancy.posted")["data"]})
+    second_vacancy = feed(EventType.VACANCY_POSTED, {**load_example(EventType.VACANCY_POSTED)["data"]})
     second = started(matching, tenant, keys, candidate, second_vacancy)
     checked_in(matching, tenant, keys, second, TODAY, BAD)
     assert end(matching, tenant, keys["jobcoach"], first, TODAY).status_code == 200
@@ -359,14 +354,14 @@ def test_a_check_in_is_stored_scored_and_announced(matching, keys, tenant, candi
     assert placement["checkin_count"] == 1
     assert placement["next_checkin_due"] == (TODAY + timedelta(days=13)).isoformat()
     assert placement["risk"]["score"] is not None
-    (event,) = outbox_events(matching, "nl.werkbrug.placement.checked_in")
+    (event,) = outbox_events(matching, EventType.PLACEMENT_CHECKED_IN)
     assert event.subject == placement_id
     assert event.data["candidate_id"] == candidate and event.data["vacancy_id"] == vacancy
     assert event.data["jobcoach_id"] == "jc-1"
     assert event.data["wellbeing"] == 3 and event.data["hours_worked"] == 14
     assert event.data["risk_score"] == placement["risk"]["score"]
     assert event.data["model_version"] == "default-1"
-    assert outbox_events(matching, "nl.werkbrug.placement.at_risk") == []
+    assert outbox_events(matching, EventType.PLACEMENT_AT_RISK) == []
 
 
 @pytest.mark.parametrize(
@@ -420,7 +415,7 @@ def test_the_future_is_judged_by_the_injected_clock(matching, keys, tenant, cand
     later = TODAY + timedelta(days=5)
     assert_problem(check_in(matching, tenant, keys["jobcoach"], placement_id, later, GOOD), 422)
 
-    clock.move(days=5)
+    clock.advance(days=5)
 
     assert check_in(matching, tenant, keys["jobcoach"], placement_id, later, GOOD).status_code == 201
 
@@ -487,7 +482,7 @@ def test_at_risk_is_announced_once_per_episode_through_a_sequence_of_check_ins(
 
     assert at_risk == [False, True, True, True, False, False, True, True, True]
     assert 0.45 <= scores[3] <= 0.6, "a middling check-in in between neither alerts nor releases"
-    alerts = outbox_events(matching, "nl.werkbrug.placement.at_risk")
+    alerts = outbox_events(matching, EventType.PLACEMENT_AT_RISK)
     assert [event.data["episode"] for event in alerts] == [1, 2]
     first = alerts[0]
     assert first.subject == placement_id
@@ -514,7 +509,7 @@ def test_a_tenants_own_threshold_decides_when_to_alert(matching, registry, keys,
 
     assert 0.6 < risk["score"] < 0.95
     assert risk["at_risk"] is False
-    assert outbox_events(matching, "nl.werkbrug.placement.at_risk") == []
+    assert outbox_events(matching, EventType.PLACEMENT_AT_RISK) == []
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -534,7 +529,7 @@ def test_ending_a_placement_records_the_outcome_announces_it_and_keeps_an_anonym
     assert (body["status"], body["outcome"], body["end_date"]) == ("ended", "ended_by_candidate", TODAY.isoformat())
     assert body["reason"] == "verhuisd"
     assert body["next_checkin_due"] is None
-    (event,) = outbox_events(matching, "nl.werkbrug.placement.ended")
+    (event,) = outbox_events(matching, EventType.PLACEMENT_ENDED)
     assert event.data["outcome"] == "ended_by_candidate" and event.data["end_date"] == TODAY
     assert "verhuisd" not in str(event.data), "the free-text reason stays in the service"
     with matching.db.session() as session:
@@ -591,16 +586,16 @@ def test_the_scheduler_reports_each_gap_in_check_ins_once(matching, keys, tenant
     assert scan_on(14) == 1
     assert scan_on(14) == 0
     assert scan_on(25) == 0, "the same gap is reported once, however long it lasts"
-    clock.move(days=26)
+    clock.advance(days=26)
     checked_in(matching, tenant, keys, placement_id, TODAY + timedelta(days=26), GOOD)
     assert scan_on(39) == 0
     assert scan_on(40) == 1
-    clock.move(days=74)
+    clock.advance(days=74)
     checked_in(matching, tenant, keys, placement_id, TODAY + timedelta(days=100), GOOD)
     assert scan_on(127) == 0, "after the first three months the cadence is four weeks"
     assert scan_on(128) == 1
 
-    events = outbox_events(matching, "nl.werkbrug.placement.checkin_overdue")
+    events = outbox_events(matching, EventType.PLACEMENT_CHECKIN_OVERDUE)
     assert [event.data["episode"] for event in events] == [1, 2, 3]
     assert [event.data["due_since"] for event in events] == [TODAY + timedelta(days=d) for d in (14, 40, 128)]
     assert [event.data["last_checkin"] for event in events] == [
@@ -624,7 +619,7 @@ def test_the_scheduler_follows_the_tenants_cadence_and_skips_ended_placements(
     settings_of = matching.context.registry.settings
 
     assert scheduler.scan(matching.db, settings_of, TODAY + timedelta(days=7)) == 1
-    clock.move(days=8)
+    clock.advance(days=8)
     assert end(matching, tenant, keys["jobcoach"], placement_id, TODAY + timedelta(days=8)).status_code == 200
     assert scheduler.scan(matching.db, settings_of, TODAY + timedelta(days=60)) == 0
 
@@ -642,16 +637,16 @@ def test_the_scheduler_loop_scans_when_the_clock_moves_to_another_day(
     thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        clock.move(days=15)
+        clock.advance(days=15)
         for _ in range(250):
-            if outbox_events(matching, "nl.werkbrug.placement.checkin_overdue"):
+            if outbox_events(matching, EventType.PLACEMENT_CHECKIN_OVERDUE):
                 break
             stop.wait(0.02)
     finally:
         stop.set()
         thread.join(5)
 
-    assert len(outbox_events(matching, "nl.werkbrug.placement.checkin_overdue")) == 1
+    assert len(outbox_events(matching, EventType.PLACEMENT_CHECKIN_OVERDUE)) == 1
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -663,9 +658,9 @@ def test_an_erased_candidate_takes_their_placements_check_ins_and_unsent_events_
 ):
     placement_id = started(matching, tenant, keys, candidate, vacancy)
     checked_in(matching, tenant, keys, placement_id, TODAY, BAD)
-    assert outbox_events(matching, "nl.werkbrug.placement.at_risk")
+    assert outbox_events(matching, EventType.PLACEMENT_AT_RISK)
 
-    feed("nl.werkbrug.candidate.erased", {"jobcoach_id": "jc-1"}, subject=candidate)
+    feed(EventType.CANDIDATE_ERASED, {"jobcoach_id": "jc-1"}, subject=candidate)
 
     with matching.db.session() as session:
         assert session.execute(sa.select(pstore.placements)).all() == []
@@ -676,10 +671,9 @@ def test_an_erased_candidate_takes_their_placements_check_ins_and_unsent_events_
 
 def test_a_candidate_tombstone_erases_their_placements_too(matching, keys, tenant, candidate, vacancy):
     started(matching, tenant, keys, candidate, vacancy)
-    tombstones = placements.with_placement_tombstone_handlers(handlers.TOMBSTONE_HANDLERS)
-
     with matching.db.session() as session:
-        tombstones["candidate-events"](session, tenant, candidate)
+        for handler in worker.TOMBSTONE_HANDLERS[Topic.CANDIDATE_EVENTS]:
+            handler(session, tenant, candidate)
 
     with matching.db.session() as session:
         assert session.execute(sa.select(pstore.placements)).all() == []
@@ -689,10 +683,10 @@ def test_a_candidate_who_changes_jobcoach_takes_their_placements_along(
     matching, feed, keys, tenant, candidate, vacancy
 ):
     placement_id = started(matching, tenant, keys, candidate, vacancy)
-    data = copy.deepcopy(load_example("nl.werkbrug.candidate.updated")["data"])
+    data = copy.deepcopy(load_example(EventType.CANDIDATE_UPDATED)["data"])
     data["jobcoach_id"] = "jc-2"
 
-    feed("nl.werkbrug.candidate.updated", data, subject=candidate)
+    feed(EventType.CANDIDATE_UPDATED, data, subject=candidate)
 
     url = f"{base(tenant)}/{placement_id}"
     assert matching.client.get(url, headers=bearer(keys["jobcoach2"])).status_code == 200
@@ -700,15 +694,15 @@ def test_a_candidate_who_changes_jobcoach_takes_their_placements_along(
 
 
 def test_an_acknowledgement_keeps_only_the_type_and_the_seconds(matching, feed, tenant):
-    data = load_example("nl.werkbrug.alert.acknowledged")["data"]
+    data = load_example(EventType.ALERT_ACKNOWLEDGED)["data"]
 
-    feed("nl.werkbrug.alert.acknowledged", data)
+    feed(EventType.ALERT_ACKNOWLEDGED, data)
 
     with matching.db.session() as session:
         rows = session.execute(sa.select(pstore.alert_acknowledgements)).mappings().all()
     assert [(r["tenant"], r["alert_type"], r["seconds"]) for r in rows] == [(tenant, "placement_at_risk", 23400.0)]
     with pytest.raises(InvalidEvent):
-        feed("nl.werkbrug.alert.acknowledged", {**data, "acknowledged_at": "2026-11-19T08:00:00.000Z"})
+        feed(EventType.ALERT_ACKNOWLEDGED, {**data, "acknowledged_at": "2026-11-19T08:00:00.000Z"})
 
 
 # --------------------------------------------------------------------------------------------------------

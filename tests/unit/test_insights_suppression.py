@@ -10,8 +10,15 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from services.matching import insights
-from services.matching.insights import CellTable, Equation, PlacementFacts, RawFigures, build_insights, suppress
+from services.matching.placements import insights
+from services.matching.placements.insights import (
+    CellTable,
+    Equation,
+    PlacementFacts,
+    RawFigures,
+    build_insights,
+    suppress,
+)
 
 TODAY = date(2026, 6, 1)
 

@@ -19,6 +19,7 @@ from services.matching.ranking.rank import (
     rank_vacancies_for_candidate,
 )
 from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD, DEFAULT_WEIGHTS, hard_constraint_failures
+from services.matching.ranking.scoring import Ranking
 from services.matching.ranking.text_model import TextModel, fit_model
 from services.matching.ranking.vacancy_index import VacancyIndex
 from services.matching.ranking.vocabulary import (
@@ -30,7 +31,7 @@ from services.matching.ranking.vocabulary import (
     support_label,
     support_mask,
 )
-from shared.events import load_example
+from shared.events import EventType, load_example
 
 TENANT = "noord-limburg"
 VENLO = (51.37, 6.17)
@@ -294,8 +295,8 @@ def test_proposes_a_partial_text_match_of_a_dutch_inflection():
 
 
 def test_the_documented_example_candidate_is_proposed_for_the_documented_example_vacancy():
-    person_event = load_example("nl.werkbrug.candidate.registered")
-    vacancy_event = load_example("nl.werkbrug.vacancy.posted")
+    person_event = load_example(EventType.CANDIDATE_REGISTERED)
+    vacancy_event = load_example(EventType.VACANCY_POSTED)
     person = CandidateProfile.from_payload(person_event["data"], id=person_event["subject"], tenant=TENANT)
     job = VacancyProfile.from_payload(vacancy_event["data"], id=vacancy_event["subject"], tenant=TENANT)
 
@@ -425,7 +426,9 @@ def test_scores_stay_between_zero_and_one_under_any_weights(seed):
     rng = random.Random(seed)
     for weights in [None, {"talent": 1.0}, {"talent": 0, "distance": 5}, {n: rng.random() for n in DEFAULT_WEIGHTS}]:
         for person in candidates:
-            for match in rank_vacancies_for_candidate(person, vacancies, top_k=None, weights=weights, model=model):
+            for match in rank_vacancies_for_candidate(
+                person, vacancies, top_k=None, ranking=Ranking(weights=weights), model=model
+            ):
                 assert 0.0 <= match.score <= 1.0
                 assert all(0.0 <= value <= 1.0 for value in match.explanation["components"].values())
 
@@ -434,7 +437,7 @@ def test_score_is_the_weighted_mean_of_the_named_components():
     person = candidate(preferred_needs={"work_buddy"}, lat=VENLO[0], lon=VENLO[1], max_travel_km=10, ladder_step=4)
     job = vacancy(lat=51.40, lon=6.15, hours_min=20, hours_max=32)
     for weights in [None, {"talent": 2.0, "ladder": 0.0}]:
-        [match] = rank_vacancies_for_candidate(person, [job], weights=weights)
+        [match] = rank_vacancies_for_candidate(person, [job], ranking=Ranking(weights=weights))
         used = match.explanation["weights"]
         components = match.explanation["components"]
         expected = sum(used[n] * components[n] for n in used) / sum(used.values())
@@ -446,7 +449,7 @@ def test_weights_can_be_overridden_per_call_without_changing_the_defaults():
     person = candidate(talents=("koffie zetten",))
     [default] = rank_vacancies_for_candidate(person, [vacancy()])
     [text_only] = rank_vacancies_for_candidate(
-        person, [vacancy()], weights={"supports": 0, "hours": 0, "ladder": 0, "distance": 0}
+        person, [vacancy()], ranking=Ranking(weights={"supports": 0, "hours": 0, "ladder": 0, "distance": 0})
     )
     assert text_only.score == text_only.explanation["components"]["talent"]
     assert text_only.score < default.score
@@ -459,7 +462,7 @@ def test_weights_can_be_overridden_per_call_without_changing_the_defaults():
 @pytest.mark.parametrize("weights", [{"charm": 1.0}, {"talent": -1}, {n: 0 for n in DEFAULT_WEIGHTS}])
 def test_rejects_weights_that_make_no_sense(weights):
     with pytest.raises(ValueError):
-        rank_vacancies_for_candidate(candidate(), [vacancy()], weights=weights)
+        rank_vacancies_for_candidate(candidate(), [vacancy()], ranking=Ranking(weights=weights))
 
 
 def test_both_ranking_directions_give_a_pair_the_same_score_and_explanation():
@@ -468,7 +471,9 @@ def test_both_ranking_directions_give_a_pair_the_same_score_and_explanation():
     for person in candidates:
         for match in rank_vacancies_for_candidate(person, vacancies, top_k=None, model=model):
             job = next(v for v in vacancies if v.id == match.vacancy_id)
-            [mirror] = rank_candidates_for_vacancy(job, [person], model=model, require_share_consent=False)
+            [mirror] = rank_candidates_for_vacancy(
+                job, [person], model=model, ranking=Ranking(require_share_consent=False)
+            )
             assert mirror.score == match.score
             assert mirror.explanation == match.explanation
 
@@ -631,10 +636,12 @@ def test_the_top_k_is_the_head_of_the_full_ranking(seed, weights):
     candidates, vacancies = _described_profiles(seed)
     index = VacancyIndex(vacancies, model=fit_model(vacancies, candidates))
     for person in candidates:
-        everything = index.top_k(person, None, weights=weights)
+        everything = index.top_k(person, None, Ranking(weights=weights))
         for k in (1, 3, 10):
-            assert index.top_k(person, k, weights=weights) == everything[:k]
-        assert index.top_k(person, 5, weights=weights, min_score=0.6) == [m for m in everything[:5] if m.score >= 0.6]
+            assert index.top_k(person, k, Ranking(weights=weights)) == everything[:k]
+        assert index.top_k(person, 5, Ranking(weights=weights, min_score=0.6)) == [
+            m for m in everything[:5] if m.score >= 0.6
+        ]
 
 
 def test_both_ways_of_finding_each_vacancys_best_head_phrase_agree():
@@ -784,7 +791,7 @@ def test_identical_phrases_are_fully_similar_and_the_model_can_be_fitted_on_noth
 
 
 def test_reads_a_candidate_from_its_event_payload():
-    event = load_example("nl.werkbrug.candidate.registered")
+    event = load_example(EventType.CANDIDATE_REGISTERED)
     person = CandidateProfile.from_payload(event["data"], id=event["subject"], tenant=event["tenant"])
     assert person.id == event["subject"]
     assert person.tenant == "noord-limburg"
@@ -799,7 +806,7 @@ def test_reads_a_candidate_from_its_event_payload():
 
 
 def test_reads_a_vacancy_from_its_event_payload():
-    event = load_example("nl.werkbrug.vacancy.posted")
+    event = load_example(EventType.VACANCY_POSTED)
     job = VacancyProfile.from_payload(event["data"], id=event["subject"], tenant=event["tenant"])
     assert job.id == event["subject"]
     assert job.employer_id == "emp-017"

@@ -8,14 +8,13 @@ import random
 
 import pytest
 
-from services.matching import store
-from services.matching.index import RefitPolicy, TenantIndex
-from services.matching.ranking import rank, rules, scoring
+from services.matching.ranking import rank, rules, scoring, store
 from services.matching.ranking.candidate_index import CandidateIndex
 from services.matching.ranking.fingerprints import candidate_fingerprint, pair_fingerprint, vacancy_fingerprint
+from services.matching.ranking.live_index import RefitPolicy, TenantIndex
 from services.matching.ranking.profiles import CandidateProfile, VacancyProfile
 from services.matching.ranking.rank import rank_candidates_for_vacancy
-from services.matching.ranking.scoring import weights_version
+from services.matching.ranking.scoring import Ranking, weights_version
 from services.matching.ranking.text_model import fit_model
 from services.matching.ranking.vocabulary import SUPPORT_CODES, VACANCY_KIND_RUNG
 
@@ -113,12 +112,14 @@ def assert_same_rankings(live: TenantIndex, rebuilt: TenantIndex, tenant: Tenant
     jobs = profiles(live, tenant.vacancies, VacancyProfile)
     weights = {"talent": 0.6, "supports": 0.1, "hours": 0.1, "ladder": 0.1, "distance": 0.1}
     for person in people:
-        assert live.vacancies_for(person, 8, weights=weights) == rebuilt.vacancies_for(person, 8, weights=weights)
+        assert live.vacancies_for(person, 8, Ranking(weights=weights)) == rebuilt.vacancies_for(
+            person, 8, Ranking(weights=weights)
+        )
         assert live.vacancies_for(person, None) == rebuilt.vacancies_for(person, None)
     for job in jobs:
         for share in (True, False):
-            assert live.candidates_for(job, 5, require_share_consent=share) == rebuilt.candidates_for(
-                job, 5, require_share_consent=share
+            assert live.candidates_for(job, 5, Ranking(require_share_consent=share)) == rebuilt.candidates_for(
+                job, 5, Ranking(require_share_consent=share)
             )
     assert live.matchable_vacancies() == rebuilt.matchable_vacancies()
     assert live.candidate_groups() == rebuilt.candidate_groups()
@@ -223,10 +224,10 @@ def test_the_candidate_index_ranks_like_the_one_off_call_and_mirrors_the_vacancy
     model = fit_model(jobs, people)
     index = CandidateIndex(people, model=model)
     for job in jobs:
-        assert index.rank(job, None, require_share_consent=False) == rank_candidates_for_vacancy(
-            job, people, top_k=None, model=model, require_share_consent=False
+        assert index.rank(job, None, Ranking(require_share_consent=False)) == rank_candidates_for_vacancy(
+            job, people, top_k=None, model=model, ranking=Ranking(require_share_consent=False)
         )
-        above = index.rank(job, None, min_score=0.6)
+        above = index.rank(job, None, Ranking(min_score=0.6))
         assert all(match.score >= 0.6 for match in above)
         assert above == [m for m in index.rank(job, None) if m.score >= 0.6]
 
@@ -356,10 +357,10 @@ def test_the_weights_version_names_the_weights_whatever_their_order():
 
 def test_every_match_carries_its_weights_and_ranking_versions():
     weights = {"talent": 0.7, "supports": 0.1, "hours": 0.1, "ladder": 0.05, "distance": 0.05}
-    [match] = rank.rank_vacancies_for_candidate(gardener(), [park_job()], weights=weights)
+    [match] = rank.rank_vacancies_for_candidate(gardener(), [park_job()], ranking=Ranking(weights=weights))
     assert match.explanation["weights_version"] == weights_version(weights)
     assert match.explanation["ranking_version"] == scoring.RANKING_VERSION
-    [mirror] = rank_candidates_for_vacancy(park_job(), [gardener()], weights=weights)
+    [mirror] = rank_candidates_for_vacancy(park_job(), [gardener()], ranking=Ranking(weights=weights))
     assert mirror.explanation["weights_version"] == weights_version(weights)
 
 

@@ -9,10 +9,10 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from services.matching import reranker
-from services.matching.ranking import rank, scoring
+from services.matching.ranking import rank, reranker, scoring
 from services.matching.ranking.profiles import CandidateProfile, VacancyProfile
-from services.matching.reranker import COMPONENTS, MIN_OUTCOMES, RerankerModel, TrainingRefused, lasted, train
+from services.matching.ranking.reranker import COMPONENTS, MIN_OUTCOMES, RerankerModel, TrainingRefused, lasted, train
+from services.matching.ranking.scoring import Ranking
 
 TENANT = "noord-limburg"
 
@@ -93,7 +93,7 @@ def test_every_reranked_match_names_the_reranker_and_keeps_the_score_before_it()
         for i, h in enumerate((0, 16, 28))
     ]
     plain = {m.vacancy_id: m for m in rank.rank_vacancies_for_candidate(person, jobs, top_k=None)}
-    reranked = rank.rank_vacancies_for_candidate(person, jobs, top_k=None, reranker=model)
+    reranked = rank.rank_vacancies_for_candidate(person, jobs, top_k=None, ranking=Ranking(reranker=model))
     for match in reranked:
         assert match.explanation["ranking_version"] == f"{scoring.RANKING_VERSION}+rerank-{TENANT}-4"
         assert match.explanation["rerank"]["version"] == model.version

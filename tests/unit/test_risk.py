@@ -9,9 +9,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from services.matching import risk
-from services.matching.cadence import Cadence
-from services.matching.risk import Checkin, RiskModel, RiskState, next_state
+from services.matching.placements import risk
+from services.matching.placements.cadence import Cadence
+from services.matching.placements.risk import Checkin, RiskModel, RiskState, next_state
 
 START = date(2026, 1, 5)
 CADENCE = Cadence(early_days=14, later_days=28, early_period_days=91)

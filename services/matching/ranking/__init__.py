@@ -26,7 +26,7 @@ and whole words so that an exact word counts for more than a shared fragment. Ea
 and scaled by the square root of its weight, so the dot product of two phrase vectors is
 ``0.7 * char cosine + 0.3 * word cosine``.
 
-Before a phrase is vectorised, the concept layer (:mod:`services.matching.concepts`) appends the labels
+Before a phrase is vectorised, the concept layer (:mod:`services.matching.ranking.concepts`) appends the labels
 of every concept it names, so that "schoonmaken", "cleaning" and "interieurverzorging" meet although
 they share no letters. The fitted :class:`TextModel` carries the lexicon its phrases were expanded with,
 so a query is always expanded like the index it is compared with. The raw-text methods of the model

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Final
 
 import numpy as np
@@ -12,9 +12,10 @@ from services.matching.ranking.phrases import FIELD_WEIGHTS, candidate_phrases, 
 from services.matching.ranking.profiles import CandidateProfile, Match, VacancyProfile
 from services.matching.ranking.rows import MaskableRows, id_ranks, top_positions
 from services.matching.ranking.scoring import (
+    DEFAULT_RANKING,
     TALENT_BEST_SHARE,
     Ranked,
-    Reranker,
+    Ranking,
     Scoring,
     distance_fits,
     haversine_arrays,
@@ -49,7 +50,7 @@ class CandidateIndex(MaskableRows):
     exactly as :func:`rank_candidates_for_vacancy` does, which is built on it.
 
     It holds candidates' own words for as long as it lives: it is a cache of the read model, dropped or
-    rebuilt when a candidate is erased (see :mod:`services.matching.index`), never stored.
+    rebuilt when a candidate is erased (see :mod:`services.matching.ranking.live_index`), never stored.
     """
 
     def __init__(self, candidates: Iterable[CandidateProfile], *, model: TextModel) -> None:
@@ -138,25 +139,16 @@ class CandidateIndex(MaskableRows):
         near = ~(km > self._max_travel[subset])
         return subset[near], km[near]
 
-    def rank(
-        self,
-        vacancy: VacancyProfile,
-        k: int | None = 10,
-        *,
-        weights: Mapping[str, float] | None = None,
-        require_share_consent: bool = True,
-        reranker: Reranker | None = None,
-        min_score: float | None = None,
-    ) -> list[Match]:
+    def rank(self, vacancy: VacancyProfile, k: int | None = 10, ranking: Ranking = DEFAULT_RANKING) -> list[Match]:
         """The ``k`` best allowed candidates (all if None), best first, equal scores by candidate id.
 
-        ``require_share_consent`` for lists an employer sees; a candidate's own jobcoach needs only the
-        matching consent. With ``min_score`` only those scoring at least that much.
+        The ranking's ``require_share_consent`` for lists an employer sees; a candidate's own jobcoach needs
+        only the matching consent. With its ``min_score`` only those scoring at least that much.
         """
-        scoring = Scoring.of(weights, reranker)
+        scoring = Scoring.of(ranking)
         if k is not None and k <= 0:
             return []
-        allowed, km = self._allowed_with_distances(vacancy, require_share_consent)
+        allowed, km = self._allowed_with_distances(vacancy, ranking.require_share_consent)
         if len(allowed) == 0:
             return []
 
@@ -203,8 +195,8 @@ class CandidateIndex(MaskableRows):
         scores, before, success = scoring.scores(components)
 
         order = top_positions(scores, self._id_rank[allowed], k)
-        if min_score is not None:
-            order = order[scores[order] >= min_score]
+        if ranking.min_score is not None:
+            order = order[scores[order] >= ranking.min_score]
         row_of = {int(phrase_id): row for row, phrase_id in enumerate(used)}
         ranked = Ranked(components, km, scoring, scores, before, success)
         matches = []

@@ -90,5 +90,5 @@ def default_lexicon() -> Lexicon:
 
 
 def lexicon_with(esco: Iterable[Any]) -> Lexicon:
-    """The shipped concepts plus ESCO concepts (:class:`services.matching.concepts.EscoLabels`)."""
+    """The shipped concepts plus ESCO concepts (:class:`~.concepts.EscoLabels`)."""
     return build_lexicon(phrase_tokens, esco)

@@ -3,13 +3,14 @@ are held to."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import dataclasses
+from collections.abc import Iterable
 
 from services.matching.ranking.candidate_index import CandidateIndex
 from services.matching.ranking.phrases import candidate_text
 from services.matching.ranking.profiles import CandidateProfile, Match, VacancyProfile
 from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD, resolve_weights
-from services.matching.ranking.scoring import Reranker
+from services.matching.ranking.scoring import DEFAULT_RANKING, Ranking
 from services.matching.ranking.text_model import TextModel, fit_model
 from services.matching.ranking.vacancy_index import VacancyIndex
 
@@ -19,20 +20,19 @@ def rank_vacancies_for_candidate(
     vacancies: Iterable[VacancyProfile],
     *,
     top_k: int | None = 10,
-    weights: Mapping[str, float] | None = None,
+    ranking: Ranking = DEFAULT_RANKING,
     model: TextModel | None = None,
-    reranker: Reranker | None = None,
 ) -> list[Match]:
     """The best vacancies for one candidate, for their jobcoach; hard constraints are applied first.
 
     Without ``model`` one is fitted on these vacancies and this candidate. For repeated queries over the
     same vacancies build a :class:`VacancyIndex` once and call :meth:`VacancyIndex.top_k`.
     """
-    resolve_weights(weights)
+    resolve_weights(ranking.weights)
     if not candidate.consent_matching or (top_k is not None and top_k <= 0):
         return []
     index = VacancyIndex(vacancies, model=model, extra_documents=[candidate_text(candidate)])
-    return index.top_k(candidate, top_k, weights=weights, reranker=reranker)
+    return index.top_k(candidate, top_k, ranking)
 
 
 def rank_candidates_for_vacancy(
@@ -40,45 +40,37 @@ def rank_candidates_for_vacancy(
     candidates: Iterable[CandidateProfile],
     *,
     top_k: int | None = 10,
-    weights: Mapping[str, float] | None = None,
+    ranking: Ranking = DEFAULT_RANKING,
     model: TextModel | None = None,
-    require_share_consent: bool = True,
-    reranker: Reranker | None = None,
 ) -> list[Match]:
     """The best candidates for one vacancy; by default only those who agreed to be shown to employers.
 
     Without ``model`` one is fitted on this vacancy and these candidates. For repeated queries over the
     same candidates build a :class:`CandidateIndex` once and call :meth:`CandidateIndex.rank`.
     """
-    resolve_weights(weights)
+    resolve_weights(ranking.weights)
     candidates = list(candidates)
     if (top_k is not None and top_k <= 0) or not candidates:
         return []
     if model is None:
         model = fit_model([vacancy], candidates)
     index = CandidateIndex(candidates, model=model)
-    return index.rank(vacancy, top_k, weights=weights, require_share_consent=require_share_consent, reranker=reranker)
+    return index.rank(vacancy, top_k, ranking)
 
 
 def proposals_for_vacancy(
     vacancy: VacancyProfile,
     candidates: Iterable[CandidateProfile],
     threshold: float = DEFAULT_PROPOSAL_THRESHOLD,
-    weights: Mapping[str, float] | None = None,
+    *,
+    ranking: Ranking = DEFAULT_RANKING,
     model: TextModel | None = None,
-    reranker: Reranker | None = None,
 ) -> list[Match]:
-    """Every candidate scoring at least ``threshold``, to propose to that candidate's own jobcoach.
+    """Every candidate scoring at least ``threshold`` (with the ranking's weights and reranker), to propose
+    to that candidate's own jobcoach.
 
     Only the matching consent is needed here: the proposal goes to the jobcoach, not to the employer.
     """
-    ranked = rank_candidates_for_vacancy(
-        vacancy,
-        candidates,
-        top_k=None,
-        weights=weights,
-        model=model,
-        require_share_consent=False,
-        reranker=reranker,
-    )
+    for_jobcoach = dataclasses.replace(ranking, require_share_consent=False)
+    ranked = rank_candidates_for_vacancy(vacancy, candidates, top_k=None, ranking=for_jobcoach, model=model)
     return [match for match in ranked if match.score >= threshold]

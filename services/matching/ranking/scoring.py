@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final, NamedTuple, Protocol
 
 import numpy as np
@@ -31,7 +32,7 @@ EXPLAIN_MIN_SIMILARITY: Final = 0.25
 
 
 class Reranker(Protocol):
-    """Adjusts soft scores from their components (see :mod:`services.matching.reranker`)."""
+    """Adjusts soft scores from their components (see :mod:`services.matching.ranking.reranker`)."""
 
     @property
     def version(self) -> str: ...
@@ -53,6 +54,31 @@ def ranking_version(reranker: Reranker | None = None) -> str:
     return RANKING_VERSION if reranker is None else f"{RANKING_VERSION}+{reranker.version}"
 
 
+@dataclass(frozen=True)
+class Ranking:
+    """How one ranking scores and filters, as one value: built once per request or event from the tenant's
+    settings and its reranker, and handed down unchanged to the indexes and the ranking log."""
+
+    # The tenant's score weights over the defaults; None for the defaults.
+    weights: Mapping[str, float] | None = None
+    reranker: Reranker | None = None
+    # Only matches scoring at least this much (a proposal's threshold); None keeps every allowed one.
+    min_score: float | None = None
+    # A list an employer sees needs the candidate's consent to be shown; a jobcoach's own list does not.
+    require_share_consent: bool = True
+
+    @property
+    def version(self) -> str:
+        return ranking_version(self.reranker)
+
+    @property
+    def weights_version(self) -> str:
+        return weights_version(self.weights)
+
+
+DEFAULT_RANKING: Final = Ranking()
+
+
 class Scoring(NamedTuple):
     weights: dict[str, float]
     weights_version: str
@@ -60,9 +86,9 @@ class Scoring(NamedTuple):
     reranker: Reranker | None
 
     @classmethod
-    def of(cls, weights: Mapping[str, float] | None, reranker: Reranker | None) -> Scoring:
-        resolved = resolve_weights(weights)
-        return cls(resolved, weights_version(resolved), ranking_version(reranker), reranker)
+    def of(cls, ranking: Ranking) -> Scoring:
+        resolved = resolve_weights(ranking.weights)
+        return cls(resolved, weights_version(resolved), ranking.version, ranking.reranker)
 
     def scores(self, components: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(final scores, scores before the reranker, predicted success or None)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import numpy as np
@@ -15,9 +15,10 @@ from services.matching.ranking.phrases import FIELD_WEIGHTS, VACANCY_NUMBERS, ca
 from services.matching.ranking.profiles import CandidateProfile, Match, VacancyProfile
 from services.matching.ranking.rows import MaskableRows, id_ranks, kth_largest, top_positions
 from services.matching.ranking.scoring import (
+    DEFAULT_RANKING,
     TALENT_BEST_SHARE,
     Ranked,
-    Reranker,
+    Ranking,
     Scoring,
     distance_fits,
     final_score,
@@ -37,7 +38,7 @@ class VacancyIndex(MaskableRows):
     Build one per tenant from its current vacancies, ideally with a model fitted on the tenant's vacancy
     and candidate texts. It is never modified after construction, so one index can serve concurrent
     requests; :meth:`without` gives a view in which some vacancies no longer take part, which is how
-    :mod:`services.matching.index` retires changed rows without rebuilding. Hard constraints run on numpy
+    :mod:`~.live_index` retires changed rows without rebuilding. Hard constraints run on numpy
     arrays (tenant, status, positions, hours, support bitmasks, coordinates). Text similarity is a sparse
     product of the candidate's phrases with the few distinct skill, task and title phrases, gathered per
     vacancy; description sentences, mostly unique to their vacancy, are compared only for the vacancies
@@ -198,20 +199,12 @@ class VacancyIndex(MaskableRows):
         np.maximum.at(top, self._deep_owners, pair_best[self._deep_pairs])
         return top[allowed]
 
-    def top_k(
-        self,
-        candidate: CandidateProfile,
-        k: int | None = 10,
-        *,
-        weights: Mapping[str, float] | None = None,
-        reranker: Reranker | None = None,
-        min_score: float | None = None,
-    ) -> list[Match]:
+    def top_k(self, candidate: CandidateProfile, k: int | None = 10, ranking: Ranking = DEFAULT_RANKING) -> list[Match]:
         """The ``k`` best allowed vacancies (all if ``k`` is None), best first, equal scores by vacancy id.
 
-        With ``min_score`` only those scoring at least that much.
+        With the ranking's ``min_score`` only those scoring at least that much.
         """
-        scoring = Scoring.of(weights, reranker)
+        scoring = Scoring.of(ranking)
         if k is not None and k <= 0:
             return []
         # Without a travel limit distance does not score (its fit is 1.0 at any distance), so it is
@@ -246,7 +239,7 @@ class VacancyIndex(MaskableRows):
         }
         described = self._description.counts[allowed] > 0
         sentence_bound = np.where(described, self._description_bound, 0.0)
-        prune = query is not None and reranker is None and k is not None and len(allowed) > k
+        prune = query is not None and ranking.reranker is None and k is not None and len(allowed) > k
 
         # Exact scores are needed only for vacancies that can reach the top k, and two cheap bounds
         # rule out most of the rest. The exact talent is still taken over every allowed vacancy at once,
@@ -294,8 +287,8 @@ class VacancyIndex(MaskableRows):
         scores, before, success = scoring.scores(components)
 
         order = top_positions(scores, self._id_rank[allowed], k)
-        if min_score is not None:
-            order = order[scores[order] >= min_score]
+        if ranking.min_score is not None:
+            order = order[scores[order] >= ranking.min_score]
         if candidate.max_travel_km is None:
             km = km.copy()
             km[order] = self._distances(candidate, allowed[order])

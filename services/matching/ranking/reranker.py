@@ -23,19 +23,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final
 
 import numpy as np
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.matching import store
-from services.matching.ranking import profiles, rank, rules
+from services.matching.placements import store as placements_store
+from services.matching.ranking import profiles, rank, rules, store
+from services.matching.ranking.live_index import TenantIndex
+from services.matching.ranking.scoring import Ranking
 from shared.errors import Refused
 
 COMPONENTS: Final = tuple(rules.DEFAULT_WEIGHTS)
@@ -48,6 +47,9 @@ LASTING_DAYS: Final = 182
 REGULARISATION_C: Final = 1.0
 
 Outcome = tuple[Mapping[str, float], bool]
+
+# A placement the jobcoach found without a proposal is scored as their own list would have scored it.
+FOR_JOBCOACH: Final = Ranking(require_share_consent=False)
 
 
 class TrainingRefused(Refused):
@@ -189,26 +191,9 @@ def training_outcomes(session: Session, tenant: str, *, today: date | None = Non
     the vacancy taken as open, so that a filled vacancy can still be learnt from. Placements of erased
     candidates are gone and are not learnt from.
     """
-    from services.matching.placements_store import placements
-
     today = today or date.today()
-    rows = session.execute(
-        sa.select(
-            placements.c.candidate_id,
-            placements.c.vacancy_id,
-            placements.c.start_date,
-            placements.c.end_date,
-            placements.c.outcome,
-        ).where(placements.c.tenant == tenant)
-    ).all()
-    proposed = {
-        (row.vacancy_id, row.candidate_id): row.components
-        for row in session.execute(
-            sa.select(store.proposals.c.vacancy_id, store.proposals.c.candidate_id, store.proposals.c.components).where(
-                store.proposals.c.tenant == tenant, store.proposals.c.components.is_not(None)
-            )
-        )
-    }
+    rows = placements_store.outcomes(session, tenant)
+    proposed = store.proposal_components(session, tenant)
     outcomes: list[Outcome] = []
     unscored: list[tuple[str, str, bool]] = []
     for row in rows:
@@ -226,8 +211,6 @@ def training_outcomes(session: Session, tenant: str, *, today: date | None = Non
 
 
 def _score_now(session: Session, tenant: str, pairs: Sequence[tuple[str, str, bool]]) -> list[Outcome]:
-    from services.matching.index import TenantIndex
-
     model = TenantIndex.from_rows(tenant, store.changes_since(session, tenant, None)).model
     outcomes: list[Outcome] = []
     for candidate_id, vacancy_id, success in pairs:
@@ -241,9 +224,7 @@ def _score_now(session: Session, tenant: str, pairs: Sequence[tuple[str, str, bo
         except ValueError:
             continue
         vacancy = dataclasses.replace(vacancy, status="open", positions=max(vacancy.positions, 1))
-        ranked = rank.rank_candidates_for_vacancy(
-            vacancy, [candidate], top_k=1, model=model, require_share_consent=False
-        )
+        ranked = rank.rank_candidates_for_vacancy(vacancy, [candidate], top_k=1, ranking=FOR_JOBCOACH, model=model)
         if ranked:
             outcomes.append((dict(ranked[0].explanation["components"]), success))
     return outcomes
@@ -264,24 +245,3 @@ def rollback(session: Session, tenant: str) -> tuple[str, str | None]:
         raise TrainingRefused(f"{tenant} has no reranker in use")
     current = store.rerankers.active(session, tenant)
     return retired, RerankerModel.from_dict(current).version if current else None
-
-
-class RerankerCache:
-    """Each tenant's reranker in use, re-read at most every ``ttl_s`` seconds (like tenant settings), so a
-    training or a rollback reaches every process within seconds."""
-
-    def __init__(self, ttl_s: float = 10.0) -> None:
-        self.ttl_s = ttl_s
-        self._cached: dict[str, tuple[float, RerankerModel | None]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, session: Session, tenant: str) -> RerankerModel | None:
-        now = time.monotonic()
-        cached = self._cached.get(tenant)
-        if cached is not None and now - cached[0] < self.ttl_s:
-            return cached[1]
-        stored = store.rerankers.active(session, tenant)
-        model = RerankerModel.from_dict(stored) if stored else None
-        with self._lock:
-            self._cached[tenant] = (now, model)
-        return model

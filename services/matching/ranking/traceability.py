@@ -15,16 +15,15 @@ left out. The report sets the counts against how many consenting candidates each
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
-from services.matching import store
-from services.matching.index import TenantIndex
-from services.matching.ranking import rules, scoring, vocabulary
+from services.matching.ranking import rules, scoring, store, vocabulary
+from services.matching.ranking.live_index import TenantIndex
 from services.matching.ranking.profiles import CandidateProfile, Match
-from services.matching.ranking.scoring import Reranker
+from services.matching.ranking.scoring import Ranking
 from shared import metrics
 
 CANDIDATE_TO_VACANCIES: Final = "candidate_vacancies"
@@ -42,27 +41,26 @@ LOGGED_RESULTS: Final = 10
 def log_ranking(
     session: Session,
     *,
-    tenant: str,
     direction: str,
     subject_fingerprint: str,
     index: TenantIndex,
-    weights: Mapping[str, float] | None,
-    reranker: Reranker | None,
+    ranking: Ranking,
     matches: Sequence[Match],
 ) -> None:
-    """Record one ranking; vacancies by id and score, candidates by score only."""
+    """Record one ranking of the index's tenant; vacancies by id and score, candidates by score only."""
     head = matches[:LOGGED_RESULTS]
     if direction == CANDIDATE_TO_VACANCIES:
         results: list[Any] = [{"vacancy_id": m.vacancy_id, "score": m.score} for m in head]
     else:
         results = [m.score for m in head]
-    resolved = rules.resolve_weights(weights)
+    resolved = rules.resolve_weights(ranking.weights)
+    reranker = ranking.reranker
     store.log_ranking(
         session,
-        tenant,
+        index.tenant,
         direction=direction,
         subject_fingerprint=subject_fingerprint,
-        ranking_version=scoring.ranking_version(reranker),
+        ranking_version=ranking.version,
         model_version=index.model.version,
         weights_version=scoring.weights_version(resolved),
         weights=resolved,

@@ -73,7 +73,7 @@ from typing import Any
 
 import numpy as np
 
-from services.matching.cadence import Cadence
+from services.matching.placements.cadence import Cadence
 from shared.errors import Refused
 
 RECENT_CHECKINS = 4

@@ -1,8 +1,5 @@
-"""Placements, their check-ins, risk models and the anonymous rows behind the insights. Every query takes
-the tenant.
-
-The tables live on the matching service's one ``metadata`` so that Alembic sees a single schema.
-"""
+"""Placements' tables: placements, their check-ins, risk models and the anonymous rows behind the
+insights. Every query takes the tenant."""
 
 from __future__ import annotations
 
@@ -11,9 +8,12 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.matching.store import VersionedModels, metadata, outbox, versioned_models_table
+from services.matching.outbox import outbox
+from services.matching.versioned_models import VersionedModels, versioned_models_table
 from shared.db import UtcDateTime, utcnow
 from shared.events import message_key
+
+metadata = sa.MetaData()
 
 placements = sa.Table(
     "placements",
@@ -180,6 +180,19 @@ def list_placements(
         .limit(limit)
     ).mappings()
     return [dict(row) for row in rows], total
+
+
+def outcomes(session: Session, tenant: str) -> list[sa.Row]:
+    """Every placement of the tenant as (candidate id, vacancy id, start date, end date, outcome)."""
+    return session.execute(
+        sa.select(
+            placements.c.candidate_id,
+            placements.c.vacancy_id,
+            placements.c.start_date,
+            placements.c.end_date,
+            placements.c.outcome,
+        ).where(placements.c.tenant == tenant)
+    ).all()
 
 
 def tenants_with_active_placements(session: Session) -> list[str]:

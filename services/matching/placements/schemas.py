@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from services.matching.risk import OUTCOMES, SIGNALS
+from services.matching.placements.risk import OUTCOMES, SIGNALS
 from shared.vocabulary import MAX_HOURS_PER_WEEK, SUPPORT_CODES
 from shared.web.resources import PageQuerySchema, PageSchema, StrictSchema
 

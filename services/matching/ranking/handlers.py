@@ -1,4 +1,5 @@
-"""Event handlers of the matching service: plain functions, listed by event type at the bottom.
+"""Ranking's event handlers: the read models of candidates and vacancies, and proposals. Plain functions;
+the worker's handler table (:mod:`services.matching.worker`) says which run on which event.
 
 Proposals
 ---------
@@ -9,8 +10,8 @@ jobcoach too, at most :data:`MAX_PROPOSALS_PER_CANDIDATE` at a time: with the li
 ranking, and without it a candidate registered after the vacancies were posted would never hear of them.
 
 A pair is proposed once, and again only when something material to it changed (see
-``fingerprints.pair_fingerprint``: not a reworded vacancy description, not an employer-consent change), or when
-its vacancy closed and opened again. Each proposal stores the pair's fingerprint and its components; the
+``fingerprints.pair_fingerprint``: not a reworded vacancy description, not an employer-consent change), or
+when its vacancy closed and opened again. Each proposal stores the pair's fingerprint and its components; the
 components are what the reranker later learns from.
 
 Ranking runs on the in-memory index, refreshed first up to (not including) the change this handler just
@@ -21,28 +22,26 @@ written at the same moment by two replicas are still seen by whichever of the tw
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from collections.abc import Iterable, Mapping
+from typing import Final
 
 from sqlalchemy.orm import Session
 
-from services.matching import store, traceability
-from services.matching.index import MatchingEngine
-from services.matching.ranking import fingerprints, rules
+from services.matching.outbox import emit
+from services.matching.ranking import fingerprints, store, traceability
+from services.matching.ranking.engine import MatchingEngine
+from services.matching.ranking.live_index import TenantIndex
 from services.matching.ranking.profiles import CandidateProfile, Match, VacancyProfile
+from services.matching.ranking.scoring import Ranking
 from shared import metrics
-from shared.events import Event, new_event
+from shared.events import Event, EventType
 
-SOURCE = "matching"
 log = logging.getLogger(__name__)
 
 # A new or changed candidate hears of a few good vacancies at a time, not of every one in the region;
 # their jobcoach sees the whole list on the matches endpoint.
 MAX_PROPOSALS_PER_CANDIDATE: Final = 5
-
-Handler = Callable[[Session, Event], None]
 
 
 def on_candidate_profile(engine: MatchingEngine, session: Session, event: Event) -> None:
@@ -88,22 +87,15 @@ def propose_candidates(engine: MatchingEngine, session: Session, vacancy: Vacanc
     """Propose each candidate at or above the tenant's threshold for this vacancy, as far as not done."""
     tenant = vacancy.tenant
     index = engine.index(session, tenant, upto=upto)
-    weights = engine.weights(tenant)
-    reranker = engine.reranker(session, tenant)
-    matches = index.candidates_for(
-        vacancy,
-        None,
-        weights=weights,
-        require_share_consent=False,
-        reranker=reranker,
-        min_score=engine.threshold(tenant),
-    )
+    ranking = engine.proposal_ranking(session, tenant)
+    matches = index.candidates_for(vacancy, None, ranking)
     already = store.proposal_fingerprints(session, tenant, vacancy_id=vacancy.id)
     return _propose_new_pairs(
         session,
         ((index.candidate(match.candidate_id), vacancy, match) for match in matches),
         already,
-        ranked_with={"tenant": tenant, "index": index, "weights": weights, "reranker": reranker},
+        index=index,
+        ranking=ranking,
         direction=traceability.VACANCY_PROPOSALS,
         subject_fingerprint=fingerprints.vacancy_fingerprint(vacancy),
     )
@@ -113,21 +105,15 @@ def propose_vacancies(engine: MatchingEngine, session: Session, candidate: Candi
     """Propose this candidate's best open vacancies at or above the threshold, a few at a time."""
     tenant = candidate.tenant
     index = engine.index(session, tenant, upto=upto)
-    weights = engine.weights(tenant)
-    reranker = engine.reranker(session, tenant)
+    ranking = engine.proposal_ranking(session, tenant)
     already = store.proposal_fingerprints(session, tenant, candidate_id=candidate.id)
-    matches = index.vacancies_for(
-        candidate,
-        MAX_PROPOSALS_PER_CANDIDATE + len(already),
-        weights=weights,
-        reranker=reranker,
-        min_score=engine.threshold(tenant),
-    )
+    matches = index.vacancies_for(candidate, MAX_PROPOSALS_PER_CANDIDATE + len(already), ranking)
     return _propose_new_pairs(
         session,
         ((candidate, index.vacancy(match.vacancy_id), match) for match in matches),
         already,
-        ranked_with={"tenant": tenant, "index": index, "weights": weights, "reranker": reranker},
+        index=index,
+        ranking=ranking,
         direction=traceability.CANDIDATE_PROPOSALS,
         subject_fingerprint=fingerprints.candidate_fingerprint(candidate),
         limit=MAX_PROPOSALS_PER_CANDIDATE,
@@ -137,15 +123,16 @@ def propose_vacancies(engine: MatchingEngine, session: Session, candidate: Candi
 def _propose_new_pairs(
     session: Session,
     pairs: Iterable[tuple[CandidateProfile | None, VacancyProfile | None, Match]],
-    already: Mapping[tuple[str, str], str],
+    already: Mapping[tuple[str, str], str | None],
     *,
-    ranked_with: Mapping[str, Any],
+    index: TenantIndex,
+    ranking: Ranking,
     direction: str,
     subject_fingerprint: str,
     limit: int | None = None,
 ) -> int:
     """Propose every pair not proposed before with the same material inputs, log the ranking behind them
-    (``ranked_with``: tenant, index, weights, reranker) and count whom it exposed; returns how many."""
+    and count whom it exposed; returns how many."""
     proposed: list[Match] = []
     people: list[CandidateProfile] = []
     for candidate, vacancy, match in pairs:
@@ -161,9 +148,14 @@ def _propose_new_pairs(
         people.append(candidate)
     if proposed:
         traceability.log_ranking(
-            session, direction=direction, subject_fingerprint=subject_fingerprint, matches=proposed, **ranked_with
+            session,
+            direction=direction,
+            subject_fingerprint=subject_fingerprint,
+            index=index,
+            ranking=ranking,
+            matches=proposed,
         )
-        traceability.count_exposures(session, ranked_with["tenant"], traceability.PROPOSED, people)
+        traceability.count_exposures(session, index.tenant, traceability.PROPOSED, people)
     return len(proposed)
 
 
@@ -190,28 +182,5 @@ def _propose(
         "explanation": match.explanation,
         "ranking_version": match.explanation["ranking_version"],
     }
-    event = new_event("nl.werkbrug.match.proposed", tenant=tenant, subject=candidate.id, data=data, source=SOURCE)
-    store.outbox.add(session, event)
+    emit(session, EventType.MATCH_PROPOSED, tenant=tenant, subject=candidate.id, data=data)
     metrics.MATCHES_PROPOSED.labels(tenant).inc()
-
-
-def build_handlers(engine: MatchingEngine | float | None = None) -> dict[str, Handler]:
-    """The handler table. Pass the process's engine; a bare number is a threshold for every tenant, with the
-    default weights, for tests and tools that have no tenant registry at hand."""
-    if not isinstance(engine, MatchingEngine):
-        engine = MatchingEngine.with_fixed_settings(
-            rules.DEFAULT_PROPOSAL_THRESHOLD if engine is None else float(engine)
-        )
-    on_profile = functools.partial(on_candidate_profile, engine)
-    on_vacancy = functools.partial(on_vacancy_changed, engine)
-    return {
-        "nl.werkbrug.candidate.registered": on_profile,
-        "nl.werkbrug.candidate.updated": on_profile,
-        "nl.werkbrug.candidate.erased": on_candidate_erased,
-        "nl.werkbrug.vacancy.posted": on_vacancy,
-        "nl.werkbrug.vacancy.updated": on_vacancy,
-        "nl.werkbrug.vacancy.closed": on_vacancy_closed,
-    }
-
-
-TOMBSTONE_HANDLERS = {"candidate-events": on_candidate_tombstone}

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from collections.abc import Mapping
+from typing import Any, NoReturn
 
-from flask import current_app, url_for
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest import abort
-from sqlalchemy.exc import IntegrityError
 
-from services.matching import insights, placements
-from services.matching import placements_store as pstore
-from services.matching.cadence import Cadence
-from services.matching.placements_schemas import (
+from services.matching.context import context
+from services.matching.placements import commands
+from services.matching.placements.cadence import Cadence
+from services.matching.placements.schemas import (
     CheckinCreateSchema,
     CheckinResultSchema,
     InsightsSchema,
@@ -23,7 +23,6 @@ from services.matching.placements_schemas import (
     PlacementPageSchema,
     PlacementSchema,
 )
-from shared.clock import clock_from_env
 from shared.web.auth import authorize, current_principal
 from shared.web.blueprint import Blueprint
 from shared.web.resources import conflict, invalid, page_bounds, page_of
@@ -31,25 +30,51 @@ from shared.web.resources import conflict, invalid, page_bounds, page_of
 blp = Blueprint("placements", __name__, url_prefix="/v1/tenants/<tenant:tenant>", description="Placements and insights")
 
 
-def _context():
-    return current_app.extensions["werkbrug"]
-
-
-def _clock():
-    # Tests hand in a clock of their own; otherwise the environment's, which an end-to-end test can move.
-    return _context().extras.get("clock") or clock_from_env()
+def _today():
+    # The context's clock: the environment's in production, which an end-to-end test can move; a test's own.
+    return commands.local_today(context().clock)
 
 
 def _cadence(tenant: str) -> Cadence:
-    return Cadence.from_settings(_context().registry.settings(tenant))
+    return Cadence.from_settings(context().registry.settings(tenant))
 
 
-def _refuse(exc: placements.PlacementRuleBroken) -> NoReturn:
-    if isinstance(exc, placements.Invalid):
+def _refuse(exc: commands.PlacementRuleBroken) -> NoReturn:
+    if isinstance(exc, commands.Invalid):
         invalid(exc.errors)
-    if isinstance(exc, placements.Conflict):
+    if isinstance(exc, commands.Conflict):
         conflict(str(exc))
     abort(404, message=str(exc))
+
+
+def placement_view(placement: Mapping[str, Any], cadence: Cadence) -> dict:
+    """A placement as the API shows it, with its current risk and when the next check-in is due."""
+    active = placement["status"] == "active"
+    return {
+        "id": placement["id"],
+        "candidate_id": placement["candidate_id"],
+        "vacancy_id": placement["vacancy_id"],
+        "jobcoach_id": placement["jobcoach_id"],
+        "start_date": placement["start_date"],
+        "agreed_hours": placement["agreed_hours"],
+        "supports_agreed": placement["supports_agreed"],
+        "status": placement["status"],
+        "end_date": placement["end_date"],
+        "outcome": placement["outcome"],
+        "reason": placement["end_reason"],
+        "checkin_count": placement["checkin_count"],
+        "last_checkin": placement["last_checkin"],
+        "next_checkin_due": cadence.due_date(placement["start_date"], placement["last_checkin"]) if active else None,
+        "risk": {
+            "score": placement["risk_score"],
+            "at_risk": placement["at_risk"],
+            "episode": placement["risk_episode"],
+            "reasons": placement["risk_reasons"] or [],
+            "model_version": placement["risk_model_version"],
+            "scored_at": placement["risk_scored_at"],
+        },
+        "created_at": placement["created_at"],
+    }
 
 
 @blp.route("/placements")
@@ -59,19 +84,12 @@ class Placements(MethodView):
     @blp.response(200, PlacementPageSchema)
     def get(self, query, tenant):
         """The calling jobcoach's placements (an operator's: the region's), newest first, with current risk"""
-        principal = current_principal()
         offset, limit = page_bounds(query)
-        with _context().db.session() as session:
-            rows, total = pstore.list_placements(
-                session,
-                tenant,
-                jobcoach_id=principal.subject if principal.role == "jobcoach" else None,
-                status=query["status"],
-                offset=offset,
-                limit=limit,
-            )
+        rows, total = commands.list_placements(
+            context().db, tenant, current_principal(), status=query["status"], offset=offset, limit=limit
+        )
         cadence = _cadence(tenant)
-        return page_of([placements.placement_view(row, cadence) for row in rows], total, query)
+        return page_of([placement_view(row, cadence) for row in rows], total, query)
 
     @authorize("jobcoach")
     @blp.arguments(PlacementCreateSchema)
@@ -81,16 +99,12 @@ class Placements(MethodView):
     @blp.alt_response(422, description="Invalid fields")
     def post(self, fields, tenant):
         """Start a placement: the calling jobcoach's candidate starts at a vacancy"""
-        today = placements.local_today(_clock())
         try:
-            with _context().db.session() as session:
-                placement = placements.start_placement(session, tenant, current_principal().subject, fields, today)
-        except placements.PlacementRuleBroken as exc:
+            placement = commands.start_placement(context().db, tenant, current_principal().subject, fields, _today())
+        except commands.PlacementRuleBroken as exc:
             _refuse(exc)
-        except IntegrityError:
-            conflict("The candidate already has an active placement at this vacancy.")
         location = url_for("placements.Placement", tenant=tenant, placement_id=placement["id"])
-        return placements.placement_view(placement, _cadence(tenant)), 201, {"Location": location}
+        return placement_view(placement, _cadence(tenant)), 201, {"Location": location}
 
 
 @blp.route("/placements/<id:placement_id>")
@@ -100,11 +114,10 @@ class Placement(MethodView):
     def get(self, tenant, placement_id):
         """A placement with its current risk score and reasons, and its latest check-ins"""
         try:
-            with _context().db.session() as session:
-                placement, recent = placements.get_placement(session, tenant, current_principal(), placement_id)
-        except placements.PlacementRuleBroken as exc:
+            placement, recent = commands.get_placement(context().db, tenant, current_principal(), placement_id)
+        except commands.PlacementRuleBroken as exc:
             _refuse(exc)
-        return {**placements.placement_view(placement, _cadence(tenant)), "recent_checkins": recent}
+        return {**placement_view(placement, _cadence(tenant)), "recent_checkins": recent}
 
 
 @blp.route("/placements/<id:placement_id>/checkins")
@@ -117,17 +130,14 @@ class Checkins(MethodView):
     @blp.alt_response(422, description="Invalid fields, a date in the future or before the start")
     def post(self, fields, tenant, placement_id):
         """Record a check-in: wellbeing, hours, absence and signals; the placement is rescored"""
-        context = _context()
-        settings = context.registry.settings(tenant)
-        today = placements.local_today(_clock())
+        settings = context().registry.settings(tenant)
         try:
-            with context.db.session() as session:
-                checkin, placement = placements.check_in(
-                    session, tenant, current_principal(), placement_id, fields, today, settings
-                )
-        except placements.PlacementRuleBroken as exc:
+            checkin, placement = commands.check_in(
+                context().db, tenant, current_principal(), placement_id, fields, _today(), settings
+            )
+        except commands.PlacementRuleBroken as exc:
             _refuse(exc)
-        view = placements.placement_view(placement, Cadence.from_settings(settings))
+        view = placement_view(placement, Cadence.from_settings(settings))
         location = url_for("placements.Placement", tenant=tenant, placement_id=placement_id)
         return {**checkin, "placement": view}, 201, {"Location": location}
 
@@ -142,13 +152,13 @@ class PlacementEnd(MethodView):
     @blp.alt_response(422, description="Invalid fields, or a date in the future, before the start or last check-in")
     def post(self, fields, tenant, placement_id):
         """End a placement with its outcome"""
-        today = placements.local_today(_clock())
         try:
-            with _context().db.session() as session:
-                placement = placements.end_placement(session, tenant, current_principal(), placement_id, fields, today)
-        except placements.PlacementRuleBroken as exc:
+            placement = commands.end_placement(
+                context().db, tenant, current_principal(), placement_id, fields, _today()
+            )
+        except commands.PlacementRuleBroken as exc:
             _refuse(exc)
-        return placements.placement_view(placement, _cadence(tenant))
+        return placement_view(placement, _cadence(tenant))
 
 
 @blp.route("/insights")
@@ -157,6 +167,4 @@ class Insights(MethodView):
     @blp.response(200, InsightsSchema)
     def get(self, tenant):
         """Anonymous bundled figures for the region: every cell under 11 people suppressed"""
-        now = _clock()()
-        with _context().db.session() as session:
-            return insights.insights_for(session, tenant, now, placements.local_today(lambda: now))
+        return commands.region_insights(context().db, tenant, context().clock())

@@ -10,7 +10,7 @@ A :class:`TenantIndex` is immutable. It holds a fitted :class:`~.text_model.Text
 :class:`~.vacancy_index.VacancyIndex` and :class:`~.candidate_index.CandidateIndex` built when the model
 was fitted, and a *delta*: the vacancies and candidates that changed since. Each request (or event) first
 asks the database for the rows numbered above the index's last change number
-(:func:`services.matching.store.changes_since`, one indexed query per table, nothing when nothing changed)
+(:func:`services.matching.ranking.store.changes_since`, one indexed query per table, nothing when nothing changed)
 and applies them: a changed row is masked out of the base and of the delta, and its new version is
 transformed with the existing model into a small index of its own (a chunk; chunks of comparable size are
 merged, so there are only a few); an erased or no longer matchable row is masked and dropped. Nothing is
@@ -29,28 +29,19 @@ and the refit that follows drops their words from the model's vocabulary too.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from services.matching import store
-from services.matching.ranking import normalisation, rows, rules, text_model
+from services.matching.ranking import rows, store, text_model
 from services.matching.ranking.candidate_index import CandidateIndex
 from services.matching.ranking.concepts import Lexicon
 from services.matching.ranking.profiles import CandidateProfile, Match, VacancyProfile
-from services.matching.ranking.scoring import Reranker
+from services.matching.ranking.scoring import DEFAULT_RANKING, Ranking
 from services.matching.ranking.text_model import TextModel
 from services.matching.ranking.vacancy_index import VacancyIndex
-from services.matching.reranker import RerankerCache, RerankerModel
-from shared import metrics
-from shared.db import Database
-from shared.registry import Registry
-from shared.tenant_settings import TenantSettings
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +170,7 @@ class TenantIndex:
     def from_rows(
         cls, tenant: str, changes: store.Changes, *, lexicon: Lexicon | None = None, model: TextModel | None = None
     ) -> TenantIndex:
-        """Build from a full read (:func:`services.matching.store.changes_since` with ``after=None``)."""
+        """Build from a full read (:func:`services.matching.ranking.store.changes_since` with ``after=None``)."""
         return cls.build(
             tenant,
             changes.upto,
@@ -275,37 +266,17 @@ class TenantIndex:
         return Counter((candidate.ladder_step, candidate.target_group_register) for candidate in people)
 
     def vacancies_for(
-        self,
-        candidate: CandidateProfile,
-        k: int | None = 10,
-        *,
-        weights: Mapping[str, float] | None = None,
-        reranker: Reranker | None = None,
-        min_score: float | None = None,
+        self, candidate: CandidateProfile, k: int | None = 10, ranking: Ranking = DEFAULT_RANKING
     ) -> list[Match]:
         """The best vacancies for a candidate, as :meth:`VacancyIndex.top_k` over everything indexed."""
-        options: dict[str, Any] = {"weights": weights, "reranker": reranker, "min_score": min_score}
-        groups = [part.top_k(candidate, k, **options) for part in (self.base_vacancies, *self.vacancy_chunks)]
+        groups = [part.top_k(candidate, k, ranking) for part in (self.base_vacancies, *self.vacancy_chunks)]
         return rows.merge_ranked(groups, k, by="vacancy")
 
     def candidates_for(
-        self,
-        vacancy: VacancyProfile,
-        k: int | None = 10,
-        *,
-        weights: Mapping[str, float] | None = None,
-        require_share_consent: bool = True,
-        reranker: Reranker | None = None,
-        min_score: float | None = None,
+        self, vacancy: VacancyProfile, k: int | None = 10, ranking: Ranking = DEFAULT_RANKING
     ) -> list[Match]:
         """The best candidates for a vacancy, as :meth:`CandidateIndex.rank` over everything indexed."""
-        options: dict[str, Any] = {
-            "weights": weights,
-            "require_share_consent": require_share_consent,
-            "reranker": reranker,
-            "min_score": min_score,
-        }
-        groups = [part.rank(vacancy, k, **options) for part in (self.base_candidates, *self.candidate_chunks)]
+        groups = [part.rank(vacancy, k, ranking) for part in (self.base_candidates, *self.candidate_chunks)]
         return rows.merge_ranked(groups, k, by="candidate")
 
     # ---------------------------------------------------------------------------------------------- refitting
@@ -323,262 +294,3 @@ class TenantIndex:
             or len(self.delta_vacancies) + len(self.delta_candidates) > policy.max_delta_rows
             or age >= policy.max_age_s
         )
-
-
-@dataclass
-class _Entry:
-    lock: threading.Lock
-    current: TenantIndex | None = None
-    # A refit finished in the background, waiting for the next request to catch it up and swap it in.
-    pending: TenantIndex | None = None
-    refitting: bool = False
-    failures: int = 0
-    # After a failed refit, none is started before this time (the cache's clock).
-    retry_at: float = 0.0
-
-
-class IndexCache:
-    """Every tenant's :class:`TenantIndex` in this process, refreshed on each use.
-
-    ``db`` is used by background refits only; a request refreshes through its own session, so that what it
-    ranks is what its transaction sees. Pass ``background=False`` to refit in the caller instead (tests,
-    command-line tools).
-    """
-
-    def __init__(
-        self,
-        db: Database | None = None,
-        *,
-        policy: RefitPolicy | None = None,
-        background: bool = True,
-        lexicon_check_s: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.db = db
-        self.policy = policy or RefitPolicy()
-        self.background = background and db is not None
-        self.lexicon_check_s = lexicon_check_s
-        self.clock = clock
-        self._entries: dict[str, _Entry] = {}
-        self._lock = threading.Lock()
-        self._lexicon: Lexicon = normalisation.default_lexicon()
-        self._esco_state: tuple[int, Any] = (0, None)
-        self._lexicon_checked = -float("inf")
-
-    def _entry(self, tenant: str) -> _Entry:
-        with self._lock:
-            entry = self._entries.get(tenant)
-            if entry is None:
-                entry = self._entries[tenant] = _Entry(threading.Lock())
-            return entry
-
-    def tenants(self) -> list[str]:
-        with self._lock:
-            return sorted(self._entries)
-
-    def peek(self, tenant: str) -> TenantIndex | None:
-        """The tenant's index as it is, without asking the database; None before its first use."""
-        entry = self._entries.get(tenant)
-        return entry.current if entry else None
-
-    # ---------------------------------------------------------------------------------------------- lexicon
-
-    def lexicon(self, session: Session) -> Lexicon:
-        """The shipped concepts plus whatever ESCO labels are loaded, re-read when a load changed them."""
-        now = self.clock()
-        if now - self._lexicon_checked < self.lexicon_check_s:
-            return self._lexicon
-        state = store.esco_state(session)
-        self._lexicon_checked = now
-        if state != self._esco_state:
-            labels = store.all_esco_labels(session) if state[0] else []
-            self._lexicon = normalisation.lexicon_with(labels) if labels else normalisation.default_lexicon()
-            self._esco_state = state
-            log.info("concept lexicon loaded", extra={"ctx": {"count": len(self._lexicon)}})
-        return self._lexicon
-
-    # ---------------------------------------------------------------------------------------------- reading
-
-    def current(self, session: Session, tenant: str, *, upto: int | None = None) -> TenantIndex:
-        """The tenant's index with every change up to ``upto`` (all committed ones when None) applied.
-
-        A handler that has just written a row passes the number below its own: its own uncommitted row
-        must never enter a cache that outlives its transaction.
-        """
-        entry = self._entry(tenant)
-        with entry.lock:
-            index = entry.pending if entry.pending is not None else entry.current
-            lexicon = self.lexicon(session)
-            if index is None:
-                index = self._build(session, tenant, upto, lexicon, "initial")
-            else:
-                changes = store.changes_since(session, tenant, index.seq, upto)
-                if changes.pruned_seq > index.seq:
-                    # Removals this index never saw were pruned: only a full read is safe.
-                    index = self._build(session, tenant, upto, lexicon, "initial")
-                elif changes.upto > index.seq:
-                    index = index.applied(changes)
-            entry.current, entry.pending = index, None
-            now = self.clock()
-            stale_lexicon = index.model.lexicon is not lexicon
-            due = stale_lexicon or index.refit_due(self.policy, now)
-            start = due and not entry.refitting and now >= entry.retry_at
-            if start:
-                entry.refitting = True
-        if start:
-            in_caller = not self.background or index.is_small(self.policy)
-            self._start_refit(tenant, entry, session if in_caller else None, upto)
-        return entry.current if entry.current is not None else index
-
-    def _build(self, session: Session, tenant: str, upto: int | None, lexicon: Lexicon, kind: str) -> TenantIndex:
-        started = time.perf_counter()
-        rows = store.changes_since(session, tenant, None, upto)
-        index = TenantIndex.from_rows(tenant, rows, lexicon=lexicon)
-        index.fitted_at = self.clock()
-        elapsed = time.perf_counter() - started
-        metrics.MATCHING_INDEX_BUILD.labels(kind).observe(elapsed)
-        log.info(
-            "matching index built",
-            extra={
-                "ctx": {
-                    "tenant": tenant,
-                    "reason": kind,
-                    "count": index.fitted_rows,
-                    "duration_ms": round(elapsed * 1000, 1),
-                }
-            },
-        )
-        return index
-
-    # ---------------------------------------------------------------------------------------------- refits
-
-    def _start_refit(self, tenant: str, entry: _Entry, session: Session | None, upto: int | None) -> None:
-        if session is not None:
-            # Refit now, in the caller's transaction.
-            try:
-                index = self._build(session, tenant, upto, self.lexicon(session), "refit")
-                with entry.lock:
-                    if entry.current is None or index.seq >= entry.current.seq:
-                        entry.current = index
-            finally:
-                entry.refitting = False
-            return
-        thread = threading.Thread(target=self._refit, args=(tenant, entry), name=f"refit-{tenant}", daemon=True)
-        thread.start()
-
-    def _refit(self, tenant: str, entry: _Entry) -> None:
-        assert self.db is not None
-        try:
-            with self.db.session() as session:
-                lexicon = self.lexicon(session)
-                rows = store.changes_since(session, tenant, None)
-            # Fitted outside the transaction, so that a SQLite writer is not kept waiting for the fit.
-            started = time.perf_counter()
-            index = TenantIndex.from_rows(tenant, rows, lexicon=lexicon)
-            index.fitted_at = self.clock()
-            metrics.MATCHING_INDEX_BUILD.labels("refit").observe(time.perf_counter() - started)
-            with entry.lock:
-                entry.pending = index
-                entry.failures = 0
-        except Exception as exc:
-            with entry.lock:
-                entry.failures += 1
-                entry.retry_at = self.clock() + min(300.0, 5.0 * 2 ** min(entry.failures, 6))
-            # The current index keeps serving; the next due check tries again.
-            log.warning("matching index refit failed", extra={"ctx": {"tenant": tenant, "error": type(exc).__name__}})
-        finally:
-            with entry.lock:
-                entry.refitting = False
-
-    def warm(self, tenants: Callable[[], Iterable[str]], stop: threading.Event | None = None) -> int:
-        """Build the indexes of these tenants ahead of their first use; returns how many were built.
-
-        Each is built like a background refit (rows read in a short transaction, fitted outside it) and left
-        for the first request or event to catch up and take, so a fresh worker does not fit a large tenant
-        inside the transaction of the first event it handles. Failing is harmless: the first use builds.
-        """
-        if self.db is None:
-            return 0
-        built = 0
-        try:
-            for tenant in tenants():
-                if stop is not None and stop.is_set():
-                    break
-                with self.db.session() as session:
-                    last, _ = store.change_counter(session, tenant)
-                entry = self._entry(tenant)
-                with entry.lock:
-                    if last == 0 or entry.current is not None or entry.pending is not None or entry.refitting:
-                        continue
-                    entry.refitting = True
-                self._refit(tenant, entry)
-                built += 1
-        except Exception as exc:
-            log.warning("matching index warm-up stopped", extra={"ctx": {"error": type(exc).__name__}})
-        return built
-
-    def wait_for_refits(self, timeout: float = 30.0) -> None:
-        """Block until no refit is running (tests and tools)."""
-        deadline = time.monotonic() + timeout
-        while any(entry.refitting for entry in list(self._entries.values())):
-            if time.monotonic() > deadline:
-                raise TimeoutError("refit still running")
-            time.sleep(0.01)
-
-    def forget(self, tenant: str | None = None) -> None:
-        """Drop one tenant's index (or all): the next use rebuilds it from the database."""
-        with self._lock:
-            if tenant is None:
-                self._entries.clear()
-            else:
-                self._entries.pop(tenant, None)
-
-
-class MatchingEngine:
-    """What ranking needs besides the read models: the tenant's settings, its live index, its reranker.
-
-    One per process (web app or worker); every handler and route that computes a score goes through it,
-    so that each tenant's weights and threshold apply everywhere.
-    """
-
-    def __init__(
-        self,
-        settings: Callable[[str], TenantSettings],
-        cache: IndexCache,
-        rerankers: RerankerCache | None = None,
-    ) -> None:
-        self._settings = settings
-        self.cache = cache
-        self.rerankers = rerankers or RerankerCache()
-
-    @classmethod
-    def for_process(cls, db: Database, registry: Registry, *, policy: RefitPolicy | None = None) -> MatchingEngine:
-        return cls(registry.settings, IndexCache(db, policy=policy), RerankerCache())
-
-    @classmethod
-    def with_fixed_settings(
-        cls, threshold: float = rules.DEFAULT_PROPOSAL_THRESHOLD, weights: Mapping[str, float] | None = None
-    ) -> MatchingEngine:
-        """The same settings for every tenant and refits in the caller: for tests and tools."""
-        fixed = TenantSettings(match_threshold=threshold, score_weights=dict(weights or rules.DEFAULT_WEIGHTS))
-        return cls(lambda _tenant: fixed, IndexCache(background=False))
-
-    def settings(self, tenant: str) -> TenantSettings:
-        return self._settings(tenant)
-
-    def weights(self, tenant: str) -> dict[str, float]:
-        """The tenant's score weights; the defaults if what is stored cannot be used (and a warning)."""
-        try:
-            return rules.resolve_weights(self.settings(tenant).score_weights)
-        except (ValueError, TypeError):
-            log.warning("unusable score weights, defaults used", extra={"ctx": {"tenant": tenant}})
-            return dict(rules.DEFAULT_WEIGHTS)
-
-    def threshold(self, tenant: str) -> float:
-        return float(self.settings(tenant).match_threshold)
-
-    def index(self, session: Session, tenant: str, *, upto: int | None = None) -> TenantIndex:
-        return self.cache.current(session, tenant, upto=upto)
-
-    def reranker(self, session: Session, tenant: str) -> RerankerModel | None:
-        return self.rerankers.get(session, tenant)

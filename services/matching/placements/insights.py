@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -27,8 +27,8 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.matching import placements_store as pstore
-from services.matching import store
+from services.matching.placements import store
+from services.matching.ranking import store as ranking_store
 from shared.vocabulary import LADDER_STEPS, SUPPORT_CODES
 
 MIN_CELL_SIZE = 11
@@ -294,20 +294,15 @@ def _count_by(session: Session, table: sa.Table, tenant: str) -> dict[str, int]:
 
 
 def gather(session: Session, tenant: str) -> RawFigures:
-    profiles: Iterable[Mapping[str, Any]] = session.execute(
-        sa.select(store.candidates.c.profile).where(store.candidates.c.tenant == tenant)
-    ).scalars()
     raw = RawFigures()
-    for profile in profiles:
+    for profile in ranking_store.candidate_profiles(session, tenant):
         raw.ladder_steps.append(int(profile["ladder_step"]))
         raw.support_needs.append(_needs(profile))
     raw.supports_offered = [
-        list(profile.get("supports_offered", [])) for _, profile in store.open_vacancies(session, tenant)
+        list(profile.get("supports_offered", [])) for _, profile in ranking_store.open_vacancies(session, tenant)
     ]
-    raw.proposals = session.execute(
-        sa.select(sa.func.count()).select_from(store.proposals).where(store.proposals.c.tenant == tenant)
-    ).scalar_one()
-    placements = pstore.placements
+    raw.proposals = ranking_store.proposal_count(session, tenant)
+    placements = store.placements
     raw.placements = [
         PlacementFacts(row.start_date, row.status, row.end_date, row.outcome)
         for row in session.execute(
@@ -316,8 +311,8 @@ def gather(session: Session, tenant: str) -> RawFigures:
             )
         )
     ]
-    raw.alerts = _count_by(session, pstore.alert_log, tenant)
-    acks = pstore.alert_acknowledgements
+    raw.alerts = _count_by(session, store.alert_log, tenant)
+    acks = store.alert_acknowledgements
     for alert_type, seconds in session.execute(
         sa.select(acks.c.alert_type, acks.c.seconds).where(acks.c.tenant == tenant)
     ):

@@ -1,0 +1,518 @@
+"""Ranking's tables: the read models of candidates and vacancies with their change sequence, proposals, the
+ranking log, exposure counts, rerankers and ESCO labels. Every query about a region takes the tenant.
+
+Change sequence
+---------------
+Every write to the read models (a candidate or vacancy stored, changed or erased) takes the next number of
+its tenant's change sequence and stores it with the row (``seq``); an erasure leaves a numbered removal
+that names the row only by a hash. An in-memory index (:mod:`services.matching.ranking.live_index`) then
+catches up by reading what is numbered above the last number it has seen, instead of everything.
+
+The number is taken by incrementing a counter row, not from a database sequence, on purpose: the row
+stays locked until the transaction ends, so transactions of one tenant commit in the order of their
+numbers, and a reader that sees number ``n`` committed knows that every number below ``n`` is committed
+too. A database sequence hands out numbers that may commit out of order, and a reader could then skip a
+change for good.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from services.matching.outbox import outbox
+from services.matching.ranking.concepts import EscoLabels
+from services.matching.versioned_models import VersionedModels, versioned_models_table
+from shared.db import UtcDateTime, utcnow
+from shared.events import message_key
+
+metadata = sa.MetaData()
+
+# Read models: this service's own copies of what the candidate and vacancy events said.
+candidates = sa.Table(
+    "candidates",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("jobcoach_id", sa.String(100), nullable=False),
+    sa.Column("consent_matching", sa.Boolean, nullable=False),
+    sa.Column("profile", sa.JSON, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Index("ix_matching_candidates_seq", "tenant", "seq"),
+)
+
+vacancies = sa.Table(
+    "vacancies",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("employer_id", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("profile", sa.JSON, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Index("ix_matching_vacancies_status", "tenant", "status"),
+    sa.Index("ix_matching_vacancies_seq", "tenant", "seq"),
+)
+
+# One row per tenant: the last change number handed out, and up to which number removals were pruned.
+changes = sa.Table(
+    "matching_changes",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("pruned_seq", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+# Erased rows, named by a hash of tenant and id so that the log itself forgets who it was; pruned after a
+# while (an index older than the pruned part rebuilds from scratch).
+removals = sa.Table(
+    "matching_removals",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("entity_hash", sa.String(64), nullable=False),
+    sa.Column("removed_at", UtcDateTime, nullable=False),
+)
+
+proposals = sa.Table(
+    "proposals",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("vacancy_id", sa.String(36), primary_key=True),
+    sa.Column("candidate_id", sa.String(36), primary_key=True),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    # What the proposal was based on (see fingerprints.pair_fingerprint); NULL proposes the pair again when due.
+    sa.Column("fingerprint", sa.String(64), nullable=True),
+    # The explanation's components at the time: what a reranker learns from once the placement ends.
+    sa.Column("components", sa.JSON, nullable=True),
+    sa.Column("ranking_version", sa.String(120), nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=True),
+)
+
+# Every ranking served or proposed: enough to say which model, weights and reranker produced which result,
+# and no personal data: the subject is a fingerprint of its inputs, and candidates appear only as scores.
+ranking_log = sa.Table(
+    "ranking_log",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.String(63), nullable=False),
+    sa.Column("served_at", UtcDateTime, nullable=False),
+    sa.Column("direction", sa.String(30), nullable=False),
+    sa.Column("subject_fingerprint", sa.String(64), nullable=False),
+    sa.Column("ranking_version", sa.String(120), nullable=False),
+    sa.Column("model_version", sa.String(40), nullable=False),
+    sa.Column("weights_version", sa.String(20), nullable=False),
+    sa.Column("weights", sa.JSON, nullable=False),
+    sa.Column("reranker_version", sa.String(80), nullable=True),
+    sa.Column("result_count", sa.Integer, nullable=False),
+    sa.Column("results", sa.JSON, nullable=False),
+    sa.Index("ix_ranking_log_tenant", "tenant", "served_at"),
+)
+
+# How often candidates were shown to employers or proposed to jobcoaches, per group; no one is named.
+exposure_counts = sa.Table(
+    "exposure_counts",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("ladder_step", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("target_group", sa.Boolean, primary_key=True),
+    sa.Column("kind", sa.String(10), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Trained rerankers as coefficients in JSON (never pickles), numbered per tenant; a rolled-back one stays
+# for the record and is never used again.
+rerankers = VersionedModels(versioned_models_table("reranker_models", metadata))
+
+# ESCO concepts as an operator loaded them, per installation (not per tenant): one row per URI and language.
+esco_labels = sa.Table(
+    "esco_labels",
+    metadata,
+    sa.Column("uri", sa.String(255), primary_key=True),
+    sa.Column("language", sa.String(8), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("preferred_label", sa.String(500), nullable=False),
+    sa.Column("alt_labels", sa.JSON, nullable=False),
+    sa.Column("loaded_at", UtcDateTime, nullable=False),
+)
+
+
+def next_seq(session: Session, tenant: str) -> int:
+    """The tenant's next change number; the counter row stays locked until this transaction ends."""
+    bump = changes.update().where(changes.c.tenant == tenant).values(seq=changes.c.seq + 1).returning(changes.c.seq)
+    seq = session.execute(bump).scalar()
+    if seq is not None:
+        return int(seq)
+    try:
+        with session.begin_nested():
+            session.execute(changes.insert().values(tenant=tenant, seq=1, pruned_seq=0))
+        return 1
+    except IntegrityError:
+        # Another transaction created the tenant's row first; ours waited for it and can now count on.
+        return int(session.execute(bump).scalar_one())
+
+
+def _upsert(session: Session, table: sa.Table, tenant: str, entity_id: str, values: dict) -> int:
+    seq = next_seq(session, tenant)
+    where = (table.c.tenant == tenant, table.c.id == entity_id)
+    updated = session.execute(table.update().where(*where).values(**values, updated_at=utcnow(), seq=seq))
+    if not updated.rowcount:
+        session.execute(table.insert().values(tenant=tenant, id=entity_id, **values, updated_at=utcnow(), seq=seq))
+    return seq
+
+
+def upsert_candidate(session: Session, tenant: str, candidate_id: str, profile: dict) -> int:
+    """Store what a candidate event said; returns the change number it got."""
+    values = {
+        "jobcoach_id": profile["jobcoach_id"],
+        "consent_matching": bool(profile["consent"]["matching"]),
+        "profile": profile,
+    }
+    return _upsert(session, candidates, tenant, candidate_id, values)
+
+
+def upsert_vacancy(session: Session, tenant: str, vacancy_id: str, profile: dict) -> int:
+    """Store what a vacancy event said; returns the change number it got."""
+    values = {"employer_id": profile["employer_id"], "status": profile["status"], "profile": profile}
+    return _upsert(session, vacancies, tenant, vacancy_id, values)
+
+
+def set_vacancy_status(session: Session, tenant: str, vacancy_id: str, status: str) -> int | None:
+    row = get_vacancy(session, tenant, vacancy_id)
+    if row is None:
+        return None
+    return upsert_vacancy(session, tenant, vacancy_id, {**row, "status": status})
+
+
+def get_candidate(session: Session, tenant: str, candidate_id: str) -> dict | None:
+    row = session.execute(
+        sa.select(candidates.c.profile).where(candidates.c.tenant == tenant, candidates.c.id == candidate_id)
+    ).first()
+    return row.profile if row else None
+
+
+def get_vacancy(session: Session, tenant: str, vacancy_id: str) -> dict | None:
+    row = session.execute(
+        sa.select(vacancies.c.profile).where(vacancies.c.tenant == tenant, vacancies.c.id == vacancy_id)
+    ).first()
+    return row.profile if row else None
+
+
+def candidate_profiles(session: Session, tenant: str) -> list[dict]:
+    """What every candidate event of the tenant said, consenting or not (for the anonymous insights)."""
+    return list(session.execute(sa.select(candidates.c.profile).where(candidates.c.tenant == tenant)).scalars())
+
+
+def open_vacancies(session: Session, tenant: str) -> list[tuple[str, dict]]:
+    rows = session.execute(
+        sa.select(vacancies.c.id, vacancies.c.profile).where(vacancies.c.tenant == tenant, vacancies.c.status == "open")
+    ).all()
+    return [(row.id, row.profile) for row in rows]
+
+
+def proposal_fingerprints(
+    session: Session, tenant: str, *, vacancy_id: str | None = None, candidate_id: str | None = None
+) -> dict[tuple[str, str], str | None]:
+    """(vacancy id, candidate id) -> fingerprint of the pairs proposed for one vacancy or one candidate."""
+    query = sa.select(proposals.c.vacancy_id, proposals.c.candidate_id, proposals.c.fingerprint).where(
+        proposals.c.tenant == tenant
+    )
+    if vacancy_id is not None:
+        query = query.where(proposals.c.vacancy_id == vacancy_id)
+    if candidate_id is not None:
+        query = query.where(proposals.c.candidate_id == candidate_id)
+    return {(row.vacancy_id, row.candidate_id): row.fingerprint for row in session.execute(query)}
+
+
+def save_proposal(
+    session: Session,
+    tenant: str,
+    vacancy_id: str,
+    candidate_id: str,
+    score: float,
+    *,
+    fingerprint: str | None = None,
+    components: Mapping[str, float] | None = None,
+    ranking_version: str | None = None,
+) -> None:
+    """Record a proposal of this pair, or that it was proposed again."""
+    values = {
+        "score": score,
+        "fingerprint": fingerprint,
+        "components": dict(components) if components is not None else None,
+        "ranking_version": ranking_version,
+        "updated_at": utcnow(),
+    }
+    where = (
+        proposals.c.tenant == tenant,
+        proposals.c.vacancy_id == vacancy_id,
+        proposals.c.candidate_id == candidate_id,
+    )
+    if not session.execute(proposals.update().where(*where).values(**values)).rowcount:
+        session.execute(
+            proposals.insert().values(
+                tenant=tenant, vacancy_id=vacancy_id, candidate_id=candidate_id, created_at=utcnow(), **values
+            )
+        )
+
+
+def proposal_count(session: Session, tenant: str) -> int:
+    query = sa.select(sa.func.count()).select_from(proposals).where(proposals.c.tenant == tenant)
+    return int(session.execute(query).scalar_one())
+
+
+def proposal_components(session: Session, tenant: str) -> dict[tuple[str, str], dict]:
+    """(vacancy id, candidate id) -> the components each pair was proposed with, where they were kept."""
+    query = sa.select(proposals.c.vacancy_id, proposals.c.candidate_id, proposals.c.components).where(
+        proposals.c.tenant == tenant, proposals.c.components.is_not(None)
+    )
+    return {(row.vacancy_id, row.candidate_id): row.components for row in session.execute(query)}
+
+
+def forget_proposal_fingerprints(session: Session, tenant: str, vacancy_id: str) -> None:
+    """A vacancy that closed: when it opens again its pairs are due to be proposed afresh."""
+    session.execute(
+        proposals.update()
+        .where(proposals.c.tenant == tenant, proposals.c.vacancy_id == vacancy_id)
+        .values(fingerprint=None)
+    )
+
+
+def entity_hash(tenant: str, entity_id: str) -> str:
+    return hashlib.sha256(f"{tenant}/{entity_id}".encode()).hexdigest()
+
+
+# Long enough for any index that is in use to have caught up; an older one rebuilds from scratch.
+REMOVALS_KEPT = timedelta(days=2)
+
+
+def erase_candidate(session: Session, tenant: str, candidate_id: str) -> None:
+    deleted = session.execute(
+        candidates.delete().where(candidates.c.tenant == tenant, candidates.c.id == candidate_id)
+    ).rowcount
+    session.execute(proposals.delete().where(proposals.c.tenant == tenant, proposals.c.candidate_id == candidate_id))
+    # Match events are keyed by the candidate: unsent ones about an erased person must not go out.
+    session.execute(outbox.table.delete().where(outbox.table.c.message_key == message_key(tenant, candidate_id)))
+    if deleted:
+        seq = next_seq(session, tenant)
+        session.execute(
+            removals.insert().values(
+                tenant=tenant,
+                seq=seq,
+                kind="candidate",
+                entity_hash=entity_hash(tenant, candidate_id),
+                removed_at=utcnow(),
+            )
+        )
+        prune_removals(session, tenant, utcnow() - REMOVALS_KEPT)
+
+
+def prune_removals(session: Session, tenant: str, before: datetime) -> None:
+    old = sa.select(sa.func.max(removals.c.seq)).where(removals.c.tenant == tenant, removals.c.removed_at < before)
+    newest_old = session.execute(old).scalar()
+    if newest_old is None:
+        return
+    session.execute(removals.delete().where(removals.c.tenant == tenant, removals.c.seq <= newest_old))
+    session.execute(
+        changes.update()
+        .where(changes.c.tenant == tenant, changes.c.pruned_seq < newest_old)
+        .values(pruned_seq=newest_old)
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Reading for the in-memory index
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    profile: dict
+    seq: int
+
+
+@dataclass(frozen=True)
+class Removal:
+    kind: str
+    entity_hash: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What changed in a tenant's read models in (``after``, ``upto``], in change order within each list."""
+
+    after: int
+    upto: int
+    pruned_seq: int
+    vacancies: list[Row]
+    candidates: list[Row]
+    removals: list[Removal]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.vacancies or self.candidates or self.removals)
+
+
+def change_counter(session: Session, tenant: str) -> tuple[int, int]:
+    """(last change number, pruned up to); (0, 0) for a tenant nothing was written for yet."""
+    row = session.execute(sa.select(changes.c.seq, changes.c.pruned_seq).where(changes.c.tenant == tenant)).first()
+    return (int(row.seq), int(row.pruned_seq)) if row else (0, 0)
+
+
+def _rows(session: Session, table: sa.Table, tenant: str, *conditions: Any) -> list[Row]:
+    query = sa.select(table.c.id, table.c.profile, table.c.seq).where(table.c.tenant == tenant, *conditions)
+    return [Row(row.id, row.profile, int(row.seq)) for row in session.execute(query.order_by(table.c.seq))]
+
+
+def changes_since(session: Session, tenant: str, after: int | None, upto: int | None = None) -> Changes:
+    """The tenant's changes numbered above ``after`` (everything matchable when None) up to ``upto``.
+
+    Without ``upto`` the counter is read first and bounds the rest, so that everything returned is known to
+    be committed; a caller inside a writing transaction passes the number below its own.
+    """
+    last, pruned = change_counter(session, tenant)
+    upto = last if upto is None else min(upto, last)
+    if after is None:
+        # A full read needs only what can be matched: open vacancies, candidates who consented.
+        return Changes(
+            -1,
+            upto,
+            pruned,
+            _rows(session, vacancies, tenant, vacancies.c.status == "open", vacancies.c.seq <= upto),
+            _rows(session, candidates, tenant, candidates.c.consent_matching.is_(True), candidates.c.seq <= upto),
+            [],
+        )
+    if upto <= after:
+        return Changes(after, after, pruned, [], [], [])
+    window = (after, upto)
+    removed = session.execute(
+        sa.select(removals.c.kind, removals.c.entity_hash, removals.c.seq)
+        .where(removals.c.tenant == tenant, removals.c.seq > window[0], removals.c.seq <= window[1])
+        .order_by(removals.c.seq)
+    )
+    return Changes(
+        after,
+        upto,
+        pruned,
+        _rows(session, vacancies, tenant, vacancies.c.seq > window[0], vacancies.c.seq <= window[1]),
+        _rows(session, candidates, tenant, candidates.c.seq > window[0], candidates.c.seq <= window[1]),
+        [Removal(row.kind, row.entity_hash, int(row.seq)) for row in removed],
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Ranking log and exposure
+
+
+def log_ranking(session: Session, tenant: str, **fields: Any) -> None:
+    session.execute(ranking_log.insert().values(tenant=tenant, served_at=utcnow(), **fields))
+
+
+def ranking_log_rows(session: Session, tenant: str, limit: int = 100) -> list[dict]:
+    query = (
+        sa.select(ranking_log)
+        .where(ranking_log.c.tenant == tenant)
+        .order_by(ranking_log.c.served_at.desc(), ranking_log.c.id.desc())
+        .limit(limit)
+    )
+    return [dict(row._mapping) for row in session.execute(query)]
+
+
+def add_exposures(session: Session, tenant: str, kind: str, counts: Mapping[tuple[int, bool], int]) -> None:
+    """Add to the counts of candidates shown or proposed, per (ladder step, in the target-group register)."""
+    for (step, target_group), count in sorted(counts.items()):
+        if count <= 0:
+            continue
+        where = (
+            exposure_counts.c.tenant == tenant,
+            exposure_counts.c.ladder_step == step,
+            exposure_counts.c.target_group.is_(target_group),
+            exposure_counts.c.kind == kind,
+        )
+        bump = exposure_counts.update().where(*where).values(count=exposure_counts.c.count + count, updated_at=utcnow())
+        if session.execute(bump).rowcount:
+            continue
+        try:
+            with session.begin_nested():
+                session.execute(
+                    exposure_counts.insert().values(
+                        tenant=tenant,
+                        ladder_step=step,
+                        target_group=target_group,
+                        kind=kind,
+                        count=count,
+                        updated_at=utcnow(),
+                    )
+                )
+        except IntegrityError:
+            # Another process added the group's row between our update and our insert.
+            session.execute(bump)
+
+
+def exposures(session: Session, tenant: str) -> dict[tuple[int, bool, str], int]:
+    query = sa.select(
+        exposure_counts.c.ladder_step, exposure_counts.c.target_group, exposure_counts.c.kind, exposure_counts.c.count
+    ).where(exposure_counts.c.tenant == tenant)
+    return {(row.ladder_step, bool(row.target_group), row.kind): int(row.count) for row in session.execute(query)}
+
+
+# --------------------------------------------------------------------------------------------------------
+# ESCO
+
+
+def save_esco_labels(session: Session, rows: Iterable[EscoLabels], batch_size: int = 1_000) -> int:
+    """Store ESCO concepts, replacing what an earlier load said about the same URI and language."""
+    count = 0
+    batch: dict[tuple[str, str], dict] = {}
+    now = utcnow()
+
+    def flush() -> None:
+        for language in {language for _, language in batch}:
+            uris = [uri for uri, lang in batch if lang == language]
+            session.execute(esco_labels.delete().where(esco_labels.c.language == language, esco_labels.c.uri.in_(uris)))
+        session.execute(esco_labels.insert(), list(batch.values()))
+        batch.clear()
+
+    for row in rows:
+        key = (row.uri[:255], row.language[:8])
+        batch[key] = {
+            "uri": key[0],
+            "language": key[1],
+            "kind": row.kind,
+            "preferred_label": row.preferred_label[:500],
+            "alt_labels": list(row.alt_labels),
+            "loaded_at": now,
+        }
+        count += 1
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return count
+
+
+def esco_state(session: Session) -> tuple[int, datetime | None]:
+    """(rows, last load): cheap enough to ask before deciding to read them all."""
+    row = session.execute(sa.select(sa.func.count(), sa.func.max(esco_labels.c.loaded_at))).first()
+    return (int(row[0]), row[1]) if row else (0, None)
+
+
+def all_esco_labels(session: Session) -> list[EscoLabels]:
+    query = sa.select(esco_labels).order_by(esco_labels.c.uri, esco_labels.c.language)
+    return [
+        EscoLabels(row.uri, row.kind, row.language, row.preferred_label, tuple(row.alt_labels or ()))
+        for row in session.execute(query)
+    ]
