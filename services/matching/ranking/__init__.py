@@ -1,14 +1,16 @@
-"""Matching candidates and vacancies: hard rules first, then an explainable soft score.
+"""Ranking: matching candidates and vacancies, hard rules first, then an explainable soft score.
 
-Pure logic: no I/O, no database, no web framework, no broker. Everything here is deterministic for the
-same inputs (and the same fitted :class:`TextModel`), so a proposal can always be reproduced.
+The pure modules (normalisation, profiles, rules, phrases, text_model, scoring, rows, the two indexes,
+rank, fingerprints, concepts, reranker's model) do no I/O: everything they compute is deterministic for
+the same inputs (and the same fitted text model), so a proposal can always be reproduced. Around them:
+the store, the live index and its cache, the engine, the event handlers, the commands and the routes.
 
 How a pair is judged
 --------------------
-1. Hard constraints (:func:`hard_constraint_failures`) decide whether a pair may be shown at all. They are
+1. Hard constraints (:func:`.rules.hard_constraint_failures`) decide whether a pair may be shown at all. They are
    never traded against a good score: a vacancy that lacks an essential support is not proposed, however
    well the talents fit.
-2. The soft score is a weighted mean of named components, each in [0, 1] (see :data:`DEFAULT_WEIGHTS`):
+2. The soft score is a weighted mean of named components, each in [0, 1] (see :data:`.rules.DEFAULT_WEIGHTS`):
 
    ``talent``   text similarity between the candidate's talents and preferences and the vacancy text
    ``supports`` share of the candidate's *preferred* supports that the workplace offers (1.0 if none)
@@ -28,13 +30,13 @@ and scaled by the square root of its weight, so the dot product of two phrase ve
 
 Before a phrase is vectorised, the concept layer (:mod:`services.matching.ranking.concepts`) appends the labels
 of every concept it names, so that "schoonmaken", "cleaning" and "interieurverzorging" meet although
-they share no letters. The fitted :class:`TextModel` carries the lexicon its phrases were expanded with,
+they share no letters. The fitted :class:`.text_model.TextModel` carries the lexicon its phrases were expanded with,
 so a query is always expanded like the index it is compared with. The raw-text methods of the model
 (``fit``, ``transform``, ``similarity``) do not expand: they are plain TF-IDF.
 
 Similarity is computed phrase to phrase, not document to document: each candidate phrase is compared with
 every phrase of the vacancy (each skill, each task, the title, each sentence of the description). A
-phrase's similarity is multiplied by the weight of the field it comes from (:data:`FIELD_WEIGHTS`:
+phrase's similarity is multiplied by the weight of the field it comes from (:data:`.phrases.FIELD_WEIGHTS`:
 skills and tasks 1.0, title 0.7, description 0.4), so skills and tasks weigh more than the title and the
 title more than the description, and a candidate phrase takes its best weighted match. The talent
 component is ``0.75 * best + 0.25 * mean`` over the candidate's phrases: one talent that fits well is
