@@ -19,7 +19,9 @@ import kubernetes_validate
 import pytest
 import yaml
 from check_jsonschema.builtin_schemas import get_builtin_schema
+from prometheus_client.metrics import MetricWrapperBase
 
+from shared import metrics as werkbrug_metrics
 from shared.topics import TOPIC_SPECS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +29,8 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 RULES_FILE = PROMETHEUS_DIR / "rules" / "werkbrug.rules.yml"
 RULES_TEST_FILE = PROMETHEUS_DIR / "rules" / "werkbrug.rules.test.yml"
-DASHBOARD_FILE = ROOT / "deploy" / "grafana" / "dashboards" / "werkbrug-overview.json"
+DASHBOARD_DIR = ROOT / "deploy" / "grafana" / "dashboards"
+README = ROOT / "README.md"
 DATASOURCE_FILE = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
 POSTGRES_INIT = ROOT / "deploy" / "postgres" / "init.sql"
 K8S_DIR = ROOT / "k8s"
@@ -46,25 +49,18 @@ SERVICES: dict[str, tuple[int, int]] = {
     "notification": (8104, 9104),
 }
 
-COUNTERS = {
-    "werkbrug_http_requests_total",
-    "werkbrug_outbox_published_total",
-    "werkbrug_outbox_publish_errors_total",
-    "werkbrug_events_consumed_total",
-    "werkbrug_dead_letters_total",
-    "werkbrug_vacancies_posted_total",
-    "werkbrug_candidates_registered_total",
-    "werkbrug_matches_proposed_total",
-    "werkbrug_alerts_created_total",
-    "werkbrug_alert_deliveries_total",
-    "werkbrug_candidate_exposures_total",
-}
-GAUGES = {"werkbrug_outbox_pending_events", "werkbrug_consumer_lag_messages"}
-HISTOGRAMS = {
-    "werkbrug_http_request_duration_seconds",
-    "werkbrug_event_handling_duration_seconds",
-    "werkbrug_alert_latency_seconds",
-}
+
+def _defined_metrics() -> tuple[set[str], set[str], set[str]]:
+    """The exposed names of the counters, gauges and histograms shared/metrics.py defines: the only metrics
+    the dashboards and rules may use."""
+    counters, gauges, histograms = set(), set(), set()
+    for value in vars(werkbrug_metrics).values():
+        if isinstance(value, MetricWrapperBase):
+            {"counter": counters, "gauge": gauges, "histogram": histograms}[value._type].add(value._name)
+    return {f"{name}_total" for name in counters}, gauges, histograms
+
+
+COUNTERS, GAUGES, HISTOGRAMS = _defined_metrics()
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 METRIC_NAME = re.compile(r"werkbrug_[a-z_]+")
 
@@ -281,8 +277,14 @@ def test_alert_rules_use_only_werkbrug_metric_names() -> None:
 # --- Grafana ----------------------------------------------------------------------------------------------
 
 
-def _dashboard() -> dict[str, Any]:
-    return json.loads(DASHBOARD_FILE.read_text(encoding="utf-8"))
+def _dashboard_files() -> list[Path]:
+    files = sorted(DASHBOARD_DIR.glob("*.json"))
+    assert files, f"no dashboards in {DASHBOARD_DIR}"
+    return files
+
+
+def _dashboards() -> list[dict[str, Any]]:
+    return [json.loads(path.read_text(encoding="utf-8")) for path in _dashboard_files()]
 
 
 def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
@@ -294,7 +296,9 @@ def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _dashboard_exprs() -> list[str]:
-    return [target["expr"] for panel in _panels(_dashboard()) for target in panel["targets"]]
+    return [
+        target["expr"] for dashboard in _dashboards() for panel in _panels(dashboard) for target in panel["targets"]
+    ]
 
 
 def test_grafana_datasource_has_the_fixed_uid() -> None:
@@ -304,18 +308,20 @@ def test_grafana_datasource_has_the_fixed_uid() -> None:
     assert datasources[0]["url"] == "http://prometheus:9090"
 
 
-def test_dashboard_has_a_uid_and_a_tenant_variable() -> None:
-    dashboard = _dashboard()
-    assert dashboard["uid"]
-    variables = {var["name"]: var for var in dashboard["templating"]["list"]}
-    tenant = variables["tenant"]
-    query = tenant["query"]["query"] if isinstance(tenant["query"], dict) else tenant["query"]
-    assert query == "label_values(werkbrug_vacancies_posted_total, tenant)"
-    assert tenant["datasource"]["uid"] == DATASOURCE_UID
+def test_dashboards_have_unique_uids_and_a_tenant_variable() -> None:
+    dashboards = _dashboards()
+    uids = [dashboard["uid"] for dashboard in dashboards]
+    assert all(uids) and len(set(uids)) == len(uids), uids
+    for dashboard in dashboards:
+        variables = {var["name"]: var for var in dashboard["templating"]["list"]}
+        tenant = variables["tenant"]
+        query = tenant["query"]["query"] if isinstance(tenant["query"], dict) else tenant["query"]
+        assert query == "label_values(werkbrug_vacancies_posted_total, tenant)"
+        assert tenant["datasource"]["uid"] == DATASOURCE_UID
 
 
 def test_every_dashboard_panel_queries_the_werkbrug_datasource() -> None:
-    panels = _panels(_dashboard())
+    panels = [panel for dashboard in _dashboards() for panel in _panels(dashboard)]
     assert panels
     problems = []
     for panel in panels:
@@ -330,6 +336,64 @@ def test_every_dashboard_panel_queries_the_werkbrug_datasource() -> None:
             if uid != DATASOURCE_UID:
                 problems.append(f"{title}: target {target.get('refId')} uses datasource {uid}")
     assert not problems, "\n".join(problems)
+
+
+def test_the_overview_has_a_row_per_concern_for_operators() -> None:
+    (overview,) = [d for d in _dashboards() if d["uid"] == "werkbrug-overview"]
+    rows = [panel["title"] for panel in overview["panels"] if panel.get("type") == "row"]
+    assert rows == ["Platform", "Pipeline", "Matching", "Placements", "Delivery"]
+    # Every panel sits under a row, and the panel ids are unique.
+    assert overview["panels"][0]["type"] == "row"
+    ids = [panel["id"] for panel in overview["panels"]]
+    assert len(set(ids)) == len(ids)
+
+
+# Units Grafana shows as "per second"; a custom "suffix:" unit must say /s itself.
+PER_SECOND_UNITS = {"reqps", "ops", "cps", "rps", "wps", "iops", "percentunit"}
+
+
+def test_rates_are_per_second_and_do_not_change_with_zoom() -> None:
+    problems = []
+    for dashboard in _dashboards():
+        for panel in _panels(dashboard):
+            unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "")
+            for target in panel["targets"]:
+                expr = target["expr"]
+                # increase() over the auto interval draws a number that grows and shrinks with the zoom.
+                if re.search(r"increase\([^\]]*\[\$\{?__(rate_)?interval", expr):
+                    problems.append(f"{panel['title']}: increase over the auto interval: {expr}")
+                plain_rate = "rate(" in expr and "histogram_quantile" not in expr and panel["type"] == "timeseries"
+                if plain_rate and unit not in PER_SECOND_UNITS and not unit.endswith("/s"):
+                    problems.append(f"{panel['title']}: a rate drawn in {unit!r}, not a per-second unit")
+    assert not problems, "\n".join(problems)
+
+
+def test_per_region_rankings_are_top_k_tables() -> None:
+    # 35 regions as 35 lines are noise: whatever is broken down by tenant is a table of the top few.
+    problems = []
+    for dashboard in _dashboards():
+        for panel in _panels(dashboard):
+            for target in panel["targets"]:
+                if re.search(r"by \([^)]*\btenant\b", target["expr"]):
+                    if panel["type"] != "table" or not target["expr"].startswith("topk("):
+                        problems.append(f"{panel['title']}: per-tenant series outside a top-k table")
+                    elif not (target.get("instant") and target.get("format") == "table"):
+                        problems.append(f"{panel['title']}: a top-k table needs an instant table query")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_overview_shows_index_builds_placements_at_risk_and_escalations() -> None:
+    exprs = " ".join(_dashboard_exprs())
+    for needle in (
+        "werkbrug_matching_index_build_seconds_count",
+        "werkbrug_matching_index_build_seconds_bucket",
+        'type="placement_at_risk"',
+        'type="placement_at_risk_escalated"',
+        'type="checkin_overdue"',
+        "werkbrug_alert_latency_seconds_bucket",
+        "werkbrug_alert_deliveries_total",
+    ):
+        assert needle in exprs, needle
 
 
 def test_dashboard_filters_per_tenant_panels_by_the_tenant_variable() -> None:
@@ -347,9 +411,8 @@ def test_dashboard_filters_per_tenant_panels_by_the_tenant_variable() -> None:
 
 
 def test_dashboard_uses_only_werkbrug_metric_names() -> None:
-    dashboard = _dashboard()
     exprs = _dashboard_exprs()
-    exprs += [json.dumps(var.get("query")) for var in dashboard["templating"]["list"]]
+    exprs += [json.dumps(var.get("query")) for d in _dashboards() for var in d["templating"]["list"]]
     assert _unknown_metric_names(exprs) == set()
 
 
