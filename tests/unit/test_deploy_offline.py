@@ -254,6 +254,7 @@ def test_alert_rules_cover_the_required_conditions() -> None:
         "werkbrug_outbox_pending_events": "outbox backlog",
         "werkbrug_alert_deliveries_total": "alert deliveries failing",
         'status=~"5.."': "5xx ratio",
+        "werkbrug_alert_latency_seconds_bucket": "the alert-latency target (p95 at most 1 s)",
     }
     missing = [what for needle, what in required.items() if not any(needle in e for e in exprs.values())]
     assert not missing, f"no alert rule for: {missing}"
@@ -268,6 +269,44 @@ def test_every_alert_is_unit_tested_firing_and_not_firing() -> None:
     alerts = {rule["alert"] for rule in _alert_rules()}
     assert alerts - firing == set(), "alerts never tested firing"
     assert alerts - quiet == set(), "alerts never tested staying quiet"
+
+
+def _github_anchor(heading: str) -> str:
+    anchor = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return anchor.replace(" ", "-")
+
+
+def _readme_sections() -> dict[str, str]:
+    """README sections by their GitHub anchor, each with its text up to the next heading."""
+    sections: dict[str, str] = {}
+    current = None
+    for line in README.read_text(encoding="utf-8").splitlines():
+        heading = re.match(r"#{1,6} (.+)", line)
+        if heading:
+            current = _github_anchor(heading.group(1))
+            sections[current] = ""
+        elif current is not None:
+            sections[current] += line + "\n"
+    return sections
+
+
+def test_every_alert_has_a_runbook_section_in_the_readme() -> None:
+    sections = _readme_sections()
+    problems = []
+    for rule in _alert_rules():
+        url = rule["annotations"].get("runbook_url", "")
+        page, _, anchor = url.partition("#")
+        if page != "README.md" or anchor != rule["alert"].lower():
+            problems.append(f"{rule['alert']}: runbook_url {url!r} is not README.md#{rule['alert'].lower()}")
+            continue
+        text = sections.get(anchor)
+        if text is None:
+            problems.append(f"{rule['alert']}: the README has no section #{anchor}")
+            continue
+        for part in ("What it means", "What to check", "What to do"):
+            if part not in text:
+                problems.append(f"{rule['alert']}: its README section says nothing under {part!r}")
+    assert not problems, "\n".join(problems)
 
 
 def test_alert_rules_use_only_werkbrug_metric_names() -> None:
