@@ -11,8 +11,8 @@ Message-ID.
 
 Webhooks go out side by side on a bounded pool of threads, each call under one deadline for connecting,
 sending and reading, and fairly: at most a few in flight to one receiver, a receiver that failed rests
-before it is tried again, and receivers not yet known to answer share at most half of the pool between
-them. So one jobcoach's slow or dead receiver cannot hold up another's alerts, in any region.
+before it is tried again, and receivers that fail (or have not answered yet) share a small part of the
+pool between them. So one jobcoach's slow or dead receiver cannot hold up another's alerts, in any region.
 
 A delivery that fails is retried with exponential backoff and jitter; after the last attempt it is marked
 ``failed`` and, in the same transaction, the alert document goes into the outbox for ``dead-letters``.
@@ -311,15 +311,17 @@ class Receivers:
     """How each receiver fared in this process, and so how much of the pool it may hold.
 
     A receiver that has answered and did not fail since may have ``per_receiver`` deliveries in flight.
-    One that has not answered yet, or whose last attempt failed, gets one at a time, and all such
-    receivers together hold at most ``probation_share`` slots: however many receivers are slow or dead,
-    the rest of the pool stays with those that answer. One that failed also rests before its next try
-    (half the first retry delay, doubling up to a minute, on the injected clock).
+    One that has not answered yet gets one at a time, and so does one whose last attempt failed, after a
+    rest (half the first retry delay, doubling up to a minute, on the injected clock). Receivers not yet
+    heard from share at most half of the pool, and failing ones a quarter: however many receivers are
+    slow or dead, a quarter of the pool always stays with those that answer, and once the bad ones are
+    known (one deadline after they were first tried) three quarters; a newcomer that answers is never
+    stuck behind receivers known to fail.
     """
 
-    def __init__(self, per_receiver: int, probation_share: int, first_rest_s: float, max_rest_s: float = 60.0):
+    def __init__(self, per_receiver: int, concurrency: int, first_rest_s: float, max_rest_s: float = 60.0):
         self.per_receiver = per_receiver
-        self.probation_share = probation_share
+        self.shares = {"unknown": max(1, concurrency // 2), "failing": max(1, concurrency // 4)}
         self.first_rest_s = first_rest_s
         self.max_rest_s = max_rest_s
         self.in_flight: Counter[str] = Counter()
@@ -327,19 +329,22 @@ class Receivers:
         self.answered: set[str] = set()
         self.resting_until: dict[str, datetime] = {}
 
-    def proven(self, receiver: str) -> bool:
-        return receiver in self.answered and not self.failures[receiver]
+    def standing(self, receiver: str) -> str:
+        if self.failures[receiver]:
+            return "failing"
+        return "answering" if receiver in self.answered else "unknown"
 
     def may_start(self, receiver: str, now: datetime, planned: Counter[str] | None = None) -> bool:
         """Whether one more delivery to ``receiver`` may start, besides those ``planned`` this round."""
         planned = planned or Counter()
         in_flight = self.in_flight[receiver] + planned[receiver]
-        if self.proven(receiver):
+        standing = self.standing(receiver)
+        if standing == "answering":
             return in_flight < self.per_receiver
         if self.resting_until.get(receiver, now) > now or in_flight >= 1:
             return False
-        on_probation = {name for name in (*self.in_flight, *planned) if not self.proven(name)}
-        return sum(self.in_flight[name] + planned[name] for name in on_probation) < self.probation_share
+        alike = {name for name in (*self.in_flight, *planned) if self.standing(name) == standing}
+        return sum(self.in_flight[name] + planned[name] for name in alike) < self.shares[standing]
 
     def started(self, receiver: str) -> None:
         self.in_flight[receiver] += 1
@@ -365,6 +370,8 @@ class _Task:
     deliveries: list[dict]
     token: str
     receiver: str
+    alerts: dict[int, dict | None] = field(default_factory=dict)
+    channels: dict | None = None
     outcome: str | None = None
     documents: dict[int, dict] = field(default_factory=dict)
     cancelled: bool = False
@@ -398,9 +405,7 @@ class AlertDelivery:
         sends_webhooks = domain.WEBHOOK in self.channels
         self.concurrency = concurrency or (settings.webhook_concurrency if sends_webhooks else 1)
         per_receiver = min(settings.per_receiver, self.concurrency) if sends_webhooks else self.concurrency
-        self.receivers = Receivers(
-            per_receiver, probation_share=max(1, self.concurrency // 2), first_rest_s=settings.first_retry_s / 2
-        )
+        self.receivers = Receivers(per_receiver, self.concurrency, first_rest_s=settings.first_retry_s / 2)
         # A digest gathers all of a jobcoach's waiting alerts into one mail, so it must see them all.
         self.per_jobcoach = 500 if domain.DIGEST in self.channels else max(per_receiver, 1)
         # Renewed every quarter of itself while a send lasts (the configuration keeps it at least twice the
@@ -470,9 +475,19 @@ class AlertDelivery:
         with self.db.session() as session:
             ids = [delivery["id"] for task in tasks for delivery in task.deliveries]
             got = set(store.claim_deliveries(session, ids, now, now + self.lease, token))
+            # What to send is read here, in the claim's transaction, so that the pool's threads only talk
+            # to receivers and never wait for the database.
+            for task in tasks:
+                task.deliveries = [d for d in task.deliveries if d["id"] in got]
+                first = task.deliveries[0] if task.deliveries else None
+                if first is None:
+                    continue
+                task.alerts = {
+                    d["id"]: store.alert_for_delivery(session, d["tenant"], d["alert_id"]) for d in task.deliveries
+                }
+                task.channels = store.get_channels(session, first["tenant"], first["jobcoach_id"])
         started = 0
         for task in tasks:
-            task.deliveries = [d for d in task.deliveries if d["id"] in got]
             if not task.deliveries:
                 continue
             task.token = token
@@ -538,7 +553,7 @@ class AlertDelivery:
                 held = set(store.renew_claims(session, ids, token, self.clock() + self.lease))
                 self._lost.update(set(ids) - held)
 
-    # -- sending (on the pool's threads: no database here but the two reads of what to send) --------------
+    # -- sending (on the pool's threads, which never touch the database) ---------------------------------
 
     def _submit(self, task: _Task) -> None:
         if self._pool is None:
@@ -558,17 +573,14 @@ class AlertDelivery:
         except ChannelRemoved:
             task.cancelled = True
         except Exception as exc:
-            # A bug or the database gone while reading: the delivery is retried like a failed attempt.
+            # Whatever it was, the delivery is retried like any failed attempt rather than lost.
             log.warning("delivery attempt failed", extra={"ctx": {"error": type(exc).__name__}})
-            task.outcome = CONNECTION_FAILED if task.outcome is None else task.outcome
-            task.skipped = not task.documents
+            task.outcome = task.outcome or CONNECTION_FAILED
 
     def _send_one(self, task: _Task) -> None:
         delivery = task.deliveries[0]
         tenant = delivery["tenant"]
-        with self.db.session() as session:
-            alert = store.alert_for_delivery(session, tenant, delivery["alert_id"])
-            channels = store.get_channels(session, tenant, delivery["jobcoach_id"])
+        alert, channels = task.alerts[delivery["id"]], task.channels
         sender = self.webhook if delivery["channel"] == domain.WEBHOOK else self.email
         if alert is None or not channels or sender is None:
             raise ChannelRemoved
@@ -576,97 +588,110 @@ class AlertDelivery:
         task.outcome = sender.send(tenant, alert, channels)
 
     def _send_digest(self, task: _Task) -> None:
-        tenant, jobcoach_id = task.deliveries[0]["tenant"], task.deliveries[0]["jobcoach_id"]
-        with self.db.session() as session:
-            alerts = {d["id"]: store.alert_for_delivery(session, tenant, d["alert_id"]) for d in task.deliveries}
-            channels = store.get_channels(session, tenant, jobcoach_id)
-        present = [d for d in task.deliveries if alerts[d["id"]] is not None]
+        tenant = task.deliveries[0]["tenant"]
+        present = [d for d in task.deliveries if task.alerts[d["id"]] is not None]
         if not present:
             task.skipped = True
             return
         task.deliveries = present
-        if not channels or self.email is None:
+        if not task.channels or self.email is None:
             raise ChannelRemoved
         day = self.clock().astimezone(self.email.zone).date()
-        task.documents = {d["id"]: alert_document(tenant, alerts[d["id"]]) for d in present}
-        task.outcome = self.email.send_digest(tenant, [alerts[d["id"]] for d in present], channels, day)
+        alerts = [task.alerts[d["id"]] for d in present]
+        task.documents = {d["id"]: alert_document(tenant, task.alerts[d["id"]]) for d in present}
+        task.outcome = self.email.send_digest(tenant, alerts, task.channels, day)
 
     # -- settling (on the loop's thread) ------------------------------------------------------------------
 
     def _settle_finished(self, wait_s: float) -> None:
+        """Settle every finished task in one transaction (one commit, not one per delivery), waiting up to
+        ``wait_s`` for the first to finish."""
         try:
-            task = self._results.get(timeout=wait_s) if wait_s > 0 else self._results.get_nowait()
+            finished = [self._results.get(timeout=wait_s) if wait_s > 0 else self._results.get_nowait()]
         except queue.Empty:
             return
         while True:
-            self._settle_task(task)
             try:
-                task = self._results.get_nowait()
+                finished.append(self._results.get_nowait())
             except queue.Empty:
-                return
-
-    def _settle_task(self, task: _Task) -> None:
+                break
         now = self.clock()
-        self.receivers.finished(task.receiver, ok=task.outcome is None and not task.skipped, now=now)
+        outcomes: list[tuple[dict, str, str | None]] = []
         try:
-            if task.skipped:
-                return
-            for delivery in task.deliveries:
-                if task.cancelled:
-                    self._record(delivery, task.token, "cancelled", CHANNEL_REMOVED, None)
-                else:
-                    self._settle(delivery, task.token, task.outcome, task.documents.get(delivery["id"]))
+            with self.db.session() as session:
+                for task in finished:
+                    if task.skipped:
+                        continue
+                    for delivery in task.deliveries:
+                        status, error, dead_letter = self._status_of(delivery, task)
+                        if self._record(session, delivery, task.token, status, error, dead_letter, now):
+                            outcomes.append((delivery, status, error))
         finally:
-            for delivery in task.deliveries:
-                self._in_flight.pop(delivery["id"], None)
-                self._lost.discard(delivery["id"])
+            for task in finished:
+                self.receivers.finished(task.receiver, ok=task.outcome is None and not task.skipped, now=now)
+                for delivery in task.deliveries:
+                    self._in_flight.pop(delivery["id"], None)
+                    self._lost.discard(delivery["id"])
+        for delivery, status, error in outcomes:
+            self._report(delivery, status, error)
 
-    def _settle(self, delivery: dict, token: str, error: str | None, document: dict | None) -> None:
-        if error is None:
-            self._record(delivery, token, "delivered", None, None)
-        elif delivery["attempts"] + 1 >= self.settings.max_attempts:
-            self._record(delivery, token, "failed", error, document)
-        else:
-            self._record(delivery, token, "pending", error, None)
+    def _status_of(self, delivery: dict, task: _Task) -> tuple[str, str | None, dict | None]:
+        if task.cancelled:
+            return "cancelled", CHANNEL_REMOVED, None
+        if task.outcome is None:
+            return "delivered", None, None
+        if delivery["attempts"] + 1 >= self.settings.max_attempts:
+            return "failed", task.outcome, task.documents.get(delivery["id"])
+        return "pending", task.outcome, None
 
-    def _record(self, delivery: dict, token: str, status: str, error: str | None, dead_letter: dict | None) -> None:
+    def _record(
+        self,
+        session,
+        delivery: dict,
+        token: str,
+        status: str,
+        error: str | None,
+        dead_letter: dict | None,
+        now: datetime,
+    ) -> bool:
         attempt = delivery["attempts"] + 1
-        now = self.clock()
         retry_at = now + domain.retry_delay(attempt, self.settings.first_retry_s, self.settings.max_retry_s, self.rng)
-        with self.db.session() as session:
-            held = store.record_delivery(
-                session,
-                delivery["id"],
-                token=token,
-                status=status,
-                attempts=attempt,
-                next_attempt_at=retry_at if status == "pending" else now,
-                error=error,
-                delivered_at=now if status == "delivered" else None,
+        held = store.record_delivery(
+            session,
+            delivery["id"],
+            token=token,
+            status=status,
+            attempts=attempt,
+            next_attempt_at=retry_at if status == "pending" else now,
+            error=error,
+            delivered_at=now if status == "delivered" else None,
+        )
+        if not held:
+            # The lease ran out and another replica took the delivery over: its outcome is the one that
+            # counts, and this one is dropped rather than written over it.
+            log.warning(
+                "delivery lease lost; outcome dropped",
+                extra={"ctx": {"tenant": delivery["tenant"], "alert_id": delivery["alert_id"]}},
             )
-            if not held:
-                # The lease ran out and another replica took the delivery over: its outcome is the one
-                # that counts, and this one is dropped rather than written over it.
-                log.warning(
-                    "delivery lease lost; outcome dropped",
-                    extra={"ctx": {"tenant": delivery["tenant"], "alert_id": delivery["alert_id"]}},
-                )
-                return
-            if status == "failed" and dead_letter is not None:
-                store.outbox.add_dead_letter(
-                    session,
-                    delivery["tenant"],
-                    delivery["alert_id"],
-                    json.dumps(dead_letter, separators=(",", ":"), ensure_ascii=False),
-                    {
-                        "dlq.reason": DEAD_LETTER_REASON,
-                        "dlq.channel": delivery["channel"],
-                        "dlq.alert.id": delivery["alert_id"],
-                        "dlq.tenant": delivery["tenant"],
-                        "dlq.attempts": str(attempt),
-                        "dlq.exception.message": error or "",
-                    },
-                )
+            return False
+        if status == "failed" and dead_letter is not None:
+            store.outbox.add_dead_letter(
+                session,
+                delivery["tenant"],
+                delivery["alert_id"],
+                json.dumps(dead_letter, separators=(",", ":"), ensure_ascii=False),
+                {
+                    "dlq.reason": DEAD_LETTER_REASON,
+                    "dlq.channel": delivery["channel"],
+                    "dlq.alert.id": delivery["alert_id"],
+                    "dlq.tenant": delivery["tenant"],
+                    "dlq.attempts": str(attempt),
+                    "dlq.exception.message": error or "",
+                },
+            )
+        return True
+
+    def _report(self, delivery: dict, status: str, error: str | None) -> None:
         outcome = {"pending": "retrying"}.get(status, status)
         metrics.ALERT_DELIVERIES.labels(_metric_channel(delivery["channel"]), outcome).inc()
         log.info(
@@ -677,7 +702,7 @@ class AlertDelivery:
                     "alert_id": delivery["alert_id"],
                     "channel": delivery["channel"],
                     "status": outcome,
-                    "attempt": attempt,
+                    "attempt": delivery["attempts"] + 1,
                     "error": error,
                 }
             },
