@@ -139,9 +139,7 @@ def test_every_body_route_is_strict_and_the_matrix_finds_them_all(services):
         assert isinstance(route.schema, StrictBodySchema), f"{route.method} {route.rule} takes a lenient body"
 
 
-def test_every_field_of_every_body_refuses_control_characters_foreign_types_and_unknown_members(
-    services, keys, tenant
-):
+def test_every_field_of_every_body_refuses_control_characters_foreign_types_and_unknown_members(services, keys, tenant):
     checked = 0
     failures = []
     for svc in services.values():
