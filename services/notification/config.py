@@ -25,6 +25,12 @@ class DeliverySettings:
     # Jobcoaches choose webhook URLs; letting those reach the platform's own network would let any
     # jobcoach key probe internal services. Only a local or test installation turns this on.
     allow_private_networks: bool = False
+    # How long a replica holds a delivery it is sending; renewed while the send lasts, and never shorter
+    # than twice the webhook's whole deadline.
+    lease_s: float = 60.0
+    # Webhooks in flight at once, and at most this many to one receiver (scheme, host and port).
+    webhook_concurrency: int = 32
+    per_receiver: int = 2
 
 
 @dataclass(frozen=True)
@@ -53,13 +59,31 @@ def load(env: Mapping[str, str] = os.environ) -> Settings:
 
 def delivery(settings: Settings, env: Mapping[str, str] = os.environ) -> DeliverySettings:
     # The WEBHOOK_* names predate e-mail; they now set the retries of every channel.
+    timeout = settings.float_setting("WEBHOOK_TIMEOUT_SECONDS", 5.0, env)
+    lease = settings.float_setting("DELIVERY_LEASE_SECONDS", 60.0, env)
+    concurrency = settings.int_setting("WEBHOOK_CONCURRENCY", 32, env)
+    per_receiver = settings.int_setting("WEBHOOK_MAX_IN_FLIGHT_PER_RECEIVER", 2, env)
+    if timeout <= 0:
+        raise ConfigError("WEBHOOK_TIMEOUT_SECONDS must be above 0")
+    if lease < 2 * timeout:
+        # A lease that can run out while a send is still allowed to last invites a second replica to send.
+        raise ConfigError(
+            f"DELIVERY_LEASE_SECONDS ({lease:g}) must be at least twice WEBHOOK_TIMEOUT_SECONDS ({timeout:g})"
+        )
+    if concurrency < 2 or not 1 <= per_receiver <= concurrency // 2:
+        raise ConfigError(
+            "WEBHOOK_CONCURRENCY must be at least 2 and WEBHOOK_MAX_IN_FLIGHT_PER_RECEIVER from 1 to half of it"
+        )
     return DeliverySettings(
-        webhook_timeout_s=settings.float_setting("WEBHOOK_TIMEOUT_SECONDS", 5.0, env),
+        webhook_timeout_s=timeout,
         max_attempts=settings.int_setting("WEBHOOK_MAX_ATTEMPTS", 8, env),
         first_retry_s=settings.float_setting("WEBHOOK_FIRST_RETRY_SECONDS", 2.0, env),
         max_retry_s=settings.float_setting("WEBHOOK_MAX_RETRY_SECONDS", 600.0, env),
         poll_s=settings.float_setting("DELIVERY_POLL_SECONDS", 0.1, env),
         allow_private_networks=_flag(env, "WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
+        lease_s=lease,
+        webhook_concurrency=concurrency,
+        per_receiver=per_receiver,
     )
 
 
