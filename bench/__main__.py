@@ -9,12 +9,13 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import alert_latency, matching_quality, matching_speed
+from bench import alert_latency, matching_quality, matching_speed, workspace_pages
 
 BENCHMARKS = {
     "alert-latency": alert_latency.run,
     "matching-quality": matching_quality.run,
     "matching-speed": matching_speed.run,
+    "workspace-pages": workspace_pages.run,
 }
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, g, jsonify, redirect, request, send_from_directory, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -23,6 +24,7 @@ from shared.registry import prepare_password_checks
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+LOCAL_TIME = ZoneInfo("Europe/Amsterdam")
 TENANT = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 # Only our own files: no inline script or style, no framing, forms post only here.
 CSP = (
@@ -92,10 +94,16 @@ def _add_template_helpers(app: Flask, context: WorkspaceContext) -> None:
 
     @app.template_filter("moment")
     def _moment(value: str | None) -> str:
+        """An API timestamp (UTC) as the regions read it: Dutch local time."""
         if not value:
             return ""
-        text = str(value)
-        return f"{text[8:10]}-{text[5:7]}-{text[0:4]} {text[11:16]}" if len(text) >= 16 else text
+        try:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return str(value)
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(LOCAL_TIME)
+        return moment.strftime("%d-%m-%Y %H:%M")
 
     @app.context_processor
     def _page_globals() -> dict:

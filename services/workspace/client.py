@@ -7,6 +7,8 @@ Answers come back as plain JSON; a refusal raises :class:`ApiError` carrying the
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
@@ -41,6 +43,15 @@ class ApiClient:
         self.http = requests.Session()
         self.http.mount("http://", HTTPAdapter(pool_connections=8, pool_maxsize=16))
         self.http.mount("https://", HTTPAdapter(pool_connections=8, pool_maxsize=16))
+        self._pool: ThreadPoolExecutor | None = None
+
+    def together(self, *calls: Callable[[], Any]) -> list[Any]:
+        """Run independent reads side by side: a page that needs two answers waits for the slower one only.
+        The threads are made on first use, inside the gunicorn worker, never before it forks."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="api")
+        futures = [self._pool.submit(call) for call in calls]
+        return [future.result() for future in futures]
 
     def as_person(self, api_key: str, tenant: str) -> Api:
         return Api(self, api_key, tenant)

@@ -109,6 +109,7 @@ class Browser:
 
     def screenshot(self, name: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.driver.execute_script("window.scrollTo(0, 0)")
         self.driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
 
     def sign_in(self, email: str, password: str) -> None:

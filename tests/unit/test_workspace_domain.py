@@ -80,7 +80,11 @@ def test_a_match_explanation_reads_as_plain_dutch():
     summary = domain.match_summary(
         {
             "talents_matched": [{"talent": "planten verzorgen", "matched": "groenonderhoud"}],
-            "supports": {"essential_met": ["quiet_workplace"], "preferred_met": [], "preferred_missing": ["work_buddy"]},
+            "supports": {
+                "essential_met": ["quiet_workplace"],
+                "preferred_met": [],
+                "preferred_missing": ["work_buddy"],
+            },
             "hours": {"overlap": [16, 24]},
             "ladder": {"from": 3, "to": 4},
             "distance_km": 1.25,
@@ -122,5 +126,7 @@ def test_a_sealed_api_key_opens_only_with_the_sessions_token():
     sealed = sessions.seal("token-a", "wbk_secret-key")
     assert "wbk_" not in sealed
     assert sessions.unseal("token-a", sealed) == "wbk_secret-key"
-    opened_wrongly = bytes(a ^ b for a, b in zip(bytes.fromhex(sealed), sessions._keystream("token-b", 14), strict=True))
+    opened_wrongly = bytes(
+        a ^ b for a, b in zip(bytes.fromhex(sealed), sessions._keystream("token-b", 14), strict=True)
+    )
     assert opened_wrongly != b"wbk_secret-key"

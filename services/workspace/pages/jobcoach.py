@@ -25,8 +25,11 @@ def today():
     if who.role != "jobcoach":
         return redirect(url_for(HOME[who.role]))
     page = max(1, request.args.get("page", 1, type=int) or 1)
-    unread = api().alerts(unread=True, page=page, page_size=INBOX_PAGE)
-    recent = api().alerts(unread=False, page=1, page_size=10) if page == 1 else {"items": []}
+    person_api = api()
+    unread, recent = context().api.together(
+        lambda: person_api.alerts(unread=True, page=page, page_size=INBOX_PAGE),
+        lambda: person_api.alerts(unread=False, page=1, page_size=10) if page == 1 else {"items": []},
+    )
     return render(
         "today.html",
         unread=unread["items"],

@@ -20,8 +20,11 @@ RETENTION = {"after_3_months": "Na 3 maanden", "after_6_months": "Na 6 maanden"}
 @blp.get("/region")
 @signed_in("operator")
 def region():
-    unread = api().escalations(unread=True, page_size=50)
-    recent = api().escalations(unread=False, page_size=10)
+    person_api = api()
+    unread, recent = context().api.together(
+        lambda: person_api.escalations(unread=True, page_size=50),
+        lambda: person_api.escalations(unread=False, page_size=10),
+    )
     return render(
         "region.html",
         unread=unread["items"],
