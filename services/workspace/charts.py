@@ -87,7 +87,7 @@ def bar_chart(chart_id: str, title: str, bars: Sequence[Point]) -> Markup:
     """Horizontal bars, one per label; a suppressed or missing value is drawn as a hatched stub and said so."""
     row = 26
     height = PAD_TOP + row * max(len(bars), 1) + 8
-    label_w = 190
+    label_w = 270
     plot_w = WIDTH - label_w - PAD_RIGHT - 40
     top = max((b.value for b in bars if b.value is not None), default=0) or 1
     parts = []

@@ -41,7 +41,7 @@ class Browser:
             "--disable-component-update",
             "--disable-sync",
             "--disable-dev-shm-usage",
-            "--window-size=1100,900",
+            "--window-size=1100,1100",
             "--lang=nl-NL",
             f"--user-data-dir={self.profile}",
         ):

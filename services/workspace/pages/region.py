@@ -54,8 +54,7 @@ def _count(cell: dict | None) -> float | None:
 def insights():
     found = api().insights()
     ladder = [
-        charts.Point(f"{row['step']}. {row['label']}", _count(row["count"]))
-        for row in found["candidates"]["by_ladder_step"]
+        charts.Point(f"Trede {row['step']}", _count(row["count"])) for row in found["candidates"]["by_ladder_step"]
     ]
     needs = [charts.Point(row["label"], _count(row["candidates_needing"])) for row in found["support_gap"]]
     alerts = [
