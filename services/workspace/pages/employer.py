@@ -74,5 +74,11 @@ def vacancy(vacancy_id: str):
             errors = domain.field_errors(exc.errors, domain.VACANCY_FIELDS)
             return _form_page(stored, request.form, errors, 422, matches=None)
         return redirect(url_for("employer.vacancy", vacancy_id=vacancy_id, saved="1"), 303)
-    matches = api().vacancy_matches(vacancy_id)
+    try:
+        matches = api().vacancy_matches(vacancy_id)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        # Just posted: the matching service has not taken the vacancy in yet (events are asynchronous).
+        matches = {"pending": True, "items": []}
     return _form_page(stored, domain.vacancy_form(stored), {}, matches=matches, saved=request.args.get("saved"))
