@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.config import ConfigError, Settings, load_settings
+from shared.mail import SmtpSettings, smtp_settings
 
 SERVICE = "notification"
 
@@ -31,17 +32,6 @@ class DeliverySettings:
     # Webhooks in flight at once, and at most this many to one receiver (scheme, host and port).
     webhook_concurrency: int = 32
     per_receiver: int = 2
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int
-    sender: str
-    starttls: bool
-    username: str | None
-    password: str | None
-    timeout_s: float
 
 
 @dataclass(frozen=True)
@@ -95,29 +85,7 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
 
 
 def smtp(settings: Settings, env: Mapping[str, str] = os.environ) -> SmtpSettings:
-    port = settings.int_setting("SMTP_PORT", 25, env)
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"SMTP_PORT must be a port number, got {port}")
-    username = env.get("SMTP_USERNAME") or None
-    password = env.get("SMTP_PASSWORD") or None
-    if (username is None) != (password is None):
-        raise ConfigError("SMTP_USERNAME and SMTP_PASSWORD go together: set both or neither")
-    starttls = _flag(env, "SMTP_STARTTLS")
-    if username is not None and not starttls:
-        # Refusing here beats sending a mailbox password over a plain connection on the first alert.
-        raise ConfigError("SMTP_USERNAME needs SMTP_STARTTLS=true: the password must not travel in clear")
-    sender = env.get("SMTP_FROM", "Werkbrug <noreply@werkbrug.nl>").strip()
-    if "@" not in sender:
-        raise ConfigError(f"SMTP_FROM must be an e-mail address, got {sender!r}")
-    return SmtpSettings(
-        host=env.get("SMTP_HOST", "127.0.0.1").strip() or "127.0.0.1",
-        port=port,
-        sender=sender,
-        starttls=starttls,
-        username=username,
-        password=password,
-        timeout_s=settings.float_setting("SMTP_TIMEOUT_SECONDS", 10.0, env),
-    )
+    return smtp_settings(env)
 
 
 def schedule(settings: Settings, env: Mapping[str, str] = os.environ) -> ScheduleSettings:
