@@ -9,12 +9,14 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import alert_latency, matching_quality, matching_speed
+from bench import alert_latency, matching_quality, matching_speed, webhook_isolation, workspace_pages
 
 BENCHMARKS = {
     "alert-latency": alert_latency.run,
     "matching-quality": matching_quality.run,
     "matching-speed": matching_speed.run,
+    "webhook-isolation": webhook_isolation.run,
+    "workspace-pages": workspace_pages.run,
 }
 
 

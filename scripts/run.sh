@@ -6,7 +6,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 # A local run may deliver webhooks to a receiver on this machine; deployments keep the default (refused).
 export WEBHOOK_ALLOW_PRIVATE_NETWORKS="${WEBHOOK_ALLOW_PRIVATE_NETWORKS:-true}"
 
-for port in 9092 9093 8101 8102 8103 8104 9101 9102 9103 9104; do
+for port in 9092 9093 8100 8101 8102 8103 8104 9101 9102 9103 9104; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "Port $port is already in use: is another 'make run' still going? Stop it first." >&2
     exit 1
@@ -16,10 +16,13 @@ done
 mkdir -p var
 werkbrug db upgrade
 keys="$(werkbrug demo seed --tenant noord-limburg)"
+werkbrug workspace upgrade-db
+people="$(werkbrug people seed-demo --tenant noord-limburg)"
 
 cat <<BANNER
 
 Werkbrug is starting (Ctrl-C stops everything).
+  workspace     http://127.0.0.1:8100   (sign in as one of the demo people below)
   candidate     http://127.0.0.1:8101   (/openapi.json, /metrics, /readyz)
   vacancy       http://127.0.0.1:8102
   matching      http://127.0.0.1:8103
@@ -27,6 +30,8 @@ Werkbrug is starting (Ctrl-C stops everything).
   worker metrics on 9101-9104; Kafka on 127.0.0.1:9092; data under var/
 Demo tenant: noord-limburg. Demo keys (also in var/demo-keys.env, for 'source var/demo-keys.env'):
 $(sed 's/^/  /' <<<"$keys")
+Demo people for the workspace (role, e-mail, password; new passwords every run):
+$(sed 's/^/  /' <<<"$people")
 
 BANNER
 

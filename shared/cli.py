@@ -255,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = matching.add_parser("reranker-status", help="list a tenant's rerankers")
     status.add_argument("--tenant", required=True)
     status.set_defaults(func=cmd_matching_reranker_status)
+
+    importlib.import_module("services.workspace.cli").add_commands(commands)  # people, workspace
     return parser
 
 

@@ -20,11 +20,11 @@ from datetime import timedelta
 import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared import metrics
-from shared.db import Database, UtcDateTime, utcnow
+from shared.db import Database, UtcDateTime, describe_error, is_transient, utcnow
 from shared.events import EVENT_TYPES, Event, EventError, decode_event
 from shared.loops import Every, periodic
 from shared.topics import Topic
@@ -37,8 +37,6 @@ TombstoneHandler = Callable[[Session, str, str], None]
 # Event type to everything that runs on it; topic to everything that runs on its tombstones.
 HandlerTable = Mapping[str, Sequence[Handler]]
 TombstoneTable = Mapping[str, Sequence[TombstoneHandler]]
-
-TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 
 def processed_events_table(metadata: sa.MetaData) -> sa.Table:
@@ -139,7 +137,9 @@ class EventConsumer:
             return True
 
         try:
-            periodic("consumer", step, every_s=0.0, retry_s=1.0).run(stop)
+            # A database that is away or read-only for a failover makes a step fail until it is back; the
+            # waits between tries grow so that a long outage is not hammered.
+            periodic("consumer", step, every_s=0.0, retry_s=0.5, max_retry_s=15.0).run(stop)
         finally:
             self.consumer.close(autocommit=False)
 
@@ -190,10 +190,15 @@ class EventConsumer:
             except EventError as exc:
                 # The payload passed its schema but breaks a rule the handler checks: no retry helps.
                 return _Outcome("dead_lettered", exc.reason, exc)
-            except TRANSIENT_ERRORS:
-                # The database is away: this is no fault of the message, so it must not be dead-lettered.
-                raise
             except Exception as exc:
+                if is_transient(exc):
+                    # The database is away, read-only or busy: no fault of the message, so it must never be
+                    # dead-lettered. The loop rewinds the partition and tries again after a growing wait.
+                    log.warning(
+                        "database unavailable; event will be retried",
+                        extra={"ctx": {"event_id": event.id, "event_type": event.type, "error": describe_error(exc)}},
+                    )
+                    raise
                 log.warning(
                     "event handler failed",
                     extra={
@@ -202,7 +207,7 @@ class EventConsumer:
                             "event_type": event.type,
                             "tenant": event.tenant,
                             "attempt": attempt,
-                            "error": type(exc).__name__,
+                            "error": describe_error(exc),
                         }
                     },
                 )
@@ -237,7 +242,7 @@ class EventConsumer:
             return session.execute(query).first() is not None
 
     def _dead_letter(self, message, reason: str, error: BaseException | None) -> None:
-        error_text = f"{type(error).__name__}: {error}"[:1000] if error else reason
+        error_text = _error_summary(error) if error else reason
         headers = [
             ("dlq.original.topic", message.topic.encode()),
             ("dlq.original.partition", str(message.partition).encode()),
@@ -276,6 +281,15 @@ class EventConsumer:
             lag_by_topic[partition.topic] = lag_by_topic.get(partition.topic, 0) + max(highwater - position, 0)
         for topic, lag in lag_by_topic.items():
             metrics.CONSUMER_LAG.labels(topic).set(lag)
+
+
+def _error_summary(error: BaseException) -> str:
+    """What a dead-letter header may say about the error: our own texts for an event we could not read
+    (they name fields and rules, not values), and otherwise the class and SQLSTATE alone. A handler's or a
+    database's message may quote the data it choked on, and dead letters are kept and read by operators."""
+    if isinstance(error, EventError):
+        return f"{type(error).__name__}: {error}"[:1000]
+    return describe_error(error)
 
 
 def _as_list(listed: Sequence[Handler] | Handler) -> list:

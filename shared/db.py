@@ -7,14 +7,35 @@ Alembic migrations under ``services/<name>/migrations``.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+# SQLSTATEs (PostgreSQL's error codes) of failures that say nothing about the statement or its data: the
+# database is away, read-only for a failover, short of resources, shutting down, or chose this transaction
+# as the loser of a conflict. The same work succeeds later, so it is retried and never dead-lettered.
+TRANSIENT_SQLSTATE_CLASSES = (
+    "08",  # connection exception
+    "53",  # insufficient resources: disk full, out of memory, too many connections
+    "57P",  # operator intervention: admin or crash shutdown, cannot connect now
+    "58",  # system error: I/O error outside the database
+)
+TRANSIENT_SQLSTATES = frozenset(
+    {
+        "25006",  # read-only SQL transaction: a replica that has not been promoted yet
+        "40001",  # serialization failure
+        "40P01",  # deadlock detected
+        "55P03",  # lock not available
+    }
+)
+# SQLite's words for another writer holding the file.
+_SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
 
 
 def utcnow() -> datetime:
@@ -38,6 +59,59 @@ class UtcDateTime(sa.types.TypeDecorator):
         return value
 
 
+def sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of a database error (psycopg's ``sqlstate`` on the DBAPI error SQLAlchemy wraps), or None."""
+    original = getattr(error, "orig", error)
+    code = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
+def is_transient(error: BaseException) -> bool:
+    """True when a database error is the database's passing state rather than the work's fault.
+
+    Such errors are retried with backoff and never dead-lettered: a failover that leaves the database
+    read-only for a minute, a full connection pool or another writer holding SQLite's lock all pass, and
+    the event behind them is as good as before. The exception's causes are looked at as well, for a
+    handler that wrapped the database's error in its own.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _transient_one(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _transient_one(error: BaseException) -> bool:
+    if isinstance(error, exc.TimeoutError):
+        # The pool had no connection to give within its timeout.
+        return True
+    if not isinstance(error, exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    code = sqlstate(error)
+    if code is not None:
+        return code in TRANSIENT_SQLSTATES or code.startswith(TRANSIENT_SQLSTATE_CLASSES)
+    original = error.orig
+    if isinstance(original, sqlite3.OperationalError):
+        return any(words in str(original).lower() for words in _SQLITE_BUSY)
+    # Without a SQLSTATE, psycopg's and the pool's connection failures come as these two.
+    return isinstance(error, (exc.OperationalError, exc.InterfaceError))
+
+
+def describe_error(error: BaseException) -> str:
+    """The exception class and, for a database error, its SQLSTATE: what a log line or a dead-letter header
+    may say about a failure. Never the message: a database's text quotes the values it refused."""
+    code = sqlstate(error)
+    name = type(error).__name__
+    if isinstance(error, exc.DBAPIError):
+        name = f"{name} ({type(error.orig).__name__})"
+    return f"{name} [SQLSTATE {code}]" if code else name
+
+
 def is_sqlite(url_or_engine: str | Engine) -> bool:
     url = url_or_engine.url if isinstance(url_or_engine, Engine) else sa.engine.make_url(url_or_engine)
     return url.get_backend_name() == "sqlite"
@@ -48,7 +122,7 @@ def make_engine(url: str) -> Engine:
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
@@ -69,7 +143,9 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # hide_parameters: an error's text then names the statement but never the values, which are personal
+    # data more often than not, so that no log line and no dead-letter header can carry them.
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
 
 
 class Database:
@@ -125,7 +201,7 @@ def run_migrations(metadata: sa.MetaData) -> None:
     from alembic import context
 
     url = context.config.get_main_option("sqlalchemy.url")
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, hide_parameters=True)
     with engine.connect() as connection:
         context.configure(
             connection=connection,

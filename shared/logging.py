@@ -12,6 +12,10 @@ import logging
 import sys
 import time
 
+from sqlalchemy.exc import StatementError
+
+from shared.db import describe_error
+
 # The only context keys a log line may carry. Anything else is dropped rather than trusted.
 ALLOWED_CONTEXT_KEYS = frozenset(
     {
@@ -58,9 +62,13 @@ class JsonFormatter(logging.Formatter):
         if isinstance(ctx, dict):
             line.update({k: v for k, v in ctx.items() if k in ALLOWED_CONTEXT_KEYS})
         if record.exc_info:
-            # The exception class and message, not the traceback's local values.
+            # The exception class and message, not the traceback's local values; of a database error only
+            # the class and SQLSTATE, since the database's own text quotes the values it refused.
             exc_type, exc, _ = record.exc_info
-            line["exception"] = f"{exc_type.__name__}: {exc}" if exc_type else str(exc)
+            if isinstance(exc, StatementError):
+                line["exception"] = describe_error(exc)
+            else:
+                line["exception"] = f"{exc_type.__name__}: {exc}" if exc_type else str(exc)
         return json.dumps(line, default=str)
 
 

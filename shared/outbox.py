@@ -9,17 +9,21 @@ by its event id, so the effect still happens once.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from kafka import KafkaProducer
 from sqlalchemy.orm import Session
 
 from shared import metrics
-from shared.db import Database, UtcDateTime, is_sqlite, utcnow
+from shared.db import Database, UtcDateTime, describe_error, is_sqlite, is_transient, utcnow
 from shared.events import encode_event, message_key
 from shared.loops import Every, periodic
 from shared.topics import Topic
@@ -103,6 +107,57 @@ def _topic_of(document: dict) -> Topic:
     return EVENT_TYPES[document["type"]].topic
 
 
+class SqliteRelayTurn:
+    """One relay at a time per SQLite file, the way PostgreSQL's advisory lock gives one per schema.
+
+    With SQLite the relay reads, publishes and marks in separate transactions (it must not hold the only
+    write lock while Kafka is slow), so two relays can publish the same rows. An exclusive ``flock`` on a
+    file beside the database, taken without waiting for each batch, makes the second relay wait its turn
+    instead. A SQLite database lives on one machine's disk, so a lock on that machine covers every relay
+    that can open it; the kernel drops it when the holder dies, so a crash never leaves it held.
+    """
+
+    def __init__(self, database_path: str | None) -> None:
+        in_memory = not database_path or database_path == ":memory:"
+        self.path = None if in_memory else Path(f"{os.path.abspath(database_path)}.outbox-relay.lock")
+        self._memory_lock = threading.Lock()
+        self._told = False
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[bool]:
+        """True inside the block when this relay holds the turn, False when another one does."""
+        if self.path is None:
+            # An in-memory database belongs to this process alone; its relays share this lock.
+            got = self._memory_lock.acquire(blocking=False)
+            try:
+                yield got
+            finally:
+                if got:
+                    self._memory_lock.release()
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a+b") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._tell_once()
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _tell_once(self) -> None:
+        if not self._told:
+            self._told = True
+            log.warning(
+                "With SQLite, two outbox relays can publish the same rows: another relay holds this "
+                "database's relay lock, so this one publishes only while that one does not",
+                extra={"ctx": {"reason": "sqlite-relay-lock"}},
+            )
+
+
 class OutboxRelay:
     """Publishes pending outbox rows in insertion order, so that one entity's events keep their order."""
 
@@ -123,19 +178,24 @@ class OutboxRelay:
         self.producer_factory = producer_factory
         self.batch_size = batch_size
         self.keep_published = keep_published
+        self._sqlite_turn = SqliteRelayTurn(db.engine.url.database) if is_sqlite(db.engine) else None
 
     def publish_batch(self, send_timeout_s: float = 30.0) -> int:
         """Publish one batch; returns how many rows went out. Raises when Kafka did not take them."""
-        if is_sqlite(self.db.engine):
+        if self._sqlite_turn is not None:
             # SQLite has one writer at a time: holding its lock while Kafka is away would make every
-            # POST wait, so read, publish and mark in separate short transactions.
-            with self.db.session() as session:
-                rows = session.execute(self._pending_rows()).all()
-            if rows:
-                self._send(rows, send_timeout_s)
-            with self.db.session() as session:
-                self._mark_published(session, rows)
-            return len(rows)
+            # POST wait, so read, publish and mark in separate short transactions, under a lock of the
+            # relays' own so that a second relay cannot publish the same rows meanwhile.
+            with self._sqlite_turn() as mine:
+                if not mine:
+                    return 0
+                with self.db.session() as session:
+                    rows = session.execute(self._pending_rows()).all()
+                if rows:
+                    self._send(rows, send_timeout_s)
+                with self.db.session() as session:
+                    self._mark_published(session, rows)
+                return len(rows)
         with self.db.session() as session:
             # One relay at a time publishes, so that one entity's events keep their order across
             # replicas; the others wait their turn. Row locks do not block the web processes' inserts.
@@ -210,20 +270,28 @@ class OutboxRelay:
     def run(self, stop: threading.Event, idle_wait_s: float = 0.05, max_backoff_s: float = 5.0) -> None:
         """Publish until ``stop`` is set; back off while Kafka is away, never give a row up."""
         purge = Every(600)
+        broker_failures = 0
 
         def step() -> bool:
+            nonlocal broker_failures
             try:
                 published = self.publish_batch()
-            except Exception:
+            except Exception as exc:
                 metrics.OUTBOX_ERRORS.inc()
+                if is_transient(exc):
+                    # The database is away or read-only: the rows wait in it, the producer is not at fault.
+                    log.warning("outbox database unavailable", extra={"ctx": {"error": describe_error(exc)}})
+                else:
+                    broker_failures += 1
                 raise
+            broker_failures = 0
             if purge.due():
                 self.purge_published()
             return published >= self.batch_size
 
-        def on_error(failures: int) -> None:
+        def on_error(_failures: int) -> None:
             # A producer that failed three times in a row may be stuck on a dead connection: start afresh.
-            if failures % 3 == 0:
+            if broker_failures and broker_failures % 3 == 0:
                 self._replace_producer()
 
         periodic(

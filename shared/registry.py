@@ -1,30 +1,39 @@
-"""Tenants and API keys: who may call the API, for which region, in which role, as whom.
+"""Tenants, API keys and people: who may call the API or sign in, for which region, in which role, as whom.
 
 Keys are stored only as SHA-256 hashes. A key is 32 random bytes, so a slow password hash would add
-latency to every request without adding protection against guessing.
+latency to every request without adding protection against guessing. People's passwords are chosen by
+people, so they get the slow one: Argon2id. A key may expire (the workspace's short-lived keys do).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 from shared.db import Database, UtcDateTime, upgrade, utcnow
 from shared.errors import Refused
 from shared.tenant_settings import TenantSettings
 
-ROLES = ("employer", "jobcoach", "operator")
+ROLES = ("employer", "jobcoach", "operator", "council")
 ROLES_WITH_SUBJECT = ("employer", "jobcoach")
 TENANT_SLUG = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 SUBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 KEY_PREFIX = "wbk_"
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 200
+INVITE_VALID_FOR = timedelta(hours=48)
 MIGRATIONS = Path(__file__).with_name("registry_migrations")
 
 metadata = sa.MetaData()
@@ -49,6 +58,24 @@ api_keys = sa.Table(
     sa.Column("label", sa.String(100), nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("revoked_at", UtcDateTime, nullable=True),
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+)
+
+people = sa.Table(
+    "people",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.String(63), sa.ForeignKey("tenants.slug"), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("subject", sa.String(100), nullable=True),
+    sa.Column("email", sa.String(254), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200), nullable=True),
+    # Only a hash of the one-time link's token, like keys: the registry alone cannot set a password.
+    sa.Column("invite_token_hash", sa.String(64), nullable=True, unique=True),
+    sa.Column("invite_expires_at", UtcDateTime, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("password_set_at", UtcDateTime, nullable=True),
+    sa.Column("disabled_at", UtcDateTime, nullable=True),
 )
 
 
@@ -63,6 +90,25 @@ class Principal:
     subject: str | None
 
 
+@dataclass(frozen=True)
+class Person:
+    id: int
+    tenant: str
+    role: str
+    subject: str | None
+    email: str
+
+
+_HASHER = PasswordHasher()  # argon2-cffi's defaults: Argon2id, RFC 9106's low-memory profile
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the e-mail is unknown, so that an unknown address costs the same time as a wrong
+    password and the answer's timing does not tell which addresses have accounts."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
@@ -74,10 +120,10 @@ def validate_tenant_slug(slug: str) -> str:
 
 
 class Registry:
-    def __init__(self, db: Database, cache_seconds: float = 10.0) -> None:
+    def __init__(self, db: Database, cache_seconds: float = 5.0) -> None:
         self.db = db
         self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._cache: dict[str, tuple[float, Principal | None, datetime | None]] = {}
         self._settings_cache: dict[str, tuple[float, TenantSettings]] = {}
         self._lock = threading.Lock()
 
@@ -120,27 +166,41 @@ class Registry:
             return list(session.execute(sa.select(tenants.c.slug).order_by(tenants.c.slug)).scalars())
 
     def create_key(self, tenant: str, role: str, subject: str | None, label: str | None = None) -> str:
-        if role not in ROLES:
-            raise RegistryError(f"role must be one of {', '.join(ROLES)}")
-        if role in ROLES_WITH_SUBJECT and not subject:
-            raise RegistryError(f"a {role} key needs --subject (the {role} id)")
-        if subject is not None and not SUBJECT_ID.match(subject):
-            raise RegistryError("subject must be letters, digits, dots, dashes or underscores (at most 100)")
+        return self.issue_key(tenant, role, subject, label)[1]
+
+    def issue_key(
+        self, tenant: str, role: str, subject: str | None, label: str | None = None, expires_at: datetime | None = None
+    ) -> tuple[int, str]:
+        """A new key and its id (for revoking it later); with ``expires_at`` it is refused from then on."""
+        _check_role_and_subject(role, subject, "key")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         with self.db.session() as session:
-            if not session.execute(sa.select(tenants.c.slug).where(tenants.c.slug == tenant)).first():
-                raise RegistryError(f"no tenant {tenant!r}; create it first with: werkbrug tenants create {tenant}")
-            session.execute(
-                api_keys.insert().values(
+            _require_tenant(session, tenant)
+            key_id = session.execute(
+                api_keys.insert()
+                .values(
                     key_hash=hash_key(key),
                     tenant=tenant,
                     role=role,
                     subject=subject,
                     label=label,
                     created_at=utcnow(),
+                    expires_at=expires_at,
                 )
+                .returning(api_keys.c.id)
+            ).scalar_one()
+        return key_id, key
+
+    def revoke_key(self, key_id: int) -> bool:
+        """Revoke one key by its id; False when there is no such key or it was revoked already."""
+        with self.db.session() as session:
+            result = session.execute(
+                api_keys.update()
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
             )
-        return key
+        self._cache.clear()
+        return bool(result.rowcount)
 
     def revoke_labelled_keys(self, tenant: str, label: str) -> int:
         with self.db.session() as session:
@@ -161,16 +221,188 @@ class Registry:
         now = time.monotonic()
         cached = self._cache.get(digest)
         if cached and now - cached[0] < self.cache_seconds:
-            return cached[1]
+            # An expiry is exact even from the cache; only a revocation waits for the cache to turn over.
+            return cached[1] if cached[2] is None or cached[2] > utcnow() else None
         with self.db.session() as session:
             row = session.execute(
-                sa.select(api_keys.c.tenant, api_keys.c.role, api_keys.c.subject).where(
+                sa.select(api_keys.c.tenant, api_keys.c.role, api_keys.c.subject, api_keys.c.expires_at).where(
                     api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None)
                 )
             ).first()
+        if row is not None and row.expires_at is not None and row.expires_at <= utcnow():
+            row = None
         principal = Principal(row.tenant, row.role, row.subject) if row else None
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[digest] = (now, principal)
+            self._cache[digest] = (now, principal, row.expires_at if row else None)
         return principal
+
+    # People: accounts of those who sign in to the workspace.
+
+    def create_person(
+        self, tenant: str, role: str, subject: str | None, email: str, password: str | None = None
+    ) -> Person:
+        """A new account; with a password it can sign in at once, without one it waits for an invitation."""
+        email = normalise_email(email)
+        _check_role_and_subject(role, subject, "person")
+        if password is not None:
+            check_password_rules(password)
+        with self.db.session() as session:
+            _require_tenant(session, tenant)
+            if session.execute(sa.select(people.c.id).where(people.c.email == email)).first():
+                raise RegistryError(f"{email} already has an account")
+            now = utcnow()
+            person_id = session.execute(
+                people.insert()
+                .values(
+                    tenant=tenant,
+                    role=role,
+                    subject=subject,
+                    email=email,
+                    password_hash=_HASHER.hash(password) if password is not None else None,
+                    password_set_at=now if password is not None else None,
+                    created_at=now,
+                )
+                .returning(people.c.id)
+            ).scalar_one()
+        return Person(person_id, tenant, role, subject, email)
+
+    def invite_person(
+        self, tenant: str, role: str, subject: str | None, email: str, valid_for: timedelta = INVITE_VALID_FOR
+    ) -> tuple[Person, str]:
+        """A one-time token to set a password, valid for ``valid_for``. Inviting the same person again (same
+        tenant, role and subject) replaces the earlier token; an address of another account is refused."""
+        email = normalise_email(email)
+        _check_role_and_subject(role, subject, "person")
+        token = secrets.token_urlsafe(32)
+        with self.db.session() as session:
+            _require_tenant(session, tenant)
+            row = session.execute(sa.select(people).where(people.c.email == email)).first()
+            values = {"invite_token_hash": hash_key(token), "invite_expires_at": utcnow() + valid_for}
+            if row is None:
+                person_id = session.execute(
+                    people.insert()
+                    .values(tenant=tenant, role=role, subject=subject, email=email, created_at=utcnow(), **values)
+                    .returning(people.c.id)
+                ).scalar_one()
+            elif (row.tenant, row.role, row.subject) != (tenant, role, subject):
+                raise RegistryError(f"{email} already has an account for another region, role or subject")
+            else:
+                person_id = row.id
+                session.execute(people.update().where(people.c.id == row.id).values(**values))
+        return Person(person_id, tenant, role, subject, email), token
+
+    def invitation(self, token: str) -> Person | None:
+        """The person an unused, unexpired invitation token belongs to."""
+        with self.db.session() as session:
+            row = session.execute(
+                sa.select(people).where(
+                    people.c.invite_token_hash == hash_key(token),
+                    people.c.invite_expires_at > utcnow(),
+                    people.c.disabled_at.is_(None),
+                )
+            ).first()
+        return _person(row) if row else None
+
+    def redeem_invitation(self, token: str, password: str) -> Person | None:
+        """Set the password with an invitation token, which is then spent; None if the token is not valid."""
+        check_password_rules(password)
+        password_hash = _HASHER.hash(password)
+        with self.db.session() as session:
+            row = session.execute(
+                sa.select(people).where(
+                    people.c.invite_token_hash == hash_key(token),
+                    people.c.invite_expires_at > utcnow(),
+                    people.c.disabled_at.is_(None),
+                )
+            ).first()
+            if row is None:
+                return None
+            session.execute(
+                people.update()
+                .where(people.c.id == row.id)
+                .values(
+                    password_hash=password_hash,
+                    password_set_at=utcnow(),
+                    invite_token_hash=None,
+                    invite_expires_at=None,
+                )
+            )
+        return _person(row)
+
+    def set_password(self, email: str, password: str) -> Person:
+        check_password_rules(password)
+        email = normalise_email(email)
+        with self.db.session() as session:
+            row = session.execute(sa.select(people).where(people.c.email == email)).first()
+            if row is None:
+                raise RegistryError(f"no account for {email}")
+            session.execute(
+                people.update()
+                .where(people.c.id == row.id)
+                .values(password_hash=_HASHER.hash(password), password_set_at=utcnow())
+            )
+        return _person(row)
+
+    def check_password(self, email: str, password: str) -> Person | None:
+        """The person with this e-mail and password, or None. Unknown addresses, accounts without a password
+        and wrong passwords take the same Argon2 work, so neither answer nor time tells them apart."""
+        try:
+            email = normalise_email(email)
+        except RegistryError:
+            email = ""
+        with self.db.session() as session:
+            row = session.execute(
+                sa.select(people).where(people.c.email == email, people.c.disabled_at.is_(None))
+            ).first()
+        stored = row.password_hash if row is not None and row.password_hash else _dummy_hash()
+        try:
+            _HASHER.verify(stored, password[:MAX_PASSWORD_LENGTH])
+        except (VerificationError, InvalidHashError):
+            return None
+        if row is None or not row.password_hash:
+            return None
+        if _HASHER.check_needs_rehash(stored):
+            with self.db.session() as session:
+                session.execute(
+                    people.update().where(people.c.id == row.id).values(password_hash=_HASHER.hash(password))
+                )
+        return _person(row)
+
+
+def prepare_password_checks() -> None:
+    """Make the stand-in hash now (at start-up) rather than in the first sign-in with an unknown address."""
+    _dummy_hash()
+
+
+def normalise_email(email: str) -> str:
+    email = (email or "").strip().lower()
+    if len(email) > 254 or not EMAIL.match(email):
+        raise RegistryError(f"not an e-mail address: {email!r}")
+    return email
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise RegistryError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise RegistryError(f"a password may have at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def _check_role_and_subject(role: str, subject: str | None, what: str) -> None:
+    if role not in ROLES:
+        raise RegistryError(f"role must be one of {', '.join(ROLES)}")
+    if role in ROLES_WITH_SUBJECT and not subject:
+        raise RegistryError(f"a {role} {what} needs --subject (the {role} id)")
+    if subject is not None and not SUBJECT_ID.match(subject):
+        raise RegistryError("subject must be letters, digits, dots, dashes or underscores (at most 100)")
+
+
+def _require_tenant(session, tenant: str) -> None:
+    if not session.execute(sa.select(tenants.c.slug).where(tenants.c.slug == tenant)).first():
+        raise RegistryError(f"no tenant {tenant!r}; create it first with: werkbrug tenants create {tenant}")
+
+
+def _person(row) -> Person:
+    return Person(row.id, row.tenant, row.role, row.subject, row.email)

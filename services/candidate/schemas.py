@@ -6,14 +6,15 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from shared.events import CandidateFieldsSchema, CandidateLocationSchema, ConsentSchema, SupportNeedSchema
+from shared.web.resources import StrictBodySchema
 
 # A pseudonym chosen with the candidate, never their legal name; kept short to discourage full names.
 display_name_field = fields.String(required=True, validate=validate.Length(min=1, max=60))
 
 
-class CandidateCreateSchema(CandidateFieldsSchema):
-    class Meta:
-        unknown = ma.RAISE
+class CandidateCreateSchema(StrictBodySchema, CandidateFieldsSchema):
+    """The candidate's facts as the events carry them, strictly: no member a client was not given (a
+    ``diagnosis`` in a support need is refused), JSON types only, no control characters."""
 
     display_name = display_name_field
 

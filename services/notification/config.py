@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.config import ConfigError, Settings, load_settings
+from shared.mail import SmtpSettings, smtp_settings
 
 SERVICE = "notification"
 
@@ -25,17 +26,12 @@ class DeliverySettings:
     # Jobcoaches choose webhook URLs; letting those reach the platform's own network would let any
     # jobcoach key probe internal services. Only a local or test installation turns this on.
     allow_private_networks: bool = False
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int
-    sender: str
-    starttls: bool
-    username: str | None
-    password: str | None
-    timeout_s: float
+    # How long a replica holds a delivery it is sending; renewed while the send lasts, and never shorter
+    # than twice the webhook's whole deadline.
+    lease_s: float = 60.0
+    # Webhooks in flight at once, and at most this many to one receiver (scheme, host and port).
+    webhook_concurrency: int = 32
+    per_receiver: int = 2
 
 
 @dataclass(frozen=True)
@@ -53,13 +49,31 @@ def load(env: Mapping[str, str] = os.environ) -> Settings:
 
 def delivery(settings: Settings, env: Mapping[str, str] = os.environ) -> DeliverySettings:
     # The WEBHOOK_* names predate e-mail; they now set the retries of every channel.
+    timeout = settings.float_setting("WEBHOOK_TIMEOUT_SECONDS", 5.0, env)
+    lease = settings.float_setting("DELIVERY_LEASE_SECONDS", 60.0, env)
+    concurrency = settings.int_setting("WEBHOOK_CONCURRENCY", 32, env)
+    per_receiver = settings.int_setting("WEBHOOK_MAX_IN_FLIGHT_PER_RECEIVER", 2, env)
+    if timeout <= 0:
+        raise ConfigError("WEBHOOK_TIMEOUT_SECONDS must be above 0")
+    if lease < 2 * timeout:
+        # A lease that can run out while a send is still allowed to last invites a second replica to send.
+        raise ConfigError(
+            f"DELIVERY_LEASE_SECONDS ({lease:g}) must be at least twice WEBHOOK_TIMEOUT_SECONDS ({timeout:g})"
+        )
+    if concurrency < 2 or not 1 <= per_receiver <= concurrency // 2:
+        raise ConfigError(
+            "WEBHOOK_CONCURRENCY must be at least 2 and WEBHOOK_MAX_IN_FLIGHT_PER_RECEIVER from 1 to half of it"
+        )
     return DeliverySettings(
-        webhook_timeout_s=settings.float_setting("WEBHOOK_TIMEOUT_SECONDS", 5.0, env),
+        webhook_timeout_s=timeout,
         max_attempts=settings.int_setting("WEBHOOK_MAX_ATTEMPTS", 8, env),
         first_retry_s=settings.float_setting("WEBHOOK_FIRST_RETRY_SECONDS", 2.0, env),
         max_retry_s=settings.float_setting("WEBHOOK_MAX_RETRY_SECONDS", 600.0, env),
         poll_s=settings.float_setting("DELIVERY_POLL_SECONDS", 0.1, env),
         allow_private_networks=_flag(env, "WEBHOOK_ALLOW_PRIVATE_NETWORKS"),
+        lease_s=lease,
+        webhook_concurrency=concurrency,
+        per_receiver=per_receiver,
     )
 
 
@@ -71,29 +85,7 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
 
 
 def smtp(settings: Settings, env: Mapping[str, str] = os.environ) -> SmtpSettings:
-    port = settings.int_setting("SMTP_PORT", 25, env)
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"SMTP_PORT must be a port number, got {port}")
-    username = env.get("SMTP_USERNAME") or None
-    password = env.get("SMTP_PASSWORD") or None
-    if (username is None) != (password is None):
-        raise ConfigError("SMTP_USERNAME and SMTP_PASSWORD go together: set both or neither")
-    starttls = _flag(env, "SMTP_STARTTLS")
-    if username is not None and not starttls:
-        # Refusing here beats sending a mailbox password over a plain connection on the first alert.
-        raise ConfigError("SMTP_USERNAME needs SMTP_STARTTLS=true: the password must not travel in clear")
-    sender = env.get("SMTP_FROM", "Werkbrug <noreply@werkbrug.nl>").strip()
-    if "@" not in sender:
-        raise ConfigError(f"SMTP_FROM must be an e-mail address, got {sender!r}")
-    return SmtpSettings(
-        host=env.get("SMTP_HOST", "127.0.0.1").strip() or "127.0.0.1",
-        port=port,
-        sender=sender,
-        starttls=starttls,
-        username=username,
-        password=password,
-        timeout_s=settings.float_setting("SMTP_TIMEOUT_SECONDS", 10.0, env),
-    )
+    return smtp_settings(env)
 
 
 def schedule(settings: Settings, env: Mapping[str, str] = os.environ) -> ScheduleSettings:

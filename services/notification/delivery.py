@@ -1,10 +1,18 @@
 """Delivering alerts to the jobcoach's channels, with retries, from the notification worker.
 
 Each alert has one delivery per channel: ``webhook`` (a signed POST), ``email`` (one mail per alert) or
-``digest`` (the alert waits for the jobcoach's daily summary mail). A delivery is leased before it is sent,
-so that replicas do not send it together, and its outcome is stored after. A crash between sending and
-storing sends it again: receivers recognise the repeat by the ``Werkbrug-Alert-Id`` header, mail readers
-by the Message-ID.
+``digest`` (the alert waits for the jobcoach's daily summary mail).
+
+A delivery is claimed before it is sent: leased to a token of this replica, renewed while the send lasts,
+and settled only by the token's holder, so that two replicas never send it together and a replica whose
+lease ran out cannot overwrite another's result. A crash between sending and storing sends it again after
+the lease: receivers recognise the repeat by the ``Werkbrug-Alert-Id`` header, mail readers by the
+Message-ID.
+
+Webhooks go out side by side on a bounded pool of threads, each call under one deadline for connecting,
+sending and reading, and fairly: at most a few in flight to one receiver, a receiver that failed rests
+before it is tried again, and receivers that fail (or have not answered yet) share a small part of the
+pool between them. So one jobcoach's slow or dead receiver cannot hold up another's alerts, in any region.
 
 A delivery that fails is retried with exponential backoff and jitter; after the last attempt it is marked
 ``failed`` and, in the same transaction, the alert document goes into the outbox for ``dead-letters``.
@@ -14,34 +22,57 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import random
+import re
 import smtplib
 import socket
+import ssl
 import threading
 import time
 import uuid
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import requests
-
 from services.notification import domain, store
 from services.notification.config import DeliverySettings, SmtpSettings
 from shared import metrics
 from shared.db import Database, utcnow
+from shared.loops import WorkerLoop, periodic
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
 DEAD_LETTER_REASON = "delivery_failed"
+
+# What ``last_error`` may say: what the receiver did, in fixed words. Never its answer's text, and never
+# what an address inside our network answered: the jobcoach reads this in their inbox.
+TIMEOUT = "timeout"
+CONNECTION_REFUSED = "connection refused"
+CONNECTION_FAILED = "connection failed"
+ADDRESS_NOT_ALLOWED = "address not allowed"
+DNS_FAILED = "DNS lookup failed"
+TLS_FAILED = "TLS error"
+NO_VALID_ANSWER = "no valid HTTP answer"
+CHANNEL_REMOVED = "channel removed"
+
+# Enough for a status line and its headers; the body of a webhook's answer is never read.
+MAX_ANSWER_BYTES = 4096
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-5][0-9][0-9])(?: [^\r\n]*)?")
 
 
 class ChannelRemoved(Exception):
     """The jobcoach took the channel away after the alert was queued: nothing to send to, nothing to retry."""
+
+
+class _NoValidAnswer(Exception):
+    pass
 
 
 def alert_document(tenant: str, alert: dict) -> dict:
@@ -51,41 +82,77 @@ def alert_document(tenant: str, alert: dict) -> dict:
     }
 
 
+def receiver_of(url: str | None) -> str:
+    """The receiver a webhook URL names, for fairness and backoff: scheme, host and port."""
+    parts = urlsplit(url or "")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def http_outcome(status: int) -> str | None:
+    """None for a 2xx; otherwise the status class alone (a redirect is not followed: it could point inward)."""
+    return None if 200 <= status < 300 else f"HTTP {status // 100}xx"
+
+
+Connect = Callable[[str, int, float], socket.socket]
+
+
+def _connect(address: str, port: int, timeout_s: float) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.settimeout(timeout_s)
+    try:
+        sock.connect((address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys(info[4][0] for info in found))
+
+
+def _remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
 class WebhookSender:
+    """POSTs a signed alert under one deadline, to the very address that was checked.
+
+    The name is resolved once; every address it gives must be allowed, and the connection goes to one of
+    those addresses, never through a second lookup that could answer differently (DNS rebinding). The
+    ``Host`` header, TLS's SNI and the certificate check still use the name. Only the status line and
+    headers are read, at most :data:`MAX_ANSWER_BYTES`, and connecting, sending and reading together
+    end at the deadline, however slowly the receiver trickles.
+    """
+
     def __init__(
         self,
-        timeout_s: float,
-        session: requests.Session | None = None,
+        deadline_s: float,
         *,
         allow_private_networks: bool = False,
         resolve: Callable[[str, int], list[str]] | None = None,
+        connect: Connect | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        self.timeout_s = timeout_s
-        self.http = session or requests.Session()
+        self.deadline_s = deadline_s
         self.allow_private_networks = allow_private_networks
         self.resolve = resolve or _resolve
-
-    def _refusal(self, url: str) -> str | None:
-        """Why the URL may not be called from here, checked on every delivery: a name may point elsewhere
-        tomorrow than when it was registered."""
-        if self.allow_private_networks:
-            return None
-        parts = urlsplit(url)
-        try:
-            addresses = self.resolve(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
-        except OSError:
-            return "DNS lookup failed"
-        if not addresses or any(domain.forbidden_address(address) for address in addresses):
-            return "address not allowed"
-        return None
+        self.connect = connect or _connect
+        self.tls = tls or ssl.create_default_context()
 
     def send(self, tenant: str, alert: dict, channels: dict) -> str | None:
-        """POST the signed alert; the error that makes it worth another try, or None when it arrived."""
+        """POST the signed alert; the fixed words of what went wrong, or None when it arrived."""
         if not channels["webhook_url"]:
             raise ChannelRemoved
-        refusal = self._refusal(channels["webhook_url"])
-        if refusal:
-            return refusal
         body = json.dumps(alert_document(tenant, alert), separators=(",", ":")).encode("utf-8")
         # Real time, not the injected clock: the receiver checks it against its own clock.
         timestamp = int(time.time())
@@ -96,17 +163,94 @@ class WebhookSender:
             domain.ALERT_ID_HEADER: alert["id"],
             "User-Agent": "werkbrug-notification/1",
         }
+        return self.post(channels["webhook_url"], body, headers)
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> str | None:
+        deadline = time.monotonic() + self.deadline_s
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            response = self.http.post(
-                channels["webhook_url"], data=body, headers=headers, timeout=self.timeout_s, allow_redirects=False
-            )
-        except requests.RequestException as exc:
-            return type(exc).__name__
-        return None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+            addresses = self.resolve(host, port)
+        except (OSError, UnicodeError):
+            return DNS_FAILED
+        if not addresses:
+            return DNS_FAILED
+        if not self.allow_private_networks and any(domain.forbidden_address(a) for a in addresses):
+            return ADDRESS_NOT_ALLOWED
+        request = _request_bytes(parts, host, port, body, headers)
+        try:
+            return http_outcome(self._exchange(addresses, port, host, parts.scheme == "https", request, deadline))
+        except TimeoutError:
+            return TIMEOUT
+        except ConnectionRefusedError:
+            return CONNECTION_REFUSED
+        except (ssl.SSLError, ssl.CertificateError):
+            return TLS_FAILED
+        except _NoValidAnswer:
+            return NO_VALID_ANSWER
+        except OSError:
+            return CONNECTION_FAILED
+
+    def _exchange(self, addresses: list[str], port: int, host: str, tls: bool, request: bytes, deadline: float) -> int:
+        sock = self._open(addresses, port, deadline)
+        try:
+            if tls:
+                sock.settimeout(_remaining(deadline))
+                sock = self.tls.wrap_socket(sock, server_hostname=host)
+            sock.settimeout(_remaining(deadline))
+            sock.sendall(request)
+            return _read_status(sock, deadline)
+        finally:
+            sock.close()
+
+    def _open(self, addresses: list[str], port: int, deadline: float) -> socket.socket:
+        """A connection to the first of the checked addresses that takes one."""
+        error: OSError = ConnectionRefusedError()
+        for address in addresses:
+            try:
+                return self.connect(address, port, _remaining(deadline))
+            except TimeoutError:
+                raise
+            except OSError as exc:
+                error = exc
+        raise error
 
 
-def _resolve(host: str, port: int) -> list[str]:
-    return sorted({info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)})
+def _request_bytes(parts, host: str, port: int, body: bytes, headers: dict[str, str]) -> bytes:
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    name = f"[{host}]" if ":" in host else host
+    default_port = 443 if parts.scheme == "https" else 80
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {name}" + ("" if port == default_port else f":{port}"),
+        *(f"{key}: {value}" for key, value in headers.items()),
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def _read_status(sock: socket.socket, deadline: float) -> int:
+    """The status code, from at most :data:`MAX_ANSWER_BYTES` read before the deadline: the status line is
+    the receiver's verdict, and nothing after it is read."""
+    buffer = b""
+    while b"\r\n" not in buffer:
+        if len(buffer) >= MAX_ANSWER_BYTES:
+            raise _NoValidAnswer
+        sock.settimeout(_remaining(deadline))
+        chunk = sock.recv(MAX_ANSWER_BYTES - len(buffer))
+        if not chunk:
+            raise _NoValidAnswer
+        buffer += chunk
+    match = _STATUS_LINE.fullmatch(buffer.partition(b"\r\n")[0])
+    if match is None:
+        raise _NoValidAnswer
+    status = int(match.group(1))
+    if status < 200:
+        # An interim answer (100 Continue) to a request that asked for none.
+        raise _NoValidAnswer
+    return status
 
 
 def build_mail(sender: str, recipient: str, text: domain.MailText, message_id: str) -> EmailMessage:
@@ -163,9 +307,81 @@ class EmailSender:
         return None
 
 
+class Receivers:
+    """How each receiver fared in this process, and so how much of the pool it may hold.
+
+    A receiver that has answered and did not fail since may have ``per_receiver`` deliveries in flight.
+    One that has not answered yet gets one at a time, and so does one whose last attempt failed, after a
+    rest (half the first retry delay, doubling up to a minute, on the injected clock). Receivers not yet
+    heard from share at most half of the pool, and failing ones a quarter: however many receivers are
+    slow or dead, a quarter of the pool always stays with those that answer, and once the bad ones are
+    known (one deadline after they were first tried) three quarters; a newcomer that answers is never
+    stuck behind receivers known to fail.
+    """
+
+    def __init__(self, per_receiver: int, concurrency: int, first_rest_s: float, max_rest_s: float = 60.0):
+        self.per_receiver = per_receiver
+        self.shares = {"unknown": max(1, concurrency // 2), "failing": max(1, concurrency // 4)}
+        self.first_rest_s = first_rest_s
+        self.max_rest_s = max_rest_s
+        self.in_flight: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()
+        self.answered: set[str] = set()
+        self.resting_until: dict[str, datetime] = {}
+
+    def standing(self, receiver: str) -> str:
+        if self.failures[receiver]:
+            return "failing"
+        return "answering" if receiver in self.answered else "unknown"
+
+    def may_start(self, receiver: str, now: datetime, planned: Counter[str] | None = None) -> bool:
+        """Whether one more delivery to ``receiver`` may start, besides those ``planned`` this round."""
+        planned = planned or Counter()
+        in_flight = self.in_flight[receiver] + planned[receiver]
+        standing = self.standing(receiver)
+        if standing == "answering":
+            return in_flight < self.per_receiver
+        if self.resting_until.get(receiver, now) > now or in_flight >= 1:
+            return False
+        alike = {name for name in (*self.in_flight, *planned) if self.standing(name) == standing}
+        return sum(self.in_flight[name] + planned[name] for name in alike) < self.shares[standing]
+
+    def started(self, receiver: str) -> None:
+        self.in_flight[receiver] += 1
+
+    def finished(self, receiver: str, ok: bool, now: datetime) -> None:
+        self.in_flight[receiver] -= 1
+        if self.in_flight[receiver] <= 0:
+            del self.in_flight[receiver]
+        if ok:
+            self.answered.add(receiver)
+            self.failures.pop(receiver, None)
+            self.resting_until.pop(receiver, None)
+            return
+        self.failures[receiver] += 1
+        rest = min(self.max_rest_s, self.first_rest_s * 2 ** (self.failures[receiver] - 1))
+        self.resting_until[receiver] = now + timedelta(seconds=rest)
+
+
+@dataclass
+class _Task:
+    """Deliveries sent together (one webhook or mail, or one digest for several alerts) under one claim."""
+
+    deliveries: list[dict]
+    token: str
+    receiver: str
+    alerts: dict[int, dict | None] = field(default_factory=dict)
+    channels: dict | None = None
+    outcome: str | None = None
+    documents: dict[int, dict] = field(default_factory=dict)
+    cancelled: bool = False
+    skipped: bool = False
+
+
 class AlertDelivery:
     """Sends the due deliveries of some channels; the worker runs one for webhooks and one for mail, so that
-    a slow mail server does not hold up the webhooks."""
+    a slow mail server does not hold up the webhooks. Webhooks go out on a pool of threads; mail one at a
+    time (the platform's own SMTP relay takes them in order)."""
 
     def __init__(
         self,
@@ -177,6 +393,7 @@ class AlertDelivery:
         email: EmailSender | None = None,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
+        concurrency: int | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -185,94 +402,296 @@ class AlertDelivery:
         self.email = email
         self.clock = clock
         self.rng = rng
+        sends_webhooks = domain.WEBHOOK in self.channels
+        self.concurrency = concurrency or (settings.webhook_concurrency if sends_webhooks else 1)
+        per_receiver = min(settings.per_receiver, self.concurrency) if sends_webhooks else self.concurrency
+        self.receivers = Receivers(per_receiver, self.concurrency, first_rest_s=settings.first_retry_s / 2)
+        # A digest gathers all of a jobcoach's waiting alerts into one mail, so it must see them all.
+        self.per_jobcoach = 500 if domain.DIGEST in self.channels else max(per_receiver, 1)
+        # Renewed every quarter of itself while a send lasts (the configuration keeps it at least twice the
+        # webhook deadline, so even a missed renewal does not let it run out during one send).
+        self.lease = timedelta(seconds=settings.lease_s)
+        self._pool: ThreadPoolExecutor | None = None
+        self._results: queue.Queue[_Task] = queue.Queue()
+        self._in_flight: dict[int, _Task] = {}
+        self._lost: set[int] = set()
+        self._renewed_at = time.monotonic()
 
-    def deliver_due(self, limit: int = 50) -> int:
+    # -- the loop -----------------------------------------------------------------------------------------
+
+    def loop(self, name: str = "webhook-delivery") -> WorkerLoop:
+        """The worker's loop for these channels: claim what is due, send it, settle what came back."""
+        return periodic(name, self.step, every_s=0.0, retry_s=1.0, max_retry_s=30.0)
+
+    def run(self, stop: threading.Event) -> None:
+        try:
+            self.loop().run(stop)
+        finally:
+            self.close()
+
+    def step(self) -> bool:
+        """One round: renew the leases of what is in flight, start what is due and fits, then settle what
+        finished, waiting up to the poll interval for something to finish."""
+        self._renew_leases()
+        self._start_due()
+        self._settle_finished(wait_s=self.settings.poll_s)
+        return True
+
+    def deliver_due(self, limit: int | None = None) -> int:
+        """Start what is due now and wait until all of it is settled; how many deliveries were taken."""
+        started = self._start_due(limit)
+        while self._in_flight:
+            self._settle_finished(wait_s=self.settings.poll_s)
+        return started
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=False)
+            self._pool = None
+        self._settle_finished(wait_s=0)
+
+    # -- claiming -----------------------------------------------------------------------------------------
+
+    def _start_due(self, limit: int | None = None) -> int:
+        free = self.concurrency - len({id(task) for task in self._in_flight.values()})
+        if limit is not None:
+            free = min(free, limit)
+        if free <= 0:
+            return 0
         now = self.clock()
         with self.db.session() as session:
-            due = store.claim_due_deliveries(session, now, now + LEASE, limit, self.channels)
-        digests: dict[tuple[str, str], list[dict]] = {}
-        for delivery in due:
-            if delivery["channel"] == domain.DIGEST:
-                digests.setdefault((delivery["tenant"], delivery["jobcoach_id"]), []).append(delivery)
-            else:
-                self._deliver(delivery)
-        for group in digests.values():
-            self._deliver_digest(group)
-        return len(due)
-
-    def _deliver(self, delivery: dict) -> None:
-        tenant = delivery["tenant"]
+            window = store.due_deliveries(
+                session,
+                now,
+                limit=max(4 * self.concurrency, 200),
+                channel_names=self.channels,
+                per_jobcoach=self.per_jobcoach,
+            )
+        window = [row for row in window if row["id"] not in self._in_flight]
+        tasks = self._choose(window, free, now)
+        if not tasks:
+            return 0
+        token = str(uuid.uuid4())
         with self.db.session() as session:
-            alert = store.alert_for_delivery(session, tenant, delivery["alert_id"])
-            channels = store.get_channels(session, tenant, delivery["jobcoach_id"])
+            ids = [delivery["id"] for task in tasks for delivery in task.deliveries]
+            got = set(store.claim_deliveries(session, ids, now, now + self.lease, token))
+            # What to send is read here, in the claim's transaction, so that the pool's threads only talk
+            # to receivers and never wait for the database.
+            for task in tasks:
+                task.deliveries = [d for d in task.deliveries if d["id"] in got]
+                first = task.deliveries[0] if task.deliveries else None
+                if first is None:
+                    continue
+                task.alerts = {
+                    d["id"]: store.alert_for_delivery(session, d["tenant"], d["alert_id"]) for d in task.deliveries
+                }
+                task.channels = store.get_channels(session, first["tenant"], first["jobcoach_id"])
+        started = 0
+        for task in tasks:
+            if not task.deliveries:
+                continue
+            task.token = token
+            for delivery in task.deliveries:
+                self._in_flight[delivery["id"]] = task
+            self.receivers.started(task.receiver)
+            self._submit(task)
+            started += len(task.deliveries)
+        return started
+
+    def _choose(self, window: list[dict], free: int, now: datetime) -> list[_Task]:
+        """Up to ``free`` tasks from the window, taking turns between regions and, within a region,
+        between receivers, so that no region's and no receiver's backlog goes first for long."""
+        lines: dict[str, dict[str, deque[_Task]]] = {}
+        for task in self._tasks_of(window):
+            lines.setdefault(task.deliveries[0]["tenant"], {}).setdefault(task.receiver, deque()).append(task)
+        turns = {tenant: deque(receivers) for tenant, receivers in lines.items()}
+        chosen: list[_Task] = []
+        planned: Counter[str] = Counter()
+        progress = True
+        while len(chosen) < free and progress:
+            progress = False
+            for tenant, receivers in turns.items():
+                for _ in range(len(receivers)):
+                    receiver = receivers[0]
+                    receivers.rotate(-1)
+                    waiting = lines[tenant][receiver]
+                    if waiting and self.receivers.may_start(receiver, now, planned):
+                        chosen.append(waiting.popleft())
+                        planned[receiver] += 1
+                        progress = True
+                        break
+                if len(chosen) >= free:
+                    break
+        return chosen
+
+    def _tasks_of(self, window: list[dict]) -> list[_Task]:
+        tasks: list[_Task] = []
+        digests: dict[tuple[str, str], _Task] = {}
+        for delivery in window:
+            if delivery["channel"] == domain.DIGEST:
+                key = (delivery["tenant"], delivery["jobcoach_id"])
+                if key in digests:
+                    digests[key].deliveries.append(delivery)
+                    continue
+                digests[key] = _Task([delivery], "", "smtp")
+                tasks.append(digests[key])
+            elif delivery["channel"] == domain.WEBHOOK:
+                tasks.append(_Task([delivery], "", receiver_of(delivery["webhook_url"])))
+            else:
+                tasks.append(_Task([delivery], "", "smtp"))
+        return tasks
+
+    def _renew_leases(self) -> None:
+        if not self._in_flight or time.monotonic() - self._renewed_at < self.lease.total_seconds() / 4:
+            return
+        self._renewed_at = time.monotonic()
+        by_token: dict[str, list[int]] = {}
+        for delivery_id, task in self._in_flight.items():
+            by_token.setdefault(task.token, []).append(delivery_id)
+        with self.db.session() as session:
+            for token, ids in by_token.items():
+                held = set(store.renew_claims(session, ids, token, self.clock() + self.lease))
+                self._lost.update(set(ids) - held)
+
+    # -- sending (on the pool's threads, which never touch the database) ---------------------------------
+
+    def _submit(self, task: _Task) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="delivery")
+        future = self._pool.submit(self._send, task)
+        future.add_done_callback(lambda _f: self._results.put(task))
+
+    def _send(self, task: _Task) -> None:
+        try:
+            if all(d["id"] in self._lost for d in task.deliveries):
+                task.skipped = True
+                return
+            if task.deliveries[0]["channel"] == domain.DIGEST:
+                self._send_digest(task)
+            else:
+                self._send_one(task)
+        except ChannelRemoved:
+            task.cancelled = True
+        except Exception as exc:
+            # Whatever it was, the delivery is retried like any failed attempt rather than lost.
+            log.warning("delivery attempt failed", extra={"ctx": {"error": type(exc).__name__}})
+            task.outcome = task.outcome or CONNECTION_FAILED
+
+    def _send_one(self, task: _Task) -> None:
+        delivery = task.deliveries[0]
+        tenant = delivery["tenant"]
+        alert, channels = task.alerts[delivery["id"]], task.channels
         sender = self.webhook if delivery["channel"] == domain.WEBHOOK else self.email
         if alert is None or not channels or sender is None:
-            self._record(delivery, "cancelled", "channel removed", None)
-            return
-        try:
-            error = sender.send(tenant, alert, channels)
-        except ChannelRemoved:
-            self._record(delivery, "cancelled", "channel removed", None)
-            return
-        self._settle(delivery, error, alert_document(tenant, alert))
+            raise ChannelRemoved
+        task.documents[delivery["id"]] = alert_document(tenant, alert)
+        task.outcome = sender.send(tenant, alert, channels)
 
-    def _deliver_digest(self, group: list[dict]) -> None:
-        tenant, jobcoach_id = group[0]["tenant"], group[0]["jobcoach_id"]
-        with self.db.session() as session:
-            alerts = {d["id"]: store.alert_for_delivery(session, tenant, d["alert_id"]) for d in group}
-            channels = store.get_channels(session, tenant, jobcoach_id)
-        present = [d for d in group if alerts[d["id"]] is not None]
+    def _send_digest(self, task: _Task) -> None:
+        tenant = task.deliveries[0]["tenant"]
+        present = [d for d in task.deliveries if task.alerts[d["id"]] is not None]
         if not present:
+            task.skipped = True
             return
+        task.deliveries = present
+        if not task.channels or self.email is None:
+            raise ChannelRemoved
+        day = self.clock().astimezone(self.email.zone).date()
+        alerts = [task.alerts[d["id"]] for d in present]
+        task.documents = {d["id"]: alert_document(tenant, task.alerts[d["id"]]) for d in present}
+        task.outcome = self.email.send_digest(tenant, alerts, task.channels, day)
+
+    # -- settling (on the loop's thread) ------------------------------------------------------------------
+
+    def _settle_finished(self, wait_s: float) -> None:
+        """Settle every finished task in one transaction (one commit, not one per delivery), waiting up to
+        ``wait_s`` for the first to finish."""
         try:
-            if not channels or self.email is None:
-                raise ChannelRemoved
-            day = self.clock().astimezone(self.email.zone).date()
-            error = self.email.send_digest(tenant, [alerts[d["id"]] for d in present], channels, day)
-        except ChannelRemoved:
-            for delivery in present:
-                self._record(delivery, "cancelled", "channel removed", None)
+            finished = [self._results.get(timeout=wait_s) if wait_s > 0 else self._results.get_nowait()]
+        except queue.Empty:
             return
-        for delivery in present:
-            self._settle(delivery, error, alert_document(tenant, alerts[delivery["id"]]))
-
-    def _settle(self, delivery: dict, error: str | None, document: dict) -> None:
-        if error is None:
-            self._record(delivery, "delivered", None, None)
-        elif delivery["attempts"] + 1 >= self.settings.max_attempts:
-            self._record(delivery, "failed", error, document)
-        else:
-            self._record(delivery, "pending", error, None)
-
-    def _record(self, delivery: dict, status: str, error: str | None, dead_letter: dict | None) -> None:
-        attempt = delivery["attempts"] + 1
+        while True:
+            try:
+                finished.append(self._results.get_nowait())
+            except queue.Empty:
+                break
         now = self.clock()
+        outcomes: list[tuple[dict, str, str | None]] = []
+        try:
+            with self.db.session() as session:
+                for task in finished:
+                    if task.skipped:
+                        continue
+                    for delivery in task.deliveries:
+                        status, error, dead_letter = self._status_of(delivery, task)
+                        if self._record(session, delivery, task.token, status, error, dead_letter, now):
+                            outcomes.append((delivery, status, error))
+        finally:
+            for task in finished:
+                self.receivers.finished(task.receiver, ok=task.outcome is None and not task.skipped, now=now)
+                for delivery in task.deliveries:
+                    self._in_flight.pop(delivery["id"], None)
+                    self._lost.discard(delivery["id"])
+        for delivery, status, error in outcomes:
+            self._report(delivery, status, error)
+
+    def _status_of(self, delivery: dict, task: _Task) -> tuple[str, str | None, dict | None]:
+        if task.cancelled:
+            return "cancelled", CHANNEL_REMOVED, None
+        if task.outcome is None:
+            return "delivered", None, None
+        if delivery["attempts"] + 1 >= self.settings.max_attempts:
+            return "failed", task.outcome, task.documents.get(delivery["id"])
+        return "pending", task.outcome, None
+
+    def _record(
+        self,
+        session,
+        delivery: dict,
+        token: str,
+        status: str,
+        error: str | None,
+        dead_letter: dict | None,
+        now: datetime,
+    ) -> bool:
+        attempt = delivery["attempts"] + 1
         retry_at = now + domain.retry_delay(attempt, self.settings.first_retry_s, self.settings.max_retry_s, self.rng)
-        with self.db.session() as session:
-            store.record_delivery(
-                session,
-                delivery["id"],
-                status=status,
-                attempts=attempt,
-                next_attempt_at=retry_at if status == "pending" else now,
-                error=error,
-                delivered_at=now if status == "delivered" else None,
+        held = store.record_delivery(
+            session,
+            delivery["id"],
+            token=token,
+            status=status,
+            attempts=attempt,
+            next_attempt_at=retry_at if status == "pending" else now,
+            error=error,
+            delivered_at=now if status == "delivered" else None,
+        )
+        if not held:
+            # The lease ran out and another replica took the delivery over: its outcome is the one that
+            # counts, and this one is dropped rather than written over it.
+            log.warning(
+                "delivery lease lost; outcome dropped",
+                extra={"ctx": {"tenant": delivery["tenant"], "alert_id": delivery["alert_id"]}},
             )
-            if status == "failed" and dead_letter is not None:
-                store.outbox.add_dead_letter(
-                    session,
-                    delivery["tenant"],
-                    delivery["alert_id"],
-                    json.dumps(dead_letter, separators=(",", ":"), ensure_ascii=False),
-                    {
-                        "dlq.reason": DEAD_LETTER_REASON,
-                        "dlq.channel": delivery["channel"],
-                        "dlq.alert.id": delivery["alert_id"],
-                        "dlq.tenant": delivery["tenant"],
-                        "dlq.attempts": str(attempt),
-                        "dlq.exception.message": error or "",
-                    },
-                )
+            return False
+        if status == "failed" and dead_letter is not None:
+            store.outbox.add_dead_letter(
+                session,
+                delivery["tenant"],
+                delivery["alert_id"],
+                json.dumps(dead_letter, separators=(",", ":"), ensure_ascii=False),
+                {
+                    "dlq.reason": DEAD_LETTER_REASON,
+                    "dlq.channel": delivery["channel"],
+                    "dlq.alert.id": delivery["alert_id"],
+                    "dlq.tenant": delivery["tenant"],
+                    "dlq.attempts": str(attempt),
+                    "dlq.exception.message": error or "",
+                },
+            )
+        return True
+
+    def _report(self, delivery: dict, status: str, error: str | None) -> None:
         outcome = {"pending": "retrying"}.get(status, status)
         metrics.ALERT_DELIVERIES.labels(_metric_channel(delivery["channel"]), outcome).inc()
         log.info(
@@ -283,20 +702,11 @@ class AlertDelivery:
                     "alert_id": delivery["alert_id"],
                     "channel": delivery["channel"],
                     "status": outcome,
-                    "attempt": attempt,
+                    "attempt": delivery["attempts"] + 1,
                     "error": error,
                 }
             },
         )
-
-    def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                if self.deliver_due() == 0:
-                    stop.wait(self.settings.poll_s)
-            except Exception as exc:
-                log.warning("delivery round failed", extra={"ctx": {"error": type(exc).__name__}})
-                stop.wait(1.0)
 
 
 def _metric_channel(channel: str) -> str:

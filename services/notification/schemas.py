@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 
 from services.notification.domain import webhook_url_problem
 from shared.metrics import ALERT_TYPES
-from shared.web.resources import PageQuerySchema, PageSchema, StrictSchema
+from shared.web.resources import PageQuerySchema, PageSchema, StrictBodySchema
 
 
 class DeliverySchema(ma.Schema):
@@ -53,7 +53,7 @@ class AlertPageSchema(PageSchema):
     items = fields.List(fields.Nested(AlertSchema))
 
 
-class ChannelsInputSchema(StrictSchema):
+class ChannelsInputSchema(StrictBodySchema):
     webhook_url = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
     webhook_secret = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=16, max=200))
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))

@@ -80,6 +80,9 @@ deliveries = sa.Table(
     sa.Column("next_attempt_at", UtcDateTime, nullable=False),
     sa.Column("last_error", sa.String(300), nullable=True),
     sa.Column("delivered_at", UtcDateTime, nullable=True),
+    # Who is sending it now: set with the lease, and only the holder of the token may settle the outcome
+    # or renew the lease, so that a replica whose lease ran out cannot overwrite another's result.
+    sa.Column("claim_token", sa.String(36), nullable=True),
     sa.UniqueConstraint("alert_id", "channel", name="uq_deliveries_alert_channel"),
     sa.Index("ix_deliveries_due", "status", "next_attempt_at"),
 )
@@ -223,35 +226,78 @@ def erase_candidate(session: Session, tenant: str, candidate_id: str) -> int:
     return result.rowcount or 0
 
 
-def claim_due_deliveries(
-    session: Session, now: datetime, lease_until: datetime, limit: int, channels: Iterable[str] | None = None
+def due_deliveries(
+    session: Session, now: datetime, limit: int, channel_names: Iterable[str], per_jobcoach: int
 ) -> list[dict]:
-    """Due deliveries across tenants (of the given channels), leased so that another replica does not send
-    them meanwhile."""
-    conditions = [deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now]
-    if channels is not None:
-        conditions.append(deliveries.c.channel.in_(list(channels)))
-    query = sa.select(deliveries.c.id).where(*conditions).order_by(deliveries.c.next_attempt_at).limit(limit)
-    if session.get_bind().dialect.name != "sqlite":
-        query = query.with_for_update(skip_locked=True)
-    ids = list(session.execute(query).scalars())
-    if not ids:
-        return []
-    session.execute(deliveries.update().where(deliveries.c.id.in_(ids)).values(next_attempt_at=lease_until))
-    rows = session.execute(
+    """Across tenants: due deliveries of the given channels, oldest first, at most ``per_jobcoach`` of each
+    jobcoach, so that one jobcoach's backlog cannot fill the window and hide every other's. Not claimed:
+    :func:`claim_deliveries` takes the ones the caller chooses."""
+    ranked = (
         sa.select(
             deliveries.c.id,
             deliveries.c.tenant,
             deliveries.c.channel,
             deliveries.c.attempts,
+            deliveries.c.next_attempt_at,
             alerts.c.id.label("alert_id"),
             alerts.c.jobcoach_id,
+            channels.c.webhook_url,
+            sa.func.row_number()
+            .over(
+                partition_by=(deliveries.c.tenant, alerts.c.jobcoach_id),
+                order_by=(deliveries.c.next_attempt_at, deliveries.c.id),
+            )
+            .label("rank"),
         )
         .join(alerts, alerts.c.id == deliveries.c.alert_id)
-        .where(deliveries.c.id.in_(ids))
-        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-    ).all()
-    return [row._asdict() for row in rows]
+        .outerjoin(
+            channels, (channels.c.tenant == deliveries.c.tenant) & (channels.c.jobcoach_id == alerts.c.jobcoach_id)
+        )
+        .where(
+            deliveries.c.status == "pending",
+            deliveries.c.next_attempt_at <= now,
+            deliveries.c.channel.in_(list(channel_names)),
+        )
+        .subquery()
+    )
+    query = (
+        sa.select(ranked)
+        .where(ranked.c.rank <= per_jobcoach)
+        .order_by(ranked.c.next_attempt_at, ranked.c.id)
+        .limit(limit)
+    )
+    return [row._asdict() for row in session.execute(query).all()]
+
+
+def claim_deliveries(session: Session, ids: list[int], now: datetime, lease_until: datetime, token: str) -> list[int]:
+    """Lease the given deliveries to ``token`` if they are still due and unclaimed; the ids it got.
+
+    The condition is checked again by the UPDATE itself: on PostgreSQL a replica that claims the same row
+    at the same moment waits for this transaction and then finds the row no longer due; on SQLite writers
+    queue. So each delivery is leased to one token at a time, without locking rows while selecting.
+    """
+    if not ids:
+        return []
+    session.execute(
+        deliveries.update()
+        .where(deliveries.c.id.in_(ids), deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
+        .values(next_attempt_at=lease_until, claim_token=token)
+    )
+    query = sa.select(deliveries.c.id).where(deliveries.c.id.in_(ids), deliveries.c.claim_token == token)
+    return list(session.execute(query).scalars())
+
+
+def renew_claims(session: Session, ids: list[int], token: str, lease_until: datetime) -> list[int]:
+    """Extend the lease of the deliveries ``token`` still holds; the ids it still holds."""
+    if not ids:
+        return []
+    session.execute(
+        deliveries.update()
+        .where(deliveries.c.id.in_(ids), deliveries.c.claim_token == token, deliveries.c.status == "pending")
+        .values(next_attempt_at=lease_until)
+    )
+    query = sa.select(deliveries.c.id).where(deliveries.c.id.in_(ids), deliveries.c.claim_token == token)
+    return list(session.execute(query).scalars())
 
 
 def alert_for_delivery(session: Session, tenant: str, alert_id: str) -> dict | None:
@@ -263,23 +309,28 @@ def record_delivery(
     session: Session,
     delivery_id: int,
     *,
+    token: str,
     status: str,
     attempts: int,
     next_attempt_at: datetime,
     error: str | None,
     delivered_at: datetime | None,
-) -> None:
-    session.execute(
+) -> bool:
+    """Store an attempt's outcome if ``token`` still holds the delivery; False when it does not (its lease
+    ran out and another replica took it over), and then nothing is written."""
+    result = session.execute(
         deliveries.update()
-        .where(deliveries.c.id == delivery_id)
+        .where(deliveries.c.id == delivery_id, deliveries.c.claim_token == token)
         .values(
             status=status,
             attempts=attempts,
             next_attempt_at=next_attempt_at,
             last_error=error,
             delivered_at=delivered_at,
+            claim_token=None,
         )
     )
+    return result.rowcount == 1
 
 
 def _delivery_states(session: Session, tenant: str, alert_ids: Iterable[str]) -> dict[str, list[dict]]:

@@ -7,19 +7,18 @@ from marshmallow import fields, validate
 
 from shared.events import VacancyFieldsSchema, VacancyLocationSchema
 from shared.vocabulary import VACANCY_STATUSES
-from shared.web.resources import PageQuerySchema, PageSchema
+from shared.web.resources import FreeText, PageQuerySchema, PageSchema, StrictBodySchema
 
 
-class VacancyCreateSchema(VacancyFieldsSchema):
-    class Meta:
-        unknown = ma.RAISE
+class VacancyCreateSchema(StrictBodySchema, VacancyFieldsSchema):
+    """The vacancy's facts as the events carry them, strictly: JSON types only, no control characters
+    (the description, free text, may hold tabs and line breaks)."""
+
+    description = FreeText(load_default="", validate=validate.Length(max=10_000))
 
 
-class VacancyPatchSchema(VacancyFieldsSchema):
+class VacancyPatchSchema(VacancyCreateSchema):
     """Any subset of the fields; ``status`` may move between open and filled (DELETE closes for good)."""
-
-    class Meta:
-        unknown = ma.RAISE
 
     status = fields.String(validate=validate.OneOf(("open", "filled")))
 

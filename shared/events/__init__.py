@@ -29,6 +29,18 @@ from shared.vocabulary import (
 )
 
 EXAMPLES_DIR = Path(__file__).with_name("examples")
+PLACEMENT_OUTCOMES = ("retained", "moved_to_paid_work", "step_up", "ended_by_candidate", "ended_by_employer")
+# Every alert type any inbox holds; the events that report alerts name one of these.
+ALERT_TYPES = (
+    "match_proposed",
+    "placement_at_risk",
+    "checkin_overdue",
+    "placement_at_risk_escalated",
+    "checkin_overdue_escalated",
+    "out_of_sight",
+    "employer_interest",
+    "caseload_over_limit",
+)
 TENANT_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"
 
 
@@ -218,21 +230,74 @@ class PlacementEndedPayload(_Payload):
     vacancy_id = fields.String(required=True)
     jobcoach_id = fields.String(required=True)
     end_date = fields.Date(required=True)
-    outcome = fields.String(
-        required=True,
-        validate=validate.OneOf(("retained", "moved_to_paid_work", "ended_by_candidate", "ended_by_employer")),
-    )
+    outcome = fields.String(required=True, validate=validate.OneOf(PLACEMENT_OUTCOMES))
+    # Set by matching when the outcome moves the person up the Participatieladder, so that the candidate
+    # service, which owns the step, can raise it without knowing the vacancy.
+    ladder_step_after = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(1, 6))
 
 
 class AlertAcknowledgedPayload(_Payload):
-    """Told by the notification service so that bundled insights can report time to acknowledge."""
+    """Told by the notification service so that bundled insights can report time to acknowledge, and the
+    caseload can count an acknowledgement as contact."""
 
-    alert_type = fields.String(
-        required=True, validate=validate.OneOf(("match_proposed", "placement_at_risk", "checkin_overdue"))
-    )
+    alert_type = fields.String(required=True, validate=validate.OneOf(ALERT_TYPES))
     candidate_id = fields.String(required=True)
     created_at = fields.AwareDateTime(required=True)
     acknowledged_at = fields.AwareDateTime(required=True)
+    # Added in round 2; optional so that earlier messages still decode.
+    alert_id = fields.String(load_default=None, allow_none=True)
+    jobcoach_id = fields.String(load_default=None, allow_none=True)
+
+
+class AlertRaisedPayload(_Payload):
+    """An alert was put in an inbox: the caseload counts open alerts from these and the acknowledgements."""
+
+    alert_type = fields.String(required=True, validate=validate.OneOf(ALERT_TYPES))
+    # Operators' alerts (escalations, caseload over limit) may be about a jobcoach and no candidate.
+    candidate_id = fields.String(load_default=None, allow_none=True)
+    jobcoach_id = fields.String(load_default=None, allow_none=True)
+    created_at = fields.AwareDateTime(required=True)
+
+
+class JobcoachChannelsChangedPayload(_Payload):
+    """A jobcoach's work e-mail, the one way an employer may reach them after an accepted introduction.
+    It is a professional's work address, never a candidate's: candidates' contact details never travel."""
+
+    jobcoach_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    work_email = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=320))
+
+
+class CandidateOutOfSightPayload(_Payload):
+    """No contact with a candidate for the region's ``contact_days``: once per gap (``episode``)."""
+
+    candidate_id = fields.String(required=True)
+    jobcoach_id = fields.String(required=True)
+    last_contact = fields.Date(required=True)
+    contact_days = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    episode = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
+class CaseloadOverLimitPayload(_Payload):
+    """A jobcoach's caseload passed the region's ``caseload_limit``; a new episode only after it fell back."""
+
+    jobcoach_id = fields.String(required=True)
+    caseload = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    caseload_limit = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    episode = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
+class IntroductionPayload(_Payload):
+    """An employer's interest in an anonymous profile, and the candidate's answer through their jobcoach.
+    The subject is the introduction's id; the employer never learns the candidate id from the API."""
+
+    candidate_id = fields.String(required=True)
+    vacancy_id = fields.String(required=True)
+    jobcoach_id = fields.String(required=True)
+    employer_id = fields.String(required=True)
+    vacancy_title = fields.String(load_default=None, allow_none=True)
+    # Who recorded the answer and when: the consent history shows both.
+    recorded_by = fields.String(load_default=None, allow_none=True)
+    recorded_at = fields.AwareDateTime(load_default=None, allow_none=True)
 
 
 class EventType(enum.StrEnum):
@@ -251,6 +316,13 @@ class EventType(enum.StrEnum):
     PLACEMENT_CHECKIN_OVERDUE = "nl.werkbrug.placement.checkin_overdue"
     PLACEMENT_ENDED = "nl.werkbrug.placement.ended"
     ALERT_ACKNOWLEDGED = "nl.werkbrug.alert.acknowledged"
+    ALERT_RAISED = "nl.werkbrug.alert.raised"
+    JOBCOACH_CHANNELS_CHANGED = "nl.werkbrug.jobcoach.channels_changed"
+    CANDIDATE_OUT_OF_SIGHT = "nl.werkbrug.candidate.out_of_sight"
+    CASELOAD_OVER_LIMIT = "nl.werkbrug.caseload.over_limit"
+    INTRODUCTION_REQUESTED = "nl.werkbrug.introduction.requested"
+    INTRODUCTION_ACCEPTED = "nl.werkbrug.introduction.accepted"
+    INTRODUCTION_DECLINED = "nl.werkbrug.introduction.declined"
 
 
 @dataclass(frozen=True)
@@ -280,6 +352,13 @@ EVENT_TYPES: dict[str, EventContract] = _contracts(
     (EventType.PLACEMENT_CHECKIN_OVERDUE, Topic.PLACEMENT_EVENTS, PlacementCheckinOverduePayload),
     (EventType.PLACEMENT_ENDED, Topic.PLACEMENT_EVENTS, PlacementEndedPayload),
     (EventType.ALERT_ACKNOWLEDGED, Topic.ALERT_EVENTS, AlertAcknowledgedPayload),
+    (EventType.ALERT_RAISED, Topic.ALERT_EVENTS, AlertRaisedPayload),
+    (EventType.JOBCOACH_CHANNELS_CHANGED, Topic.ALERT_EVENTS, JobcoachChannelsChangedPayload),
+    (EventType.CANDIDATE_OUT_OF_SIGHT, Topic.MATCH_EVENTS, CandidateOutOfSightPayload),
+    (EventType.CASELOAD_OVER_LIMIT, Topic.MATCH_EVENTS, CaseloadOverLimitPayload),
+    (EventType.INTRODUCTION_REQUESTED, Topic.MATCH_EVENTS, IntroductionPayload),
+    (EventType.INTRODUCTION_ACCEPTED, Topic.MATCH_EVENTS, IntroductionPayload),
+    (EventType.INTRODUCTION_DECLINED, Topic.MATCH_EVENTS, IntroductionPayload),
 )
 
 

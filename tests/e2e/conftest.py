@@ -230,3 +230,64 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     yield receiver
     server.shutdown()
     server.server_close()
+
+
+@dataclass
+class Workspace:
+    """The workspace's web process, in front of the stack's APIs."""
+
+    url: str
+    process: object
+
+    def log_tail(self) -> str:
+        return self.process.log_tail(40)
+
+
+@pytest.fixture(scope="session")
+def workspace(stack: E2EStack, session_database_url) -> Iterator[Workspace]:
+    import sys
+
+    from services.workspace import store as workspace_store
+    from shared.db import upgrade
+    from shared.devstack.stack import _Process
+
+    database_url = session_database_url("workspace")
+    upgrade(workspace_store.MIGRATIONS, database_url)
+    port = free_ports(1)[0]
+    env = {
+        **stack.processes._env("candidate"),
+        "DATABASE_URL": database_url,
+        "WERKBRUG_PORT": str(port),
+        "WORKSPACE_SECRET_KEY": uuid.uuid4().hex * 2,
+        "PROMETHEUS_MULTIPROC_DIR": str(stack.tmp_path / "workspace-metrics"),
+        **{f"{name.upper()}_API_URL": stack.url(name) for name in SERVICES},
+    }
+    process = _Process(
+        "workspace-web",
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:shared.web.gunicorn_conf",
+            "services.workspace.app:create_app()",
+        ],
+        env,
+        stack.tmp_path / "workspace-web.log",
+    )
+    process.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        if not process.alive():
+            raise RuntimeError(f"workspace exited during start-up:\n{process.log_tail()}")
+        time.sleep(0.2)
+    else:
+        raise RuntimeError(f"workspace not ready:\n{process.log_tail()}")
+    yield Workspace(url, process)
+    process.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from shared.events import decode_event, new_event
 from shared.kafka import make_producer
 from shared.outbox import Outbox, OutboxRelay, outbox_table
 from shared.topics import Topic
+from tests.conftest import USES_POSTGRES
 from tests.kafka_helpers import fresh_topic, read_all
 
 pytestmark = pytest.mark.kafka
@@ -107,3 +109,27 @@ def test_events_wait_in_the_outbox_while_kafka_is_down_and_go_out_once_it_is_bac
     messages = read_all(bootstrap_servers, str(Topic.VACANCY_EVENTS), key_prefix=f"{tenant}/".encode())
     subjects_seen = [decode_event(m.value).subject for m in messages]
     assert sorted(set(subjects_seen)) == subjects
+
+
+@pytest.mark.skipif(USES_POSTGRES, reason="PostgreSQL relays take an advisory lock; this is SQLite's")
+def test_a_second_sqlite_relay_waits_while_the_first_publishes_and_says_why(
+    outbox_db, bootstrap_servers, tenant, caplog
+):
+    db, outbox = outbox_db
+    topic = fresh_topic(bootstrap_servers)
+    for index in range(3):
+        _insert_raw(db, outbox, topic, f"{tenant}/v1", json.dumps({"n": index}))
+    producer = make_producer(bootstrap_servers, "test-relay")
+    try:
+        first = OutboxRelay(db, outbox, producer)
+        # Another process's relay on the same file: its own engine, its own lock file handle.
+        second = OutboxRelay(Database(str(db.engine.url)), outbox, producer)
+        with caplog.at_level(logging.WARNING), first._sqlite_turn() as mine:
+            assert mine
+            assert second.publish_batch() == 0, "the second relay does not publish while the first may"
+        assert any("two outbox relays can publish the same rows" in r.getMessage() for r in caplog.records)
+        assert second.publish_batch() == 3
+        assert first.publish_batch() == 0
+    finally:
+        producer.close()
+    assert [json.loads(m.value)["n"] for m in read_all(bootstrap_servers, topic)] == [0, 1, 2]

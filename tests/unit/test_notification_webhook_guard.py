@@ -11,17 +11,16 @@ CHANNELS = {"webhook_url": "https://hooks.example.org/werkbrug", "webhook_secret
 ALERT = {"id": "a-1", "type": "placement_at_risk", "message": "Let op"}
 
 
-class RecordingSession:
+class RecordingConnect:
+    """Stands in for the socket connect: records where a connection would go and refuses it, so that no
+    packet leaves this machine."""
+
     def __init__(self) -> None:
-        self.calls: list[str] = []
+        self.calls: list[tuple[str, int]] = []
 
-    def post(self, url, **_kwargs):
-        self.calls.append(url)
-
-        class Answer:
-            status_code = 204
-
-        return Answer()
+    def __call__(self, address: str, port: int, timeout_s: float):
+        self.calls.append((address, port))
+        raise ConnectionRefusedError
 
 
 @pytest.mark.parametrize(
@@ -50,32 +49,39 @@ def test_public_addresses_are_allowed(address):
 
 
 def test_a_name_that_resolves_to_a_private_address_is_not_called():
-    session = RecordingSession()
-    sender = WebhookSender(2.0, session, resolve=lambda host, port: ["93.184.216.34", "10.0.0.5"])
+    connect = RecordingConnect()
+    sender = WebhookSender(2.0, resolve=lambda host, port: ["93.184.216.34", "10.0.0.5"], connect=connect)
     assert sender.send("noord-limburg", ALERT, CHANNELS) == "address not allowed"
-    assert session.calls == []
+    assert connect.calls == []
 
 
 def test_a_name_that_does_not_resolve_is_a_failed_attempt_not_a_call():
     def no_such_host(host, port):
         raise OSError("Name or service not known")
 
-    session = RecordingSession()
-    assert WebhookSender(2.0, session, resolve=no_such_host).send("noord-limburg", ALERT, CHANNELS) == (
+    connect = RecordingConnect()
+    assert WebhookSender(2.0, resolve=no_such_host, connect=connect).send("noord-limburg", ALERT, CHANNELS) == (
         "DNS lookup failed"
     )
-    assert session.calls == []
+    assert connect.calls == []
 
 
-def test_a_public_address_is_called():
-    session = RecordingSession()
-    sender = WebhookSender(2.0, session, resolve=lambda host, port: ["93.184.216.34"])
-    assert sender.send("noord-limburg", ALERT, CHANNELS) is None
-    assert session.calls == [CHANNELS["webhook_url"]]
+def test_the_connection_goes_to_the_checked_address_and_the_name_is_looked_up_once():
+    lookups = []
+
+    def rebinding(host, port):
+        lookups.append(host)
+        return ["93.184.216.34"] if len(lookups) == 1 else ["127.0.0.1"]
+
+    connect = RecordingConnect()
+    sender = WebhookSender(2.0, resolve=rebinding, connect=connect)
+    assert sender.send("noord-limburg", ALERT, CHANNELS) == "connection refused"
+    assert lookups == ["hooks.example.org"]
+    assert connect.calls == [("93.184.216.34", 443)]
 
 
 def test_an_installation_that_allows_private_networks_calls_them():
-    session = RecordingSession()
-    sender = WebhookSender(2.0, session, allow_private_networks=True, resolve=lambda host, port: ["127.0.0.1"])
-    assert sender.send("noord-limburg", ALERT, CHANNELS) is None
-    assert session.calls == [CHANNELS["webhook_url"]]
+    connect = RecordingConnect()
+    sender = WebhookSender(2.0, allow_private_networks=True, resolve=lambda host, port: ["127.0.0.1"], connect=connect)
+    assert sender.send("noord-limburg", ALERT, CHANNELS) == "connection refused"
+    assert connect.calls == [("127.0.0.1", 443)]

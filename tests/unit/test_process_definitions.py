@@ -47,4 +47,13 @@ def test_the_procfile_and_the_test_stack_run_the_same_programs(service, local_st
 
 def test_the_procfile_runs_the_broker_and_every_service_and_nothing_else():
     expected = {"kafka"} | {f"{s}-{p}" for s in SERVICE_PORTS for p in ("web", "worker")}
-    assert set(_procfile()) == expected
+    # The workspace is web only: pages in front of the four services' APIs, no worker of its own.
+    assert set(_procfile()) == expected | {"workspace-web"}
+
+
+def test_the_workspace_runs_on_its_port_like_the_other_web_processes():
+    from services.workspace.config import DEFAULT_PORT
+
+    web = _procfile()["workspace-web"]
+    assert f"WERKBRUG_PORT={DEFAULT_PORT}" in web
+    assert "services.workspace.app:create_app()" in web

@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 
 from services.matching.placements.risk import OUTCOMES, SIGNALS
 from shared.vocabulary import MAX_HOURS_PER_WEEK, SUPPORT_CODES
-from shared.web.resources import PageQuerySchema, PageSchema, StrictSchema
+from shared.web.resources import FreeText, PageQuerySchema, PageSchema, StrictBodySchema
 
 _id = fields.String(required=True, validate=validate.Length(min=1, max=36))
 
@@ -17,7 +17,7 @@ def _unique(value: list) -> None:
         raise ma.ValidationError("each code may appear once")
 
 
-class PlacementCreateSchema(StrictSchema):
+class PlacementCreateSchema(StrictBodySchema):
     candidate_id = _id
     vacancy_id = _id
     start_date = fields.Date(required=True)
@@ -29,7 +29,7 @@ class PlacementCreateSchema(StrictSchema):
     )
 
 
-class CheckinCreateSchema(StrictSchema):
+class CheckinCreateSchema(StrictBodySchema):
     date = fields.Date(required=True)
     wellbeing = fields.Integer(
         strict=True, required=True, validate=validate.Range(1, 5), metadata={"description": "1 very bad to 5 very good"}
@@ -53,10 +53,10 @@ class CheckinCreateSchema(StrictSchema):
     )
 
 
-class PlacementEndSchema(StrictSchema):
+class PlacementEndSchema(StrictBodySchema):
     date = fields.Date(required=True)
     outcome = fields.String(required=True, validate=validate.OneOf(OUTCOMES))
-    reason = fields.String(
+    reason = FreeText(
         load_default=None,
         allow_none=True,
         validate=validate.Length(max=500),

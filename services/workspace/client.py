@@ -1,0 +1,187 @@
+"""The four services' public APIs, called as the signed-in person with their short-lived key.
+
+Every rule of the API therefore holds in the workspace too: what the API refuses, the page refuses.
+Answers come back as plain JSON; a refusal raises :class:`ApiError` carrying the problem document.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """The API refused (4xx) or failed (5xx); ``status`` 503 also stands for a service that did not answer."""
+
+    def __init__(self, status: int, problem: dict | None = None) -> None:
+        super().__init__(f"API answered {status}")
+        self.status = status
+        self.problem = problem or {}
+
+    @property
+    def errors(self) -> dict:
+        return self.problem.get("errors") or {}
+
+
+class NotYetAvailable(Exception):
+    """The endpoint is part of the contract but the service does not offer it yet."""
+
+
+class ApiClient:
+    """One connection pool per process for all four services."""
+
+    def __init__(self, base_urls: dict[str, str], timeout_s: float) -> None:
+        self.base_urls = base_urls
+        self.timeout_s = timeout_s
+        self.http = requests.Session()
+        self.http.mount("http://", HTTPAdapter(pool_connections=8, pool_maxsize=16))
+        self.http.mount("https://", HTTPAdapter(pool_connections=8, pool_maxsize=16))
+        self._pool: ThreadPoolExecutor | None = None
+
+    def together(self, *calls: Callable[[], Any]) -> list[Any]:
+        """Run independent reads side by side: a page that needs two answers waits for the slower one only.
+        The threads are made on first use, inside the gunicorn worker, never before it forks."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="api")
+        futures = [self._pool.submit(call) for call in calls]
+        return [future.result() for future in futures]
+
+    def as_person(self, api_key: str, tenant: str) -> Api:
+        return Api(self, api_key, tenant)
+
+    def call(self, method: str, service: str, path: str, key: str, **kwargs) -> Any:
+        url = f"{self.base_urls[service]}{path}"
+        try:
+            response = self.http.request(
+                method, url, headers={"Authorization": f"Bearer {key}"}, timeout=self.timeout_s, **kwargs
+            )
+        except requests.RequestException as exc:
+            log.warning("API unreachable", extra={"ctx": {"service": service, "error": type(exc).__name__}})
+            raise ApiError(503) from exc
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {}
+            if response.status_code >= 500:
+                log.warning("API failed", extra={"ctx": {"service": service, "status": response.status_code}})
+            raise ApiError(response.status_code, problem if isinstance(problem, dict) else {})
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+
+class Api:
+    """The calls the pages make, for one person in one tenant."""
+
+    def __init__(self, client: ApiClient, key: str, tenant: str) -> None:
+        self.client = client
+        self.key = key
+        self.tenant = tenant
+
+    def _call(self, method: str, service: str, path: str, **kwargs) -> Any:
+        return self.client.call(method, service, f"/v1/tenants/{self.tenant}{path}", self.key, **kwargs)
+
+    def _optional(self, service: str, path: str, params: dict) -> Any:
+        """A read from an endpoint another service may not offer yet: 404 or 405 for the collection of our own
+        tenant means the route is not there, since the tenant's own collection always exists."""
+        try:
+            return self._call("GET", service, path, params=params)
+        except ApiError as exc:
+            if exc.status in (404, 405):
+                raise NotYetAvailable(path) from exc
+            raise
+
+    # candidate
+    def candidate(self, candidate_id: str) -> dict:
+        return self._call("GET", "candidate", f"/candidates/{candidate_id}")
+
+    def register_candidate(self, payload: dict) -> dict:
+        return self._call("POST", "candidate", "/candidates", json=payload)
+
+    def change_candidate(self, candidate_id: str, payload: dict) -> dict:
+        return self._call("PATCH", "candidate", f"/candidates/{candidate_id}", json=payload)
+
+    def candidates(self, page: int = 1, page_size: int = 50) -> dict:
+        return self._optional("candidate", "/candidates", {"page": page, "page_size": page_size})
+
+    # vacancy
+    def vacancies(self, page: int = 1, page_size: int = 50) -> dict:
+        return self._call("GET", "vacancy", "/vacancies", params={"page": page, "page_size": page_size})
+
+    def vacancy(self, vacancy_id: str) -> dict:
+        return self._call("GET", "vacancy", f"/vacancies/{vacancy_id}")
+
+    def post_vacancy(self, payload: dict) -> dict:
+        return self._call("POST", "vacancy", "/vacancies", json=payload)
+
+    def change_vacancy(self, vacancy_id: str, payload: dict) -> dict:
+        return self._call("PATCH", "vacancy", f"/vacancies/{vacancy_id}", json=payload)
+
+    # matching
+    def candidate_matches(self, candidate_id: str, limit: int = 10) -> dict:
+        return self._call("GET", "matching", f"/candidates/{candidate_id}/matches", params={"limit": limit})
+
+    def vacancy_matches(self, vacancy_id: str, limit: int = 10) -> dict:
+        return self._call("GET", "matching", f"/vacancies/{vacancy_id}/matches", params={"limit": limit})
+
+    def start_placement(self, payload: dict) -> dict:
+        return self._call("POST", "matching", "/placements", json=payload)
+
+    def placements(self, status: str | None = None, page: int = 1, page_size: int = 100) -> dict:
+        params: dict[str, Any] = {"page": page, "page_size": page_size}
+        if status:
+            params["status"] = status
+        return self._call("GET", "matching", "/placements", params=params)
+
+    def placement(self, placement_id: str) -> dict:
+        return self._call("GET", "matching", f"/placements/{placement_id}")
+
+    def check_in(self, placement_id: str, payload: dict) -> dict:
+        return self._call("POST", "matching", f"/placements/{placement_id}/checkins", json=payload)
+
+    def insights(self) -> dict:
+        return self._call("GET", "matching", "/insights")
+
+    def caseload(self, page: int = 1, page_size: int = 100) -> dict:
+        return self._optional("matching", "/caseload", {"page": page, "page_size": page_size})
+
+    def introductions(self) -> dict:
+        return self._optional("matching", "/introductions", {})
+
+    # notification
+    def alerts(self, *, unread: bool | None = None, page: int = 1, page_size: int = 50) -> dict:
+        params: dict[str, Any] = {"page": page, "page_size": page_size}
+        if unread is not None:
+            params["unread"] = "true" if unread else "false"
+        return self._call("GET", "notification", "/alerts", params=params)
+
+    def acknowledge(self, alert_id: str) -> dict:
+        return self._call("POST", "notification", f"/alerts/{alert_id}/ack")
+
+    def escalations(self, *, unread: bool | None = None, page: int = 1, page_size: int = 50) -> dict:
+        params: dict[str, Any] = {"page": page, "page_size": page_size}
+        if unread is not None:
+            params["unread"] = "true" if unread else "false"
+        return self._call("GET", "notification", "/escalations", params=params)
+
+    def acknowledge_escalation(self, alert_id: str) -> dict:
+        return self._call("POST", "notification", f"/escalations/{alert_id}/ack")
+
+    def channels(self, jobcoach_id: str) -> dict | None:
+        try:
+            return self._call("GET", "notification", f"/jobcoaches/{jobcoach_id}/channels")
+        except ApiError as exc:
+            if exc.status == 404:
+                return None  # none set yet
+            raise
+
+    def set_channels(self, jobcoach_id: str, payload: dict) -> dict:
+        return self._call("PUT", "notification", f"/jobcoaches/{jobcoach_id}/channels", json=payload)

@@ -1,0 +1,1 @@
+"""The workspace's pages, one blueprint per kind of user; common.py holds what they share."""

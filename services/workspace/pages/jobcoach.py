@@ -1,0 +1,265 @@
+"""The jobcoach's pages: Vandaag (the inbox), candidates and their matches, placements and check-ins,
+alert channels, and the caseload and introductions that light up when their endpoints exist."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import date
+
+from flask import Blueprint, redirect, request, url_for
+
+from services.workspace import charts, domain
+from services.workspace.client import ApiError, NotYetAvailable
+from services.workspace.pages.common import HOME, api, context, is_htmx, person, render, signed_in
+from shared.vocabulary import LADDER_STEPS, SUPPORT_CODES
+
+blp = Blueprint("jobcoach", __name__)
+
+INBOX_PAGE = 50
+
+
+@blp.get("/")
+@signed_in()
+def today():
+    who = person()
+    if who.role != "jobcoach":
+        return redirect(url_for(HOME[who.role]))
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    person_api = api()
+    unread, recent = context().api.together(
+        lambda: person_api.alerts(unread=True, page=page, page_size=INBOX_PAGE),
+        lambda: person_api.alerts(unread=False, page=1, page_size=10) if page == 1 else {"items": []},
+    )
+    return render(
+        "today.html",
+        unread=unread["items"],
+        unread_total=unread["total"],
+        page=page,
+        more=page * INBOX_PAGE < unread["total"],
+        recent=recent["items"],
+    )
+
+
+@blp.post("/alerts/<alert_id>/ack")
+@signed_in("jobcoach")
+def acknowledge(alert_id: str):
+    alert = api().acknowledge(alert_id)
+    if is_htmx():
+        return render("_alert.html", alert=alert, acknowledged_now=True)
+    return redirect(url_for("jobcoach.today"))
+
+
+@blp.get("/caseload")
+@signed_in("jobcoach", "operator")
+def caseload():
+    candidates = statuses = None
+    with contextlib.suppress(NotYetAvailable):
+        candidates = api().candidates()["items"]
+    with contextlib.suppress(NotYetAvailable):
+        statuses = {row["candidate_id"]: row for row in api().caseload()["items"]}
+    # Placements exist today: the active ones with their current risk are the caseload's known part.
+    placements = api().placements(status="active")["items"] if person().role == "jobcoach" else []
+    return render("caseload.html", candidates=candidates, statuses=statuses, placements=placements)
+
+
+@blp.get("/introductions")
+@signed_in("jobcoach", "employer")
+def introductions():
+    try:
+        items = api().introductions().get("items", [])
+    except NotYetAvailable:
+        items = None
+    return render("introductions.html", introductions=items)
+
+
+# Candidates
+
+
+def _candidate_page(candidate: dict | None, values: dict, errors: dict, status: int = 200, **extra):
+    return render(
+        "candidate.html",
+        status,
+        candidate=candidate,
+        values=values,
+        errors=errors,
+        supports=SUPPORT_CODES,
+        ladder=LADDER_STEPS,
+        **extra,
+    )
+
+
+@blp.route("/candidates/new", methods=["GET", "POST"])
+@signed_in("jobcoach")
+def new_candidate():
+    if request.method == "GET":
+        defaults = {"consent.matching": "on", "ladder_step": "3"}
+        return _candidate_page(None, defaults, {})
+    try:
+        created = api().register_candidate(domain.candidate_payload(request.form))
+    except ApiError as exc:
+        if exc.status != 422:
+            raise
+        return _candidate_page(None, request.form, domain.field_errors(exc.errors, domain.CANDIDATE_FIELDS), 422)
+    return redirect(url_for("jobcoach.candidate", candidate_id=created["id"], saved="new"), 303)
+
+
+@blp.route("/candidates/<candidate_id>", methods=["GET", "POST"])
+@signed_in("jobcoach", "operator")
+def candidate(candidate_id: str):
+    stored = api().candidate(candidate_id)
+    if request.method == "POST":
+        try:
+            api().change_candidate(candidate_id, domain.candidate_payload(request.form))
+        except ApiError as exc:
+            if exc.status != 422:
+                raise
+            errors = domain.field_errors(exc.errors, domain.CANDIDATE_FIELDS)
+            return _candidate_page(stored, request.form, errors, 422, matches=None)
+        return redirect(url_for("jobcoach.candidate", candidate_id=candidate_id, saved="1"), 303)
+    matches = _matches(candidate_id) if person().role == "jobcoach" else None
+    return _candidate_page(stored, domain.candidate_form(stored), {}, matches=matches, saved=request.args.get("saved"))
+
+
+def _matches(candidate_id: str) -> dict:
+    """The ranked vacancies; ``pending`` while the matching service has not yet taken in a new candidate."""
+    try:
+        found = api().candidate_matches(candidate_id)
+    except ApiError as exc:
+        if exc.status == 404:
+            return {"pending": True, "items": []}
+        raise
+    items = [{**item, "summary": domain.match_summary(item.get("explanation") or {})} for item in found["items"]]
+    return {"pending": False, "items": items, "reason": found.get("reason")}
+
+
+@blp.get("/candidates/<candidate_id>/matches")
+@signed_in("jobcoach")
+def candidate_matches(candidate_id: str):
+    if not is_htmx():
+        return redirect(url_for("jobcoach.candidate", candidate_id=candidate_id))
+    stored = api().candidate(candidate_id)
+    return render("_matches.html", candidate=stored, matches=_matches(candidate_id), supports=SUPPORT_CODES)
+
+
+@blp.post("/candidates/<candidate_id>/placements")
+@signed_in("jobcoach")
+def start_placement(candidate_id: str):
+    stored = api().candidate(candidate_id)
+    payload = domain.placement_payload(candidate_id, request.form, request.form.getlist("supports_agreed"))
+    try:
+        placement = api().start_placement(payload)
+    except ApiError as exc:
+        if exc.status not in (404, 409, 422):
+            raise
+        errors = domain.field_errors(exc.errors, domain.PLACEMENT_FIELDS) if exc.status == 422 else {}
+        if exc.status == 409:
+            errors = {domain.FORM_ERROR: ["Deze kandidaat heeft hier al een plaatsing, of de vacature is niet open."]}
+        if exc.status == 404:
+            errors = {domain.FORM_ERROR: ["Deze vacature is er niet (meer), of de kandidaat is nog niet verwerkt."]}
+        return _candidate_page(
+            stored,
+            domain.candidate_form(stored),
+            {},
+            422 if exc.status == 422 else exc.status,
+            matches=_matches(candidate_id),
+            placement_errors=errors,
+            placement_values=request.form,
+        )
+    return redirect(url_for("jobcoach.placement", placement_id=placement["id"], saved="new"), 303)
+
+
+# Placements
+
+
+@blp.route("/placements/<placement_id>", methods=["GET", "POST"])
+@signed_in("jobcoach", "operator")
+def placement(placement_id: str):
+    values: dict = {"date": context().clock().date().isoformat(), "absence_days": "0"}
+    errors: dict = {}
+    status = 200
+    if request.method == "POST":
+        payload = domain.checkin_payload(request.form, request.form.getlist("signals"))
+        try:
+            api().check_in(placement_id, payload)
+        except ApiError as exc:
+            if exc.status not in (409, 422):
+                raise
+            values, status = request.form, exc.status
+            errors = (
+                domain.field_errors(exc.errors, domain.CHECKIN_FIELDS)
+                if exc.status == 422
+                else {domain.FORM_ERROR: ["Deze plaatsing is afgelopen, of heeft al een check-in op die datum."]}
+            )
+        else:
+            return redirect(url_for("jobcoach.placement", placement_id=placement_id, saved="checkin"), 303)
+    found = api().placement(placement_id)
+    return render(
+        "placement.html",
+        status,
+        placement=found,
+        values=values,
+        errors=errors,
+        signals=domain.SIGNALS,
+        chosen_signals=request.form.getlist("signals") if request.method == "POST" else [],
+        wellbeing_chart=_wellbeing_chart(found),
+        hours_chart=_hours_chart(found),
+        saved=request.args.get("saved"),
+    )
+
+
+def _oldest_first(found: dict) -> list[dict]:
+    return sorted(found.get("recent_checkins") or [], key=lambda checkin: checkin["date"])
+
+
+def _day(text: str) -> str:
+    return date.fromisoformat(text).strftime("%d-%m")
+
+
+def _wellbeing_chart(found: dict):
+    points = [charts.Point(_day(c["date"]), c["wellbeing"]) for c in _oldest_first(found)]
+    return charts.line_chart("welbevinden", "Welbevinden per check-in (1 tot 5)", points, low=1, high=5)
+
+
+def _hours_chart(found: dict):
+    points = [charts.Point(_day(c["date"]), c["hours_worked"]) for c in _oldest_first(found)]
+    top = max([found.get("agreed_hours") or 0, *(p.value or 0 for p in points)]) or 1
+    return charts.line_chart(
+        "uren",
+        "Gewerkte uren per week, gestippeld: afgesproken uren",
+        points,
+        low=0,
+        high=top,
+        reference=found.get("agreed_hours"),
+    )
+
+
+# Channels
+
+
+@blp.route("/channels", methods=["GET", "POST"])
+@signed_in("jobcoach")
+def channels():
+    subject = person().subject
+    if request.method == "POST":
+        try:
+            api().set_channels(subject, domain.channels_payload(request.form))
+        except ApiError as exc:
+            if exc.status != 422:
+                raise
+            return render(
+                "channels.html", 422, values=request.form, errors=domain.field_errors(exc.errors, domain.CHANNEL_FIELDS)
+            )
+        return redirect(url_for("jobcoach.channels", saved="1"), 303)
+    current = api().channels(subject) or {}
+    values = {
+        "webhook_url": current.get("webhook_url") or "",
+        "email": current.get("email") or "",
+        "digest": "on" if current.get("digest") else "",
+    }
+    return render(
+        "channels.html",
+        values=values,
+        errors={},
+        secret_set=current.get("webhook_secret_set"),
+        saved=request.args.get("saved"),
+    )

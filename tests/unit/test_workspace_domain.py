@@ -1,0 +1,132 @@
+"""The workspace's pure logic: API errors into Dutch next to the right field, forms into API bodies, the
+inbox order, and the server-drawn charts."""
+
+from __future__ import annotations
+
+from services.workspace import charts, domain, sessions
+
+
+def test_nested_api_errors_land_on_the_field_they_belong_to_in_dutch():
+    errors = {
+        "location": {"postcode": ["String does not match expected pattern."]},
+        "hours_max": ["must be at least hours_min"],
+        "support_needs": {"0": {"level": ["Must be one of: essential, preferred."]}},
+        "display_name": ["Missing data for required field."],
+        "mystery": ["Something else."],
+    }
+    placed = domain.field_errors(errors, domain.CANDIDATE_FIELDS)
+    assert placed["location.postcode"] == ["Vul de 4 cijfers van de postcode in, bijvoorbeeld 5912."]
+    assert placed["hours_max"] == ["Dit moet minstens zo veel zijn als het minimum aantal uren."]
+    assert placed["support_needs"] == ["Kies een van de mogelijkheden."]
+    assert placed["display_name"] == ["Dit veld is verplicht."]
+    assert placed[domain.FORM_ERROR] == ["Something else."]
+
+
+def test_range_messages_keep_their_numbers():
+    assert domain.dutch("Must be greater than or equal to 1 and less than or equal to 5.") == (
+        "Kies een getal van 1 tot en met 5."
+    )
+    assert domain.dutch("An unknown message stays as it is.") == "An unknown message stays as it is."
+
+
+def test_a_body_level_error_list_goes_to_the_form():
+    assert domain.flatten_errors(["whole body wrong"]) == {domain.FORM_ERROR: ["whole body wrong"]}
+
+
+def test_the_candidate_form_becomes_the_api_body_and_back():
+    form = {
+        "display_name": " Tulp ",
+        "talents": "planten verzorgen\nbuiten werken\n",
+        "need.quiet_workplace": "essential",
+        "need.work_buddy": "preferred",
+        "need.travel_support": "",
+        "hours_min": "12",
+        "hours_max": "24,0",
+        "ladder_step": "3",
+        "location.postcode": "5912",
+        "location.max_travel_km": "20",
+        "consent.matching": "on",
+    }
+    payload = domain.candidate_payload(form)
+    assert payload["display_name"] == "Tulp"
+    assert payload["talents"] == ["planten verzorgen", "buiten werken"]
+    assert payload["support_needs"] == [
+        {"code": "work_buddy", "level": "preferred"},
+        {"code": "quiet_workplace", "level": "essential"},
+    ]
+    assert (payload["hours_min"], payload["hours_max"], payload["ladder_step"]) == (12, 24, 3)
+    assert payload["location"] == {"postcode": "5912", "max_travel_km": 20}
+    assert payload["consent"] == {"matching": True, "share_with_employers": False}
+    back = domain.candidate_form({**payload, "display_name": "Tulp"})
+    assert back["need.quiet_workplace"] == "essential" and back["hours_max"] == "24"
+
+
+def test_text_in_a_number_field_goes_to_the_api_as_typed_so_that_it_names_the_field():
+    payload = domain.candidate_payload({"hours_min": "twaalf", "hours_max": ""})
+    assert payload["hours_min"] == "twaalf"
+    assert "hours_max" not in payload
+
+
+def test_the_inbox_shows_unacknowledged_alerts_first_then_newest_first():
+    alerts = [
+        {"id": "old-open", "created_at": "2026-11-01T08:00:00Z", "acknowledged_at": None},
+        {"id": "new-seen", "created_at": "2026-11-03T08:00:00Z", "acknowledged_at": "2026-11-03T09:00:00Z"},
+        {"id": "new-open", "created_at": "2026-11-02T08:00:00Z", "acknowledged_at": None},
+    ]
+    assert [a["id"] for a in domain.inbox_order(alerts)] == ["new-open", "old-open", "new-seen"]
+
+
+def test_a_match_explanation_reads_as_plain_dutch():
+    summary = domain.match_summary(
+        {
+            "talents_matched": [{"talent": "planten verzorgen", "matched": "groenonderhoud"}],
+            "supports": {
+                "essential_met": ["quiet_workplace"],
+                "preferred_met": [],
+                "preferred_missing": ["work_buddy"],
+            },
+            "hours": {"overlap": [16, 24]},
+            "ladder": {"from": 3, "to": 4},
+            "distance_km": 1.25,
+        }
+    )
+    assert summary["essential_met"] == ["Rustige werkplek"]
+    assert summary["preferred_missing"] == ["Werkmaatje"]
+    assert summary["hours"] == "16 tot 24 uur per week past bij allebei"
+    assert summary["ladder"] == "Van trede 3 naar trede 4"
+    assert summary["distance"] in ("1,2 km", "1,3 km")
+
+
+def test_the_line_chart_is_an_accessible_svg_with_escaped_labels_and_gaps():
+    svg = str(
+        charts.line_chart(
+            "wb",
+            "Welbevinden <test>",
+            [charts.Point("01-11", 4), charts.Point("08-11", None), charts.Point("15-11", 1), charts.Point("22-11", 2)],
+            low=1,
+            high=5,
+            reference=3,
+        )
+    )
+    assert svg.startswith("<svg") and 'role="img"' in svg and 'aria-labelledby="wb-title wb-desc"' in svg
+    assert "Welbevinden &lt;test&gt;" in svg and "<test>" not in svg
+    assert svg.count('class="point"') == 3
+    assert svg.count("<polyline") == 1  # the gap splits the line; a lone point draws no line
+    assert 'class="reference"' in svg
+    assert "08-11: geen" in svg
+
+
+def test_the_bar_chart_marks_suppressed_cells_instead_of_drawing_them():
+    svg = str(charts.bar_chart("b", "Per trede", [charts.Point("Trede 3", 20), charts.Point("Trede 4", None)]))
+    assert svg.count('class="bar"') == 1
+    assert 'class="suppressed"' in svg and "te klein om te tonen" in svg
+
+
+def test_a_sealed_api_key_opens_only_with_the_sessions_token():
+    sealed = sessions.seal("token-a", "wbk_secret-key")
+    assert "wbk_" not in sealed
+    assert sessions.unseal("token-a", sealed) == "wbk_secret-key"
+    opened_wrongly = bytes(
+        a ^ b for a, b in zip(bytes.fromhex(sealed), sessions._keystream("token-b", 14), strict=True)
+    )
+    assert opened_wrongly != b"wbk_secret-key"
