@@ -15,9 +15,10 @@ from pathlib import Path
 import requests
 
 from shared.db import Database
-from shared.devstack.broker import KafkaBroker, ensure_topics, free_ports
+from shared.devstack.broker import KafkaBroker, free_ports
 from shared.devstack.stack import SERVICES, LocalStack
 from shared.registry import Registry
+from shared.topics import ensure_topics
 
 CANDIDATE = {
     "display_name": "Bench",

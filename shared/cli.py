@@ -76,7 +76,7 @@ def cmd_db_upgrade(args) -> int:
 
 
 def cmd_kafka_create_topics(args) -> int:
-    from shared.devstack.broker import ensure_topics
+    from shared.topics import ensure_topics
 
     ensure_topics(args.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
     print("topics ready", file=sys.stderr)

@@ -16,8 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from shared.db import Database
-from shared.devstack.broker import KafkaBroker, ensure_topics, free_ports
+from shared.devstack.broker import KafkaBroker, free_ports
 from shared.registry import Registry
+from shared.topics import ensure_topics
 
 SERVER_URL = os.environ.get("DATABASE_URL", "")
 USES_POSTGRES = SERVER_URL.startswith("postgresql")
