@@ -74,9 +74,18 @@ def validate_tenant_slug(slug: str) -> str:
 
 
 class Registry:
-    def __init__(self, db: Database, cache_seconds: float = 10.0) -> None:
+    """Tenants, keys and the tenants' settings.
+
+    ``tenant_settings`` is the declaration of the settings this process reads (a service's own, or several
+    combined for whoever changes them); ``settings()`` answers in its terms.
+    """
+
+    def __init__(
+        self, db: Database, cache_seconds: float = 10.0, tenant_settings: type[TenantSettings] = TenantSettings
+    ) -> None:
         self.db = db
         self.cache_seconds = cache_seconds
+        self.tenant_settings = tenant_settings
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._settings_cache: dict[str, tuple[float, TenantSettings]] = {}
         self._lock = threading.Lock()
@@ -101,7 +110,7 @@ class Registry:
             return cached[1]
         with self.db.session() as session:
             stored = session.execute(sa.select(tenants.c.settings).where(tenants.c.slug == tenant)).scalar()
-        settings = TenantSettings.from_dict(stored)
+        settings = self.tenant_settings.from_dict(stored)
         self._settings_cache[tenant] = (now, settings)
         return settings
 
@@ -110,8 +119,10 @@ class Registry:
             row = session.execute(sa.select(tenants.c.settings).where(tenants.c.slug == tenant)).first()
             if row is None:
                 raise RegistryError(f"no tenant {tenant!r}")
-            updated = TenantSettings.from_dict(row.settings).with_changes(changes)
-            session.execute(tenants.update().where(tenants.c.slug == tenant).values(settings=updated.to_dict()))
+            updated = self.tenant_settings.from_dict(row.settings).with_changes(changes)
+            # Merged into what is stored: the settings of services this process does not know stay as they are.
+            stored = {**(row.settings or {}), **updated.to_dict()}
+            session.execute(tenants.update().where(tenants.c.slug == tenant).values(settings=stored))
         self._settings_cache.pop(tenant, None)
         return updated
 

@@ -6,9 +6,8 @@ import uuid
 
 from sqlalchemy.orm import Session
 
-from services.candidate import store
+from services.candidate import metrics, store
 from services.candidate.domain import PROFILE_FIELDS, apply_patch, split_profile
-from shared import metrics
 from shared.events import new_event
 from shared.topics import Topic
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.notification import api, config
+from services.notification import api, config, metrics
+from services.notification.settings import NotificationSettings
 from shared.clock import clock_from_env
 from shared.web.app import ServiceContext, build_app
 
 
 def create_app(context: ServiceContext | None = None) -> Flask:
-    context = context or ServiceContext.from_settings(config.load())
+    context = context or ServiceContext.from_settings(config.load(), NotificationSettings)
     # Acknowledgements are stamped by the same injected clock as the worker's alerts and escalations.
     context.extras.setdefault("clock", clock_from_env())
     return build_app(
@@ -18,4 +19,5 @@ def create_app(context: ServiceContext | None = None) -> Flask:
         [api.blp],
         title="Werkbrug notification service",
         description="Jobcoaches' alert inbox and their webhook and e-mail channels; the operators' escalations.",
+        prime_tenant_metrics=metrics.prime_tenant_series,
     )

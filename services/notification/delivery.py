@@ -29,9 +29,8 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from services.notification import domain, store
+from services.notification import domain, metrics, store
 from services.notification.config import DeliverySettings, SmtpSettings
-from shared import metrics
 from shared.db import Database, utcnow
 
 log = logging.getLogger(__name__)

@@ -23,6 +23,7 @@ ALERT_TYPE_OF_EVENT = {
     "nl.werkbrug.placement.checkin_overdue": "checkin_overdue",
 }
 ESCALATED_RISK = "placement_at_risk_escalated"
+ALERT_TYPES = (*ALERT_TYPE_OF_EVENT.values(), ESCALATED_RISK)
 # Alerts go either to one jobcoach or to every operator of the region.
 JOBCOACH, OPERATORS = "jobcoach", "operators"
 # The channels a delivery can take; a "digest" delivery waits for the jobcoach's daily summary mail.

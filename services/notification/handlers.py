@@ -11,8 +11,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from services.notification import domain, store
-from shared import metrics
+from services.notification import domain, metrics, store
 from shared.clock import Clock
 from shared.db import utcnow
 from shared.events import Event, InvalidEvent, new_event

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import threading
 
-from services.notification import config, domain, store
+from services.notification import config, domain, metrics, store
 from services.notification.delivery import AlertDelivery, EmailSender, WebhookSender
 from services.notification.escalation import Escalator
 from services.notification.handlers import TOMBSTONE_HANDLERS, Timing, build_handlers
-from shared import metrics
+from services.notification.settings import NotificationSettings
 from shared.clock import Clock, clock_from_env
 from shared.config import Settings
 from shared.db import Database
@@ -43,7 +43,9 @@ def bootstrap(settings: Settings, db: Database | None = None, clock: Clock | Non
         email=EmailSender(config.smtp(settings), schedule.digest_zone),
         clock=clock,
     )
-    escalator = Escalator(db, Registry(Database(settings.registry_database_url)), clock)
+    escalator = Escalator(
+        db, Registry(Database(settings.registry_database_url), tenant_settings=NotificationSettings), clock
+    )
 
     def escalate(stop: threading.Event) -> None:
         escalator.run(stop, schedule.escalation_poll_s)
@@ -62,4 +64,4 @@ def bootstrap(settings: Settings, db: Database | None = None, clock: Clock | Non
 
 if __name__ == "__main__":
     settings = config.load()
-    main_for(settings, bootstrap(settings))
+    main_for(settings, bootstrap(settings), prime_tenant_metrics=metrics.prime_tenant_series)

@@ -6,9 +6,8 @@ import uuid
 
 from sqlalchemy.orm import Session
 
-from services.vacancy import store
+from services.vacancy import metrics, store
 from services.vacancy.domain import FIELD_NAMES, apply_patch, event_type_for
-from shared import metrics
 from shared.events import new_event
 
 SOURCE = "vacancy"
