@@ -40,3 +40,21 @@ def move_clock(path: Path, by: timedelta) -> None:
     except (OSError, ValueError):
         current = 0.0
     path.write_text(str(current + by.total_seconds()))
+
+
+class FakeClock:
+    """A clock for tests: it stands still until the test moves it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, by: timedelta | None = None, **parts: float) -> datetime:
+        """Move forward by ``by`` or by timedelta keyword parts (``advance(hours=2)``)."""
+        self.now += (by or timedelta()) + timedelta(**parts)
+        return self.now
+
+    def set(self, now: datetime) -> None:
+        self.now = now

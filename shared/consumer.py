@@ -1,10 +1,11 @@
 """The one consumer loop every worker uses: poll, decode, deduplicate, handle, dead-letter, commit.
 
-Handlers are plain functions ``handler(session, event)`` listed in a table by event type. A handler's
-effect, the event id in ``processed_events`` and any outgoing events in the outbox are committed in one
-database transaction; only after that does the loop commit the Kafka offset. A redelivered event finds
-its id already there and has no effect. A message that cannot be handled goes, unchanged, to the
-dead-letter topic with headers saying where it came from and why, and the loop moves on.
+Handlers are plain functions ``handler(session, event)`` listed in one table per worker: each event type
+maps to the list of handlers that run on it, in order. Their effects, the event id in ``processed_events``
+and any outgoing events in the outbox are committed in one database transaction; only after that does
+the loop commit the Kafka offset. A redelivered event finds its id already there and has no effect. A
+message that cannot be handled goes, unchanged, to the dead-letter topic with headers saying where it
+came from and why, and the loop moves on.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 from shared import metrics
 from shared.db import Database, UtcDateTime, utcnow
 from shared.events import EVENT_TYPES, Event, EventError, decode_event
+from shared.loops import Every, periodic
 from shared.topics import Topic
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Session, Event], None]
 # Called with (session, tenant, subject) for a tombstone, the value-less message that ends a key.
 TombstoneHandler = Callable[[Session, str, str], None]
+# Event type to everything that runs on it; topic to everything that runs on its tombstones.
+HandlerTable = Mapping[str, Sequence[Handler]]
+TombstoneTable = Mapping[str, Sequence[TombstoneHandler]]
 
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
@@ -68,8 +73,8 @@ class EventConsumer:
         consumer: KafkaConsumer,
         dead_letter_producer: KafkaProducer,
         group_id: str,
-        handlers: Mapping[str, Handler],
-        tombstone_handlers: Mapping[str, TombstoneHandler] | None = None,
+        handlers: HandlerTable,
+        tombstone_handlers: TombstoneTable | None = None,
         max_attempts: int = 3,
         retry_backoff_s: float = 0.5,
         remember_for: timedelta = timedelta(days=30),
@@ -82,8 +87,8 @@ class EventConsumer:
         self.consumer = consumer
         self.dead_letters = dead_letter_producer
         self.group_id = group_id
-        self.handlers = dict(handlers)
-        self.tombstone_handlers = dict(tombstone_handlers or {})
+        self.handlers = {event_type: _as_list(listed) for event_type, listed in handlers.items()}
+        self.tombstone_handlers = {topic: _as_list(listed) for topic, listed in (tombstone_handlers or {}).items()}
         self.max_attempts = max_attempts
         self.remember_for = remember_for
         self.retry_backoff_s = retry_backoff_s
@@ -124,18 +129,19 @@ class EventConsumer:
         return result.rowcount or 0
 
     def run(self, stop: threading.Event) -> None:
-        last_forget = 0.0
-        while not stop.is_set():
-            try:
-                self.poll_once()
-                if time.monotonic() - last_forget > 3600:
-                    last_forget = time.monotonic()
-                    self.forget_old_event_ids()
-            except Exception as exc:
-                # The broker being away is the usual cause: nothing was committed, so wait and poll again.
-                log.warning("consumer poll failed; retrying", extra={"ctx": {"error": type(exc).__name__}})
-                stop.wait(1.0)
-        self.consumer.close(autocommit=False)
+        forget = Every(3600)
+
+        def step() -> bool:
+            self.poll_once()
+            if forget.due():
+                self.forget_old_event_ids()
+            # poll() itself waits for messages, so there is never a reason to wait again.
+            return True
+
+        try:
+            periodic("consumer", step, every_s=0.0, retry_s=1.0).run(stop)
+        finally:
+            self.consumer.close(autocommit=False)
 
     def _take(self, message) -> None:
         topic = message.topic
@@ -149,12 +155,12 @@ class EventConsumer:
             self._dead_letter(message, exc.reason, exc)
             metrics.EVENTS_CONSUMED.labels(topic, "unreadable", "dead_lettered").inc()
             return
-        handler = self.handlers.get(event.type)
-        if handler is None:
+        handlers = self.handlers.get(event.type)
+        if not handlers:
             # A known type this service has no interest in (another consumer's business): skip it.
             metrics.EVENTS_CONSUMED.labels(topic, event.type, "ignored").inc()
             return
-        result = self._handle_with_retries(handler, event)
+        result = self._handle_with_retries(handlers, event)
         if result.outcome == "dead_lettered":
             self._dead_letter(message, result.reason or "handler_error", result.error)
         metrics.EVENTS_CONSUMED.labels(topic, event.type, result.outcome).inc()
@@ -163,9 +169,9 @@ class EventConsumer:
     def _take_tombstone(self, message) -> None:
         """A tombstone ends an entity. After compaction it may be all a late reader ever sees of an
         erasure, so it erases too; erasing twice is harmless."""
-        handler = self.tombstone_handlers.get(message.topic)
+        handlers = self.tombstone_handlers.get(message.topic)
         tenant, _, subject = (message.key or b"").decode("utf-8", "replace").partition("/")
-        if handler is None:
+        if not handlers:
             metrics.EVENTS_CONSUMED.labels(message.topic, "tombstone", "ignored").inc()
             return
         if not tenant or not subject:
@@ -173,13 +179,14 @@ class EventConsumer:
             metrics.EVENTS_CONSUMED.labels(message.topic, "tombstone", "dead_lettered").inc()
             return
         with self.db.session() as session:
-            handler(session, tenant, subject)
+            for handler in handlers:
+                handler(session, tenant, subject)
         metrics.EVENTS_CONSUMED.labels(message.topic, "tombstone", "handled").inc()
 
-    def _handle_with_retries(self, handler: Handler, event: Event) -> _Outcome:
+    def _handle_with_retries(self, handlers: Sequence[Handler], event: Event) -> _Outcome:
         for attempt in range(1, self.max_attempts + 1):
             try:
-                return self._handle_once(handler, event)
+                return self._handle_once(handlers, event)
             except EventError as exc:
                 # The payload passed its schema but breaks a rule the handler checks: no retry helps.
                 return _Outcome("dead_lettered", exc.reason, exc)
@@ -204,7 +211,7 @@ class EventConsumer:
                 time.sleep(self.retry_backoff_s * attempt)
         raise AssertionError("unreachable")
 
-    def _handle_once(self, handler: Handler, event: Event) -> _Outcome:
+    def _handle_once(self, handlers: Sequence[Handler], event: Event) -> _Outcome:
         try:
             with self.db.session() as session:
                 seen = session.execute(
@@ -215,7 +222,8 @@ class EventConsumer:
                 session.execute(
                     self.processed.insert().values(event_id=event.id, event_type=event.type, processed_at=utcnow())
                 )
-                handler(session, event)
+                for handler in handlers:
+                    handler(session, event)
         except IntegrityError:
             # Another replica stored the same event between our check and our insert.
             if self._already_processed(event.id):
@@ -268,3 +276,8 @@ class EventConsumer:
             lag_by_topic[partition.topic] = lag_by_topic.get(partition.topic, 0) + max(highwater - position, 0)
         for topic, lag in lag_by_topic.items():
             metrics.CONSUMER_LAG.labels(topic).set(lag)
+
+
+def _as_list(listed: Sequence[Handler] | Handler) -> list:
+    # Transitional: a table entry may still be one bare function while the workers move to lists.
+    return [listed] if callable(listed) else list(listed)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session
 from shared import metrics
 from shared.db import Database, UtcDateTime, is_sqlite, utcnow
 from shared.events import encode_event, message_key
+from shared.loops import Every, periodic
 from shared.topics import Topic
 
 log = logging.getLogger(__name__)
@@ -209,25 +209,23 @@ class OutboxRelay:
 
     def run(self, stop: threading.Event, idle_wait_s: float = 0.05, max_backoff_s: float = 5.0) -> None:
         """Publish until ``stop`` is set; back off while Kafka is away, never give a row up."""
-        backoff = 0.2
-        failures = 0
-        last_purge = 0.0
-        while not stop.is_set():
+        purge = Every(600)
+
+        def step() -> bool:
             try:
                 published = self.publish_batch()
-                backoff, failures = 0.2, 0
-            except Exception as exc:
+            except Exception:
                 metrics.OUTBOX_ERRORS.inc()
-                failures += 1
-                log.warning("outbox publish failed; will retry", extra={"ctx": {"error": type(exc).__name__}})
-                if failures % 3 == 0:
-                    self._replace_producer()
-                stop.wait(backoff)
-                backoff = min(backoff * 2, max_backoff_s)
-                continue
-            now = time.monotonic()
-            if now - last_purge > 600:
-                last_purge = now
+                raise
+            if purge.due():
                 self.purge_published()
-            if published < self.batch_size:
-                stop.wait(idle_wait_s)
+            return published >= self.batch_size
+
+        def on_error(failures: int) -> None:
+            # A producer that failed three times in a row may be stuck on a dead connection: start afresh.
+            if failures % 3 == 0:
+                self._replace_producer()
+
+        periodic(
+            "outbox-relay", step, every_s=idle_wait_s, retry_s=0.2, max_retry_s=max_backoff_s, on_error=on_error
+        ).run(stop)

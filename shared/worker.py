@@ -11,8 +11,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -22,23 +21,17 @@ from prometheus_client import start_http_server
 
 from shared import metrics
 from shared.config import Settings
-from shared.consumer import EventConsumer, Handler, TombstoneHandler
+from shared.consumer import EventConsumer, HandlerTable, TombstoneTable
 from shared.db import Database
 from shared.kafka import make_consumer, make_producer
 from shared.logging import configure_logging
+from shared.loops import WorkerLoop
 from shared.outbox import Outbox, OutboxRelay
 from shared.registry import Registry
 
 log = logging.getLogger(__name__)
 
-Loop = Callable[[threading.Event], None]
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class WorkerLoop:
-    name: str
-    run: Loop
 
 
 def connect_with_retry(factory: Callable[[], T], stop: threading.Event, what: str) -> T | None:
@@ -87,8 +80,8 @@ def consumer_loop(
     db: Database,
     processed_events: sa.Table,
     topics: list[str],
-    handlers: Mapping[str, Handler],
-    tombstone_handlers: Mapping[str, TombstoneHandler] | None = None,
+    handlers: HandlerTable,
+    tombstone_handlers: TombstoneTable | None = None,
 ) -> WorkerLoop:
     metrics.prime_consumer_series(topics)
 

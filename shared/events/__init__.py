@@ -8,6 +8,7 @@ new type suffix (``.v2``) next to the old schema, never an edit of it.
 
 from __future__ import annotations
 
+import enum
 import json
 import uuid
 from dataclasses import dataclass
@@ -28,6 +29,18 @@ from shared.vocabulary import (
 )
 
 EXAMPLES_DIR = Path(__file__).with_name("examples")
+PLACEMENT_OUTCOMES = ("retained", "moved_to_paid_work", "step_up", "ended_by_candidate", "ended_by_employer")
+# Every alert type any inbox holds; the events that report alerts name one of these.
+ALERT_TYPES = (
+    "match_proposed",
+    "placement_at_risk",
+    "checkin_overdue",
+    "placement_at_risk_escalated",
+    "checkin_overdue_escalated",
+    "out_of_sight",
+    "employer_interest",
+    "caseload_over_limit",
+)
 TENANT_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"
 
 
@@ -217,48 +230,135 @@ class PlacementEndedPayload(_Payload):
     vacancy_id = fields.String(required=True)
     jobcoach_id = fields.String(required=True)
     end_date = fields.Date(required=True)
-    outcome = fields.String(
-        required=True,
-        validate=validate.OneOf(("retained", "moved_to_paid_work", "ended_by_candidate", "ended_by_employer")),
-    )
+    outcome = fields.String(required=True, validate=validate.OneOf(PLACEMENT_OUTCOMES))
+    # Set by matching when the outcome moves the person up the Participatieladder, so that the candidate
+    # service, which owns the step, can raise it without knowing the vacancy.
+    ladder_step_after = fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(1, 6))
 
 
 class AlertAcknowledgedPayload(_Payload):
-    """Told by the notification service so that bundled insights can report time to acknowledge."""
+    """Told by the notification service so that bundled insights can report time to acknowledge, and the
+    caseload can count an acknowledgement as contact."""
 
-    alert_type = fields.String(
-        required=True, validate=validate.OneOf(("match_proposed", "placement_at_risk", "checkin_overdue"))
-    )
+    alert_type = fields.String(required=True, validate=validate.OneOf(ALERT_TYPES))
     candidate_id = fields.String(required=True)
     created_at = fields.AwareDateTime(required=True)
     acknowledged_at = fields.AwareDateTime(required=True)
+    # Added in round 2; optional so that earlier messages still decode.
+    alert_id = fields.String(load_default=None, allow_none=True)
+    jobcoach_id = fields.String(load_default=None, allow_none=True)
+
+
+class AlertRaisedPayload(_Payload):
+    """An alert was put in an inbox: the caseload counts open alerts from these and the acknowledgements."""
+
+    alert_type = fields.String(required=True, validate=validate.OneOf(ALERT_TYPES))
+    # Operators' alerts (escalations, caseload over limit) may be about a jobcoach and no candidate.
+    candidate_id = fields.String(load_default=None, allow_none=True)
+    jobcoach_id = fields.String(load_default=None, allow_none=True)
+    created_at = fields.AwareDateTime(required=True)
+
+
+class JobcoachChannelsChangedPayload(_Payload):
+    """A jobcoach's work e-mail, the one way an employer may reach them after an accepted introduction.
+    It is a professional's work address, never a candidate's: candidates' contact details never travel."""
+
+    jobcoach_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    work_email = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=320))
+
+
+class CandidateOutOfSightPayload(_Payload):
+    """No contact with a candidate for the region's ``contact_days``: once per gap (``episode``)."""
+
+    candidate_id = fields.String(required=True)
+    jobcoach_id = fields.String(required=True)
+    last_contact = fields.Date(required=True)
+    contact_days = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    episode = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
+class CaseloadOverLimitPayload(_Payload):
+    """A jobcoach's caseload passed the region's ``caseload_limit``; a new episode only after it fell back."""
+
+    jobcoach_id = fields.String(required=True)
+    caseload = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    caseload_limit = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    episode = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
+class IntroductionPayload(_Payload):
+    """An employer's interest in an anonymous profile, and the candidate's answer through their jobcoach.
+    The subject is the introduction's id; the employer never learns the candidate id from the API."""
+
+    candidate_id = fields.String(required=True)
+    vacancy_id = fields.String(required=True)
+    jobcoach_id = fields.String(required=True)
+    employer_id = fields.String(required=True)
+    vacancy_title = fields.String(load_default=None, allow_none=True)
+    # Who recorded the answer and when: the consent history shows both.
+    recorded_by = fields.String(load_default=None, allow_none=True)
+    recorded_at = fields.AwareDateTime(load_default=None, allow_none=True)
+
+
+class EventType(enum.StrEnum):
+    """Every event type, named once; equal to its wire name, so it can stand wherever a type string did."""
+
+    CANDIDATE_REGISTERED = "nl.werkbrug.candidate.registered"
+    CANDIDATE_UPDATED = "nl.werkbrug.candidate.updated"
+    CANDIDATE_ERASED = "nl.werkbrug.candidate.erased"
+    VACANCY_POSTED = "nl.werkbrug.vacancy.posted"
+    VACANCY_UPDATED = "nl.werkbrug.vacancy.updated"
+    VACANCY_CLOSED = "nl.werkbrug.vacancy.closed"
+    MATCH_PROPOSED = "nl.werkbrug.match.proposed"
+    PLACEMENT_STARTED = "nl.werkbrug.placement.started"
+    PLACEMENT_CHECKED_IN = "nl.werkbrug.placement.checked_in"
+    PLACEMENT_AT_RISK = "nl.werkbrug.placement.at_risk"
+    PLACEMENT_CHECKIN_OVERDUE = "nl.werkbrug.placement.checkin_overdue"
+    PLACEMENT_ENDED = "nl.werkbrug.placement.ended"
+    ALERT_ACKNOWLEDGED = "nl.werkbrug.alert.acknowledged"
+    ALERT_RAISED = "nl.werkbrug.alert.raised"
+    JOBCOACH_CHANNELS_CHANGED = "nl.werkbrug.jobcoach.channels_changed"
+    CANDIDATE_OUT_OF_SIGHT = "nl.werkbrug.candidate.out_of_sight"
+    CASELOAD_OVER_LIMIT = "nl.werkbrug.caseload.over_limit"
+    INTRODUCTION_REQUESTED = "nl.werkbrug.introduction.requested"
+    INTRODUCTION_ACCEPTED = "nl.werkbrug.introduction.accepted"
+    INTRODUCTION_DECLINED = "nl.werkbrug.introduction.declined"
 
 
 @dataclass(frozen=True)
-class EventType:
-    name: str
+class EventContract:
+    """Where an event type travels and the schema its payload must pass."""
+
+    type: EventType
     topic: Topic
     schema: type[ma.Schema]
 
 
-def _types(*entries: tuple[str, Topic, type[ma.Schema]]) -> dict[str, EventType]:
-    return {name: EventType(name, topic, schema) for name, topic, schema in entries}
+def _contracts(*entries: tuple[EventType, Topic, type[ma.Schema]]) -> dict[str, EventContract]:
+    return {str(name): EventContract(name, topic, schema) for name, topic, schema in entries}
 
 
-EVENT_TYPES: dict[str, EventType] = _types(
-    ("nl.werkbrug.candidate.registered", Topic.CANDIDATE_EVENTS, CandidateProfilePayload),
-    ("nl.werkbrug.candidate.updated", Topic.CANDIDATE_EVENTS, CandidateProfilePayload),
-    ("nl.werkbrug.candidate.erased", Topic.CANDIDATE_EVENTS, CandidateErasedPayload),
-    ("nl.werkbrug.vacancy.posted", Topic.VACANCY_EVENTS, VacancyPayload),
-    ("nl.werkbrug.vacancy.updated", Topic.VACANCY_EVENTS, VacancyPayload),
-    ("nl.werkbrug.vacancy.closed", Topic.VACANCY_EVENTS, VacancyClosedPayload),
-    ("nl.werkbrug.match.proposed", Topic.MATCH_EVENTS, MatchProposedPayload),
-    ("nl.werkbrug.placement.started", Topic.PLACEMENT_EVENTS, PlacementStartedPayload),
-    ("nl.werkbrug.placement.checked_in", Topic.PLACEMENT_EVENTS, PlacementCheckedInPayload),
-    ("nl.werkbrug.placement.at_risk", Topic.PLACEMENT_EVENTS, PlacementAtRiskPayload),
-    ("nl.werkbrug.placement.checkin_overdue", Topic.PLACEMENT_EVENTS, PlacementCheckinOverduePayload),
-    ("nl.werkbrug.placement.ended", Topic.PLACEMENT_EVENTS, PlacementEndedPayload),
-    ("nl.werkbrug.alert.acknowledged", Topic.ALERT_EVENTS, AlertAcknowledgedPayload),
+EVENT_TYPES: dict[str, EventContract] = _contracts(
+    (EventType.CANDIDATE_REGISTERED, Topic.CANDIDATE_EVENTS, CandidateProfilePayload),
+    (EventType.CANDIDATE_UPDATED, Topic.CANDIDATE_EVENTS, CandidateProfilePayload),
+    (EventType.CANDIDATE_ERASED, Topic.CANDIDATE_EVENTS, CandidateErasedPayload),
+    (EventType.VACANCY_POSTED, Topic.VACANCY_EVENTS, VacancyPayload),
+    (EventType.VACANCY_UPDATED, Topic.VACANCY_EVENTS, VacancyPayload),
+    (EventType.VACANCY_CLOSED, Topic.VACANCY_EVENTS, VacancyClosedPayload),
+    (EventType.MATCH_PROPOSED, Topic.MATCH_EVENTS, MatchProposedPayload),
+    (EventType.PLACEMENT_STARTED, Topic.PLACEMENT_EVENTS, PlacementStartedPayload),
+    (EventType.PLACEMENT_CHECKED_IN, Topic.PLACEMENT_EVENTS, PlacementCheckedInPayload),
+    (EventType.PLACEMENT_AT_RISK, Topic.PLACEMENT_EVENTS, PlacementAtRiskPayload),
+    (EventType.PLACEMENT_CHECKIN_OVERDUE, Topic.PLACEMENT_EVENTS, PlacementCheckinOverduePayload),
+    (EventType.PLACEMENT_ENDED, Topic.PLACEMENT_EVENTS, PlacementEndedPayload),
+    (EventType.ALERT_ACKNOWLEDGED, Topic.ALERT_EVENTS, AlertAcknowledgedPayload),
+    (EventType.ALERT_RAISED, Topic.ALERT_EVENTS, AlertRaisedPayload),
+    (EventType.JOBCOACH_CHANNELS_CHANGED, Topic.ALERT_EVENTS, JobcoachChannelsChangedPayload),
+    (EventType.CANDIDATE_OUT_OF_SIGHT, Topic.MATCH_EVENTS, CandidateOutOfSightPayload),
+    (EventType.CASELOAD_OVER_LIMIT, Topic.MATCH_EVENTS, CaseloadOverLimitPayload),
+    (EventType.INTRODUCTION_REQUESTED, Topic.MATCH_EVENTS, IntroductionPayload),
+    (EventType.INTRODUCTION_ACCEPTED, Topic.MATCH_EVENTS, IntroductionPayload),
+    (EventType.INTRODUCTION_DECLINED, Topic.MATCH_EVENTS, IntroductionPayload),
 )
 
 

@@ -7,15 +7,16 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from shared import metrics
+from shared.clock import Clock, clock_from_env
 from shared.config import Settings
-from shared.db import Database
+from shared.db import Database, utcnow
 from shared.logging import configure_logging
 from shared.registry import Registry
 from shared.tenant_settings import TenantSettings
@@ -29,20 +30,32 @@ MAX_BODY_BYTES = 256 * 1024
 
 @dataclass
 class ServiceContext:
-    """What a request handler may reach: the service's settings, its database, the key registry."""
+    """What a request handler may reach: the service's settings, its database, the key registry and the
+    clock. A service that needs more subclasses it with typed fields; ``create_app`` builds it (the
+    composition root) and tests hand in their own."""
 
     settings: Settings
     db: Database
     registry: Registry
+    clock: Clock = utcnow
+    # Transitional: being replaced by typed fields of each service's own context.
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, tenant_settings: type[TenantSettings] = TenantSettings
-    ) -> ServiceContext:
-        """The context of one service, reading its own per-tenant settings from the registry."""
+        cls, settings: Settings, tenant_settings: type[TenantSettings] = TenantSettings, **fields: Any
+    ) -> Self:
+        """The production context: the service's database and the registry from its settings, reading the
+        service's own per-tenant settings; the clock from the environment (tests move it through a shared
+        file)."""
+        fields.setdefault("clock", clock_from_env())
         registry = Registry(Database(settings.registry_database_url), tenant_settings=tenant_settings)
-        return cls(settings, Database(settings.database_url), registry)
+        return cls(settings, Database(settings.database_url), registry, **fields)
+
+
+def current_context() -> ServiceContext:
+    """The context of the app serving this request."""
+    return current_app.extensions["werkbrug"]
 
 
 class ProblemApi(Api):

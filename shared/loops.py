@@ -1,0 +1,78 @@
+"""The one shape of a background loop: call a step until asked to stop, wait between calls, survive errors.
+
+Every relay, scheduler and poller in the workers is a :class:`WorkerLoop`; those that do a unit of work now
+and then are built with :func:`periodic`, so that stopping, waiting and retrying are written once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+Loop = Callable[[threading.Event], None]
+# A step returns True when more work is waiting, so that the loop calls it again without waiting.
+Step = Callable[[], bool | int | None]
+
+
+@dataclass(frozen=True)
+class WorkerLoop:
+    name: str
+    run: Loop
+
+
+def periodic(
+    name: str,
+    step: Step,
+    every_s: float,
+    *,
+    retry_s: float = 1.0,
+    max_retry_s: float | None = None,
+    on_error: Callable[[int], None] | None = None,
+) -> WorkerLoop:
+    """A loop calling ``step`` every ``every_s`` seconds until stopped.
+
+    A step that raises is retried after ``retry_s``, doubling up to ``max_retry_s`` while it keeps failing:
+    the usual cause is the broker or the database being away, which no amount of logging fixes, so the
+    loop waits it out and never dies of it. ``on_error`` hears how many failures came in a row.
+    """
+    ceiling = retry_s if max_retry_s is None else max_retry_s
+
+    def run(stop: threading.Event) -> None:
+        delay, failures = retry_s, 0
+        while not stop.is_set():
+            try:
+                more = step()
+            except Exception as exc:
+                failures += 1
+                log.warning("loop step failed; retrying", extra={"ctx": {"reason": name, "error": type(exc).__name__}})
+                if on_error is not None:
+                    on_error(failures)
+                stop.wait(delay)
+                delay = min(delay * 2, ceiling)
+                continue
+            delay, failures = retry_s, 0
+            if not more:
+                stop.wait(every_s)
+
+    return WorkerLoop(name, run)
+
+
+class Every:
+    """Housekeeping inside a loop (purges, forgetting old ids): ``due()`` is true once per ``seconds``."""
+
+    def __init__(self, seconds: float, now: Callable[[], float] | None = None) -> None:
+        self.seconds = seconds
+        self._now = now or time.monotonic
+        self._last: float | None = None
+
+    def due(self) -> bool:
+        now = self._now()
+        if self._last is not None and now - self._last < self.seconds:
+            return False
+        self._last = now
+        return True
