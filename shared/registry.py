@@ -9,13 +9,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from shared.cache import TTLCache
 from shared.db import Database, UtcDateTime, upgrade, utcnow
 from shared.errors import Refused
 from shared.tenant_settings import TenantSettings
@@ -86,9 +85,9 @@ class Registry:
         self.db = db
         self.cache_seconds = cache_seconds
         self.tenant_settings = tenant_settings
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
-        self._settings_cache: dict[str, tuple[float, TenantSettings]] = {}
-        self._lock = threading.Lock()
+        # Keys by hash, settings by tenant: a revocation or a change reaches every process within the time to live.
+        self._principals: TTLCache[str, Principal | None] = TTLCache(cache_seconds)
+        self._settings: TTLCache[str, TenantSettings] = TTLCache(cache_seconds)
 
     def migrate(self) -> None:
         upgrade(MIGRATIONS, self.db.url)
@@ -104,15 +103,13 @@ class Registry:
 
     def settings(self, tenant: str) -> TenantSettings:
         """The tenant's settings (defaults where none were set), cached like keys are."""
-        now = time.monotonic()
-        cached = self._settings_cache.get(tenant)
-        if cached and now - cached[0] < self.cache_seconds:
-            return cached[1]
-        with self.db.session() as session:
-            stored = session.execute(sa.select(tenants.c.settings).where(tenants.c.slug == tenant)).scalar()
-        settings = self.tenant_settings.from_dict(stored)
-        self._settings_cache[tenant] = (now, settings)
-        return settings
+
+        def load() -> TenantSettings:
+            with self.db.session() as session:
+                stored = session.execute(sa.select(tenants.c.settings).where(tenants.c.slug == tenant)).scalar()
+            return self.tenant_settings.from_dict(stored)
+
+        return self._settings.get(tenant, load)
 
     def change_settings(self, tenant: str, changes: dict[str, str]) -> TenantSettings:
         with self.db.session() as session:
@@ -123,7 +120,7 @@ class Registry:
             # Merged into what is stored: the settings of services this process does not know stay as they are.
             stored = {**(row.settings or {}), **updated.to_dict()}
             session.execute(tenants.update().where(tenants.c.slug == tenant).values(settings=stored))
-        self._settings_cache.pop(tenant, None)
+        self._settings.invalidate(tenant)
         return updated
 
     def tenant_slugs(self) -> list[str]:
@@ -160,7 +157,7 @@ class Registry:
                 .where(api_keys.c.tenant == tenant, api_keys.c.label == label, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
             )
-        self._cache.clear()
+        self._principals.invalidate()
         return result.rowcount or 0
 
     def authenticate(self, key: str) -> Principal | None:
@@ -169,19 +166,14 @@ class Registry:
         if not key.startswith(KEY_PREFIX) or len(key) > 200:
             return None
         digest = hash_key(key)
-        now = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached and now - cached[0] < self.cache_seconds:
-            return cached[1]
-        with self.db.session() as session:
-            row = session.execute(
-                sa.select(api_keys.c.tenant, api_keys.c.role, api_keys.c.subject).where(
-                    api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None)
-                )
-            ).first()
-        principal = Principal(row.tenant, row.role, row.subject) if row else None
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (now, principal)
-        return principal
+
+        def load() -> Principal | None:
+            with self.db.session() as session:
+                row = session.execute(
+                    sa.select(api_keys.c.tenant, api_keys.c.role, api_keys.c.subject).where(
+                        api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None)
+                    )
+                ).first()
+            return Principal(row.tenant, row.role, row.subject) if row else None
+
+        return self._principals.get(digest, load)
