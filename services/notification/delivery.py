@@ -17,7 +17,6 @@ import logging
 import random
 import smtplib
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -32,6 +31,7 @@ import requests
 from services.notification import domain, metrics, store
 from services.notification.config import DeliverySettings, SmtpSettings
 from shared.db import Database, utcnow
+from shared.loops import WorkerLoop, periodic
 
 log = logging.getLogger(__name__)
 
@@ -288,14 +288,9 @@ class AlertDelivery:
             },
         )
 
-    def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                if self.deliver_due() == 0:
-                    stop.wait(self.settings.poll_s)
-            except Exception as exc:
-                log.warning("delivery round failed", extra={"ctx": {"error": type(exc).__name__}})
-                stop.wait(1.0)
+    def loop(self, name: str) -> WorkerLoop:
+        """Deliver until stopped: at once again while deliveries were due, else after ``poll_s``."""
+        return periodic(name, self.deliver_due, every_s=self.settings.poll_s, retry_s=1.0)
 
 
 def _metric_channel(channel: str) -> str:
