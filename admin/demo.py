@@ -110,7 +110,7 @@ def post_demo_data(urls: ServiceUrls, tenant: str, jobcoach_key: str, employer_k
         _call("POST", f"{urls.candidate}/v1/tenants/{tenant}/candidates", jobcoach_key, json=candidate)
     for vacancy in DEMO_VACANCIES:
         _call("POST", vacancies, employer_key, json=vacancy)
-    return f"demo data posted to {tenant}: {len(DEMO_CANDIDATES)} candidates, {len(DEMO_VACANCIES)} vacancies"
+    return f"demo data posted to {tenant}: candidates {len(DEMO_CANDIDATES)}, vacancies {len(DEMO_VACANCIES)}"
 
 
 def _wait_until_ready(base_urls: tuple[str, ...], wait_s: float) -> None:
