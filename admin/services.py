@@ -3,6 +3,7 @@ to the whole: its ports, its database migrations, its per-tenant settings and it
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def migrations() -> dict[str, Path]:
     return dict(zip(SERVICES, (store.MIGRATIONS for store in stores), strict=True))
 
 
+@functools.cache
 def tenant_settings() -> type[TenantSettings]:
     """Every service's per-tenant settings as one: what ``werkbrug tenants set`` shows and changes."""
     # Imported here, not above: matching's defaults come with its scoring code (numpy, scikit-learn), which
