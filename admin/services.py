@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 from services.candidate import config as candidate_config
 from services.matching import cli as matching_cli
@@ -27,6 +28,19 @@ COMMANDS: tuple[Callable, ...] = (matching_cli.add_commands,)
 def settings_of(service: str) -> Settings:
     """The service's settings as its own processes read them from this environment."""
     return {config.SERVICE: config for config in CONFIGS}[service].load()
+
+
+def metric_modules() -> tuple[ModuleType, ...]:
+    """Every module defining Prometheus metrics, the common ones and each service's own: the names and labels
+    dashboards and alert rules may use."""
+    # Imported here, not above: defining the metrics registers them, which only their readers need.
+    from services.candidate import metrics as candidate_metrics
+    from services.matching import metrics as matching_metrics
+    from services.notification import metrics as notification_metrics
+    from services.vacancy import metrics as vacancy_metrics
+    from shared import metrics
+
+    return (metrics, candidate_metrics, vacancy_metrics, matching_metrics, notification_metrics)
 
 
 def migrations() -> dict[str, Path]:

@@ -20,6 +20,7 @@ from shared.db import Database
 from shared.devstack.broker import KafkaBroker, free_ports
 from shared.registry import Registry
 from shared.topics import ensure_topics
+from tests.doubles.memory_broker import MemoryBroker
 
 SERVER_URL = os.environ.get("DATABASE_URL", "")
 USES_POSTGRES = SERVER_URL.startswith("postgresql")
@@ -40,6 +41,13 @@ def bootstrap_servers(kafka_broker: KafkaBroker) -> str:
     if not kafka_broker.is_running():
         kafka_broker.restart(timeout=120)
     return kafka_broker.bootstrap_servers
+
+
+@pytest.fixture
+def memory_broker() -> MemoryBroker:
+    """An in-memory broker of the test's own with Werkbrug's topics: for handler tests that need the
+    consumer loop or the relay but not Kafka itself (tests/contract keeps the two brokers in step)."""
+    return MemoryBroker.with_werkbrug_topics()
 
 
 class _PostgresDatabases:

@@ -1,4 +1,4 @@
-"""The Grafana dashboard and the alert rules, proven against a real Prometheus scraping the real processes.
+"""The Grafana dashboards and the alert rules, proven against a real Prometheus scraping the real processes.
 
 A ``prometheus`` binary scrapes every web and worker process of the running stack once a second, with the
 same ``service``/``process`` labels and alert rules as in production. After a candidate, a matching
@@ -25,7 +25,7 @@ import requests
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD_FILE = ROOT / "deploy" / "grafana" / "dashboards" / "werkbrug-overview.json"
+DASHBOARD_DIR = ROOT / "deploy" / "grafana" / "dashboards"
 RULES_DIR = ROOT / "deploy" / "prometheus" / "rules"
 
 SERVICES = ("candidate", "vacancy", "matching", "notification")
@@ -205,11 +205,11 @@ def _targets_not_up(base_url: str, expected: set[tuple[str, str]]) -> Callable[[
 
 def _panel_queries(tenant: str) -> list[tuple[str, str, str]]:
     """(panel title, refId, expression with the Grafana variables expanded) for every dashboard query."""
-    dashboard = json.loads(DASHBOARD_FILE.read_text(encoding="utf-8"))
     panels = []
-    for panel in dashboard["panels"]:
-        panels.append(panel)
-        panels.extend(panel.get("panels", []))
+    for path in sorted(DASHBOARD_DIR.glob("*.json")):
+        for panel in json.loads(path.read_text(encoding="utf-8"))["panels"]:
+            panels.append(panel)
+            panels.extend(panel.get("panels", []))
     variables = {**GRAFANA_INTERVALS, "${tenant}": tenant, "$tenant": tenant}
     queries = []
     for panel in panels:

@@ -19,7 +19,9 @@ import kubernetes_validate
 import pytest
 import yaml
 from check_jsonschema.builtin_schemas import get_builtin_schema
+from prometheus_client.metrics import MetricWrapperBase
 
+from admin.services import metric_modules
 from shared.topics import TOPIC_SPECS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,13 +29,16 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 RULES_FILE = PROMETHEUS_DIR / "rules" / "werkbrug.rules.yml"
 RULES_TEST_FILE = PROMETHEUS_DIR / "rules" / "werkbrug.rules.test.yml"
-DASHBOARD_FILE = ROOT / "deploy" / "grafana" / "dashboards" / "werkbrug-overview.json"
+DASHBOARD_DIR = ROOT / "deploy" / "grafana" / "dashboards"
+README = ROOT / "README.md"
 DATASOURCE_FILE = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
 POSTGRES_INIT = ROOT / "deploy" / "postgres" / "init.sql"
 K8S_DIR = ROOT / "k8s"
 SECRET_EXAMPLE = K8S_DIR / "base" / "secret.example.yaml"
 
 KUBERNETES_VERSION = "1.30"
+# Custom resources: Strimzi's Kafka, KEDA's ScaledObject, the Prometheus Operator's PodMonitor.
+CUSTOM_API_GROUPS = ("kafka.strimzi.io/", "keda.sh/", "monitoring.coreos.com/")
 DATASOURCE_UID = "werkbrug-prometheus"
 DB_SECRET = "werkbrug-db"
 
@@ -44,25 +49,19 @@ SERVICES: dict[str, tuple[int, int]] = {
     "notification": (8104, 9104),
 }
 
-COUNTERS = {
-    "werkbrug_http_requests_total",
-    "werkbrug_outbox_published_total",
-    "werkbrug_outbox_publish_errors_total",
-    "werkbrug_events_consumed_total",
-    "werkbrug_dead_letters_total",
-    "werkbrug_vacancies_posted_total",
-    "werkbrug_candidates_registered_total",
-    "werkbrug_matches_proposed_total",
-    "werkbrug_alerts_created_total",
-    "werkbrug_alert_deliveries_total",
-    "werkbrug_candidate_exposures_total",
-}
-GAUGES = {"werkbrug_outbox_pending_events", "werkbrug_consumer_lag_messages"}
-HISTOGRAMS = {
-    "werkbrug_http_request_duration_seconds",
-    "werkbrug_event_handling_duration_seconds",
-    "werkbrug_alert_latency_seconds",
-}
+
+def _defined_metrics() -> tuple[set[str], set[str], set[str]]:
+    """The exposed names of the counters, gauges and histograms shared/metrics.py and the services' metrics.py
+    define: the only metrics the dashboards and rules may use."""
+    counters, gauges, histograms = set(), set(), set()
+    for module in metric_modules():
+        for value in vars(module).values():
+            if isinstance(value, MetricWrapperBase):
+                {"counter": counters, "gauge": gauges, "histogram": histograms}[value._type].add(value._name)
+    return {f"{name}_total" for name in counters}, gauges, histograms
+
+
+COUNTERS, GAUGES, HISTOGRAMS = _defined_metrics()
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 METRIC_NAME = re.compile(r"werkbrug_[a-z_]+")
 
@@ -256,6 +255,7 @@ def test_alert_rules_cover_the_required_conditions() -> None:
         "werkbrug_outbox_pending_events": "outbox backlog",
         "werkbrug_alert_deliveries_total": "alert deliveries failing",
         'status=~"5.."': "5xx ratio",
+        "werkbrug_alert_latency_seconds_bucket": "the alert-latency target (p95 at most 1 s)",
     }
     missing = [what for needle, what in required.items() if not any(needle in e for e in exprs.values())]
     assert not missing, f"no alert rule for: {missing}"
@@ -272,6 +272,44 @@ def test_every_alert_is_unit_tested_firing_and_not_firing() -> None:
     assert alerts - quiet == set(), "alerts never tested staying quiet"
 
 
+def _github_anchor(heading: str) -> str:
+    anchor = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return anchor.replace(" ", "-")
+
+
+def _readme_sections() -> dict[str, str]:
+    """README sections by their GitHub anchor, each with its text up to the next heading."""
+    sections: dict[str, str] = {}
+    current = None
+    for line in README.read_text(encoding="utf-8").splitlines():
+        heading = re.match(r"#{1,6} (.+)", line)
+        if heading:
+            current = _github_anchor(heading.group(1))
+            sections[current] = ""
+        elif current is not None:
+            sections[current] += line + "\n"
+    return sections
+
+
+def test_every_alert_has_a_runbook_section_in_the_readme() -> None:
+    sections = _readme_sections()
+    problems = []
+    for rule in _alert_rules():
+        url = rule["annotations"].get("runbook_url", "")
+        page, _, anchor = url.partition("#")
+        if page != "README.md" or anchor != rule["alert"].lower():
+            problems.append(f"{rule['alert']}: runbook_url {url!r} is not README.md#{rule['alert'].lower()}")
+            continue
+        text = sections.get(anchor)
+        if text is None:
+            problems.append(f"{rule['alert']}: the README has no section #{anchor}")
+            continue
+        for part in ("What it means", "What to check", "What to do"):
+            if part not in text:
+                problems.append(f"{rule['alert']}: its README section says nothing under {part!r}")
+    assert not problems, "\n".join(problems)
+
+
 def test_alert_rules_use_only_werkbrug_metric_names() -> None:
     assert _unknown_metric_names([rule["expr"] for rule in _alert_rules()]) == set()
 
@@ -279,8 +317,14 @@ def test_alert_rules_use_only_werkbrug_metric_names() -> None:
 # --- Grafana ----------------------------------------------------------------------------------------------
 
 
-def _dashboard() -> dict[str, Any]:
-    return json.loads(DASHBOARD_FILE.read_text(encoding="utf-8"))
+def _dashboard_files() -> list[Path]:
+    files = sorted(DASHBOARD_DIR.glob("*.json"))
+    assert files, f"no dashboards in {DASHBOARD_DIR}"
+    return files
+
+
+def _dashboards() -> list[dict[str, Any]]:
+    return [json.loads(path.read_text(encoding="utf-8")) for path in _dashboard_files()]
 
 
 def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
@@ -292,7 +336,9 @@ def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _dashboard_exprs() -> list[str]:
-    return [target["expr"] for panel in _panels(_dashboard()) for target in panel["targets"]]
+    return [
+        target["expr"] for dashboard in _dashboards() for panel in _panels(dashboard) for target in panel["targets"]
+    ]
 
 
 def test_grafana_datasource_has_the_fixed_uid() -> None:
@@ -302,18 +348,20 @@ def test_grafana_datasource_has_the_fixed_uid() -> None:
     assert datasources[0]["url"] == "http://prometheus:9090"
 
 
-def test_dashboard_has_a_uid_and_a_tenant_variable() -> None:
-    dashboard = _dashboard()
-    assert dashboard["uid"]
-    variables = {var["name"]: var for var in dashboard["templating"]["list"]}
-    tenant = variables["tenant"]
-    query = tenant["query"]["query"] if isinstance(tenant["query"], dict) else tenant["query"]
-    assert query == "label_values(werkbrug_vacancies_posted_total, tenant)"
-    assert tenant["datasource"]["uid"] == DATASOURCE_UID
+def test_dashboards_have_unique_uids_and_a_tenant_variable() -> None:
+    dashboards = _dashboards()
+    uids = [dashboard["uid"] for dashboard in dashboards]
+    assert all(uids) and len(set(uids)) == len(uids), uids
+    for dashboard in dashboards:
+        variables = {var["name"]: var for var in dashboard["templating"]["list"]}
+        tenant = variables["tenant"]
+        query = tenant["query"]["query"] if isinstance(tenant["query"], dict) else tenant["query"]
+        assert query == "label_values(werkbrug_vacancies_posted_total, tenant)"
+        assert tenant["datasource"]["uid"] == DATASOURCE_UID
 
 
 def test_every_dashboard_panel_queries_the_werkbrug_datasource() -> None:
-    panels = _panels(_dashboard())
+    panels = [panel for dashboard in _dashboards() for panel in _panels(dashboard)]
     assert panels
     problems = []
     for panel in panels:
@@ -328,6 +376,64 @@ def test_every_dashboard_panel_queries_the_werkbrug_datasource() -> None:
             if uid != DATASOURCE_UID:
                 problems.append(f"{title}: target {target.get('refId')} uses datasource {uid}")
     assert not problems, "\n".join(problems)
+
+
+def test_the_overview_has_a_row_per_concern_for_operators() -> None:
+    (overview,) = [d for d in _dashboards() if d["uid"] == "werkbrug-overview"]
+    rows = [panel["title"] for panel in overview["panels"] if panel.get("type") == "row"]
+    assert rows == ["Platform", "Pipeline", "Matching", "Placements", "Delivery"]
+    # Every panel sits under a row, and the panel ids are unique.
+    assert overview["panels"][0]["type"] == "row"
+    ids = [panel["id"] for panel in overview["panels"]]
+    assert len(set(ids)) == len(ids)
+
+
+# Units Grafana shows as "per second"; a custom "suffix:" unit must say /s itself.
+PER_SECOND_UNITS = {"reqps", "ops", "cps", "rps", "wps", "iops", "percentunit"}
+
+
+def test_rates_are_per_second_and_do_not_change_with_zoom() -> None:
+    problems = []
+    for dashboard in _dashboards():
+        for panel in _panels(dashboard):
+            unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "")
+            for target in panel["targets"]:
+                expr = target["expr"]
+                # increase() over the auto interval draws a number that grows and shrinks with the zoom.
+                if re.search(r"increase\([^\]]*\[\$\{?__(rate_)?interval", expr):
+                    problems.append(f"{panel['title']}: increase over the auto interval: {expr}")
+                plain_rate = "rate(" in expr and "histogram_quantile" not in expr and panel["type"] == "timeseries"
+                if plain_rate and unit not in PER_SECOND_UNITS and not unit.endswith("/s"):
+                    problems.append(f"{panel['title']}: a rate drawn in {unit!r}, not a per-second unit")
+    assert not problems, "\n".join(problems)
+
+
+def test_per_region_rankings_are_top_k_tables() -> None:
+    # 35 regions as 35 lines are noise: whatever is broken down by tenant is a table of the top few.
+    problems = []
+    for dashboard in _dashboards():
+        for panel in _panels(dashboard):
+            for target in panel["targets"]:
+                if re.search(r"by \([^)]*\btenant\b", target["expr"]):
+                    if panel["type"] != "table" or not target["expr"].startswith("topk("):
+                        problems.append(f"{panel['title']}: per-tenant series outside a top-k table")
+                    elif not (target.get("instant") and target.get("format") == "table"):
+                        problems.append(f"{panel['title']}: a top-k table needs an instant table query")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_overview_shows_index_builds_placements_at_risk_and_escalations() -> None:
+    exprs = " ".join(_dashboard_exprs())
+    for needle in (
+        "werkbrug_matching_index_build_seconds_count",
+        "werkbrug_matching_index_build_seconds_bucket",
+        'type="placement_at_risk"',
+        'type="placement_at_risk_escalated"',
+        'type="checkin_overdue"',
+        "werkbrug_alert_latency_seconds_bucket",
+        "werkbrug_alert_deliveries_total",
+    ):
+        assert needle in exprs, needle
 
 
 def test_dashboard_filters_per_tenant_panels_by_the_tenant_variable() -> None:
@@ -345,9 +451,8 @@ def test_dashboard_filters_per_tenant_panels_by_the_tenant_variable() -> None:
 
 
 def test_dashboard_uses_only_werkbrug_metric_names() -> None:
-    dashboard = _dashboard()
     exprs = _dashboard_exprs()
-    exprs += [json.dumps(var.get("query")) for var in dashboard["templating"]["list"]]
+    exprs += [json.dumps(var.get("query")) for d in _dashboards() for var in d["templating"]["list"]]
     assert _unknown_metric_names(exprs) == set()
 
 
@@ -391,9 +496,8 @@ def test_kubernetes_manifest_is_valid(manifest: Path) -> None:
     assert documents, f"{manifest} holds no documents"
     for doc in documents:
         assert {"apiVersion", "kind", "metadata"} <= doc.keys(), doc
-        if doc["apiVersion"].startswith("kafka.strimzi.io/"):
-            # Strimzi's CRDs are not in the Kubernetes schemas; check the shape the operator relies on.
-            assert doc["kind"] in {"Kafka", "KafkaNodePool", "KafkaTopic"}, doc["kind"]
+        if doc["apiVersion"].startswith(CUSTOM_API_GROUPS):
+            # Not in the Kubernetes schemas: test_deploy_k8s.py checks them against their CRDs' schemas.
             assert doc["metadata"]["name"]
             assert isinstance(doc.get("spec"), dict) and doc["spec"], doc["metadata"]["name"]
             continue
@@ -520,58 +624,6 @@ def test_strimzi_resources_describe_a_kraft_cluster_with_the_werkbrug_topics() -
     config_map = next(doc for doc in _kustomized_documents() if doc["kind"] == "ConfigMap")
     assert config_map["data"]["KAFKA_BOOTSTRAP_SERVERS"] == f"{cluster}-kafka-bootstrap:9092"
     assert config_map["data"]["WERKBRUG_HOST"] == "0.0.0.0"
-
-
-def _matches_target(doc: dict[str, Any], target: dict[str, str]) -> bool:
-    if "kind" in target and doc["kind"] != target["kind"]:
-        return False
-    if "name" in target and doc["metadata"]["name"] != target["name"]:
-        return False
-    if "labelSelector" in target:
-        labels = doc["metadata"].get("labels", {})
-        for requirement in target["labelSelector"].split(","):
-            key, value = requirement.split("=", 1)
-            if labels.get(key.strip()) != value.strip():
-                return False
-    return True
-
-
-def _apply_json_patch(doc: dict[str, Any], operations: list[dict[str, Any]]) -> None:
-    for operation in operations:
-        *parents, leaf = [part.replace("~1", "/").replace("~0", "~") for part in operation["path"].split("/")[1:]]
-        node: Any = doc
-        for part in parents:
-            node = node[int(part)] if isinstance(node, list) else node[part]
-        key: Any = int(leaf) if isinstance(node, list) else leaf
-        assert operation["op"] in {"replace", "add"}, f"unsupported op in {operation}"
-        if operation["op"] == "replace":
-            # kustomize refuses to replace what is not there; a typo in a path must fail here too.
-            assert (key < len(node)) if isinstance(node, list) else (key in node), operation["path"]
-        node[key] = operation["value"]
-
-
-@pytest.mark.parametrize("kustomization", _kustomizations(), ids=lambda p: str(p.relative_to(K8S_DIR)))
-def test_kustomization_patches_apply_and_leave_valid_manifests(kustomization: Path) -> None:
-    # kustomize is not installed; its inline JSON 6902 patches are simple enough to apply here.
-    config = _load_yaml(kustomization)
-    patches = config.get("patches", [])
-    if not patches:
-        return
-    docs = []
-    for resource in config["resources"]:
-        path = (kustomization.parent / resource).resolve()
-        files = _resource_files(path / "kustomization.yaml") if path.is_dir() else [path]
-        docs += [doc for file in files for doc in _load_all_yaml(file)]
-    for patch in patches:
-        assert "path" not in patch, "keep patches inline, so that no partial manifest lives under k8s/"
-        targets = [doc for doc in docs if _matches_target(doc, patch["target"])]
-        assert targets, f"patch target {patch['target']} matches nothing"
-        for doc in targets:
-            _apply_json_patch(doc, yaml.safe_load(patch["patch"]))
-    for doc in docs:
-        if not doc["apiVersion"].startswith("kafka.strimzi.io/"):
-            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
-    _assert_replication_fits_the_nodes(docs)
 
 
 def _assert_replication_fits_the_nodes(docs: list[dict[str, Any]]) -> None:
