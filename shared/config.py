@@ -7,14 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-SERVICE_PORTS: dict[str, int] = {"candidate": 8101, "vacancy": 8102, "matching": 8103, "notification": 8104}
-WORKER_METRICS_PORTS: dict[str, int] = {
-    "candidate": 9101,
-    "vacancy": 9102,
-    "matching": 9103,
-    "notification": 9104,
-}
-
 
 class ConfigError(RuntimeError):
     """A required setting is missing or malformed; raised at start-up, never later."""
@@ -79,9 +71,10 @@ def database_url(service: str, env: Mapping[str, str] = os.environ) -> str:
     return env.get("DATABASE_URL") or _sqlite_url(var_dir(env) / f"{service}.db")
 
 
-def load_settings(service: str, env: Mapping[str, str] = os.environ) -> Settings:
-    if service not in SERVICE_PORTS:
-        raise ConfigError(f"unknown service {service!r}")
+def load_settings(
+    service: str, env: Mapping[str, str] = os.environ, *, port: int, worker_metrics_port: int
+) -> Settings:
+    """The settings every process has, for the service that passes its name and its own default ports."""
     bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092").strip()
     if not bootstrap:
         raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is empty")
@@ -91,8 +84,8 @@ def load_settings(service: str, env: Mapping[str, str] = os.environ) -> Settings
         registry_database_url=registry_database_url(env),
         kafka_bootstrap_servers=bootstrap,
         host=env.get("WERKBRUG_HOST", "127.0.0.1"),
-        port=_int(env, "WERKBRUG_PORT", SERVICE_PORTS[service]),
-        worker_metrics_port=_int(env, "WORKER_METRICS_PORT", WORKER_METRICS_PORTS[service]),
+        port=_int(env, "WERKBRUG_PORT", port),
+        worker_metrics_port=_int(env, "WORKER_METRICS_PORT", worker_metrics_port),
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
         consumer_group=env.get("CONSUMER_GROUP", f"werkbrug-{service}"),
         outbox_poll_seconds=_float(env, "OUTBOX_POLL_SECONDS", 0.05),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import current_app, url_for
+from flask import url_for
 from flask.views import MethodView
 
-from services.candidate import handlers, store
+from services.candidate import commands, store
 from services.candidate.domain import CandidateRuleBroken, may_see
 from services.candidate.schemas import CandidateCreateSchema, CandidatePatchSchema, CandidateSchema
+from shared.web.app import current_context
 from shared.web.auth import authorize, current_principal
 from shared.web.blueprint import Blueprint
 from shared.web.resources import invalid, not_found
@@ -16,7 +17,7 @@ blp = Blueprint("candidates", __name__, url_prefix="/v1/tenants/<tenant:tenant>/
 
 
 def _db():
-    return current_app.extensions["werkbrug"].db
+    return current_context().db
 
 
 def _visible_candidate(session, tenant: str, candidate_id: str) -> dict:
@@ -35,7 +36,7 @@ class Candidates(MethodView):
     def post(self, fields, tenant):
         """Register a candidate; the calling jobcoach becomes theirs"""
         with _db().session() as session:
-            candidate = handlers.register_candidate(session, tenant, current_principal().subject, fields)
+            candidate = commands.register_candidate(session, tenant, current_principal().subject, fields)
         location = url_for("candidates.Candidate", tenant=tenant, candidate_id=candidate["id"])
         return candidate, 201, {"Location": location}
 
@@ -57,7 +58,7 @@ class Candidate(MethodView):
         with _db().session() as session:
             current = _visible_candidate(session, tenant, candidate_id)
             try:
-                return handlers.change_candidate(session, tenant, current, patch)
+                return commands.change_candidate(session, tenant, current, patch)
             except CandidateRuleBroken as exc:
                 invalid(exc.errors)
 
@@ -66,4 +67,4 @@ class Candidate(MethodView):
     def delete(self, tenant, candidate_id):
         """Erase a candidate everywhere (GDPR article 17)"""
         with _db().session() as session:
-            handlers.erase_candidate(session, tenant, _visible_candidate(session, tenant, candidate_id))
+            commands.erase_candidate(session, tenant, _visible_candidate(session, tenant, candidate_id))

@@ -28,10 +28,9 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
-from services.matching import domain, store, traceability
+from services.matching import domain, metrics, store, traceability
 from services.matching.domain import CandidateProfile, Match, VacancyProfile
 from services.matching.index import MatchingEngine
-from shared import metrics
 from shared.events import Event, new_event
 
 SOURCE = "matching"

@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from services.matching import domain, store
+from services.matching import domain, metrics, store
 from services.matching.concepts import Lexicon
 from services.matching.domain import (
     CandidateIndex,
@@ -50,10 +50,9 @@ from services.matching.domain import (
     VacancyProfile,
 )
 from services.matching.reranker import RerankerCache, RerankerModel
-from shared import metrics
+from services.matching.settings import MatchingSettings
 from shared.db import Database
 from shared.registry import Registry
-from shared.tenant_settings import TenantSettings
 
 log = logging.getLogger(__name__)
 
@@ -546,7 +545,7 @@ class MatchingEngine:
 
     def __init__(
         self,
-        settings: Callable[[str], TenantSettings],
+        settings: Callable[[str], MatchingSettings],
         cache: IndexCache,
         rerankers: RerankerCache | None = None,
     ) -> None:
@@ -563,10 +562,10 @@ class MatchingEngine:
         cls, threshold: float = domain.DEFAULT_PROPOSAL_THRESHOLD, weights: Mapping[str, float] | None = None
     ) -> MatchingEngine:
         """The same settings for every tenant and refits in the caller: for tests and tools."""
-        fixed = TenantSettings(match_threshold=threshold, score_weights=dict(weights or domain.DEFAULT_WEIGHTS))
+        fixed = MatchingSettings(match_threshold=threshold, score_weights=dict(weights or domain.DEFAULT_WEIGHTS))
         return cls(lambda _tenant: fixed, IndexCache(background=False))
 
-    def settings(self, tenant: str) -> TenantSettings:
+    def settings(self, tenant: str) -> MatchingSettings:
         return self._settings(tenant)
 
     def weights(self, tenant: str) -> dict[str, float]:

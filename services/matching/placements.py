@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from services.matching import placements_store as pstore
 from services.matching import risk, store
 from services.matching.cadence import Cadence
+from services.matching.settings import MatchingSettings
 from shared.db import utcnow
 from shared.events import Event, InvalidEvent, new_event
-from shared.tenant_settings import TenantSettings
 
 SOURCE = "matching"
 # Dates a jobcoach writes are Dutch calendar days: "today" is today in the Netherlands.
@@ -101,7 +101,7 @@ def check_in(
     placement_id: str,
     fields: dict,
     today: date,
-    settings: TenantSettings,
+    settings: MatchingSettings,
 ) -> tuple[dict, dict]:
     """Record a check-in, rescore the placement, alert when the score rose above the threshold.
 

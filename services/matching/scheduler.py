@@ -17,13 +17,13 @@ from datetime import date, timedelta
 from services.matching import placements
 from services.matching import placements_store as pstore
 from services.matching.cadence import Cadence
+from services.matching.settings import MatchingSettings
 from shared.db import Database
-from shared.tenant_settings import TenantSettings
 from shared.worker import WorkerLoop
 
 log = logging.getLogger(__name__)
 
-SettingsOf = Callable[[str], TenantSettings]
+SettingsOf = Callable[[str], MatchingSettings]
 
 
 def scan(db: Database, settings_of: SettingsOf, today: date) -> int:

@@ -20,10 +20,9 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
-from services.matching import domain, store
+from services.matching import domain, metrics, store
 from services.matching.domain import CandidateProfile, Match, Reranker
 from services.matching.index import TenantIndex
-from shared import metrics
 
 CANDIDATE_TO_VACANCIES: Final = "candidate_vacancies"
 VACANCY_TO_CANDIDATES: Final = "vacancy_candidates"

@@ -3,9 +3,10 @@ models, proposes matches, and publishes its outbox."""
 
 from __future__ import annotations
 
-from services.matching import config, placements, scheduler, store
+from services.matching import config, metrics, placements, scheduler, store
 from services.matching.handlers import TOMBSTONE_HANDLERS, build_handlers
 from services.matching.index import MatchingEngine
+from services.matching.settings import MatchingSettings
 from shared.clock import clock_from_env
 from shared.config import Settings
 from shared.db import Database
@@ -18,7 +19,7 @@ TOPICS = [str(Topic.CANDIDATE_EVENTS), str(Topic.VACANCY_EVENTS), str(Topic.ALER
 
 def bootstrap(settings: Settings, db: Database | None = None) -> list[WorkerLoop]:
     db = db or Database(settings.database_url)
-    registry = Registry(Database(settings.registry_database_url))
+    registry = Registry(Database(settings.registry_database_url), tenant_settings=MatchingSettings)
     # Each tenant's threshold, weights and reranker, and the live index, from the registry and this database.
     engine = MatchingEngine.for_process(db, registry, policy=config.refit_policy(settings))
     handlers = placements.with_placement_handlers(build_handlers(engine))
@@ -34,4 +35,4 @@ def bootstrap(settings: Settings, db: Database | None = None) -> list[WorkerLoop
 
 if __name__ == "__main__":
     settings = config.load()
-    main_for(settings, bootstrap(settings))
+    main_for(settings, bootstrap(settings), prime_tenant_metrics=metrics.prime_tenant_series)

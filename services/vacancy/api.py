@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import current_app, url_for
+from flask import url_for
 from flask.views import MethodView
 
-from services.vacancy import handlers, store
+from services.vacancy import commands, store
 from services.vacancy.domain import VacancyRuleBroken, may_see
 from services.vacancy.schemas import (
     VacancyCreateSchema,
@@ -14,6 +14,7 @@ from services.vacancy.schemas import (
     VacancyPatchSchema,
     VacancySchema,
 )
+from shared.web.app import current_context
 from shared.web.auth import authorize, current_principal
 from shared.web.blueprint import Blueprint
 from shared.web.resources import invalid, not_found, page_bounds, page_of
@@ -22,7 +23,7 @@ blp = Blueprint("vacancies", __name__, url_prefix="/v1/tenants/<tenant:tenant>/v
 
 
 def _db():
-    return current_app.extensions["werkbrug"].db
+    return current_context().db
 
 
 def _visible_vacancy(session, tenant: str, vacancy_id: str) -> dict:
@@ -41,7 +42,7 @@ class Vacancies(MethodView):
     def post(self, fields, tenant):
         """Post an inclusive vacancy"""
         with _db().session() as session:
-            vacancy = handlers.post_vacancy(session, tenant, current_principal().subject, fields)
+            vacancy = commands.post_vacancy(session, tenant, current_principal().subject, fields)
         location = url_for("vacancies.Vacancy", tenant=tenant, vacancy_id=vacancy["id"])
         return vacancy, 201, {"Location": location}
 
@@ -77,7 +78,7 @@ class Vacancy(MethodView):
         with _db().session() as session:
             current = _visible_vacancy(session, tenant, vacancy_id)
             try:
-                return handlers.change_vacancy(session, tenant, current, patch)
+                return commands.change_vacancy(session, tenant, current, patch)
             except VacancyRuleBroken as exc:
                 invalid(exc.errors)
 
@@ -86,4 +87,4 @@ class Vacancy(MethodView):
     def delete(self, tenant, vacancy_id):
         """Close a vacancy for good"""
         with _db().session() as session:
-            return handlers.close_vacancy(session, tenant, _visible_vacancy(session, tenant, vacancy_id))
+            return commands.close_vacancy(session, tenant, _visible_vacancy(session, tenant, vacancy_id))

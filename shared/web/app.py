@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -19,6 +19,7 @@ from shared.config import Settings
 from shared.db import Database, utcnow
 from shared.logging import configure_logging
 from shared.registry import Registry
+from shared.tenant_settings import TenantSettings
 from shared.web.blueprint import URL_CONVERTERS
 from shared.web.problems import problem_from_http_exception
 
@@ -41,13 +42,15 @@ class ServiceContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_settings(cls, settings: Settings, **fields: Any) -> Self:
-        """The production context: the service's database and the registry from its settings, the clock
-        from the environment (tests move it through a shared file)."""
+    def from_settings(
+        cls, settings: Settings, tenant_settings: type[TenantSettings] = TenantSettings, **fields: Any
+    ) -> Self:
+        """The production context: the service's database and the registry from its settings, reading the
+        service's own per-tenant settings; the clock from the environment (tests move it through a shared
+        file)."""
         fields.setdefault("clock", clock_from_env())
-        return cls(
-            settings, Database(settings.database_url), Registry(Database(settings.registry_database_url)), **fields
-        )
+        registry = Registry(Database(settings.registry_database_url), tenant_settings=tenant_settings)
+        return cls(settings, Database(settings.database_url), registry, **fields)
 
 
 def current_context() -> ServiceContext:
@@ -80,6 +83,7 @@ def build_app(
     *,
     title: str,
     description: str,
+    prime_tenant_metrics: Callable[[list[str]], None] | None = None,
 ) -> Flask:
     settings = context.settings
     configure_logging(settings.service, settings.log_level)
@@ -100,7 +104,8 @@ def build_app(
         JSON_SORT_KEYS=False,
     )
     app.extensions["werkbrug"] = context
-    metrics.prime_tenant_series_from(context.registry)
+    if prime_tenant_metrics is not None:
+        metrics.prime_tenant_series_from(context.registry, prime_tenant_metrics)
     api = ProblemApi(app)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)

@@ -14,12 +14,13 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
+from admin import cli
 from services.matching import domain, handlers, store
 from services.matching.api import ENGINE
 from services.matching.index import IndexCache, MatchingEngine, RefitPolicy
 from services.matching.placements_store import placements
 from services.matching.reranker import RerankerCache
-from shared import cli
+from services.matching.settings import MatchingSettings
 from shared.events import decode_event, encode_event, load_example, new_event
 from shared.registry import Registry
 from tests.integration.conftest import bearer
@@ -467,6 +468,8 @@ def domain_now():
 
 
 def test_a_registry_without_the_tenants_settings_falls_back_to_the_defaults(matching, registry, tenant):
-    engine = MatchingEngine.for_process(matching.db, Registry(registry.db, cache_seconds=0))
+    engine = MatchingEngine.for_process(
+        matching.db, Registry(registry.db, cache_seconds=0, tenant_settings=MatchingSettings)
+    )
     assert engine.threshold(f"{tenant}-unknown") == domain.DEFAULT_PROPOSAL_THRESHOLD
     assert engine.weights(f"{tenant}-unknown") == dict(domain.DEFAULT_WEIGHTS)

@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from admin import cli
 from services.matching import handlers, placements, scheduler
 from services.matching import placements_store as pstore
 from services.matching.domain import DEFAULT_PROPOSAL_THRESHOLD
-from shared import cli
 from shared.events import InvalidEvent, decode_event, encode_event, load_example, new_event
 from tests.integration.conftest import bearer
 from tests.integration.helpers import assert_problem, snapshot
