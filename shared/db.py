@@ -17,6 +17,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 
+class StaleVersion(Exception):
+    """A conditional write (``... WHERE version = :expected``) found the row at another version: another
+    writer got there first, and nothing was changed."""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -92,6 +97,10 @@ class Database:
             raise
         finally:
             session.close()
+
+    def new_session(self) -> Session:
+        """A session whose commit is the caller's business (see ``shared.web.idempotency.transaction``)."""
+        return self._sessions()
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

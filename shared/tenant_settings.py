@@ -37,6 +37,10 @@ class TenantSettings:
     early_period_days: int = 91
     # An unacknowledged at-risk alert goes to the region's operators after this many hours.
     escalation_hours: int = 48
+    # Web layer: PATCH and DELETE must carry If-Match (428 without it); requests per API key by role,
+    # e.g. {"employer": "60/minute"}, over the defaults in shared.web.ratelimit.
+    require_if_match: bool = False
+    rate_limits: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -72,6 +76,18 @@ class TenantSettings:
             raise SettingError("score weights must be numbers of at least 0")
         if sum(self.score_weights.values()) <= 0:
             raise SettingError("at least one score weight must be above 0")
+        for role, limit in self.rate_limits.items():
+            if not isinstance(limit, str) or not _is_rate_limit(limit):
+                raise SettingError(f'rate_limits: {role!r} takes a limit such as "60/minute"')
+
+
+def _is_rate_limit(text: str) -> bool:
+    from limits import parse_many
+
+    try:
+        return bool(parse_many(text))
+    except ValueError:
+        return False
 
 
 def _parse(name: str, text: str, current: Any) -> Any:
@@ -80,7 +96,13 @@ def _parse(name: str, text: str, current: Any) -> Any:
             value = json.loads(text)
             if not isinstance(value, dict):
                 raise SettingError(f"{name} takes a JSON object")
+            if name == "rate_limits":
+                return {str(role): str(limit) for role, limit in value.items()}
             return {key: float(weight) for key, weight in value.items()}
+        if isinstance(current, bool):
+            if text.lower() not in ("true", "false"):
+                raise SettingError(f"{name} takes true or false")
+            return text.lower() == "true"
         if isinstance(current, int) and not isinstance(current, bool):
             return int(text)
         return float(text)

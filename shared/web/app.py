@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import time
@@ -10,17 +11,20 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 from flask import Flask, Response, current_app, g, jsonify, request
-from flask_smorest import Api, Blueprint
-from werkzeug.exceptions import HTTPException, InternalServerError
+from flask_smorest import Blueprint
+from werkzeug.exceptions import InternalServerError
 
 from shared import metrics
 from shared.clock import Clock, clock_from_env
-from shared.config import Settings
-from shared.db import Database, utcnow
+from shared.config import ConfigError, Settings
+from shared.db import Database, StaleVersion, utcnow
 from shared.logging import configure_logging
 from shared.registry import Registry
 from shared.web.blueprint import URL_CONVERTERS
-from shared.web.problems import problem_from_http_exception
+from shared.web.conditional import STALE_DETAIL
+from shared.web.openapi import ProblemApi, init_openapi, openapi_config
+from shared.web.problems import problem, problem_from_http_exception
+from shared.web.ratelimit import RateLimitConfig, init_rate_limits
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +59,24 @@ def current_context() -> ServiceContext:
     return current_app.extensions["werkbrug"]
 
 
-class ProblemApi(Api):
-    """flask-smorest answering RFC 9457 problem+json instead of its own error body."""
+__all__ = ["ProblemApi", "ServiceContext", "build_app", "current_context"]
 
-    def handle_http_exception(self, error: HTTPException):
-        return problem_from_http_exception(error)
+
+def rate_limit_config(settings: Settings) -> RateLimitConfig:
+    defaults = RateLimitConfig().defaults
+    if settings.ratelimit_defaults:
+        try:
+            given = json.loads(settings.ratelimit_defaults)
+        except ValueError as exc:
+            raise ConfigError("RATELIMIT_DEFAULTS must be a JSON object of role to limit") from exc
+        if not isinstance(given, dict):
+            raise ConfigError("RATELIMIT_DEFAULTS must be a JSON object of role to limit")
+        defaults = {**defaults, **{str(role): str(limit) for role, limit in given.items()}}
+    return RateLimitConfig(
+        enabled=settings.ratelimit_enabled,
+        storage_uri=settings.ratelimit_storage_uri or None,
+        defaults=defaults,
+    )
 
 
 def kafka_reachable(bootstrap_servers: str, timeout_s: float = 1.0) -> bool:
@@ -85,25 +102,18 @@ def build_app(
     configure_logging(settings.service, settings.log_level)
     app = Flask(settings.service)
     app.url_map.converters.update(URL_CONVERTERS)
-    app.config.update(
-        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
-        API_TITLE=title,
-        API_VERSION="v1",
-        OPENAPI_VERSION="3.0.3",
-        OPENAPI_URL_PREFIX="/",
-        OPENAPI_JSON_PATH="openapi.json",
-        API_SPEC_OPTIONS={
-            "info": {"description": description},
-            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
-            "security": [{"bearerAuth": []}],
-        },
-        JSON_SORT_KEYS=False,
-    )
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False, **openapi_config(title, description))
     app.extensions["werkbrug"] = context
     metrics.prime_tenant_series_from(context.registry)
-    api = ProblemApi(app)
+    api = init_openapi(app, URL_CONVERTERS.values())
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
+    init_rate_limits(app, rate_limit_config(settings), context.db)
+
+    @app.errorhandler(StaleVersion)
+    def _stale(error: StaleVersion):
+        # A conditional write lost to another writer after If-Match was checked: nothing was changed.
+        return problem(412, STALE_DETAIL)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

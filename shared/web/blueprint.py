@@ -11,6 +11,8 @@ import marshmallow as ma
 from webargs.flaskparser import FlaskParser
 from werkzeug.routing import BaseConverter
 
+from shared.web.openapi import document_http_semantics
+
 
 class StrictParser(FlaskParser):
     # Unknown query parameters are refused like unknown body fields: a misspelt filter (`?unraed=true`)
@@ -27,6 +29,11 @@ class StrictParser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Last, so that it sees the responses and parameters the routes' own decorators documented.
+        self._prepare_doc_cbks.append(document_http_semantics)
 
 
 class IdConverter(BaseConverter):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from flask import Response, json
+from flask import Response, has_request_context, json, request
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -16,6 +16,8 @@ def problem(status: int, detail: str | None = None, *, type_: str = "about:blank
     body = {"type": type_, "title": HTTPStatus(status).phrase, "status": status}
     if detail:
         body["detail"] = detail
+    if has_request_context():
+        body["instance"] = request.path
     body.update(extra)
     return Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
 
@@ -44,6 +46,8 @@ def problem_from_http_exception(error: HTTPException) -> Response:
         )
     elif status == 400 and messages is not None:
         response = problem(400, "The request body is not valid JSON.", type_=MALFORMED_PROBLEM)
+    elif status == 429:
+        response = problem(429, f"Too many requests for this API key ({error.description}); retry after Retry-After.")
     else:
         detail = data.get("message") or (error.description if status < 500 else None)
         response = problem(status, detail)

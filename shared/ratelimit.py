@@ -1,0 +1,116 @@
+"""Rate-limit counters in the service's own database, as a storage for the ``limits`` package.
+
+Flask-Limiter keeps its counters in a storage that every replica must share. Redis is the usual one; this
+one keeps them in a table of the service's database, so that a deployment needs nothing more than it
+already has. It serves the fixed-window strategy: one row per key and window, incremented with a single
+``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` that starts a new window when the old one expired.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import sqlalchemy as sa
+from limits.storage import Storage
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.db import Database, is_sqlite
+from shared.loops import Every
+
+TABLE_NAME = "rate_limits"
+STORAGE_SCHEME = "werkbrug-database"
+
+
+def rate_limit_table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        TABLE_NAME,
+        metadata,
+        sa.Column("key", sa.String(255), primary_key=True),
+        sa.Column("count", sa.Integer, nullable=False),
+        # Seconds since the epoch, as the limits package counts them.
+        sa.Column("expires_at", sa.Double, nullable=False),
+        sa.Index("ix_rate_limits_expires_at", "expires_at"),
+    )
+
+
+TABLE = rate_limit_table(sa.MetaData())
+
+
+class DatabaseStorage(Storage):
+    """``werkbrug-database://`` with the option ``database=<shared.db.Database>``."""
+
+    STORAGE_SCHEME = [STORAGE_SCHEME]
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options) -> None:
+        database = options.pop("database", None)
+        if not isinstance(database, Database):
+            raise ValueError("the werkbrug-database storage needs the option database=<Database>")
+        super().__init__(uri, wrap_exceptions=wrap_exceptions)
+        self.db = database
+        self._insert = sqlite.insert if is_sqlite(database.engine) else postgresql.insert
+        self._purge = Every(600)
+        # Flask-Limiter reads a counter and its expiry right after incrementing it, to write the headers:
+        # the increment's own answer serves those reads, for this thread and within the same second.
+        self._last = threading.local()
+
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        return SQLAlchemyError
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        now = time.time()
+        statement = self._insert(TABLE).values(key=key, count=amount, expires_at=now + expiry)
+        expired = TABLE.c.expires_at <= now
+        statement = statement.on_conflict_do_update(
+            index_elements=[TABLE.c.key],
+            set_={
+                "count": sa.case((expired, amount), else_=TABLE.c.count + amount),
+                "expires_at": sa.case((expired, now + expiry), else_=TABLE.c.expires_at),
+            },
+        ).returning(TABLE.c.count, TABLE.c.expires_at)
+        with self.db.engine.begin() as connection:
+            count, expires_at = connection.execute(statement).one()
+            if self._purge.due():
+                connection.execute(TABLE.delete().where(TABLE.c.expires_at < now))
+        self._last.entry = (key, count, expires_at, now)
+        return count
+
+    def _cached(self, key: str) -> tuple[int, float] | None:
+        entry = getattr(self._last, "entry", None)
+        if entry is not None and entry[0] == key and time.time() - entry[3] < 1.0:
+            return entry[1], entry[2]
+        return None
+
+    def _row(self, key: str) -> tuple[int, float]:
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        with self.db.engine.connect() as connection:
+            row = connection.execute(sa.select(TABLE.c.count, TABLE.c.expires_at).where(TABLE.c.key == key)).first()
+        if row is None or row.expires_at <= time.time():
+            return 0, time.time()
+        return row.count, row.expires_at
+
+    def get(self, key: str) -> int:
+        return self._row(key)[0]
+
+    def get_expiry(self, key: str) -> float:
+        return self._row(key)[1]
+
+    def check(self) -> bool:
+        try:
+            self.db.ping()
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def reset(self) -> int | None:
+        with self.db.engine.begin() as connection:
+            return connection.execute(TABLE.delete()).rowcount
+
+    def clear(self, key: str) -> None:
+        self._last.entry = None
+        with self.db.engine.begin() as connection:
+            connection.execute(TABLE.delete().where(TABLE.c.key == key))
