@@ -103,8 +103,8 @@ def init_rate_limits(app: Flask, config: RateLimitConfig, database) -> Limiter |
         if current is None:
             return response
         try:
-            reset_in = max(0, math.ceil(current.reset_at - time.time()))
-            remaining = current.remaining
+            reset_time, remaining = current.window
+            reset_in = max(0, math.ceil(reset_time - time.time()))
         except Exception:  # the counters' store is away; the answer goes out without the headers
             return response
         response.headers["RateLimit-Limit"] = str(current.limit.amount)
