@@ -278,7 +278,7 @@ def test_a_malformed_if_match_is_400(vacancies, keys, tenant, header):
 
 
 def test_if_match_star_and_lists_are_understood(vacancies, keys, tenant):
-    location, tag = created(vacancies, tenant, keys)
+    location, _ = created(vacancies, tenant, keys)
     star = vacancies.client.patch(
         location, json={"positions": 2}, headers=with_key(keys["employer"], None, **{"If-Match": "*"})
     )
