@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from shared.db import UtcDateTime, is_sqlite
@@ -82,13 +83,15 @@ class Outcome:
     refusal: str | None = None  # "in_progress" or "mismatch"
 
 
-def _insert(session: Session):
-    return (sqlite.insert if is_sqlite(session.get_bind()) else postgresql.insert)(TABLE)
+def _insert(session: Session | Connection):
+    bind = session.get_bind() if isinstance(session, Session) else session.engine
+    return (sqlite.insert if is_sqlite(bind) else postgresql.insert)(TABLE)
 
 
-def claim(session: Session, principal_hash: str, key: str, request_hash: str, now: datetime) -> Outcome:
+def claim(session: Session | Connection, principal_hash: str, key: str, request_hash: str, now: datetime) -> Outcome:
     """Claim ``key`` for this request, or say why not. Call in a transaction of its own and commit it
-    before running the request, so that others see the claim."""
+    before running the request, so that others see the claim (it need not be durable: see
+    :meth:`shared.db.Database.relaxed_transaction`)."""
     token = secrets.token_hex(16)
     inserted = session.execute(
         _insert(session)
@@ -148,7 +151,7 @@ def complete(session: Session, claim_: Claim, answer: StoredAnswer, now: datetim
     return result.rowcount == 1
 
 
-def release(session: Session, claim_: Claim) -> None:
+def release(session: Session | Connection, claim_: Claim) -> None:
     """Give the key up: the request failed and changed nothing, so a retry may run it again."""
     session.execute(
         TABLE.delete().where(

@@ -70,7 +70,8 @@ class DatabaseStorage(Storage):
                 "expires_at": sa.case((expired, now + expiry), else_=TABLE.c.expires_at),
             },
         ).returning(TABLE.c.count, TABLE.c.expires_at)
-        with self.db.engine.begin() as connection:
+        # Counters need not survive a crash: no wait for the disk (see Database.relaxed_transaction).
+        with self.db.relaxed_transaction() as connection:
             count, expires_at = connection.execute(statement).one()
             if self._purge.due():
                 connection.execute(TABLE.delete().where(TABLE.c.expires_at < now))
@@ -87,7 +88,7 @@ class DatabaseStorage(Storage):
         cached = self._cached(key)
         if cached is not None:
             return cached
-        with self.db.engine.connect() as connection:
+        with self.db.relaxed_transaction() as connection:
             row = connection.execute(sa.select(TABLE.c.count, TABLE.c.expires_at).where(TABLE.c.key == key)).first()
         if row is None or row.expires_at <= time.time():
             return 0, time.time()

@@ -116,8 +116,8 @@ def run_idempotently(db: Database, clock: Callable, api_key: str, view: Callable
     if error is not None:
         return problem(422, f"The Idempotency-Key header {error}.", type_=VALIDATION_PROBLEM, errors={HEADER: [error]})
     scope = principal_hash(api_key)
-    with db.session() as session:
-        outcome = idempotency.claim(session, scope, key, request_fingerprint(), clock())
+    with db.relaxed_transaction() as connection:
+        outcome = idempotency.claim(connection, scope, key, request_fingerprint(), clock())
     if outcome.answer is not None:
         return _replay(outcome.answer)
     if outcome.refusal == "mismatch":
@@ -143,8 +143,8 @@ def run_idempotently(db: Database, clock: Callable, api_key: str, view: Callable
     except BaseException:
         if pending.session is not None:
             pending.session.rollback()
-        with db.session() as session:
-            idempotency.release(session, pending.claim)
+        with db.relaxed_transaction() as connection:
+            idempotency.release(connection, pending.claim)
         raise
     finally:
         g.pop("werkbrug_idempotency", None)
@@ -161,8 +161,8 @@ def _settle(pending: _Pending, response: Response, clock: Callable) -> None:
     if not 200 <= response.status_code < 300:
         if session is not None:
             session.commit()
-        with pending.db.session() as own:
-            idempotency.release(own, pending.claim)
+        with pending.db.relaxed_transaction() as connection:
+            idempotency.release(connection, pending.claim)
         return
     headers = {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
     answer = idempotency.answer_of(response.status_code, headers, response.get_data())
