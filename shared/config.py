@@ -76,6 +76,7 @@ class Settings:
     ratelimit_enabled: bool = True
     ratelimit_storage_uri: str = ""
     ratelimit_defaults: str = ""
+    ratelimit_sync_hits: int = 10
 
     def float_setting(self, name: str, default: float, env: Mapping[str, str] = os.environ) -> float:
         return _float(env, name, default)
@@ -113,4 +114,5 @@ def load_settings(service: str, env: Mapping[str, str] = os.environ) -> Settings
         ratelimit_enabled=_bool(env, "RATELIMIT_ENABLED", True),
         ratelimit_storage_uri=env.get("RATELIMIT_STORAGE_URI", "").strip(),
         ratelimit_defaults=env.get("RATELIMIT_DEFAULTS", "").strip(),
+        ratelimit_sync_hits=max(1, _int(env, "RATELIMIT_SYNC_HITS", 10)),
     )

@@ -83,9 +83,37 @@ class Outcome:
     refusal: str | None = None  # "in_progress" or "mismatch"
 
 
-def _insert(session: Session | Connection):
+def _claim_statement(dialect_insert):
+    # Built once per dialect with bound parameters: constructing a statement costs more than running it.
+    columns = ("principal_hash", "idempotency_key", "request_hash", "claim_token", "created_at", "locked_at")
+    return (
+        dialect_insert(TABLE)
+        .values({name: sa.bindparam(name, type_=TABLE.c[name].type) for name in (*columns, "expires_at")})
+        .on_conflict_do_nothing(index_elements=["principal_hash", "idempotency_key"])
+        .returning(TABLE.c.id)
+    )
+
+
+_CLAIM = {"sqlite": _claim_statement(sqlite.insert), "postgresql": _claim_statement(postgresql.insert)}
+_COMPLETE = (
+    TABLE.update()
+    .where(
+        TABLE.c.id == sa.bindparam("claim_id"),
+        TABLE.c.claim_token == sa.bindparam("token"),
+        TABLE.c.completed_at.is_(None),
+    )
+    .values(
+        status_code=sa.bindparam("status_code", type_=TABLE.c.status_code.type),
+        response_headers=sa.bindparam("response_headers", type_=TABLE.c.response_headers.type),
+        response_body=sa.bindparam("response_body", type_=TABLE.c.response_body.type),
+        completed_at=sa.bindparam("completed_at", type_=TABLE.c.completed_at.type),
+    )
+)
+
+
+def _claim_insert(session: Session | Connection):
     bind = session.get_bind() if isinstance(session, Session) else session.engine
-    return (sqlite.insert if is_sqlite(bind) else postgresql.insert)(TABLE)
+    return _CLAIM["sqlite" if is_sqlite(bind) else "postgresql"]
 
 
 def claim(session: Session | Connection, principal_hash: str, key: str, request_hash: str, now: datetime) -> Outcome:
@@ -94,18 +122,16 @@ def claim(session: Session | Connection, principal_hash: str, key: str, request_
     :meth:`shared.db.Database.relaxed_transaction`)."""
     token = secrets.token_hex(16)
     inserted = session.execute(
-        _insert(session)
-        .values(
-            principal_hash=principal_hash,
-            idempotency_key=key,
-            request_hash=request_hash,
-            claim_token=token,
-            created_at=now,
-            locked_at=now,
-            expires_at=now + RETENTION,
-        )
-        .on_conflict_do_nothing(index_elements=["principal_hash", "idempotency_key"])
-        .returning(TABLE.c.id)
+        _claim_insert(session),
+        {
+            "principal_hash": principal_hash,
+            "idempotency_key": key,
+            "request_hash": request_hash,
+            "claim_token": token,
+            "created_at": now,
+            "locked_at": now,
+            "expires_at": now + RETENTION,
+        },
     ).scalar()
     if inserted is not None:
         return Outcome(claim=Claim(inserted, token))
@@ -139,14 +165,15 @@ def complete(session: Session, claim_: Claim, answer: StoredAnswer, now: datetim
     """Store the answer under the claim, in the caller's transaction (the effect's, where it can be).
     False when the claim was taken over meanwhile: the caller must then roll back."""
     result = session.execute(
-        TABLE.update()
-        .where(TABLE.c.id == claim_.id, TABLE.c.claim_token == claim_.token, TABLE.c.completed_at.is_(None))
-        .values(
-            status_code=answer.status_code,
-            response_headers=answer.headers,
-            response_body=answer.body,
-            completed_at=now,
-        )
+        _COMPLETE,
+        {
+            "claim_id": claim_.id,
+            "token": claim_.token,
+            "status_code": answer.status_code,
+            "response_headers": answer.headers,
+            "response_body": answer.body,
+            "completed_at": now,
+        },
     )
     return result.rowcount == 1
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from limits.storage import Storage
@@ -38,8 +39,25 @@ def rate_limit_table(metadata: sa.MetaData) -> sa.Table:
 TABLE = rate_limit_table(sa.MetaData())
 
 
+@dataclass
+class _Local:
+    """A key's counter as this process last saw it in the database, and its hits since."""
+
+    count: int
+    expires_at: float
+    synced_at: float
+    pending: int = 0
+
+
 class DatabaseStorage(Storage):
-    """``werkbrug-database://`` with the option ``database=<shared.db.Database>``."""
+    """``werkbrug-database://`` with the option ``database=<shared.db.Database>``.
+
+    Writing every hit to the database would cost each request a transaction. So a process counts a key's
+    hits locally and adds them to the shared row when ``sync_hits`` have gathered or ``sync_seconds`` have
+    passed, whichever comes first (a key's first hit in a process always goes to the database). A key can
+    therefore pass its limit by at most ``sync_hits - 1`` per web process before every process sees it;
+    ``sync_hits=1`` counts every hit in the database, exactly.
+    """
 
     STORAGE_SCHEME = [STORAGE_SCHEME]
 
@@ -47,13 +65,14 @@ class DatabaseStorage(Storage):
         database = options.pop("database", None)
         if not isinstance(database, Database):
             raise ValueError("the werkbrug-database storage needs the option database=<Database>")
+        self.sync_hits = int(options.pop("sync_hits", 10))
+        self.sync_seconds = float(options.pop("sync_seconds", 0.2))
         super().__init__(uri, wrap_exceptions=wrap_exceptions)
         self.db = database
         self._insert = sqlite.insert if is_sqlite(database.engine) else postgresql.insert
         self._purge = Every(600)
-        # Flask-Limiter reads a counter and its expiry right after incrementing it, to write the headers:
-        # the increment's own answer serves those reads, for this thread and within the same second.
-        self._last = threading.local()
+        self._local: dict[str, _Local] = {}
+        self._lock = threading.Lock()
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
@@ -61,6 +80,19 @@ class DatabaseStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
+        with self._lock:
+            local = self._local.get(key)
+            if local is not None and local.expires_at > now:
+                local.pending += amount
+                if local.pending < self.sync_hits and now - local.synced_at < self.sync_seconds:
+                    return local.count + local.pending
+                amount = local.pending
+        count, expires_at = self._add(key, expiry, amount, now)
+        with self._lock:
+            self._local[key] = _Local(count, expires_at, now)
+        return count
+
+    def _add(self, key: str, expiry: int, amount: int, now: float) -> tuple[int, float]:
         statement = self._insert(TABLE).values(key=key, count=amount, expires_at=now + expiry)
         expired = TABLE.c.expires_at <= now
         statement = statement.on_conflict_do_update(
@@ -75,23 +107,20 @@ class DatabaseStorage(Storage):
             count, expires_at = connection.execute(statement).one()
             if self._purge.due():
                 connection.execute(TABLE.delete().where(TABLE.c.expires_at < now))
-        self._last.entry = (key, count, expires_at, now)
-        return count
-
-    def _cached(self, key: str) -> tuple[int, float] | None:
-        entry = getattr(self._last, "entry", None)
-        if entry is not None and entry[0] == key and time.time() - entry[3] < 1.0:
-            return entry[1], entry[2]
-        return None
+                with self._lock:
+                    self._local = {k: v for k, v in self._local.items() if v.expires_at > now}
+        return count, expires_at
 
     def _row(self, key: str) -> tuple[int, float]:
-        cached = self._cached(key)
-        if cached is not None:
-            return cached
+        now = time.time()
+        with self._lock:
+            local = self._local.get(key)
+            if local is not None and local.expires_at > now:
+                return local.count + local.pending, local.expires_at
         with self.db.relaxed_transaction() as connection:
             row = connection.execute(sa.select(TABLE.c.count, TABLE.c.expires_at).where(TABLE.c.key == key)).first()
-        if row is None or row.expires_at <= time.time():
-            return 0, time.time()
+        if row is None or row.expires_at <= now:
+            return 0, now
         return row.count, row.expires_at
 
     def get(self, key: str) -> int:
@@ -108,10 +137,13 @@ class DatabaseStorage(Storage):
         return True
 
     def reset(self) -> int | None:
-        with self.db.engine.begin() as connection:
+        with self._lock:
+            self._local.clear()
+        with self.db.relaxed_transaction() as connection:
             return connection.execute(TABLE.delete()).rowcount
 
     def clear(self, key: str) -> None:
-        self._last.entry = None
-        with self.db.engine.begin() as connection:
+        with self._lock:
+            self._local.pop(key, None)
+        with self.db.relaxed_transaction() as connection:
             connection.execute(TABLE.delete().where(TABLE.c.key == key))

@@ -76,6 +76,7 @@ def rate_limit_config(settings: Settings) -> RateLimitConfig:
         enabled=settings.ratelimit_enabled,
         storage_uri=settings.ratelimit_storage_uri or None,
         defaults=defaults,
+        sync_hits=settings.ratelimit_sync_hits,
     )
 
 

@@ -42,6 +42,8 @@ class RateLimitConfig:
     storage_uri: str | None = None
     defaults: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     anonymous: str = ANONYMOUS_LIMIT
+    # Hits a process gathers before adding them to the shared counter (see shared.ratelimit).
+    sync_hits: int = 10
 
 
 def _key_hash(key: str) -> str:
@@ -88,7 +90,7 @@ def init_rate_limits(app: Flask, config: RateLimitConfig, database) -> Limiter |
             ApplicationLimit(limit_provider=_limit_for_request, key_function=_bucket, exempt_when=_exempt)
         ],
         storage_uri=config.storage_uri or f"{STORAGE_SCHEME}://",
-        storage_options={} if config.storage_uri else {"database": database},
+        storage_options={} if config.storage_uri else {"database": database, "sync_hits": config.sync_hits},
         strategy="fixed-window",
         headers_enabled=False,
         # A counter store that is away must not take the API down with it: requests pass uncounted (logged).

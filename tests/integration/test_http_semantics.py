@@ -466,3 +466,27 @@ def test_the_documentation_page_uses_only_its_own_assets(vacancies):
     for asset in ("swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css"):
         assert vacancies.client.get(f"/docs/assets/{asset}").status_code == 200, asset
     assert vacancies.client.get("/docs/assets/../../app.py").status_code == 404
+
+
+@pytest.mark.parametrize(("sync_hits", "most_admitted"), [(1, 10), (5, 10 + 2 * 4)])
+def test_counters_are_shared_by_processes_within_their_batch(database_url, sync_hits, most_admitted):
+    """Two processes (two storages on one database) hitting one key with a limit of 10: exact when every
+    hit is written, and past it by at most ``sync_hits - 1`` per process when hits are batched."""
+    from limits import parse
+    from limits.strategies import FixedWindowRateLimiter
+
+    from services.vacancy import store
+    from shared.db import Database, upgrade
+    from shared.ratelimit import DatabaseStorage
+
+    url = database_url("vacancy")
+    upgrade(store.MIGRATIONS, url)
+    limit = parse("10/minute")
+    processes = [
+        FixedWindowRateLimiter(DatabaseStorage("werkbrug-database://", database=Database(url), sync_hits=sync_hits))
+        for _ in range(2)
+    ]
+
+    admitted = sum(processes[n % 2].hit(limit, "key:k") for n in range(40))
+
+    assert 10 <= admitted <= most_admitted
