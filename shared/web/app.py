@@ -72,10 +72,12 @@ def rate_limit_config(settings: Settings) -> RateLimitConfig:
         if not isinstance(given, dict):
             raise ConfigError("RATELIMIT_DEFAULTS must be a JSON object of role to limit")
         defaults = {**defaults, **{str(role): str(limit) for role, limit in given.items()}}
+    anonymous = defaults.pop("anonymous", RateLimitConfig().anonymous)
     return RateLimitConfig(
         enabled=settings.ratelimit_enabled,
         storage_uri=settings.ratelimit_storage_uri or None,
         defaults=defaults,
+        anonymous=anonymous,
         sync_hits=settings.ratelimit_sync_hits,
     )
 
