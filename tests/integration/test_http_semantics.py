@@ -3,6 +3,7 @@ Idempotency-Key on POST, ETag and If-Match, rate limits, the OpenAPI document an
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
@@ -490,3 +491,46 @@ def test_counters_are_shared_by_processes_within_their_batch(database_url, sync_
     admitted = sum(processes[n % 2].hit(limit, "key:k") for n in range(40))
 
     assert 10 <= admitted <= most_admitted
+
+
+# --------------------------------------------------------------------------------------------------------
+# Defects Schemathesis found
+
+
+@pytest.mark.parametrize("text", ["a\\ud800b", "\\udfff"])
+def test_a_lone_surrogate_in_a_json_string_is_400_not_a_server_error(vacancies, keys, tenant, text):
+    body = json.dumps(vacancy_body()).replace('"Medewerker groenonderhoud"', f'"{text}"')
+    before = snapshot(vacancies)
+
+    response = vacancies.client.post(
+        collection(tenant), data=body, content_type="application/json", headers=bearer(keys["employer"])
+    )
+
+    assert_problem(response, 400)
+    assert snapshot(vacancies) == before
+
+
+def test_an_escaped_emoji_is_still_welcome(vacancies, keys, tenant):
+    body = json.dumps(vacancy_body(title="Koffie \U0001f600"))  # ensure_ascii: sent as a surrogate pair
+
+    response = vacancies.client.post(
+        collection(tenant), data=body, content_type="application/json", headers=bearer(keys["employer"])
+    )
+
+    assert response.status_code == 201
+    assert response.get_json()["title"] == "Koffie \U0001f600"
+
+
+def test_a_patched_support_need_without_its_code_is_refused_not_a_server_error(service, keys, tenant):
+    from tests.integration.test_candidate_api import candidate_body
+
+    candidates = service("candidate")
+    location = candidates.client.post(
+        f"/v1/tenants/{tenant}/candidates", json=candidate_body(), headers=bearer(keys["jobcoach"])
+    ).headers["Location"]
+
+    response = candidates.client.patch(
+        location, json={"support_needs": [{"level": "essential"}]}, headers=bearer(keys["jobcoach"])
+    )
+
+    assert_problem(response, 422)
