@@ -36,7 +36,12 @@ class ProblemSchema(ma.Schema):
     title = fields.String(required=True, metadata={"description": "The HTTP status phrase."})
     status = fields.Integer(required=True, metadata={"description": "The HTTP status code."})
     detail = fields.String(metadata={"description": "What happened, for a person to read."})
-    instance = fields.String(metadata={"description": "The path of the request the problem occurred on."})
+    instance = fields.String(
+        metadata={
+            "description": "A reference to this occurrence. Not sent for now: the request's path would echo ids "
+            "that a refusal must not confirm."
+        }
+    )
     errors = fields.Dict(
         keys=fields.String(),
         values=fields.Raw(),
@@ -78,7 +83,8 @@ PROBLEMS: dict[int, tuple[str, dict]] = {
     ),
     413: ("The body is larger than 256 KiB.", _example(413, "The data value transmitted exceeds the capacity limit.")),
     422: (
-        "Invalid fields (listed in `errors`), or an Idempotency-Key reused for another request.",
+        "Invalid fields or unknown query parameters (listed in `errors`), or an Idempotency-Key reused for "
+        "another request.",
         _example(
             422,
             "The request body has invalid fields.",
@@ -176,7 +182,8 @@ def document_http_semantics(doc: dict, doc_info: dict, *, method: str, **kwargs)
         _add_response(responses, 422)
     if roles is not None:
         doc[ROLES_EXTENSION] = list(roles)
-        for status in (401, 404, 429):
+        # 422 everywhere: unknown query parameters are refused on every route.
+        for status in (401, 404, 422, 429):
             _add_response(responses, status)
         if set(ROLES) - set(roles):
             _add_response(responses, 403)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from flask import Response, has_request_context, json, request
+from flask import Response, json
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -16,8 +16,6 @@ def problem(status: int, detail: str | None = None, *, type_: str = "about:blank
     body = {"type": type_, "title": HTTPStatus(status).phrase, "status": status}
     if detail:
         body["detail"] = detail
-    if has_request_context():
-        body["instance"] = request.path
     body.update(extra)
     return Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
 

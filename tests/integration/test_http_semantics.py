@@ -534,3 +534,11 @@ def test_a_patched_support_need_without_its_code_is_refused_not_a_server_error(s
     )
 
     assert_problem(response, 422)
+
+
+def test_unknown_query_parameters_are_refused_on_every_route(vacancies, keys, tenant):
+    location, _ = created(vacancies, tenant, keys)
+
+    response = vacancies.client.get(f"{location}?status=open", headers=bearer(keys["employer"]))
+
+    assert assert_problem(response, 422)["errors"] == {"status": ["Unknown field."]}
