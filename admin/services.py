@@ -64,5 +64,6 @@ def tenant_settings() -> type[TenantSettings]:
     # only this command needs.
     from services.matching.settings import MatchingSettings
     from services.notification.settings import NotificationSettings
+    from shared.web.settings import WebSettings
 
-    return combine(MatchingSettings, NotificationSettings)
+    return combine(MatchingSettings, NotificationSettings, WebSettings)

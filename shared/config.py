@@ -41,6 +41,15 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in ("true", "false", "1", "0"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in ("true", "1")
+
+
 @dataclass(frozen=True)
 class Settings:
     service: str
@@ -54,6 +63,12 @@ class Settings:
     # Every Kafka consumer group is named after its service so that replicas share the partitions.
     consumer_group: str
     outbox_poll_seconds: float
+    # Web layer: rate limits per API key (shared.web.ratelimit); counters in the service's database unless
+    # a storage URI (redis://...) is given; role defaults may be replaced as a JSON object.
+    ratelimit_enabled: bool = True
+    ratelimit_storage_uri: str = ""
+    ratelimit_defaults: str = ""
+    ratelimit_sync_hits: int = 10
 
     def float_setting(self, name: str, default: float, env: Mapping[str, str] = os.environ) -> float:
         return _float(env, name, default)
@@ -89,4 +104,8 @@ def load_settings(
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
         consumer_group=env.get("CONSUMER_GROUP", f"werkbrug-{service}"),
         outbox_poll_seconds=_float(env, "OUTBOX_POLL_SECONDS", 0.05),
+        ratelimit_enabled=_bool(env, "RATELIMIT_ENABLED", True),
+        ratelimit_storage_uri=env.get("RATELIMIT_STORAGE_URI", "").strip(),
+        ratelimit_defaults=env.get("RATELIMIT_DEFAULTS", "").strip(),
+        ratelimit_sync_hits=max(1, _int(env, "RATELIMIT_SYNC_HITS", 10)),
     )

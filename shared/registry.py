@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -23,6 +24,8 @@ from shared.cache import TTLCache
 from shared.db import Database, UtcDateTime, upgrade, utcnow
 from shared.errors import Refused
 from shared.tenant_settings import TenantSettings
+
+T = TypeVar("T", bound=TenantSettings)
 
 ROLES = ("employer", "jobcoach", "operator", "council")
 ROLES_WITH_SUBJECT = ("employer", "jobcoach")
@@ -134,7 +137,7 @@ class Registry:
         # Keys by hash (with their expiry), settings by tenant: a revocation or a change reaches every process
         # within the time to live; an expiry is exact even from the cache.
         self._principals: TTLCache[str, tuple[Principal | None, datetime | None]] = TTLCache(cache_seconds)
-        self._settings: TTLCache[str, TenantSettings] = TTLCache(cache_seconds)
+        self._settings: TTLCache[tuple[str, type], TenantSettings] = TTLCache(cache_seconds)
 
     def migrate(self) -> None:
         upgrade(MIGRATIONS, self.db.url)
@@ -148,15 +151,17 @@ class Registry:
             session.execute(tenants.insert().values(slug=slug, name=name or slug, created_at=utcnow()))
         return True
 
-    def settings(self, tenant: str) -> TenantSettings:
-        """The tenant's settings (defaults where none were set), cached like keys are."""
+    def settings(self, tenant: str, declaration: type[T] | None = None) -> T:
+        """The tenant's settings (defaults where none were set) in the terms of ``declaration``, by default
+        this process's own; cached like keys are."""
+        wanted = declaration or self.tenant_settings
 
         def load() -> TenantSettings:
             with self.db.session() as session:
                 stored = session.execute(sa.select(tenants.c.settings).where(tenants.c.slug == tenant)).scalar()
-            return self.tenant_settings.from_dict(stored)
+            return wanted.from_dict(stored)
 
-        return self._settings.get(tenant, load)
+        return self._settings.get((tenant, wanted), load)
 
     def change_settings(self, tenant: str, changes: dict[str, str]) -> TenantSettings:
         with self.db.session() as session:
@@ -167,7 +172,7 @@ class Registry:
             # Merged into what is stored: the settings of services this process does not know stay as they are.
             stored = {**(row.settings or {}), **updated.to_dict()}
             session.execute(tenants.update().where(tenants.c.slug == tenant).values(settings=stored))
-        self._settings.invalidate(tenant)
+        self._settings.invalidate()
         return updated
 
     def tenant_slugs(self) -> list[str]:
@@ -227,6 +232,7 @@ class Registry:
         if not key.startswith(KEY_PREFIX) or len(key) > 200:
             return None
         digest = hash_key(key)
+
         def load() -> tuple[Principal | None, datetime | None]:
             with self.db.session() as session:
                 row = session.execute(

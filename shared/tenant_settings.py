@@ -41,10 +41,11 @@ class TenantSettings:
     def with_changes(self, changes: Mapping[str, str]) -> Self:
         """Apply ``name=value`` text from the command line, checking every value."""
         current = self.to_dict()
+        declared = {f.name: str(f.type) for f in dataclasses.fields(self)}
         for name, text in changes.items():
             if name not in current:
                 raise SettingError(f"unknown setting {name!r}; known: {', '.join(sorted(current))}")
-            current[name] = _parse(name, text, current[name])
+            current[name] = _parse(name, text, declared[name])
         updated = type(self)(**current)
         updated.validate()
         return updated
@@ -85,16 +86,22 @@ def require_whole_numbers(settings: TenantSettings, *names: str) -> None:
             raise SettingError(f"{name} must be a whole number from {low} to {high}")
 
 
-def _parse(name: str, text: str, current: Any) -> Any:
-    # The type of the current value says how to read the text: a JSON object of numbers, a whole number
-    # or a number.
+def _parse(name: str, text: str, declared: str) -> Any:
+    # The declared type says how to read the text: a JSON object of numbers or of texts, true or false, a
+    # whole number or a number.
     try:
-        if isinstance(current, dict):
+        if declared.startswith("dict"):
             value = json.loads(text)
             if not isinstance(value, dict):
                 raise SettingError(f"{name} takes a JSON object")
-            return {key: float(weight) for key, weight in value.items()}
-        if isinstance(current, int) and not isinstance(current, bool):
+            if declared.replace(" ", "") == "dict[str,str]":
+                return {str(key): str(item) for key, item in value.items()}
+            return {key: float(item) for key, item in value.items()}
+        if declared == "bool":
+            if text.lower() not in ("true", "false"):
+                raise SettingError(f"{name} takes true or false")
+            return text.lower() == "true"
+        if declared == "int":
             return int(text)
         return float(text)
     except (ValueError, TypeError) as exc:

@@ -27,18 +27,20 @@ def register_candidate(session: Session, tenant: str, jobcoach_id: str, fields: 
     return candidate
 
 
-def change_candidate(session: Session, tenant: str, current: dict, patch: dict) -> dict:
+def change_candidate(
+    session: Session, tenant: str, current: dict, patch: dict, expected_version: int | None = None
+) -> dict:
     display_name, profile = apply_patch(current, dict(patch))
-    candidate = store.update_candidate(session, tenant, current["id"], display_name, profile)
+    candidate = store.update_candidate(session, tenant, current["id"], display_name, profile, expected_version)
     if profile != {name: current[name] for name in PROFILE_FIELDS}:
         # A new pseudonym is no news for anyone else: it never leaves this service.
         _emit_profile(session, tenant, candidate, EventType.CANDIDATE_UPDATED)
     return candidate
 
 
-def erase_candidate(session: Session, tenant: str, current: dict) -> None:
+def erase_candidate(session: Session, tenant: str, current: dict, expected_version: int | None = None) -> None:
     """GDPR erasure: gone here, then every other service is told, then Kafka's log forgets them too."""
-    store.delete_candidate(session, tenant, current["id"])
+    store.delete_candidate(session, tenant, current["id"], expected_version)
     erased = new_event(
         EventType.CANDIDATE_ERASED,
         tenant=tenant,

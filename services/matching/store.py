@@ -32,7 +32,9 @@ from services.matching.concepts import EscoLabels
 from shared.consumer import processed_events_table
 from shared.db import UtcDateTime, utcnow
 from shared.events import message_key
+from shared.idempotency import idempotency_table
 from shared.outbox import Outbox, outbox_table
+from shared.ratelimit import rate_limit_table
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -106,6 +108,9 @@ metadata = sa.MetaData()
 
 processed_events = processed_events_table(metadata)
 outbox = Outbox(outbox_table(metadata))
+# The web layer's tables (shared.web): stored answers to Idempotency-Key requests, rate-limit counters.
+idempotency_table(metadata)
+rate_limit_table(metadata)
 
 # Read models: this service's own copies of what the candidate and vacancy events said.
 candidates = sa.Table(

@@ -28,18 +28,27 @@ def post_vacancy(session: Session, tenant: str, employer_id: str, fields: dict) 
     return vacancy
 
 
-def change_vacancy(session: Session, tenant: str, current: dict, patch: dict) -> dict:
+def change_vacancy(
+    session: Session, tenant: str, current: dict, patch: dict, expected_version: int | None = None
+) -> dict:
     fields, status = apply_patch(current, dict(patch))
-    vacancy = store.update_vacancy(session, tenant, current["id"], status=status, fields=fields)
+    vacancy = store.update_vacancy(
+        session, tenant, current["id"], status=status, fields=fields, expected_version=expected_version
+    )
     _emit(session, tenant, vacancy, event_type_for(current["status"], status))
     return vacancy
 
 
-def close_vacancy(session: Session, tenant: str, current: dict) -> dict:
+def close_vacancy(session: Session, tenant: str, current: dict, expected_version: int | None = None) -> dict:
     if current["status"] == "closed":
         return current
     vacancy = store.update_vacancy(
-        session, tenant, current["id"], status="closed", fields={name: current[name] for name in FIELD_NAMES}
+        session,
+        tenant,
+        current["id"],
+        status="closed",
+        fields={name: current[name] for name in FIELD_NAMES},
+        expected_version=expected_version,
     )
     _emit(session, tenant, vacancy, EventType.VACANCY_CLOSED)
     return vacancy

@@ -8,6 +8,7 @@ choice: one per database URL given, in that order.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -126,6 +127,9 @@ class LocalStack:
                 "WORKER_METRICS_PORT": str(self.worker_ports[service]),
                 "WEB_CONCURRENCY": str(self.web_concurrency),
                 "PYTHONUNBUFFERED": "1",
+                # Tests and benchmarks poll in tight loops with one key; limits stay on, far above that.
+                "RATELIMIT_DEFAULTS": env.get("RATELIMIT_DEFAULTS")
+                or json.dumps({role: "100000/minute" for role in ("employer", "jobcoach", "operator", "anonymous")}),
             }
         )
         env.update(self.extra_env)
