@@ -7,7 +7,6 @@ import importlib
 import tempfile
 from pathlib import Path
 
-from shared.config import load_settings
 from shared.db import Database, upgrade
 from shared.devstack.conformance import run_conformance
 from shared.registry import Registry
@@ -32,7 +31,9 @@ def run(cases: int = 1000) -> dict:
         for service in SERVICES:
             url = f"sqlite:///{root / f'{service}.db'}"
             upgrade(importlib.import_module(f"services.{service}.store").MIGRATIONS, url)
-            settings = load_settings(service, {"DATABASE_URL": url, "RATELIMIT_ENABLED": "false"})
+            settings = importlib.import_module(f"services.{service}.config").load(
+                {"DATABASE_URL": url, "RATELIMIT_ENABLED": "false"}
+            )
             app = importlib.import_module(f"services.{service}.app").create_app(
                 ServiceContext(settings, Database(url), registry)
             )

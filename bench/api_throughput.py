@@ -114,7 +114,7 @@ def _load(port: int, headers: dict[str, str], with_key: bool, seconds: float, cl
 def _profile(root: Path, requests: int = 400) -> dict:
     """Where the time of one POST goes, in-process (Flask test client, same app, keys and limits on)."""
     from services.vacancy import app as vacancy_app
-    from shared.config import load_settings
+    from services.vacancy import config as vacancy_config
     from shared.web.app import ServiceContext
 
     url = f"sqlite:///{root / 'profile-vacancy.db'}"
@@ -125,8 +125,8 @@ def _profile(root: Path, requests: int = 400) -> dict:
     key = registry.create_key(TENANT, "employer", "emp-bench")
     results = {}
     for label, limits, with_key in (("on", "true", True), ("off", "false", False)):
-        settings = load_settings(
-            "vacancy", {"DATABASE_URL": url, "RATELIMIT_ENABLED": limits, "RATELIMIT_DEFAULTS": UNLIMITED}
+        settings = vacancy_config.load(
+            {"DATABASE_URL": url, "RATELIMIT_ENABLED": limits, "RATELIMIT_DEFAULTS": UNLIMITED}
         )
         client = vacancy_app.create_app(ServiceContext(settings, Database(url), registry)).test_client()
         headers = {"Authorization": f"Bearer {key}"}

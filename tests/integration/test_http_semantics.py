@@ -411,14 +411,13 @@ def test_probes_and_documents_are_not_limited(vacancies):
 
 def test_limits_can_be_switched_off(database_url, registry, keys, tenant):
     from services.vacancy import app as vacancy_app
-    from services.vacancy import store
-    from shared.config import load_settings
+    from services.vacancy import config, store
     from shared.db import Database, upgrade
     from shared.web.app import ServiceContext
 
     url = database_url("vacancy")
     upgrade(store.MIGRATIONS, url)
-    settings = load_settings("vacancy", {"DATABASE_URL": url, "RATELIMIT_ENABLED": "false"})
+    settings = config.load({"DATABASE_URL": url, "RATELIMIT_ENABLED": "false"})
     client = vacancy_app.create_app(ServiceContext(settings, Database(url), registry)).test_client()
     registry.change_settings(tenant, {"rate_limits": '{"employer": "1/minute"}'})
 
