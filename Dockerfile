@@ -20,6 +20,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 
 COPY shared ./shared
 COPY services ./services
+COPY admin ./admin
 # Not editable: the runtime stage has no /src. Bytecode is compiled now because the containers run with a
 # read-only root filesystem and could not write __pycache__ later.
 RUN pip install --no-deps -c constraints.txt . \

@@ -9,10 +9,20 @@ import platform
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import alert_latency, matching_quality, matching_speed, webhook_isolation, workspace_pages
+from bench import (
+    alert_latency,
+    api_conformance,
+    api_throughput,
+    matching_quality,
+    matching_speed,
+    webhook_isolation,
+    workspace_pages,
+)
 
 BENCHMARKS = {
     "alert-latency": alert_latency.run,
+    "api-throughput": api_throughput.run,
+    "api-conformance": api_conformance.run,
     "matching-quality": matching_quality.run,
     "matching-speed": matching_speed.run,
     "webhook-isolation": webhook_isolation.run,

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import requests
 
+from admin.services import SERVICES, migrations
 from shared.db import Database
-from shared.devstack.broker import KafkaBroker, ensure_topics, free_ports
-from shared.devstack.stack import SERVICES, LocalStack
+from shared.devstack.broker import KafkaBroker, free_ports
+from shared.devstack.stack import LocalStack
 from shared.registry import Registry
+from shared.topics import ensure_topics
 
 CANDIDATE = {
     "display_name": "Bench",
@@ -55,7 +57,8 @@ def run(count: int = 100) -> dict:
         broker.start(timeout=120)
         ensure_topics(broker.bootstrap_servers)
         urls = {service: f"sqlite:///{root / f'{service}.db'}" for service in SERVICES}
-        stack = LocalStack(root / "stack", broker.bootstrap_servers, urls, f"sqlite:///{root / 'registry.db'}")
+        registry_url = f"sqlite:///{root / 'registry.db'}"
+        stack = LocalStack(root / "stack", broker.bootstrap_servers, urls, registry_url, migrations())
         try:
             stack.start(timeout=120)
             registry = Registry(Database(stack.registry_database_url))

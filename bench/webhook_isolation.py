@@ -29,7 +29,6 @@ import sqlalchemy as sa
 from services.notification import config, domain, handlers, store
 from services.notification.delivery import AlertDelivery, WebhookSender
 from services.notification.handlers import Timing
-from shared.config import load_settings
 from shared.db import Database, upgrade
 from shared.devstack.receivers import Receiver
 from shared.events import decode_event, encode_event, new_event
@@ -82,7 +81,7 @@ def _one_run(directory: Path, healthy: int, slow: int, dead: int, backlog: int, 
             jobcoaches.append((tenant, jobcoach_id, receiver))
     good = [receiver for receiver in receivers if receiver.behaviour == "healthy"]
 
-    settings = load_settings("notification", {"DATABASE_URL": url})
+    settings = config.load({"DATABASE_URL": url})
     delivery_settings = config.delivery(settings, {"WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true"})
     delivery = AlertDelivery(
         db,

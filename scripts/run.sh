@@ -35,4 +35,10 @@ $(sed 's/^/  /' <<<"$people")
 
 BANNER
 
-exec honcho start -f Procfile
+# The demo candidates and vacancies go in through the services' APIs, so they wait until those answer; the
+# trap stops the wait when the run ends before they do.
+( source var/demo-keys.env && exec werkbrug demo load --tenant noord-limburg ) &
+demo_load=$!
+trap 'kill "$demo_load" 2>/dev/null || true' EXIT
+
+honcho start -f Procfile

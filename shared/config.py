@@ -7,14 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-SERVICE_PORTS: dict[str, int] = {"candidate": 8101, "vacancy": 8102, "matching": 8103, "notification": 8104}
-WORKER_METRICS_PORTS: dict[str, int] = {
-    "candidate": 9101,
-    "vacancy": 9102,
-    "matching": 9103,
-    "notification": 9104,
-}
-
 
 class ConfigError(RuntimeError):
     """A required setting is missing or malformed; raised at start-up, never later."""
@@ -49,6 +41,15 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in ("true", "false", "1", "0"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw in ("true", "1")
+
+
 @dataclass(frozen=True)
 class Settings:
     service: str
@@ -62,6 +63,12 @@ class Settings:
     # Every Kafka consumer group is named after its service so that replicas share the partitions.
     consumer_group: str
     outbox_poll_seconds: float
+    # Web layer: rate limits per API key (shared.web.ratelimit); counters in the service's database unless
+    # a storage URI (redis://...) is given; role defaults may be replaced as a JSON object.
+    ratelimit_enabled: bool = True
+    ratelimit_storage_uri: str = ""
+    ratelimit_defaults: str = ""
+    ratelimit_sync_hits: int = 10
 
     def float_setting(self, name: str, default: float, env: Mapping[str, str] = os.environ) -> float:
         return _float(env, name, default)
@@ -79,9 +86,10 @@ def database_url(service: str, env: Mapping[str, str] = os.environ) -> str:
     return env.get("DATABASE_URL") or _sqlite_url(var_dir(env) / f"{service}.db")
 
 
-def load_settings(service: str, env: Mapping[str, str] = os.environ) -> Settings:
-    if service not in SERVICE_PORTS:
-        raise ConfigError(f"unknown service {service!r}")
+def load_settings(
+    service: str, env: Mapping[str, str] = os.environ, *, port: int, worker_metrics_port: int
+) -> Settings:
+    """The settings every process has, for the service that passes its name and its own default ports."""
     bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092").strip()
     if not bootstrap:
         raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is empty")
@@ -91,9 +99,13 @@ def load_settings(service: str, env: Mapping[str, str] = os.environ) -> Settings
         registry_database_url=registry_database_url(env),
         kafka_bootstrap_servers=bootstrap,
         host=env.get("WERKBRUG_HOST", "127.0.0.1"),
-        port=_int(env, "WERKBRUG_PORT", SERVICE_PORTS[service]),
-        worker_metrics_port=_int(env, "WORKER_METRICS_PORT", WORKER_METRICS_PORTS[service]),
+        port=_int(env, "WERKBRUG_PORT", port),
+        worker_metrics_port=_int(env, "WORKER_METRICS_PORT", worker_metrics_port),
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
         consumer_group=env.get("CONSUMER_GROUP", f"werkbrug-{service}"),
         outbox_poll_seconds=_float(env, "OUTBOX_POLL_SECONDS", 0.05),
+        ratelimit_enabled=_bool(env, "RATELIMIT_ENABLED", True),
+        ratelimit_storage_uri=env.get("RATELIMIT_STORAGE_URI", "").strip(),
+        ratelimit_defaults=env.get("RATELIMIT_DEFAULTS", "").strip(),
+        ratelimit_sync_hits=max(1, _int(env, "RATELIMIT_SYNC_HITS", 10)),
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 # SQLSTATEs (PostgreSQL's error codes) of failures that say nothing about the statement or its data: the
@@ -36,6 +36,11 @@ TRANSIENT_SQLSTATES = frozenset(
 )
 # SQLite's words for another writer holding the file.
 _SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
+
+
+class StaleVersion(Exception):
+    """A conditional write (``... WHERE version = :expected``) found the row at another version: another
+    writer got there first, and nothing was changed."""
 
 
 def utcnow() -> datetime:
@@ -117,7 +122,9 @@ def is_sqlite(url_or_engine: str | Engine) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, durable: bool = True) -> Engine:
+    """An engine for ``url``. ``durable=False`` (SQLite) makes commits skip the fsync: see
+    :meth:`Database.relaxed_transaction`."""
     if is_sqlite(url):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
@@ -134,6 +141,9 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
+            if not durable:
+                # In WAL mode NORMAL keeps the file consistent; only the last commits may be lost on power loss.
+                cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -155,6 +165,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._relaxed_engine: Engine | None = None
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
@@ -169,12 +180,31 @@ class Database:
         finally:
             session.close()
 
+    @contextlib.contextmanager
+    def relaxed_transaction(self) -> Iterator[Connection]:
+        """A transaction whose commit need not survive a power loss, and so does not wait for the disk:
+        rate-limit counters, and idempotency claims (a claim matters only once the effect it guards is
+        committed durably, and that later commit flushes the log up to and including the claim). SQLite:
+        a connection with ``synchronous=NORMAL``; PostgreSQL: ``synchronous_commit`` off for this one."""
+        if self._relaxed_engine is None:
+            self._relaxed_engine = make_engine(self.url, durable=False) if is_sqlite(self.url) else self.engine
+        with self._relaxed_engine.begin() as connection:
+            if not is_sqlite(self.url):
+                connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            yield connection
+
+    def new_session(self) -> Session:
+        """A session whose commit is the caller's business (see ``shared.web.idempotency.transaction``)."""
+        return self._sessions()
+
     def ping(self) -> None:
         with self.engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._relaxed_engine is not None:
+            self._relaxed_engine.dispose()
 
 
 def alembic_config(script_location: Path, url: str):

@@ -11,19 +11,21 @@ import functools
 import hashlib
 import re
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from shared.cache import TTLCache
 from shared.db import Database, UtcDateTime, upgrade, utcnow
 from shared.errors import Refused
 from shared.tenant_settings import TenantSettings
+
+T = TypeVar("T", bound=TenantSettings)
 
 ROLES = ("employer", "jobcoach", "operator", "council")
 ROLES_WITH_SUBJECT = ("employer", "jobcoach")
@@ -120,12 +122,22 @@ def validate_tenant_slug(slug: str) -> str:
 
 
 class Registry:
-    def __init__(self, db: Database, cache_seconds: float = 5.0) -> None:
+    """Tenants, keys, people and the tenants' settings.
+
+    ``tenant_settings`` is the declaration of the settings this process reads (a service's own, or several
+    combined for whoever changes them); ``settings()`` answers in its terms.
+    """
+
+    def __init__(
+        self, db: Database, cache_seconds: float = 5.0, tenant_settings: type[TenantSettings] = TenantSettings
+    ) -> None:
         self.db = db
         self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, Principal | None, datetime | None]] = {}
-        self._settings_cache: dict[str, tuple[float, TenantSettings]] = {}
-        self._lock = threading.Lock()
+        self.tenant_settings = tenant_settings
+        # Keys by hash (with their expiry), settings by tenant: a revocation or a change reaches every process
+        # within the time to live; an expiry is exact even from the cache.
+        self._principals: TTLCache[str, tuple[Principal | None, datetime | None]] = TTLCache(cache_seconds)
+        self._settings: TTLCache[tuple[str, type], TenantSettings] = TTLCache(cache_seconds)
 
     def migrate(self) -> None:
         upgrade(MIGRATIONS, self.db.url)
@@ -139,26 +151,28 @@ class Registry:
             session.execute(tenants.insert().values(slug=slug, name=name or slug, created_at=utcnow()))
         return True
 
-    def settings(self, tenant: str) -> TenantSettings:
-        """The tenant's settings (defaults where none were set), cached like keys are."""
-        now = time.monotonic()
-        cached = self._settings_cache.get(tenant)
-        if cached and now - cached[0] < self.cache_seconds:
-            return cached[1]
-        with self.db.session() as session:
-            stored = session.execute(sa.select(tenants.c.settings).where(tenants.c.slug == tenant)).scalar()
-        settings = TenantSettings.from_dict(stored)
-        self._settings_cache[tenant] = (now, settings)
-        return settings
+    def settings(self, tenant: str, declaration: type[T] | None = None) -> T:
+        """The tenant's settings (defaults where none were set) in the terms of ``declaration``, by default
+        this process's own; cached like keys are."""
+        wanted = declaration or self.tenant_settings
+
+        def load() -> TenantSettings:
+            with self.db.session() as session:
+                stored = session.execute(sa.select(tenants.c.settings).where(tenants.c.slug == tenant)).scalar()
+            return wanted.from_dict(stored)
+
+        return self._settings.get((tenant, wanted), load)
 
     def change_settings(self, tenant: str, changes: dict[str, str]) -> TenantSettings:
         with self.db.session() as session:
             row = session.execute(sa.select(tenants.c.settings).where(tenants.c.slug == tenant)).first()
             if row is None:
                 raise RegistryError(f"no tenant {tenant!r}")
-            updated = TenantSettings.from_dict(row.settings).with_changes(changes)
-            session.execute(tenants.update().where(tenants.c.slug == tenant).values(settings=updated.to_dict()))
-        self._settings_cache.pop(tenant, None)
+            updated = self.tenant_settings.from_dict(row.settings).with_changes(changes)
+            # Merged into what is stored: the settings of services this process does not know stay as they are.
+            stored = {**(row.settings or {}), **updated.to_dict()}
+            session.execute(tenants.update().where(tenants.c.slug == tenant).values(settings=stored))
+        self._settings.invalidate()
         return updated
 
     def tenant_slugs(self) -> list[str]:
@@ -199,7 +213,7 @@ class Registry:
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
             )
-        self._cache.clear()
+        self._principals.invalidate()
         return bool(result.rowcount)
 
     def revoke_labelled_keys(self, tenant: str, label: str) -> int:
@@ -209,7 +223,7 @@ class Registry:
                 .where(api_keys.c.tenant == tenant, api_keys.c.label == label, api_keys.c.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
             )
-        self._cache.clear()
+        self._principals.invalidate()
         return result.rowcount or 0
 
     def authenticate(self, key: str) -> Principal | None:
@@ -218,24 +232,19 @@ class Registry:
         if not key.startswith(KEY_PREFIX) or len(key) > 200:
             return None
         digest = hash_key(key)
-        now = time.monotonic()
-        cached = self._cache.get(digest)
-        if cached and now - cached[0] < self.cache_seconds:
-            # An expiry is exact even from the cache; only a revocation waits for the cache to turn over.
-            return cached[1] if cached[2] is None or cached[2] > utcnow() else None
-        with self.db.session() as session:
-            row = session.execute(
-                sa.select(api_keys.c.tenant, api_keys.c.role, api_keys.c.subject, api_keys.c.expires_at).where(
-                    api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None)
-                )
-            ).first()
-        if row is not None and row.expires_at is not None and row.expires_at <= utcnow():
-            row = None
-        principal = Principal(row.tenant, row.role, row.subject) if row else None
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[digest] = (now, principal, row.expires_at if row else None)
+
+        def load() -> tuple[Principal | None, datetime | None]:
+            with self.db.session() as session:
+                row = session.execute(
+                    sa.select(api_keys.c.tenant, api_keys.c.role, api_keys.c.subject, api_keys.c.expires_at).where(
+                        api_keys.c.key_hash == digest, api_keys.c.revoked_at.is_(None)
+                    )
+                ).first()
+            return (Principal(row.tenant, row.role, row.subject), row.expires_at) if row else (None, None)
+
+        principal, expires_at = self._principals.get(digest, load)
+        if expires_at is not None and expires_at <= utcnow():
+            return None
         return principal
 
     # People: accounts of those who sign in to the workspace.

@@ -1,20 +1,24 @@
 """Per-tenant settings: each region tunes thresholds, cadences and score weights for itself.
 
-Stored with the tenant in the registry database, changed with ``werkbrug tenants set``, read by the
-services through :class:`shared.registry.Registry` (cached briefly, so a change reaches every process
-within seconds).
+The mechanism only. Each service declares its own settings as a frozen dataclass deriving from
+:class:`TenantSettings`, whose fields with their defaults are the settings and whose ``validate`` checks them.
+All of them are stored together with the tenant in the registry database (one JSON object, one key per
+setting), changed with ``werkbrug tenants set``, and read by the services through
+:class:`shared.registry.Registry` (cached briefly, so a change reaches every process within seconds).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Self
 
 from shared.errors import Refused
 
-DEFAULT_SCORE_WEIGHTS = {"talent": 0.5, "supports": 0.15, "hours": 0.15, "ladder": 0.1, "distance": 0.1}
+# Wide enough for any cadence or delay in days or hours, narrow enough to catch a typo.
+WHOLE_NUMBER_RANGE = (1, 3650)
 
 
 class SettingError(Refused):
@@ -23,65 +27,81 @@ class SettingError(Refused):
 
 @dataclass(frozen=True)
 class TenantSettings:
-    # Matching: a candidate scoring above this for a new vacancy is proposed to their jobcoach.
-    match_threshold: float = 0.6
-    score_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SCORE_WEIGHTS))
-    # Placement risk: an alert when the score rises above `risk_threshold`; a new episode only after it
-    # fell below `risk_release` first, so a score wobbling around the threshold does not alert each time.
-    risk_threshold: float = 0.6
-    risk_release: float = 0.45
-    # A check-in is due every `checkin_days_early` days in the first `early_period_days`, then every
-    # `checkin_days_later` days.
-    checkin_days_early: int = 14
-    checkin_days_later: int = 28
-    early_period_days: int = 91
-    # An unacknowledged at-risk alert goes to the region's operators after this many hours.
-    escalation_hours: int = 48
+    """A service's settings of one tenant. On its own: a service without any."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, stored: dict[str, Any] | None) -> TenantSettings:
+    def from_dict(cls, stored: Mapping[str, Any] | None) -> Self:
+        """This service's settings from what is stored; the other services' and defaults for the missing."""
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in (stored or {}).items() if key in known})
 
-    def with_changes(self, changes: dict[str, str]) -> TenantSettings:
+    def with_changes(self, changes: Mapping[str, str]) -> Self:
         """Apply ``name=value`` text from the command line, checking every value."""
         current = self.to_dict()
+        declared = {f.name: str(f.type) for f in dataclasses.fields(self)}
         for name, text in changes.items():
             if name not in current:
                 raise SettingError(f"unknown setting {name!r}; known: {', '.join(sorted(current))}")
-            current[name] = _parse(name, text, current[name])
-        updated = TenantSettings(**current)
+            current[name] = _parse(name, text, declared[name])
+        updated = type(self)(**current)
         updated.validate()
         return updated
 
     def validate(self) -> None:
-        for name in ("match_threshold", "risk_threshold", "risk_release"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise SettingError(f"{name} must be between 0 and 1")
-        if self.risk_release > self.risk_threshold:
-            raise SettingError("risk_release must not exceed risk_threshold")
-        for name in ("checkin_days_early", "checkin_days_later", "early_period_days", "escalation_hours"):
-            if not 1 <= getattr(self, name) <= 3650:
-                raise SettingError(f"{name} must be a whole number from 1 to 3650")
-        if set(self.score_weights) != set(DEFAULT_SCORE_WEIGHTS):
-            raise SettingError(f"score_weights must name exactly {', '.join(sorted(DEFAULT_SCORE_WEIGHTS))}")
-        if any(not isinstance(v, int | float) or v < 0 for v in self.score_weights.values()):
-            raise SettingError("score weights must be numbers of at least 0")
-        if sum(self.score_weights.values()) <= 0:
-            raise SettingError("at least one score weight must be above 0")
+        """Raise :class:`SettingError` for a value the service cannot work with."""
 
 
-def _parse(name: str, text: str, current: Any) -> Any:
+def combine(*declarations: type[TenantSettings]) -> type[TenantSettings]:
+    """Several services' settings as one declaration, their fields in the order given: what the admin command
+    line shows and changes, and what a process running several services reads."""
+    fields: list[tuple[str, Any, dataclasses.Field]] = []
+    for declaration in declarations:
+        for f in dataclasses.fields(declaration):
+            if any(name == f.name for name, _, _ in fields):
+                raise ValueError(f"two services declare the tenant setting {f.name!r}")
+            fields.append((f.name, f.type, dataclasses.field(default=f.default, default_factory=f.default_factory)))
+
+    def validate(self: TenantSettings) -> None:
+        for declaration in declarations:
+            declaration.from_dict(self.to_dict()).validate()
+
+    return dataclasses.make_dataclass(
+        "CombinedTenantSettings", fields, bases=(TenantSettings,), frozen=True, namespace={"validate": validate}
+    )
+
+
+def require_fractions(settings: TenantSettings, *names: str) -> None:
+    for name in names:
+        if not 0 <= getattr(settings, name) <= 1:
+            raise SettingError(f"{name} must be between 0 and 1")
+
+
+def require_whole_numbers(settings: TenantSettings, *names: str) -> None:
+    low, high = WHOLE_NUMBER_RANGE
+    for name in names:
+        if not low <= getattr(settings, name) <= high:
+            raise SettingError(f"{name} must be a whole number from {low} to {high}")
+
+
+def _parse(name: str, text: str, declared: str) -> Any:
+    # The declared type says how to read the text: a JSON object of numbers or of texts, true or false, a
+    # whole number or a number.
     try:
-        if isinstance(current, dict):
+        if declared.startswith("dict"):
             value = json.loads(text)
             if not isinstance(value, dict):
                 raise SettingError(f"{name} takes a JSON object")
-            return {key: float(weight) for key, weight in value.items()}
-        if isinstance(current, int) and not isinstance(current, bool):
+            if declared.replace(" ", "") == "dict[str,str]":
+                return {str(key): str(item) for key, item in value.items()}
+            return {key: float(item) for key, item in value.items()}
+        if declared == "bool":
+            if text.lower() not in ("true", "false"):
+                raise SettingError(f"{name} takes true or false")
+            return text.lower() == "true"
+        if declared == "int":
             return int(text)
         return float(text)
     except (ValueError, TypeError) as exc:

@@ -113,7 +113,12 @@ def consumer_loop(
     return WorkerLoop("consumer", run)
 
 
-def run_worker(settings: Settings, loops: list[WorkerLoop], on_start: Callable[[], None] | None = None) -> int:
+def run_worker(
+    settings: Settings,
+    loops: list[WorkerLoop],
+    on_start: Callable[[], None] | None = None,
+    prime_tenant_metrics: Callable[[list[str]], None] | None = None,
+) -> int:
     configure_logging(settings.service, settings.log_level)
     stop = threading.Event()
     failed = threading.Event()
@@ -124,7 +129,8 @@ def run_worker(settings: Settings, loops: list[WorkerLoop], on_start: Callable[[
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    metrics.prime_tenant_series_from(Registry(Database(settings.registry_database_url)))
+    if prime_tenant_metrics is not None:
+        metrics.prime_tenant_series_from(Registry(Database(settings.registry_database_url)), prime_tenant_metrics)
     start_http_server(settings.worker_metrics_port, addr=settings.host)
     if on_start is not None:
         on_start()
@@ -148,5 +154,11 @@ def run_worker(settings: Settings, loops: list[WorkerLoop], on_start: Callable[[
     return 1 if failed.is_set() else 0
 
 
-def main_for(settings: Settings, loops: list[WorkerLoop], on_start: Callable[[], None] | None = None) -> None:
-    sys.exit(run_worker(settings, loops, on_start))
+def main_for(
+    settings: Settings,
+    loops: list[WorkerLoop],
+    on_start: Callable[[], None] | None = None,
+    prime_tenant_metrics: Callable[[list[str]], None] | None = None,
+) -> None:
+    """Run the worker until it is stopped; ``prime_tenant_metrics`` creates the service's per-tenant series."""
+    sys.exit(run_worker(settings, loops, on_start, prime_tenant_metrics))

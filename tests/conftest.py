@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from admin.services import tenant_settings
 from shared.db import Database
-from shared.devstack.broker import KafkaBroker, ensure_topics, free_ports
+from shared.devstack.broker import KafkaBroker, free_ports
 from shared.registry import Registry
+from shared.topics import ensure_topics
 from tests.doubles.memory_broker import MemoryBroker
 
 SERVER_URL = os.environ.get("DATABASE_URL", "")
@@ -96,7 +98,8 @@ def session_database_url(tmp_path_factory) -> Iterator[Callable[[str], str]]:
 
 @pytest.fixture
 def registry(database_url) -> Registry:
-    registry = Registry(Database(database_url("registry")), cache_seconds=0)
+    # Every service's settings: the tests run several services in one process on this one registry.
+    registry = Registry(Database(database_url("registry")), cache_seconds=0, tenant_settings=tenant_settings())
     registry.migrate()
     return registry
 

@@ -11,9 +11,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import UtcDateTime, utcnow
+from shared.db import StaleVersion, UtcDateTime, utcnow
 from shared.events import message_key
+from shared.idempotency import idempotency_table
 from shared.outbox import Outbox, outbox_table
+from shared.ratelimit import rate_limit_table
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -29,10 +31,14 @@ candidates = sa.Table(
     sa.Column("profile", sa.JSON, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # Counts every change: the ETag is made from it, and a conditional change names the version it read.
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.Index("ix_candidates_tenant_jobcoach", "tenant", "jobcoach_id"),
 )
 
 outbox = Outbox(outbox_table(metadata))
+idempotency_table(metadata)
+rate_limit_table(metadata)
 
 
 def _as_dict(row) -> dict:
@@ -43,6 +49,7 @@ def _as_dict(row) -> dict:
         **row.profile,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
+        "version": row.version,
     }
 
 
@@ -59,6 +66,7 @@ def insert_candidate(
             profile=profile,
             created_at=now,
             updated_at=now,
+            version=1,
         )
     )
     return get_candidate(session, tenant, candidate_id)
@@ -71,17 +79,37 @@ def get_candidate(session: Session, tenant: str, candidate_id: str) -> dict | No
     return _as_dict(row) if row else None
 
 
-def update_candidate(session: Session, tenant: str, candidate_id: str, display_name: str, profile: dict) -> dict:
-    session.execute(
+def _at_version(tenant: str, candidate_id: str, expected_version: int | None) -> list:
+    conditions = [candidates.c.tenant == tenant, candidates.c.id == candidate_id]
+    if expected_version is not None:
+        conditions.append(candidates.c.version == expected_version)
+    return conditions
+
+
+def update_candidate(
+    session: Session,
+    tenant: str,
+    candidate_id: str,
+    display_name: str,
+    profile: dict,
+    expected_version: int | None = None,
+) -> dict:
+    """Change a candidate; with ``expected_version``, only if it is still at that version (else
+    :class:`StaleVersion`, nothing changed): one statement, so two writers cannot both pass."""
+    result = session.execute(
         candidates.update()
-        .where(candidates.c.tenant == tenant, candidates.c.id == candidate_id)
-        .values(display_name=display_name, profile=profile, updated_at=utcnow())
+        .where(*_at_version(tenant, candidate_id, expected_version))
+        .values(display_name=display_name, profile=profile, updated_at=utcnow(), version=candidates.c.version + 1)
     )
+    if expected_version is not None and result.rowcount != 1:
+        raise StaleVersion(candidate_id)
     return get_candidate(session, tenant, candidate_id)
 
 
-def delete_candidate(session: Session, tenant: str, candidate_id: str) -> None:
-    session.execute(candidates.delete().where(candidates.c.tenant == tenant, candidates.c.id == candidate_id))
+def delete_candidate(session: Session, tenant: str, candidate_id: str, expected_version: int | None = None) -> None:
+    result = session.execute(candidates.delete().where(*_at_version(tenant, candidate_id, expected_version)))
+    if expected_version is not None and result.rowcount != 1:
+        raise StaleVersion(candidate_id)
     # Earlier events about the candidate carry their profile: once erased, no copy stays behind here.
     session.execute(outbox.table.delete().where(outbox.table.c.message_key == message_key(tenant, candidate_id)))
 

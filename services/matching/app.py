@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.matching import config
+from services.matching import config, metrics
 from services.matching.context import MatchingContext
 from services.matching.placements import api as placements_api
 from services.matching.ranking import api as ranking_api
+from services.matching.settings import MatchingSettings
 from shared.web.app import ServiceContext, build_app
 
 
 def create_app(context: ServiceContext | None = None) -> Flask:
     """The app on ``context``; a plain service context gets the process's own ranking engine."""
     if not isinstance(context, MatchingContext):
-        context = MatchingContext.around(context or ServiceContext.from_settings(config.load()))
+        context = MatchingContext.around(context or ServiceContext.from_settings(config.load(), MatchingSettings))
     return build_app(
         context,
         [ranking_api.blp, placements_api.blp],
         title="Werkbrug matching service",
         description="Rankings of vacancies for candidates and of anonymous candidates for vacancies.",
+        prime_tenant_metrics=metrics.prime_tenant_series,
     )

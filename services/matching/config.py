@@ -13,10 +13,13 @@ from services.matching.ranking.live_index import RefitPolicy
 from shared.config import ConfigError, Settings, load_settings
 
 SERVICE = "matching"
+# The local defaults; a deployment sets WERKBRUG_PORT and WORKER_METRICS_PORT.
+PORT = 8103
+WORKER_METRICS_PORT = 9103
 
 
 def load(env: Mapping[str, str] = os.environ) -> Settings:
-    return load_settings(SERVICE, env)
+    return load_settings(SERVICE, env, port=PORT, worker_metrics_port=WORKER_METRICS_PORT)
 
 
 def refit_policy(settings: Settings, env: Mapping[str, str] = os.environ) -> RefitPolicy:

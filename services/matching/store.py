@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from services.matching import outbox as event_stream
 from services.matching.placements import store as placements_store
 from services.matching.ranking import store as ranking_store
+from shared.idempotency import idempotency_table
+from shared.ratelimit import rate_limit_table
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -26,7 +28,15 @@ def _side_by_side(*parts: sa.MetaData) -> sa.MetaData:
     return combined
 
 
-metadata = _side_by_side(event_stream.metadata, ranking_store.metadata, placements_store.metadata)
+def _web_layer() -> sa.MetaData:
+    # The web layer's own tables (shared.web): stored answers to Idempotency-Key requests, rate-limit counters.
+    web = sa.MetaData()
+    idempotency_table(web)
+    rate_limit_table(web)
+    return web
+
+
+metadata = _side_by_side(event_stream.metadata, ranking_store.metadata, placements_store.metadata, _web_layer())
 
 # What every service's store names, for the worker and for tools that work across services.
 outbox = event_stream.outbox

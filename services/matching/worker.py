@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from functools import partial
 
-from services.matching import config, outbox
+from services.matching import config, metrics, outbox
 from services.matching.placements import handlers as placements
 from services.matching.placements import scheduler
 from services.matching.ranking import handlers as ranking
 from services.matching.ranking.engine import MatchingEngine
+from services.matching.settings import MatchingSettings
 from shared.clock import clock_from_env
 from shared.config import Settings
 from shared.consumer import HandlerTable, TombstoneTable
@@ -47,7 +48,7 @@ TOMBSTONE_HANDLERS: TombstoneTable = {
 
 def bootstrap(settings: Settings, db: Database | None = None) -> list[WorkerLoop]:
     db = db or Database(settings.database_url)
-    registry = Registry(Database(settings.registry_database_url))
+    registry = Registry(Database(settings.registry_database_url), tenant_settings=MatchingSettings)
     # Each tenant's threshold, weights and reranker, and the live index, from the registry and this database.
     engine = MatchingEngine.for_process(db, registry, policy=config.refit_policy(settings))
     scan_every = settings.float_setting("CHECKIN_SCAN_SECONDS", 60.0)
@@ -61,4 +62,4 @@ def bootstrap(settings: Settings, db: Database | None = None) -> list[WorkerLoop
 
 if __name__ == "__main__":
     settings = config.load()
-    main_for(settings, bootstrap(settings))
+    main_for(settings, bootstrap(settings), prime_tenant_metrics=metrics.prime_tenant_series)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from flask.views import MethodView
 
-from services.notification import handlers, store
+from services.notification import commands, store
 from services.notification.schemas import (
     AlertPageSchema,
     AlertQuerySchema,
@@ -14,6 +13,7 @@ from services.notification.schemas import (
     ChannelsSchema,
     OperatorAlertQuerySchema,
 )
+from shared.web.app import current_context
 from shared.web.auth import authorize, current_principal
 from shared.web.blueprint import Blueprint
 from shared.web.resources import not_found, page_bounds, page_of
@@ -21,16 +21,12 @@ from shared.web.resources import not_found, page_bounds, page_of
 blp = Blueprint("notifications", __name__, url_prefix="/v1/tenants/<tenant:tenant>", description="Alerts and channels")
 
 
-def _context():
-    return current_app.extensions["werkbrug"]
-
-
 def _db():
-    return _context().db
+    return current_context().db
 
 
 def _now():
-    return _context().extras["clock"]()
+    return current_context().clock()
 
 
 def _channels_view(row: dict) -> dict:
@@ -71,7 +67,7 @@ class AlertAck(MethodView):
     def post(self, tenant, alert_id):
         """Acknowledge an alert; acknowledging twice keeps the first time"""
         with _db().session() as session:
-            alert = handlers.acknowledge(session, tenant, current_principal().subject, alert_id, _now())
+            alert = commands.acknowledge(session, tenant, current_principal().subject, alert_id, _now())
         if alert is None:
             not_found()
         return alert
@@ -99,7 +95,7 @@ class EscalationAck(MethodView):
     def post(self, tenant, alert_id):
         """Acknowledge an escalation for the region's operators; acknowledging twice keeps the first time"""
         with _db().session() as session:
-            alert = handlers.acknowledge_operator_alert(session, tenant, alert_id, _now())
+            alert = commands.acknowledge_operator_alert(session, tenant, alert_id, _now())
         if alert is None:
             not_found()
         return alert

@@ -11,6 +11,9 @@ from shared.config import ConfigError, Settings, load_settings
 from shared.mail import SmtpSettings, smtp_settings
 
 SERVICE = "notification"
+# The local defaults; a deployment sets WERKBRUG_PORT and WORKER_METRICS_PORT.
+PORT = 8104
+WORKER_METRICS_PORT = 9104
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
@@ -44,7 +47,7 @@ class ScheduleSettings:
 
 
 def load(env: Mapping[str, str] = os.environ) -> Settings:
-    return load_settings(SERVICE, env)
+    return load_settings(SERVICE, env, port=PORT, worker_metrics_port=WORKER_METRICS_PORT)
 
 
 def delivery(settings: Settings, env: Mapping[str, str] = os.environ) -> DeliverySettings:

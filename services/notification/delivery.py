@@ -41,9 +41,8 @@ from email.utils import formatdate
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from services.notification import domain, store
+from services.notification import domain, metrics, store
 from services.notification.config import DeliverySettings, SmtpSettings
-from shared import metrics
 from shared.db import Database, utcnow
 from shared.loops import WorkerLoop, periodic
 

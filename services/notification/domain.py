@@ -13,16 +13,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from shared.events import EventType
+
 SIGNATURE_HEADER = "Werkbrug-Signature"
 TIMESTAMP_HEADER = "Werkbrug-Timestamp"
 ALERT_ID_HEADER = "Werkbrug-Alert-Id"
 
 ALERT_TYPE_OF_EVENT = {
-    "nl.werkbrug.match.proposed": "match_proposed",
-    "nl.werkbrug.placement.at_risk": "placement_at_risk",
-    "nl.werkbrug.placement.checkin_overdue": "checkin_overdue",
+    EventType.MATCH_PROPOSED: "match_proposed",
+    EventType.PLACEMENT_AT_RISK: "placement_at_risk",
+    EventType.PLACEMENT_CHECKIN_OVERDUE: "checkin_overdue",
 }
 ESCALATED_RISK = "placement_at_risk_escalated"
+ALERT_TYPES = (*ALERT_TYPE_OF_EVENT.values(), ESCALATED_RISK)
 # Alerts go either to one jobcoach or to every operator of the region.
 JOBCOACH, OPERATORS = "jobcoach", "operators"
 # The channels a delivery can take; a "digest" delivery waits for the jobcoach's daily summary mail.

@@ -8,11 +8,11 @@ days. Every replica may run it: the escalation of one alert is claimed in the da
 from __future__ import annotations
 
 import logging
-import threading
 
-from services.notification import domain, handlers, store
+from services.notification import commands, domain, store
 from shared.clock import Clock
 from shared.db import Database
+from shared.loops import WorkerLoop, periodic
 from shared.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class Escalator:
                 # One short transaction per batch, so that the inbox and acknowledgements are never held up.
                 with self.db.session() as session:
                     due = store.due_escalations(session, tenant, cutoff, self.batch_size)
-                    created = [handlers.escalate(session, tenant, alert, hours, now) for alert in due]
+                    created = [commands.escalate(session, tenant, alert, hours, now) for alert in due]
                 done = sum(1 for alert_id in created if alert_id)
                 escalated += done
                 if done:
@@ -47,10 +47,12 @@ class Escalator:
                     break
         return escalated
 
-    def run(self, stop: threading.Event, poll_s: float) -> None:
-        while not stop.is_set():
-            try:
-                self.escalate_due()
-            except Exception as exc:
-                log.warning("escalation round failed", extra={"ctx": {"error": type(exc).__name__}})
-            stop.wait(poll_s)
+    def loop(self, poll_s: float) -> WorkerLoop:
+        """Escalate what is due every ``poll_s`` seconds, and wait as long after a failed round."""
+
+        def step() -> bool:
+            # One round escalates everything due, so the next can wait.
+            self.escalate_due()
+            return False
+
+        return periodic("escalation", step, every_s=poll_s, retry_s=poll_s)

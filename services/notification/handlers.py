@@ -1,30 +1,21 @@
-"""Handlers of the notification service: plain functions for the events it consumes (listed by event type in
-:func:`build_handlers`), for the jobcoach's and operators' acknowledgements, and for escalations."""
+"""Event handlers of the notification service: plain functions turning the events it consumes into alerts,
+listed by event type in the worker's handler table (:func:`services.notification.worker.handler_table`)."""
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from services.notification import domain, store
-from shared import metrics
+from services.notification import domain, metrics, store
 from shared.clock import Clock
 from shared.db import utcnow
-from shared.events import Event, InvalidEvent, new_event
+from shared.events import Event, InvalidEvent
 
-SOURCE = "notification"
-# The alert types the acknowledged event's schema knows; an operator's acknowledgement of an escalation is
-# not a jobcoach's reaction time, so insights do not hear of it.
-ACKNOWLEDGED_EVENT_TYPES = ("match_proposed", "placement_at_risk", "checkin_overdue")
 # Ids the alert table keeps in 36 characters (UUIDs).
 ID_LENGTH = 36
-
-Handler = Callable[[Session, Event], None]
 
 
 @dataclass(frozen=True)
@@ -167,82 +158,3 @@ def on_candidate_erased(session: Session, event: Event) -> None:
 
 def on_candidate_tombstone(session: Session, tenant: str, candidate_id: str) -> None:
     store.erase_candidate(session, tenant, candidate_id)
-
-
-def build_handlers(timing: Timing = DEFAULT_TIMING) -> dict[str, Handler]:
-    return {
-        "nl.werkbrug.match.proposed": functools.partial(on_match_proposed, timing=timing),
-        "nl.werkbrug.placement.at_risk": functools.partial(on_placement_at_risk, timing=timing),
-        "nl.werkbrug.placement.checkin_overdue": functools.partial(on_checkin_overdue, timing=timing),
-        "nl.werkbrug.candidate.erased": on_candidate_erased,
-    }
-
-
-HANDLERS = build_handlers()
-
-TOMBSTONE_HANDLERS = {"candidate-events": on_candidate_tombstone}
-
-
-def acknowledge(session: Session, tenant: str, jobcoach_id: str, alert_id: str, now: datetime) -> dict | None:
-    """The jobcoach acknowledges one of their alerts; the first time also tells the region's insights, in the
-    same transaction. None when the alert is not theirs."""
-    alert = store.get_alert(session, tenant, jobcoach_id, alert_id)
-    if alert is None:
-        return None
-    if store.acknowledge_alert(session, tenant, alert_id, now) and alert["type"] in ACKNOWLEDGED_EVENT_TYPES:
-        data = {
-            "alert_type": alert["type"],
-            "candidate_id": alert["candidate_id"],
-            "created_at": alert["created_at"].isoformat(),
-            "acknowledged_at": now.isoformat(),
-        }
-        store.outbox.add(
-            session,
-            new_event("nl.werkbrug.alert.acknowledged", tenant=tenant, subject=alert_id, data=data, source=SOURCE),
-        )
-    return store.get_alert(session, tenant, jobcoach_id, alert_id)
-
-
-def acknowledge_operator_alert(session: Session, tenant: str, alert_id: str, now: datetime) -> dict | None:
-    if store.get_operator_alert(session, tenant, alert_id) is None:
-        return None
-    store.acknowledge_alert(session, tenant, alert_id, now)
-    return store.get_operator_alert(session, tenant, alert_id)
-
-
-def escalate(session: Session, tenant: str, original: dict, hours: int, now: datetime) -> str | None:
-    """Put an unacknowledged at-risk alert in the region's operators' inbox, once; None when it already was
-    (or was acknowledged meanwhile)."""
-    if not store.mark_escalated(session, tenant, original["id"], now):
-        return None
-    # The unique (type, subject, episode) is the last guard: the subject of an escalation is the alert it
-    # escalates, so a second one cannot be stored even if the claim above were bypassed.
-    if store.alert_exists(session, tenant, domain.ESCALATED_RISK, original["id"], 1):
-        return None
-    alert_id = str(uuid.uuid4())
-    store.insert_alert(
-        session,
-        tenant,
-        {
-            "id": alert_id,
-            "audience": domain.OPERATORS,
-            "jobcoach_id": original["jobcoach_id"],
-            "type": domain.ESCALATED_RISK,
-            "subject": original["id"],
-            "episode": 1,
-            "candidate_id": original["candidate_id"],
-            "vacancy_id": original["vacancy_id"],
-            "placement_id": original["placement_id"],
-            "message": domain.escalation_message(hours),
-            "details": {
-                "alert_id": original["id"],
-                "jobcoach_id": original["jobcoach_id"],
-                "alert_created_at": original["created_at"].isoformat(),
-                "escalation_hours": hours,
-            },
-            "source_event_id": original["source_event_id"],
-            "created_at": now,
-        },
-    )
-    metrics.ALERTS_CREATED.labels(tenant, domain.ESCALATED_RISK).inc()
-    return alert_id

@@ -5,8 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from services.notification.domain import webhook_url_problem
-from shared.metrics import ALERT_TYPES
+from services.notification.domain import ALERT_TYPES, webhook_url_problem
 from shared.web.resources import PageQuerySchema, PageSchema, StrictBodySchema
 
 

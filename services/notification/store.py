@@ -14,7 +14,9 @@ from services.notification.domain import JOBCOACH, OPERATORS
 from shared.consumer import processed_events_table
 from shared.db import UtcDateTime, utcnow
 from shared.events import message_key
+from shared.idempotency import idempotency_table
 from shared.outbox import Outbox, outbox_table
+from shared.ratelimit import rate_limit_table
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -23,6 +25,9 @@ metadata = sa.MetaData()
 processed_events = processed_events_table(metadata)
 
 outbox = Outbox(outbox_table(metadata))
+# The web layer's tables (shared.web): stored answers to Idempotency-Key requests, rate-limit counters.
+idempotency_table(metadata)
+rate_limit_table(metadata)
 
 alerts = sa.Table(
     "alerts",

@@ -4,21 +4,36 @@ acknowledged, and publishes its outbox (acknowledgements and the dead letters of
 
 from __future__ import annotations
 
-import threading
+import functools
 
-from services.notification import config, domain, store
+from services.notification import config, domain, handlers, metrics, store
 from services.notification.delivery import AlertDelivery, EmailSender, WebhookSender
 from services.notification.escalation import Escalator
-from services.notification.handlers import TOMBSTONE_HANDLERS, Timing, build_handlers
-from shared import metrics
+from services.notification.handlers import Timing
+from services.notification.settings import NotificationSettings
 from shared.clock import Clock, clock_from_env
 from shared.config import Settings
+from shared.consumer import HandlerTable, TombstoneTable
 from shared.db import Database
+from shared.events import EventType
 from shared.registry import Registry
 from shared.topics import Topic
 from shared.worker import WorkerLoop, consumer_loop, main_for, outbox_relay_loop
 
 TOPICS = [Topic.MATCH_EVENTS, Topic.PLACEMENT_EVENTS, Topic.CANDIDATE_EVENTS]
+
+# An erased candidate's tombstone erases them too: after compaction it may be all a late reader sees.
+TOMBSTONE_HANDLERS: TombstoneTable = {Topic.CANDIDATE_EVENTS: [handlers.on_candidate_tombstone]}
+
+
+def handler_table(timing: Timing) -> HandlerTable:
+    """Everything that runs on each event this worker consumes, in order."""
+    return {
+        EventType.MATCH_PROPOSED: [functools.partial(handlers.on_match_proposed, timing=timing)],
+        EventType.PLACEMENT_AT_RISK: [functools.partial(handlers.on_placement_at_risk, timing=timing)],
+        EventType.PLACEMENT_CHECKIN_OVERDUE: [functools.partial(handlers.on_checkin_overdue, timing=timing)],
+        EventType.CANDIDATE_ERASED: [handlers.on_candidate_erased],
+    }
 
 
 def bootstrap(settings: Settings, db: Database | None = None, clock: Clock | None = None) -> list[WorkerLoop]:
@@ -43,23 +58,22 @@ def bootstrap(settings: Settings, db: Database | None = None, clock: Clock | Non
         email=EmailSender(config.smtp(settings), schedule.digest_zone),
         clock=clock,
     )
-    escalator = Escalator(db, Registry(Database(settings.registry_database_url)), clock)
-
-    def escalate(stop: threading.Event) -> None:
-        escalator.run(stop, schedule.escalation_poll_s)
+    escalator = Escalator(
+        db, Registry(Database(settings.registry_database_url), tenant_settings=NotificationSettings), clock
+    )
 
     metrics.prime_delivery_series()
     return [
         consumer_loop(
-            settings, db, store.processed_events, [str(t) for t in TOPICS], build_handlers(timing), TOMBSTONE_HANDLERS
+            settings, db, store.processed_events, [str(t) for t in TOPICS], handler_table(timing), TOMBSTONE_HANDLERS
         ),
         WorkerLoop("webhook-delivery", webhooks.run),
         WorkerLoop("email-delivery", mail.run),
-        WorkerLoop("escalation", escalate),
+        escalator.loop(schedule.escalation_poll_s),
         outbox_relay_loop(settings, db, store.outbox),
     ]
 
 
 if __name__ == "__main__":
     settings = config.load()
-    main_for(settings, bootstrap(settings))
+    main_for(settings, bootstrap(settings), prime_tenant_metrics=metrics.prime_tenant_series)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import current_app, url_for
+from flask import url_for
 from flask.views import MethodView
 
-from services.vacancy import handlers, store
+from services.vacancy import commands, store
 from services.vacancy.domain import VacancyRuleBroken, may_see
 from services.vacancy.schemas import (
     VacancyCreateSchema,
@@ -14,15 +14,33 @@ from services.vacancy.schemas import (
     VacancyPatchSchema,
     VacancySchema,
 )
+from shared.web.app import current_context
 from shared.web.auth import authorize, current_principal
 from shared.web.blueprint import Blueprint
+from shared.web.conditional import etag_header, expected_version
+from shared.web.idempotency import transaction
+from shared.web.openapi import mark_etag
 from shared.web.resources import invalid, not_found, page_bounds, page_of
 
 blp = Blueprint("vacancies", __name__, url_prefix="/v1/tenants/<tenant:tenant>/vacancies", description="Vacancies")
 
+KIND = "vacancy"
+EXAMPLE = {
+    "title": "Medewerker groenonderhoud",
+    "description": "Planten verzorgen in een rustig team.",
+    "tasks": ["planten verzorgen"],
+    "skills": ["groenonderhoud"],
+    "supports_offered": ["quiet_workplace", "work_buddy"],
+    "hours_min": 16,
+    "hours_max": 24,
+    "kind": "work_experience",
+    "positions": 1,
+    "location": {"postcode": "5911"},
+}
+
 
 def _db():
-    return current_app.extensions["werkbrug"].db
+    return current_context().db
 
 
 def _visible_vacancy(session, tenant: str, vacancy_id: str) -> dict:
@@ -34,16 +52,16 @@ def _visible_vacancy(session, tenant: str, vacancy_id: str) -> dict:
 
 @blp.route("")
 class Vacancies(MethodView):
+    @mark_etag
     @authorize("employer")
-    @blp.arguments(VacancyCreateSchema)
+    @blp.arguments(VacancyCreateSchema, example=EXAMPLE)
     @blp.response(201, VacancySchema)
-    @blp.alt_response(422, description="Invalid fields")
     def post(self, fields, tenant):
         """Post an inclusive vacancy"""
-        with _db().session() as session:
-            vacancy = handlers.post_vacancy(session, tenant, current_principal().subject, fields)
+        with transaction(_db()) as session:
+            vacancy = commands.post_vacancy(session, tenant, current_principal().subject, fields)
         location = url_for("vacancies.Vacancy", tenant=tenant, vacancy_id=vacancy["id"])
-        return vacancy, 201, {"Location": location}
+        return vacancy, 201, {"Location": location, **etag_header(KIND, vacancy)}
 
     @authorize("employer", "operator")
     @blp.arguments(VacancyListQuerySchema, location="query")
@@ -62,28 +80,36 @@ class Vacancies(MethodView):
 
 @blp.route("/<id:vacancy_id>")
 class Vacancy(MethodView):
+    @mark_etag
     @authorize("employer", "operator")
     @blp.response(200, VacancySchema)
     def get(self, tenant, vacancy_id):
         """Read a vacancy"""
         with _db().session() as session:
-            return _visible_vacancy(session, tenant, vacancy_id)
+            vacancy = _visible_vacancy(session, tenant, vacancy_id)
+        return vacancy, 200, etag_header(KIND, vacancy)
 
+    @mark_etag
     @authorize("employer", "operator")
-    @blp.arguments(VacancyPatchSchema(partial=True))
+    @blp.arguments(VacancyPatchSchema(partial=True), example={"positions": 2, "status": "open"})
     @blp.response(200, VacancySchema)
     def patch(self, patch, tenant, vacancy_id):
         """Change a vacancy"""
-        with _db().session() as session:
+        with transaction(_db()) as session:
             current = _visible_vacancy(session, tenant, vacancy_id)
+            version = expected_version(KIND, current, tenant)
             try:
-                return handlers.change_vacancy(session, tenant, current, patch)
+                vacancy = commands.change_vacancy(session, tenant, current, patch, version)
             except VacancyRuleBroken as exc:
                 invalid(exc.errors)
+        return vacancy, 200, etag_header(KIND, vacancy)
 
+    @mark_etag
     @authorize("employer", "operator")
     @blp.response(200, VacancySchema)
     def delete(self, tenant, vacancy_id):
         """Close a vacancy for good"""
-        with _db().session() as session:
-            return handlers.close_vacancy(session, tenant, _visible_vacancy(session, tenant, vacancy_id))
+        with transaction(_db()) as session:
+            current = _visible_vacancy(session, tenant, vacancy_id)
+            vacancy = commands.close_vacancy(session, tenant, current, expected_version(KIND, current, tenant))
+        return vacancy, 200, etag_header(KIND, vacancy)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from shared.events import VacancyFieldsSchema
+from shared.events import EventType, VacancyFieldsSchema
 from shared.registry import Principal
 
 FIELD_NAMES = tuple(VacancyFieldsSchema().fields)
@@ -35,7 +35,7 @@ def apply_patch(current: dict, patch: dict) -> tuple[dict, str]:
     return fields, status
 
 
-def event_type_for(old_status: str, new_status: str) -> str:
+def event_type_for(old_status: str, new_status: str) -> EventType:
     if new_status != "open" and old_status == "open":
-        return "nl.werkbrug.vacancy.closed"
-    return "nl.werkbrug.vacancy.updated"
+        return EventType.VACANCY_CLOSED
+    return EventType.VACANCY_UPDATED

@@ -8,8 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import UtcDateTime, utcnow
+from shared.db import StaleVersion, UtcDateTime, utcnow
+from shared.idempotency import idempotency_table
 from shared.outbox import Outbox, outbox_table
+from shared.ratelimit import rate_limit_table
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -26,11 +28,15 @@ vacancies = sa.Table(
     sa.Column("fields", sa.JSON, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # Counts every change: the ETag is made from it, and a conditional change names the version it read.
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.Index("ix_vacancies_tenant_employer", "tenant", "employer_id", "created_at"),
     sa.Index("ix_vacancies_tenant_status", "tenant", "status", "created_at"),
 )
 
 outbox = Outbox(outbox_table(metadata))
+idempotency_table(metadata)
+rate_limit_table(metadata)
 
 
 def _as_dict(row) -> dict[str, Any]:
@@ -41,6 +47,7 @@ def _as_dict(row) -> dict[str, Any]:
         **row.fields,
         "created_at": row.created_at,
         "updated_at": row.updated_at,
+        "version": row.version,
     }
 
 
@@ -55,6 +62,7 @@ def insert_vacancy(session: Session, tenant: str, vacancy_id: str, employer_id: 
             fields=fields,
             created_at=now,
             updated_at=now,
+            version=1,
         )
     )
     return get_vacancy(session, tenant, vacancy_id)
@@ -67,12 +75,27 @@ def get_vacancy(session: Session, tenant: str, vacancy_id: str) -> dict | None:
     return _as_dict(row) if row else None
 
 
-def update_vacancy(session: Session, tenant: str, vacancy_id: str, *, status: str, fields: dict) -> dict:
-    session.execute(
+def update_vacancy(
+    session: Session,
+    tenant: str,
+    vacancy_id: str,
+    *,
+    status: str,
+    fields: dict,
+    expected_version: int | None = None,
+) -> dict:
+    """Change a vacancy; with ``expected_version``, only if it is still at that version (else
+    :class:`StaleVersion`, nothing changed): one statement, so two writers cannot both pass."""
+    conditions = [vacancies.c.tenant == tenant, vacancies.c.id == vacancy_id]
+    if expected_version is not None:
+        conditions.append(vacancies.c.version == expected_version)
+    result = session.execute(
         vacancies.update()
-        .where(vacancies.c.tenant == tenant, vacancies.c.id == vacancy_id)
-        .values(status=status, fields=fields, updated_at=utcnow())
+        .where(*conditions)
+        .values(status=status, fields=fields, updated_at=utcnow(), version=vacancies.c.version + 1)
     )
+    if expected_version is not None and result.rowcount != 1:
+        raise StaleVersion(vacancy_id)
     return get_vacancy(session, tenant, vacancy_id)
 
 

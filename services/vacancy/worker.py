@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.vacancy import config, store
+from services.vacancy import config, metrics, store
 from shared.config import Settings
 from shared.db import Database
 from shared.worker import WorkerLoop, main_for, outbox_relay_loop
@@ -15,4 +15,4 @@ def bootstrap(settings: Settings, db: Database | None = None) -> list[WorkerLoop
 
 if __name__ == "__main__":
     settings = config.load()
-    main_for(settings, bootstrap(settings))
+    main_for(settings, bootstrap(settings), prime_tenant_metrics=metrics.prime_tenant_series)

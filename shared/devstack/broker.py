@@ -6,7 +6,7 @@ The broker is the real one, resolved from Maven Central by deploy/kafka/fetch-br
 As a library::
 
     with KafkaBroker(tmp_path / "kafka", port=p, controller_port=c) as broker:
-        ensure_topics(broker.bootstrap_servers)
+        ensure_topics(broker.bootstrap_servers)  # from shared.topics
 
 In the foreground, for a process runner such as honcho::
 
@@ -27,18 +27,17 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO
 
-from shared.topics import TOPIC_SPECS, TopicSpec
+from shared.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
 _HOST = "127.0.0.1"
 _LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
-_TOPIC_ALREADY_EXISTS = 36  # Kafka protocol error code
 
 
 def _find_repo_root() -> Path:
@@ -494,61 +493,6 @@ class KafkaBroker:
             # Kafka logs its own shutdown from a JVM shutdown hook; log4j must not close first.
             "-Dlog4j2.shutdownHookEnabled=false",
         ]
-
-
-# -- topics ------------------------------------------------------------------------------------
-
-
-def ensure_topics(
-    bootstrap_servers: str,
-    specs: Iterable[TopicSpec] = TOPIC_SPECS,
-    timeout_s: float = 30,
-    replication_factor: int = 1,
-) -> list[str]:
-    """Create whichever of the topics do not exist yet and wait until all have leaders.
-
-    Topics that already exist are left exactly as they are. Returns the names it created.
-    """
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError, for_code
-
-    specs = list(specs)
-    if not specs:
-        return []
-    wanted: dict[str, dict[str, Any]] = {
-        str(spec.topic): {
-            "num_partitions": spec.partitions,
-            "replication_factor": replication_factor,
-            "configs": dict(spec.config),
-        }
-        for spec in specs
-    }
-    timeout_ms = int(timeout_s * 1000)
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap_servers,
-        client_id="werkbrug-ensure-topics",
-        bootstrap_timeout_ms=timeout_ms,
-        request_timeout_ms=timeout_ms,
-    )
-    try:
-        result = admin.create_topics(wanted, timeout_ms=timeout_ms, raise_errors=False)
-        created: list[str] = []
-        failures: list[str] = []
-        for topic in result["topics"]:
-            code = topic["error_code"]
-            if code == 0:
-                created.append(topic["name"])
-            elif code != _TOPIC_ALREADY_EXISTS:
-                error = for_code(code).__name__
-                failures.append(f"{topic['name']}: {error} {topic.get('error_message') or ''}".rstrip())
-        if failures:
-            raise KafkaError("could not create topics: " + "; ".join(failures))
-        admin.wait_for_topics(list(wanted), timeout_ms=timeout_ms)
-    finally:
-        admin.close()
-    if created:
-        log.info("created topics %s on %s", ", ".join(created), bootstrap_servers)
-    return created
 
 
 # -- command line ------------------------------------------------------------------------------

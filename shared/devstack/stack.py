@@ -2,27 +2,28 @@
 
 Used by the end-to-end tests and the benchmarks, which point it at their own broker, databases and free
 ports so that they never collide with a running ``make run``. It starts the processes exactly as the
-Procfile does, only with other ports and URLs in their environment.
+Procfile does, only with other ports and URLs in their environment. Which services run is the caller's
+choice: one per database URL given, in that order.
 """
 
 from __future__ import annotations
 
-import importlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
-from shared.config import SERVICE_PORTS
-from shared.db import upgrade
+from shared.db import Database, upgrade
 from shared.devstack.broker import free_ports
+from shared.registry import Registry
 
-SERVICES = tuple(SERVICE_PORTS)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -71,6 +72,8 @@ class LocalStack:
     bootstrap_servers: str
     database_urls: dict[str, str]
     registry_database_url: str
+    # Each service's migrations directory, applied by start().
+    migrations: Mapping[str, Path] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
     web_concurrency: int = 2
     web_ports: dict[str, int] = field(default_factory=dict)
@@ -79,9 +82,14 @@ class LocalStack:
 
     def __post_init__(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        ports = free_ports(2 * len(SERVICES))
-        self.web_ports = dict(zip(SERVICES, ports[: len(SERVICES)], strict=True))
-        self.worker_ports = dict(zip(SERVICES, ports[len(SERVICES) :], strict=True))
+        services = self.services
+        ports = free_ports(2 * len(services))
+        self.web_ports = dict(zip(services, ports[: len(services)], strict=True))
+        self.worker_ports = dict(zip(services, ports[len(services) :], strict=True))
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return tuple(self.database_urls)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.web_ports[service]}"
@@ -91,7 +99,7 @@ class LocalStack:
 
     def metrics_targets(self) -> list[dict[str, str]]:
         targets = []
-        for service in SERVICES:
+        for service in self.services:
             targets.append({"service": service, "process": "web", "target": f"127.0.0.1:{self.web_ports[service]}"})
             targets.append(
                 {"service": service, "process": "worker", "target": f"127.0.0.1:{self.worker_ports[service]}"}
@@ -99,13 +107,9 @@ class LocalStack:
         return targets
 
     def migrate(self) -> None:
-        from shared.db import Database
-        from shared.registry import Registry
-
         Registry(Database(self.registry_database_url)).migrate()
-        for service in SERVICES:
-            store = importlib.import_module(f"services.{service}.store")
-            upgrade(store.MIGRATIONS, self.database_urls[service])
+        for service in self.services:
+            upgrade(self.migrations[service], self.database_urls[service])
 
     def _env(self, service: str) -> dict[str, str]:
         env = {
@@ -123,6 +127,9 @@ class LocalStack:
                 "WORKER_METRICS_PORT": str(self.worker_ports[service]),
                 "WEB_CONCURRENCY": str(self.web_concurrency),
                 "PYTHONUNBUFFERED": "1",
+                # Tests and benchmarks poll in tight loops with one key; limits stay on, far above that.
+                "RATELIMIT_DEFAULTS": env.get("RATELIMIT_DEFAULTS")
+                or json.dumps({role: "100000/minute" for role in ("employer", "jobcoach", "operator", "anonymous")}),
             }
         )
         env.update(self.extra_env)
@@ -147,7 +154,7 @@ class LocalStack:
 
     def start(self, timeout: float = 90) -> None:
         self.migrate()
-        for service in SERVICES:
+        for service in self.services:
             self._define(service)
         for process in self.processes.values():
             process.start()
@@ -155,8 +162,8 @@ class LocalStack:
 
     def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
-        pending = {f"{s}-web": f"{self.url(s)}/readyz" for s in SERVICES}
-        pending |= {f"{s}-worker": self.worker_metrics_url(s) for s in SERVICES}
+        pending = {f"{s}-web": f"{self.url(s)}/readyz" for s in self.services}
+        pending |= {f"{s}-worker": self.worker_metrics_url(s) for s in self.services}
         while pending and time.monotonic() < deadline:
             for name, url in list(pending.items()):
                 if not self.processes[name].alive():

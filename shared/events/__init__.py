@@ -127,8 +127,10 @@ class CandidateFieldsSchema(HoursRangeMixin, _Payload):
 
     @ma.validates_schema
     def _one_level_per_need(self, data, **_kwargs):
-        # A schema-level check runs only once every need passed its own validation.
-        codes = [need["code"] for need in data.get("support_needs", [])]
+        # A schema-level check runs only once every need passed its own validation. A PATCH loads with
+        # partial=True, which reaches the nested needs too, so a need may lack its code here (the merged
+        # profile is then validated in full and refused).
+        codes = [need["code"] for need in data.get("support_needs", []) if "code" in need]
         if len(codes) != len(set(codes)):
             raise ma.ValidationError("each support code may appear once", "support_needs")
 

@@ -7,14 +7,16 @@ so that a key for one region cannot even learn what another region holds.
 from __future__ import annotations
 
 import functools
+from copy import deepcopy
 
 from flask import current_app, g, request
 from flask_smorest import abort
 
 from shared.registry import Principal
+from shared.web.idempotency import run_idempotently
 
 
-def _bearer_key() -> str | None:
+def bearer_key() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
@@ -23,13 +25,18 @@ def _bearer_key() -> str | None:
 
 
 def authorize(*roles: str, subject_arg: str | None = None):
-    """Allow the listed roles of the path's tenant; with ``subject_arg``, only the subject the path names."""
+    """Allow the listed roles of the path's tenant; with ``subject_arg``, only the subject the path names.
+
+    A POST runs under its ``Idempotency-Key`` (see :mod:`shared.web.idempotency`), scoped to the key that
+    authenticated it.
+    """
 
     def decorator(view):
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            key = _bearer_key()
-            principal = current_app.extensions["werkbrug"].registry.authenticate(key) if key else None
+            context = current_app.extensions["werkbrug"]
+            key = bearer_key()
+            principal = context.registry.authenticate(key) if key else None
             if principal is None:
                 abort(401, message="A valid API key is required (Authorization: Bearer <key>).")
             if principal.tenant != kwargs.get("tenant"):
@@ -39,8 +46,13 @@ def authorize(*roles: str, subject_arg: str | None = None):
             if subject_arg is not None and kwargs.get(subject_arg) != principal.subject:
                 abort(404, message="Not found.")
             g.principal = principal
+            if request.method == "POST":
+                return run_idempotently(context.db, context.clock, key, lambda: view(*args, **kwargs))
             return view(*args, **kwargs)
 
+        # Read by the OpenAPI document: who may call, and so whether 403 can be answered.
+        wrapper._apidoc = deepcopy(getattr(view, "_apidoc", {}))
+        wrapper._apidoc["werkbrug_roles"] = list(roles)
         return wrapper
 
     return decorator

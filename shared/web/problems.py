@@ -44,6 +44,8 @@ def problem_from_http_exception(error: HTTPException) -> Response:
         )
     elif status == 400 and messages is not None:
         response = problem(400, "The request body is not valid JSON.", type_=MALFORMED_PROBLEM)
+    elif status == 429:
+        response = problem(429, f"Too many requests for this API key ({error.description}); retry after Retry-After.")
     else:
         detail = data.get("message") or (error.description if status < 500 else None)
         response = problem(status, detail)

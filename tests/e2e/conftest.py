@@ -17,9 +17,10 @@ import pytest
 import requests
 from aiosmtpd.controller import Controller
 
+from admin.services import SERVICES, migrations
 from shared.db import Database
 from shared.devstack.broker import KafkaBroker, free_ports
-from shared.devstack.stack import SERVICES, LocalStack
+from shared.devstack.stack import LocalStack
 from shared.registry import Registry
 
 # Quick retries, so that the tests about an unreachable webhook finish in seconds, not hours.
@@ -168,6 +169,7 @@ def stack(kafka_broker, session_database_url, tmp_path_factory, smtp_server) -> 
         kafka_broker.bootstrap_servers,
         {service: session_database_url(service) for service in SERVICES},
         registry_url,
+        migrations(),
         extra_env={**STACK_ENV, "WERKBRUG_CLOCK_FILE": str(clock_file), **smtp_server.env},
     )
     try:

@@ -46,7 +46,7 @@ def _wait_until_matching_handled(stack, tenant: str, key: str, vacancy_id: str) 
 def _set_threshold(stack, tenant: str, value: str) -> None:
     env = {**os.environ, "REGISTRY_DATABASE_URL": stack.processes.registry_database_url}
     done = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "tenants", "set", tenant, f"match_threshold={value}"],
+        [sys.executable, "-m", "admin.cli", "tenants", "set", tenant, f"match_threshold={value}"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import pytest
 from flask.testing import FlaskClient
 
-from shared.config import load_settings
 from shared.db import Database, upgrade
 from shared.registry import Registry
 from shared.web.app import ServiceContext
@@ -34,11 +33,13 @@ class ServiceUnderTest:
 def service(database_url, registry: Registry) -> Callable[[str], ServiceUnderTest]:
     """Build a service's app on a fresh, migrated database sharing the test's key registry."""
 
-    def build(name: str) -> ServiceUnderTest:
+    def build(name: str, **env: str) -> ServiceUnderTest:
         url = database_url(name)
         store = importlib.import_module(f"services.{name}.store")
         upgrade(store.MIGRATIONS, url)
-        settings = load_settings(name, {"DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+        settings = importlib.import_module(f"services.{name}.config").load(
+            {"DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", **env}
+        )
         context = ServiceContext(settings, Database(url), registry)
         app = importlib.import_module(f"services.{name}.app").create_app(context)
         return ServiceUnderTest(name, context, app.test_client())

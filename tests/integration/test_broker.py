@@ -14,8 +14,8 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from shared.devstack.broker import BrokerError, KafkaBroker, ensure_topics, free_ports
-from shared.topics import TOPIC_SPECS, Topic
+from shared.devstack.broker import BrokerError, KafkaBroker, free_ports
+from shared.topics import TOPIC_SPECS, Topic, ensure_topics
 
 pytestmark = pytest.mark.kafka
 

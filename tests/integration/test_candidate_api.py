@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from shared.events import decode_event
+from shared.events import EventType, decode_event
 from shared.topics import Topic
 from tests.integration.conftest import bearer
 from tests.integration.helpers import assert_problem, outbox_rows, snapshot
@@ -102,7 +102,7 @@ def test_registration_writes_one_registered_event_without_the_pseudonym(candidat
     assert row.message_key == f"{tenant}/{candidate['id']}"
     event = decode_event(row.payload.encode("utf-8"))
     assert event.id == row.event_id
-    assert event.type == "nl.werkbrug.candidate.registered"
+    assert event.type == EventType.CANDIDATE_REGISTERED
     assert (event.tenant, event.subject, event.source) == (tenant, candidate["id"], "candidate")
     assert event.data["jobcoach_id"] == "jc-1"
     assert event.data["support_needs"] == candidate["support_needs"]
@@ -349,7 +349,7 @@ def test_patch_changes_only_the_given_fields_and_emits_updated_without_the_pseud
     registered, updated = outbox_rows(candidates)
     assert updated.message_key == registered.message_key == f"{tenant}/{created['id']}"
     event = decode_event(updated.payload.encode("utf-8"))
-    assert event.type == "nl.werkbrug.candidate.updated"
+    assert event.type == EventType.CANDIDATE_UPDATED
     assert (event.data["hours_max"], event.data["talents"]) == (32, ["koken"])
     assert event.data["jobcoach_id"] == "jc-1"
     assert event.data["ladder_step"] == created["ladder_step"]
@@ -474,7 +474,7 @@ def test_erasure_removes_the_candidate_and_every_earlier_event_about_them(candid
 
     event_row, tombstone = outbox_rows(candidates, key)
     event = decode_event(event_row.payload.encode("utf-8"))
-    assert event.type == "nl.werkbrug.candidate.erased"
+    assert event.type == EventType.CANDIDATE_ERASED
     assert (event.tenant, event.subject) == (tenant, erased["id"])
     assert event.data == {"jobcoach_id": "jc-1"}
     assert event_row.topic == tombstone.topic == Topic.CANDIDATE_EVENTS
@@ -483,7 +483,7 @@ def test_erasure_removes_the_candidate_and_every_earlier_event_about_them(candid
     assert tombstone.id > event_row.id
 
     (kept_row,) = outbox_rows(candidates, f"{tenant}/{kept['id']}")
-    assert decode_event(kept_row.payload.encode("utf-8")).type == "nl.werkbrug.candidate.registered"
+    assert decode_event(kept_row.payload.encode("utf-8")).type == EventType.CANDIDATE_REGISTERED
 
 
 def test_erasing_twice_is_404_the_second_time_and_changes_nothing(candidates, keys, tenant):

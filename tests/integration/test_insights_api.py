@@ -194,4 +194,5 @@ def test_reading_insights_changes_nothing(matching, feed, keys, tenant):
 
 
 def _tables(matching):
-    return matching.store.metadata.sorted_tables
+    # The rate-limit counters move with every request, reads included, by design.
+    return [table for table in matching.store.metadata.sorted_tables if table.name != "rate_limits"]

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
+from admin import cli
 from services.matching import worker
 from services.matching.app import create_app
 from services.matching.context import MatchingContext
@@ -22,7 +23,7 @@ from services.matching.ranking import fingerprints, normalisation, profiles, rul
 from services.matching.ranking.engine import MatchingEngine, RerankerCache
 from services.matching.ranking.index_cache import IndexCache
 from services.matching.ranking.live_index import RefitPolicy
-from shared import cli
+from services.matching.settings import MatchingSettings
 from shared.events import EventType, decode_event, encode_event, load_example, new_event
 from shared.registry import Registry
 from tests.integration.conftest import bearer
@@ -472,6 +473,8 @@ def domain_now():
 
 
 def test_a_registry_without_the_tenants_settings_falls_back_to_the_defaults(matching, registry, tenant):
-    engine = MatchingEngine.for_process(matching.db, Registry(registry.db, cache_seconds=0))
+    engine = MatchingEngine.for_process(
+        matching.db, Registry(registry.db, cache_seconds=0, tenant_settings=MatchingSettings)
+    )
     assert engine.threshold(f"{tenant}-unknown") == rules.DEFAULT_PROPOSAL_THRESHOLD
     assert engine.weights(f"{tenant}-unknown") == dict(rules.DEFAULT_WEIGHTS)

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.notification import handlers
-from shared.events import decode_event, encode_event, new_event
+from shared.events import EventType, decode_event, encode_event, new_event
 from tests.integration.conftest import bearer
 from tests.integration.helpers import assert_problem, snapshot
 
@@ -39,7 +39,7 @@ def match_proposed(tenant: str, jobcoach_id: str, *, title: str = "Hovenier", sc
         "explanation": {"talents_matched": [], "components": {"talent": score}},
         "ranking_version": "tfidf-1",
     }
-    return decoded("nl.werkbrug.match.proposed", tenant=tenant, subject=candidate_id, data=data)
+    return decoded(EventType.MATCH_PROPOSED, tenant=tenant, subject=candidate_id, data=data)
 
 
 def at_risk(tenant: str, jobcoach_id: str):
@@ -53,7 +53,7 @@ def at_risk(tenant: str, jobcoach_id: str):
         "episode": 1,
         "model_version": "risk-1",
     }
-    return decoded("nl.werkbrug.placement.at_risk", tenant=tenant, subject=candidate_id, data=data)
+    return decoded(EventType.PLACEMENT_AT_RISK, tenant=tenant, subject=candidate_id, data=data)
 
 
 def alerts_url(tenant: str) -> str:

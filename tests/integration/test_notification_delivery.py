@@ -23,10 +23,12 @@ from services.notification import domain, handlers
 from services.notification.config import DeliverySettings, SmtpSettings
 from services.notification.delivery import AlertDelivery, EmailSender, WebhookSender
 from services.notification.handlers import Timing
+from shared.clock import FakeClock
 from shared.devstack.broker import free_ports
-from shared.events import decode_event, encode_event, new_event
+from shared.events import EventType, decode_event, encode_event, new_event
 from shared.kafka import make_producer
 from shared.outbox import OutboxRelay
+from shared.topics import Topic
 from tests.integration.conftest import bearer
 from tests.kafka_helpers import read_all
 
@@ -34,17 +36,6 @@ NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 SECRET = "s3cr3t-" + "k" * 20
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 SETTINGS = DeliverySettings(webhook_timeout_s=2.0, max_attempts=3, first_retry_s=2.0, max_retry_s=60.0, poll_s=0.05)
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, by: timedelta) -> None:
-        self.now += by
 
 
 @dataclass
@@ -170,9 +161,7 @@ def new_alert(notifications, tenant: str, clock: FakeClock, *, title: str = "Hov
         "ranking_version": "tfidf-1",
     }
     event = decode_event(
-        encode_event(
-            new_event("nl.werkbrug.match.proposed", tenant=tenant, subject=candidate_id, data=data, source="test")
-        )
+        encode_event(new_event(EventType.MATCH_PROPOSED, tenant=tenant, subject=candidate_id, data=data, source="test"))
     )
     with notifications.db.session() as session:
         handlers.on_match_proposed(session, event, timing=Timing(clock=clock))
@@ -191,7 +180,7 @@ def deliveries(notifications, alert_id: str) -> dict[str, dict]:
 def dead_letters(notifications) -> list[dict]:
     outbox = notifications.store.outbox.table
     with notifications.db.session() as session:
-        found = session.execute(sa.select(outbox).where(outbox.c.topic == "dead-letters")).all()
+        found = session.execute(sa.select(outbox).where(outbox.c.topic == Topic.DEAD_LETTERS)).all()
     return [row._asdict() for row in found]
 
 
@@ -254,7 +243,7 @@ def test_a_webhook_that_never_recovers_ends_failed_and_its_alert_reaches_dead_le
         assert OutboxRelay(notifications.db, notifications.store.outbox, producer).publish_batch() == 1
     finally:
         producer.close()
-    [message] = read_all(bootstrap_servers, "dead-letters", key_prefix=f"{tenant}/{alert_id}".encode())
+    [message] = read_all(bootstrap_servers, Topic.DEAD_LETTERS, key_prefix=f"{tenant}/{alert_id}".encode())
     assert dict(message.headers) == {
         "dlq.reason": b"delivery_failed",
         "dlq.channel": b"webhook",

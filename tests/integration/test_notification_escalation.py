@@ -13,25 +13,16 @@ import sqlalchemy as sa
 from services.notification import handlers
 from services.notification.escalation import Escalator
 from services.notification.handlers import Timing
-from shared.events import decode_event, encode_event, new_event
+from shared.clock import FakeClock
+from shared.events import EventType, decode_event, encode_event, new_event
 from shared.kafka import make_producer
 from shared.outbox import OutboxRelay
+from shared.topics import Topic
 from tests.integration.conftest import bearer
 from tests.kafka_helpers import read_all
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 PROBLEM_JSON = "application/problem+json"
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **by: float) -> None:
-        self.now += timedelta(**by)
 
 
 @pytest.fixture
@@ -42,7 +33,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def notifications(service, keys, clock):
     built = service("notification")
-    built.context.extras["clock"] = clock
+    built.context.clock = clock
     return built
 
 
@@ -54,7 +45,7 @@ def escalator(notifications, registry, clock) -> Escalator:
 def risk_alert(notifications, tenant: str, clock: FakeClock, jobcoach_id: str = "jc-1") -> str:
     placement_id = str(uuid.uuid4())
     document = new_event(
-        "nl.werkbrug.placement.at_risk",
+        EventType.PLACEMENT_AT_RISK,
         tenant=tenant,
         subject=placement_id,
         data={
@@ -156,7 +147,7 @@ def test_the_window_is_the_regions_own_setting(notifications, escalator, registr
 def test_only_at_risk_alerts_escalate(notifications, escalator, clock, tenant):
     candidate_id = str(uuid.uuid4())
     overdue = new_event(
-        "nl.werkbrug.placement.checkin_overdue",
+        EventType.PLACEMENT_CHECKIN_OVERDUE,
         tenant=tenant,
         subject=str(uuid.uuid4()),
         data={
@@ -255,16 +246,16 @@ def test_acknowledging_puts_one_acknowledged_event_in_the_outbox_and_the_relay_p
     outbox = notifications.store.outbox.table
     with notifications.db.session() as session:
         [row] = session.execute(sa.select(outbox)).all()
-    assert (row.topic, row.message_key) == ("alert-events", f"{tenant}/{alert_id}")
+    assert (row.topic, row.message_key) == (Topic.ALERT_EVENTS, f"{tenant}/{alert_id}")
 
     producer = make_producer(bootstrap_servers, "test-notification-relay")
     try:
         assert OutboxRelay(notifications.db, notifications.store.outbox, producer).publish_batch() == 1
     finally:
         producer.close()
-    [message] = read_all(bootstrap_servers, "alert-events", key_prefix=f"{tenant}/".encode())
+    [message] = read_all(bootstrap_servers, Topic.ALERT_EVENTS, key_prefix=f"{tenant}/".encode())
     event = decode_event(message.value)
-    assert event.type == "nl.werkbrug.alert.acknowledged"
+    assert event.type == EventType.ALERT_ACKNOWLEDGED
     assert event.subject == alert_id
     assert event.data["alert_type"] == "placement_at_risk"
     assert event.data["created_at"] == NOW

@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from services.notification import domain, handlers
+from services.notification import commands, domain, worker
 from services.notification.handlers import Timing
+from shared.clock import FakeClock
 from shared.consumer import EventConsumer
-from shared.events import decode_event, encode_event, new_event
+from shared.events import EventType, decode_event, encode_event, new_event
 from shared.kafka import make_consumer, make_producer
+from shared.topics import Topic
 from tests.integration.conftest import bearer
 from tests.kafka_helpers import fresh_topic, read_all
 
@@ -22,17 +24,9 @@ pytestmark = pytest.mark.kafka
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def at_risk(tenant: str, jobcoach_id: str = "jc-1", *, placement_id: str | None = None, episode: int = 1) -> dict:
     return new_event(
-        "nl.werkbrug.placement.at_risk",
+        EventType.PLACEMENT_AT_RISK,
         tenant=tenant,
         subject=placement_id or str(uuid.uuid4()),
         data={
@@ -50,7 +44,7 @@ def at_risk(tenant: str, jobcoach_id: str = "jc-1", *, placement_id: str | None 
 
 def checkin_overdue(tenant: str, jobcoach_id: str = "jc-1", *, placement_id: str | None = None) -> dict:
     return new_event(
-        "nl.werkbrug.placement.checkin_overdue",
+        EventType.PLACEMENT_CHECKIN_OVERDUE,
         tenant=tenant,
         subject=placement_id or str(uuid.uuid4()),
         data={
@@ -95,7 +89,7 @@ def consume(notifications, bootstrap_servers, clock):
             consumer=kafka_consumer,
             dead_letter_producer=producer,
             group_id="test-notification",
-            handlers=handlers.build_handlers(Timing(clock=clock)),
+            handlers=worker.handler_table(Timing(clock=clock)),
             retry_backoff_s=0.01,
         )
         taken = 0
@@ -193,7 +187,7 @@ def test_an_event_whose_placement_id_does_not_fit_is_dead_lettered_and_the_next_
     consume([too_long, fine])
 
     assert [alert["subject"] for alert in rows(notifications, "alerts")] == [fine["subject"]]
-    dead = read_all(bootstrap_servers, "dead-letters", key_prefix=f"{tenant}/{'p' * 80}".encode())
+    dead = read_all(bootstrap_servers, Topic.DEAD_LETTERS, key_prefix=f"{tenant}/{'p' * 80}".encode())
     assert len(dead) == 1
     assert dict(dead[0].headers)["dlq.reason"] == b"invalid"
     assert decode_event(dead[0].value).id == too_long["id"], "dead-lettered unchanged"
@@ -217,10 +211,10 @@ def test_an_erased_candidate_takes_their_placement_alerts_along(notifications, c
         [alert] = notifications.store.list_alerts(
             session, tenant, "jc-1", unread=None, alert_type=None, offset=0, limit=10
         )[0]
-        handlers.acknowledge(session, tenant, "jc-1", alert["id"], NOW)
+        commands.acknowledge(session, tenant, "jc-1", alert["id"], NOW)
 
     erased = new_event(
-        "nl.werkbrug.candidate.erased",
+        EventType.CANDIDATE_ERASED,
         tenant=tenant,
         subject=event["data"]["candidate_id"],
         data={"jobcoach_id": "jc-1"},

@@ -14,13 +14,12 @@ import uuid
 import pytest
 from kafka.structs import TopicPartition
 
-from services.notification import handlers
-from services.notification.handlers import TOMBSTONE_HANDLERS, Timing
-from services.notification.worker import TOPICS
+from services.notification.handlers import Timing
+from services.notification.worker import TOMBSTONE_HANDLERS, TOPICS, handler_table
 from shared import worker
 from shared.clock import FakeClock
 from shared.consumer import EventConsumer
-from shared.events import decode_event, encode_event, new_event
+from shared.events import EventType, decode_event, encode_event, new_event
 from shared.topics import Topic
 from tests.doubles.memory_broker import MemoryBroker
 from tests.integration.test_notification_events import NOW, at_risk, rows, set_channels
@@ -55,7 +54,7 @@ def consume(notifications, memory_broker: MemoryBroker, clock):
             consumer=kafka_consumer,
             dead_letter_producer=memory_broker.make_producer(),
             group_id="test-notification",
-            handlers=handlers.build_handlers(Timing(clock=clock)),
+            handlers=handler_table(Timing(clock=clock)),
             tombstone_handlers=TOMBSTONE_HANDLERS,
             retry_backoff_s=0.01,
         )
@@ -121,7 +120,7 @@ def test_an_erasure_or_a_tombstone_takes_the_candidates_alerts_along(notificatio
 
     candidate_id = erased_by_event["data"]["candidate_id"]
     erasure = new_event(
-        "nl.werkbrug.candidate.erased",
+        EventType.CANDIDATE_ERASED,
         tenant=tenant,
         subject=candidate_id,
         data={"jobcoach_id": "jc-1"},
@@ -147,7 +146,7 @@ def test_the_workers_own_consumer_loop_turns_an_event_into_an_alert_and_commits_
         notifications.db,
         notifications.store.processed_events,
         [str(topic) for topic in TOPICS],
-        handlers.build_handlers(Timing(clock=clock)),
+        handler_table(Timing(clock=clock)),
         TOMBSTONE_HANDLERS,
     )
     event = at_risk(tenant)

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from admin import cli
 from services.matching import worker
 from services.matching.app import create_app
 from services.matching.context import MatchingContext
@@ -20,7 +21,6 @@ from services.matching.placements import scheduler
 from services.matching.placements import store as pstore
 from services.matching.ranking.engine import MatchingEngine
 from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD
-from shared import cli
 from shared.clock import FakeClock
 from shared.events import EventType, InvalidEvent, decode_event, encode_event, load_example, new_event
 from shared.topics import Topic

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from shared.events import decode_event
+from shared.events import EventType, decode_event
 from shared.topics import Topic
 from tests.integration.conftest import bearer
 from tests.integration.helpers import assert_problem, outbox_rows, snapshot
@@ -95,7 +95,7 @@ def test_posting_a_vacancy_answers_201_with_location_and_one_posted_event(vacanc
     assert row.published_at is None
     event = decode_event(row.payload.encode("utf-8"))
     assert event.id == row.event_id
-    assert event.type == "nl.werkbrug.vacancy.posted"
+    assert event.type == EventType.VACANCY_POSTED
     assert (event.tenant, event.subject, event.source) == (tenant, body["id"], "vacancy")
     assert event.data["employer_id"] == "emp-1"
     assert event.data["status"] == "open"
@@ -438,7 +438,7 @@ def test_patch_changes_only_the_given_fields_and_emits_updated(vacancies, keys, 
     posted, updated = outbox_rows(vacancies)
     assert updated.message_key == posted.message_key == f"{tenant}/{created['id']}"
     event = decode_event(updated.payload.encode("utf-8"))
-    assert event.type == "nl.werkbrug.vacancy.updated"
+    assert event.type == EventType.VACANCY_UPDATED
     assert event.data["title"] == "Hovenier"
     assert event.data["description"] == created["description"]
     assert (event.data["employer_id"], event.data["status"]) == ("emp-1", "open")
@@ -514,9 +514,9 @@ def test_marking_filled_emits_closed_with_status_filled_and_reopening_emits_upda
     assert reopened.get_json()["status"] == "open"
     events = [decode_event(row.payload.encode("utf-8")) for row in outbox_rows(vacancies)]
     assert [event.type for event in events] == [
-        "nl.werkbrug.vacancy.posted",
-        "nl.werkbrug.vacancy.closed",
-        "nl.werkbrug.vacancy.updated",
+        EventType.VACANCY_POSTED,
+        EventType.VACANCY_CLOSED,
+        EventType.VACANCY_UPDATED,
     ]
     assert events[1].data == {"employer_id": "emp-1", "status": "filled"}
     assert events[2].data["status"] == "open"
@@ -554,7 +554,7 @@ def test_delete_closes_the_vacancy_and_emits_closed(vacancies, keys, tenant):
     assert closed.topic == Topic.VACANCY_EVENTS
     assert closed.message_key == f"{tenant}/{vacancy_id}"
     event = decode_event(closed.payload.encode("utf-8"))
-    assert event.type == "nl.werkbrug.vacancy.closed"
+    assert event.type == EventType.VACANCY_CLOSED
     assert event.subject == vacancy_id
     assert event.data == {"employer_id": "emp-1", "status": "closed"}
 

@@ -21,7 +21,7 @@ import yaml
 from check_jsonschema.builtin_schemas import get_builtin_schema
 from prometheus_client.metrics import MetricWrapperBase
 
-from shared import metrics as werkbrug_metrics
+from admin.services import metric_modules
 from shared.topics import TOPIC_SPECS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,12 +51,13 @@ SERVICES: dict[str, tuple[int, int]] = {
 
 
 def _defined_metrics() -> tuple[set[str], set[str], set[str]]:
-    """The exposed names of the counters, gauges and histograms shared/metrics.py defines: the only metrics
-    the dashboards and rules may use."""
+    """The exposed names of the counters, gauges and histograms shared/metrics.py and the services' metrics.py
+    define: the only metrics the dashboards and rules may use."""
     counters, gauges, histograms = set(), set(), set()
-    for value in vars(werkbrug_metrics).values():
-        if isinstance(value, MetricWrapperBase):
-            {"counter": counters, "gauge": gauges, "histogram": histograms}[value._type].add(value._name)
+    for module in metric_modules():
+        for value in vars(module).values():
+            if isinstance(value, MetricWrapperBase):
+                {"counter": counters, "gauge": gauges, "histogram": histograms}[value._type].add(value._name)
     return {f"{name}_total" for name in counters}, gauges, histograms
 
 

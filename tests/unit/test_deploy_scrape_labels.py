@@ -9,7 +9,7 @@ Deployments in k8s/base, in Python and, when the binary is there, by a real Prom
 
 Then every label matcher in a dashboard or rule on a target label must select targets in every
 deployment, and every label a query groups by, a legend shows or an annotation prints must be either a
-label of the metric (shared/metrics.py) or one that every deployment's targets carry.
+label of the metric (shared/metrics.py, services/<name>/metrics.py) or one that every deployment's targets carry.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import requests
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from shared import metrics as werkbrug_metrics
+from admin.services import metric_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
@@ -58,11 +58,12 @@ Labels = dict[str, str]
 
 def _metric_labels() -> set[str]:
     labels = set()
-    for value in vars(werkbrug_metrics).values():
-        if isinstance(value, MetricWrapperBase):
-            labels |= set(value._labelnames)
-            if value._type == "histogram":
-                labels.add("le")
+    for module in metric_modules():
+        for value in vars(module).values():
+            if isinstance(value, MetricWrapperBase):
+                labels |= set(value._labelnames)
+                if value._type == "histogram":
+                    labels.add("le")
     return labels
 
 

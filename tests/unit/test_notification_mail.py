@@ -15,7 +15,7 @@ from services.notification import config
 from services.notification.config import SmtpSettings
 from services.notification.delivery import EmailSender, build_mail
 from services.notification.domain import alert_mail, digest_mail
-from shared.config import ConfigError, load_settings
+from shared.config import ConfigError
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
@@ -164,7 +164,7 @@ def test_smtp_failures_become_short_errors_that_never_quote_the_address(failure,
 
 
 def _settings(env: dict):
-    return load_settings("notification", env)
+    return config.load(env)
 
 
 def test_smtp_settings_default_to_a_local_server_without_tls():

@@ -8,7 +8,7 @@ from werkzeug.exceptions import BadRequest, InternalServerError, Unauthorized, U
 
 from shared.registry import Principal
 from shared.web.app import ProblemApi
-from shared.web.auth import _bearer_key, authorize, current_principal
+from shared.web.auth import authorize, bearer_key, current_principal
 from shared.web.problems import (
     MALFORMED_PROBLEM,
     PROBLEM_JSON,
@@ -69,7 +69,7 @@ def test_an_unreadable_body_is_400_malformed_without_the_parser_message():
     assert "errors" not in body
 
 
-def test_a_401_asks_for_a_bearer_key():
+def test_a_401_asks_for_abearer_key():
     response = problem_from_http_exception(Unauthorized())
 
     assert response.status_code == 401
@@ -94,11 +94,11 @@ def test_a_500_says_nothing_about_what_went_wrong():
         (None, None),
     ],
 )
-def test_the_bearer_key_is_read_from_the_authorization_header(header, key):
+def test_thebearer_key_is_read_from_the_authorization_header(header, key):
     app = Flask(__name__)
     headers = {"Authorization": header} if header is not None else {}
     with app.test_request_context(headers=headers):
-        assert _bearer_key() == key
+        assert bearer_key() == key
 
 
 class _Registry:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import SERVICE_PORTS, WORKER_METRICS_PORTS
+from admin.services import SERVICE_PORTS, WORKER_METRICS_PORTS
 from shared.devstack.stack import LocalStack
 
 PROCFILE = Path(__file__).resolve().parents[2] / "Procfile"

@@ -21,10 +21,10 @@ from services.matching.outbox import emit
 from services.matching.placements import insights, risk, store
 from services.matching.placements.cadence import Cadence
 from services.matching.ranking import store as ranking_store
+from services.matching.settings import MatchingSettings
 from shared.clock import Clock
 from shared.db import Database, utcnow
 from shared.events import EventType
-from shared.tenant_settings import TenantSettings
 
 # Dates a jobcoach writes are Dutch calendar days: "today" is today in the Netherlands.
 LOCAL_ZONE = ZoneInfo("Europe/Amsterdam")
@@ -107,7 +107,7 @@ def check_in(
     placement_id: str,
     fields: dict,
     today: date,
-    settings: TenantSettings,
+    settings: MatchingSettings,
 ) -> tuple[dict, dict]:
     """Record a check-in, rescore the placement, alert when the score rose above the threshold.
 

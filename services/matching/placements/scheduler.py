@@ -19,15 +19,15 @@ from services.matching.outbox import emit
 from services.matching.placements import store
 from services.matching.placements.cadence import Cadence
 from services.matching.placements.commands import local_today
+from services.matching.settings import MatchingSettings
 from shared.clock import Clock
 from shared.db import Database
 from shared.events import EventType
 from shared.loops import WorkerLoop, periodic
-from shared.tenant_settings import TenantSettings
 
 log = logging.getLogger(__name__)
 
-SettingsOf = Callable[[str], TenantSettings]
+SettingsOf = Callable[[str], MatchingSettings]
 
 
 def report_overdue(session: Session, tenant: str, placement_id: str, today: date, cadence: Cadence) -> bool:

@@ -14,10 +14,10 @@ from services.matching.ranking.index_cache import IndexCache
 from services.matching.ranking.live_index import RefitPolicy, TenantIndex
 from services.matching.ranking.reranker import RerankerModel
 from services.matching.ranking.scoring import Ranking
+from services.matching.settings import MatchingSettings
 from shared.cache import TTLCache
 from shared.db import Database
 from shared.registry import Registry
-from shared.tenant_settings import TenantSettings
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class MatchingEngine:
 
     def __init__(
         self,
-        settings: Callable[[str], TenantSettings],
+        settings: Callable[[str], MatchingSettings],
         cache: IndexCache,
         rerankers: RerankerCache | None = None,
     ) -> None:
@@ -64,10 +64,10 @@ class MatchingEngine:
         cls, threshold: float = rules.DEFAULT_PROPOSAL_THRESHOLD, weights: Mapping[str, float] | None = None
     ) -> MatchingEngine:
         """The same settings for every tenant and refits in the caller: for tests and tools."""
-        fixed = TenantSettings(match_threshold=threshold, score_weights=dict(weights or rules.DEFAULT_WEIGHTS))
+        fixed = MatchingSettings(match_threshold=threshold, score_weights=dict(weights or rules.DEFAULT_WEIGHTS))
         return cls(lambda _tenant: fixed, IndexCache(background=False))
 
-    def settings(self, tenant: str) -> TenantSettings:
+    def settings(self, tenant: str) -> MatchingSettings:
         return self._settings(tenant)
 
     def weights(self, tenant: str) -> dict[str, float]:

@@ -28,13 +28,13 @@ from typing import Final
 
 from sqlalchemy.orm import Session
 
+from services.matching import metrics
 from services.matching.outbox import emit
 from services.matching.ranking import fingerprints, store, traceability
 from services.matching.ranking.engine import MatchingEngine
 from services.matching.ranking.live_index import TenantIndex
 from services.matching.ranking.profiles import CandidateProfile, Match, VacancyProfile
 from services.matching.ranking.scoring import Ranking
-from shared import metrics
 from shared.events import Event, EventType
 
 log = logging.getLogger(__name__)

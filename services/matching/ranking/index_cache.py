@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from services.matching import metrics
 from services.matching.ranking import normalisation, store
 from services.matching.ranking.concepts import Lexicon
 from services.matching.ranking.live_index import RefitPolicy, TenantIndex
-from shared import metrics
 from shared.db import Database
 
 log = logging.getLogger(__name__)

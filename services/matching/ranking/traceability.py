@@ -20,11 +20,11 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
+from services.matching import metrics
 from services.matching.ranking import rules, scoring, store, vocabulary
 from services.matching.ranking.live_index import TenantIndex
 from services.matching.ranking.profiles import CandidateProfile, Match
 from services.matching.ranking.scoring import Ranking
-from shared import metrics
 
 CANDIDATE_TO_VACANCIES: Final = "candidate_vacancies"
 VACANCY_TO_CANDIDATES: Final = "vacancy_candidates"

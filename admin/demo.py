@@ -1,18 +1,18 @@
 """Demo data for a local run: one region, its keys, a few candidates and vacancies.
 
-Candidates and vacancies go in through the services' own commands, so they reach the outbox and flow
-through Kafka like any others once the workers run.
+The tenant and its keys go into the registry; the candidates and vacancies go in through the services'
+public APIs with those keys, as a jobcoach and an employer would post them, so that they reach each
+service's outbox and flow through Kafka like any others.
 """
 
 from __future__ import annotations
 
-from services.candidate import handlers as candidate_handlers
-from services.candidate import store as candidate_store
-from services.candidate.schemas import CandidateCreateSchema
-from services.vacancy import handlers as vacancy_handlers
-from services.vacancy.schemas import VacancyCreateSchema
-from shared.config import load_settings
-from shared.db import Database
+import time
+from dataclasses import dataclass
+
+import requests
+
+from shared.errors import Refused
 from shared.registry import Registry
 
 DEMO_LABEL = "demo"
@@ -80,28 +80,56 @@ DEMO_VACANCIES = [
 ]
 
 
-def seed_demo(registry: Registry, tenant: str) -> dict[str, str]:
-    """Create the tenant and fresh demo keys (older demo keys are revoked); seed data once."""
+def seed_registry(registry: Registry, tenant: str) -> dict[str, str]:
+    """Create the tenant and fresh demo keys; older demo keys are revoked."""
     registry.create_tenant(tenant)
     registry.revoke_labelled_keys(tenant, DEMO_LABEL)
-    keys = {
+    return {
         "EMPLOYER_KEY": registry.create_key(tenant, "employer", DEMO_EMPLOYER, DEMO_LABEL),
         "JOBCOACH_KEY": registry.create_key(tenant, "jobcoach", DEMO_JOBCOACH, DEMO_LABEL),
         "OPERATOR_KEY": registry.create_key(tenant, "operator", None, DEMO_LABEL),
     }
-    candidates_db = Database(load_settings("candidate").database_url)
-    with candidates_db.session() as session:
-        if candidate_store.count_candidates(session, tenant) == 0:
-            for candidate in DEMO_CANDIDATES:
-                candidate_handlers.register_candidate(
-                    session, tenant, DEMO_JOBCOACH, CandidateCreateSchema().load(candidate)
-                )
-            seed_vacancies = True
-        else:
-            seed_vacancies = False
-    if seed_vacancies:
-        vacancies_db = Database(load_settings("vacancy").database_url)
-        with vacancies_db.session() as session:
-            for vacancy in DEMO_VACANCIES:
-                vacancy_handlers.post_vacancy(session, tenant, DEMO_EMPLOYER, VacancyCreateSchema().load(vacancy))
-    return keys
+
+
+@dataclass(frozen=True)
+class ServiceUrls:
+    candidate: str
+    vacancy: str
+
+
+def post_demo_data(urls: ServiceUrls, tenant: str, jobcoach_key: str, employer_key: str, wait_s: float) -> str:
+    """Post the demo candidates, then the demo vacancies, once both services answer; nothing when the demo
+    employer has vacancies already (the data of an earlier run). Returns what it did, in a sentence."""
+    _wait_until_ready((urls.candidate, urls.vacancy), wait_s)
+    vacancies = f"{urls.vacancy}/v1/tenants/{tenant}/vacancies"
+    existing = _call("GET", vacancies, employer_key, params={"page_size": 1})
+    if existing["total"]:
+        return f"demo data already in {tenant}"
+    # Candidates first, so that each vacancy is matched against them as soon as it is posted.
+    for candidate in DEMO_CANDIDATES:
+        _call("POST", f"{urls.candidate}/v1/tenants/{tenant}/candidates", jobcoach_key, json=candidate)
+    for vacancy in DEMO_VACANCIES:
+        _call("POST", vacancies, employer_key, json=vacancy)
+    return f"demo data posted to {tenant}: candidates {len(DEMO_CANDIDATES)}, vacancies {len(DEMO_VACANCIES)}"
+
+
+def _wait_until_ready(base_urls: tuple[str, ...], wait_s: float) -> None:
+    deadline = time.monotonic() + wait_s
+    pending = list(base_urls)
+    while pending:
+        try:
+            if requests.get(f"{pending[0]}/readyz", timeout=2).status_code == 200:
+                pending.pop(0)
+                continue
+        except requests.RequestException:
+            pass
+        if time.monotonic() >= deadline:
+            raise Refused(f"{pending[0]} did not answer within {wait_s:g} s; no demo data posted")
+        time.sleep(0.5)
+
+
+def _call(method: str, url: str, key: str, **kwargs) -> dict:
+    response = requests.request(method, url, headers={"Authorization": f"Bearer {key}"}, timeout=10, **kwargs)
+    if not response.ok:
+        raise Refused(f"{method} {url} answered {response.status_code}: {response.text[:200]}")
+    return response.json()

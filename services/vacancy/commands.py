@@ -6,16 +6,15 @@ import uuid
 
 from sqlalchemy.orm import Session
 
-from services.vacancy import store
+from services.vacancy import metrics, store
 from services.vacancy.domain import FIELD_NAMES, apply_patch, event_type_for
-from shared import metrics
-from shared.events import new_event
+from shared.events import EventType, new_event
 
 SOURCE = "vacancy"
 
 
-def _emit(session: Session, tenant: str, vacancy: dict, event_type: str) -> None:
-    if event_type == "nl.werkbrug.vacancy.closed":
+def _emit(session: Session, tenant: str, vacancy: dict, event_type: EventType) -> None:
+    if event_type == EventType.VACANCY_CLOSED:
         data = {"employer_id": vacancy["employer_id"], "status": vacancy["status"]}
     else:
         data = {name: vacancy[name] for name in (*FIELD_NAMES, "employer_id", "status")}
@@ -24,23 +23,32 @@ def _emit(session: Session, tenant: str, vacancy: dict, event_type: str) -> None
 
 def post_vacancy(session: Session, tenant: str, employer_id: str, fields: dict) -> dict:
     vacancy = store.insert_vacancy(session, tenant, str(uuid.uuid4()), employer_id, fields)
-    _emit(session, tenant, vacancy, "nl.werkbrug.vacancy.posted")
+    _emit(session, tenant, vacancy, EventType.VACANCY_POSTED)
     metrics.VACANCIES_POSTED.labels(tenant).inc()
     return vacancy
 
 
-def change_vacancy(session: Session, tenant: str, current: dict, patch: dict) -> dict:
+def change_vacancy(
+    session: Session, tenant: str, current: dict, patch: dict, expected_version: int | None = None
+) -> dict:
     fields, status = apply_patch(current, dict(patch))
-    vacancy = store.update_vacancy(session, tenant, current["id"], status=status, fields=fields)
+    vacancy = store.update_vacancy(
+        session, tenant, current["id"], status=status, fields=fields, expected_version=expected_version
+    )
     _emit(session, tenant, vacancy, event_type_for(current["status"], status))
     return vacancy
 
 
-def close_vacancy(session: Session, tenant: str, current: dict) -> dict:
+def close_vacancy(session: Session, tenant: str, current: dict, expected_version: int | None = None) -> dict:
     if current["status"] == "closed":
         return current
     vacancy = store.update_vacancy(
-        session, tenant, current["id"], status="closed", fields={name: current[name] for name in FIELD_NAMES}
+        session,
+        tenant,
+        current["id"],
+        status="closed",
+        fields={name: current[name] for name in FIELD_NAMES},
+        expected_version=expected_version,
     )
-    _emit(session, tenant, vacancy, "nl.werkbrug.vacancy.closed")
+    _emit(session, tenant, vacancy, EventType.VACANCY_CLOSED)
     return vacancy

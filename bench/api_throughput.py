@@ -1,0 +1,221 @@
+"""What the API's safety costs: ``POST /vacancies`` per second with Idempotency-Key and rate limits on, the
+same with both off, and a bare Flask endpoint, all under the same gunicorn settings
+(``shared/web/gunicorn_conf.py``), side by side in one run; then a profile of the request path.
+
+The three servers run at once (an idle sync worker costs nothing); the load generator sends to one at a
+time, in interleaved rounds, so that a passing burst of load elsewhere on the machine does not favour one
+of them; the figure per server is the median of its rounds. The vacancy service runs on SQLite files of
+its own (the local default). Each request with keys on carries a fresh key, as a client's new request
+would; the rate limit is set far above the load, so every request is counted but none refused.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import http.client
+import json
+import os
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from shared.db import Database, upgrade
+from shared.devstack.broker import free_ports
+from shared.registry import Registry
+
+TENANT = "noord-limburg"
+VACANCY = {
+    "title": "Medewerker groenonderhoud",
+    "description": "Planten verzorgen in een rustig team.",
+    "tasks": ["planten verzorgen"],
+    "skills": ["groenonderhoud"],
+    "supports_offered": ["quiet_workplace"],
+    "hours_min": 16,
+    "hours_max": 24,
+    "kind": "work_experience",
+    "positions": 1,
+    "location": {"postcode": "5911"},
+}
+PATH = f"/v1/tenants/{TENANT}/vacancies"
+BODY = json.dumps(VACANCY).encode()
+UNLIMITED = json.dumps({"employer": "10000000/minute"})
+
+
+def _gunicorn(app: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:shared.web.gunicorn_conf", app]
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": str(Path.cwd()),
+        "WERKBRUG_PORT": str(port),
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "LOG_LEVEL": "WARNING",
+        **env,
+    }
+    full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return subprocess.Popen(command, env=full_env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+def _wait_for(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("GET", "/healthz")
+            connection.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing answers on port {port}")
+
+
+def _post(port: int, headers: dict[str, str], with_key: bool) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    sent = {**headers, "Content-Type": "application/json"}
+    if with_key:
+        sent["Idempotency-Key"] = uuid.uuid4().hex
+    connection.request("POST", PATH, body=BODY, headers=sent)
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    return response.status
+
+
+def _load(port: int, headers: dict[str, str], with_key: bool, seconds: float, clients: int) -> float:
+    """Requests per second answered 201 by ``clients`` concurrent senders over ``seconds``."""
+    done = [0] * clients
+    errors: list[int] = []
+    stop = time.monotonic() + seconds
+
+    def sender(index: int) -> None:
+        while time.monotonic() < stop:
+            status = _post(port, headers, with_key)
+            if status == 201:
+                done[index] += 1
+            else:
+                errors.append(status)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=sender, args=(index,)) for index in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"unexpected answers: {sorted(set(errors))}")
+    return sum(done) / (time.monotonic() - started)
+
+
+def _profile(root: Path, requests: int = 400) -> dict:
+    """Where the time of one POST goes, in-process (Flask test client, same app, keys and limits on)."""
+    from services.vacancy import app as vacancy_app
+    from services.vacancy import config as vacancy_config
+    from shared.web.app import ServiceContext
+
+    url = f"sqlite:///{root / 'profile-vacancy.db'}"
+    upgrade(Path("services/vacancy/migrations"), url)
+    registry = Registry(Database(f"sqlite:///{root / 'profile-registry.db'}"))
+    registry.migrate()
+    registry.create_tenant(TENANT)
+    key = registry.create_key(TENANT, "employer", "emp-bench")
+    results = {}
+    for label, limits, with_key in (("on", "true", True), ("off", "false", False)):
+        settings = vacancy_config.load(
+            {"DATABASE_URL": url, "RATELIMIT_ENABLED": limits, "RATELIMIT_DEFAULTS": UNLIMITED}
+        )
+        client = vacancy_app.create_app(ServiceContext(settings, Database(url), registry)).test_client()
+        headers = {"Authorization": f"Bearer {key}"}
+        for _ in range(20):  # warm caches: key lookups, compiled statements
+            client.post(PATH, json=VACANCY, headers=headers)
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        profiler.enable()
+        for _ in range(requests):
+            sent = {**headers, "Idempotency-Key": uuid.uuid4().hex} if with_key else headers
+            assert client.post(PATH, json=VACANCY, headers=sent).status_code == 201
+        profiler.disable()
+        elapsed = time.perf_counter() - started
+        stats = pstats.Stats(profiler)
+        results[label] = {"ms_per_request": round(1000 * elapsed / requests, 3), **_breakdown(stats, requests)}
+    return results
+
+
+# Parts of the request path, each a function whose cumulative time is reported per request.
+_PARTS = {
+    "whole request (test client)": ("werkzeug/test.py", "open"),
+    "rate limit: counting (before the view)": ("flask_limiter/_extension.py", "_check_request_limit"),
+    "rate limit: headers": ("shared/web/ratelimit.py", "_rate_limit_headers"),
+    "idempotency: claim (own transaction)": ("shared/idempotency.py", "claim"),
+    "idempotency: answer stored and committed with the effect": ("shared/web/idempotency.py", "_settle"),
+    "authentication (cached key lookup)": ("shared/registry.py", "authenticate"),
+    "body parsing and validation (webargs, marshmallow)": ("webargs/core.py", "_load_location_data"),
+    "the command: insert vacancy and outbox event": ("services/vacancy/handlers.py", "post_vacancy"),
+    "answer serialisation (marshmallow dump, JSON)": ("marshmallow/schema.py", "dump"),
+    "database commits": ("sqlalchemy/orm/session.py", "commit"),
+    "metrics": ("prometheus_client/metrics.py", "inc"),
+}
+
+
+def _breakdown(stats: pstats.Stats, requests: int) -> dict:
+    found: dict[str, float] = {}
+    for (filename, _line, function), (_cc, _nc, _tt, cumulative, _callers) in stats.stats.items():
+        for part, (suffix, name) in _PARTS.items():
+            if function == name and filename.endswith(suffix):
+                found[part] = found.get(part, 0.0) + cumulative
+    return {part: round(1000 * seconds / requests, 3) for part, seconds in found.items()}
+
+
+def run(rounds: int = 3, seconds: float = 6.0, clients: int = 4) -> dict:
+    with tempfile.TemporaryDirectory(prefix="werkbrug-bench-api-") as scratch:
+        root = Path(scratch)
+        registry_url = f"sqlite:///{root / 'registry.db'}"
+        registry = Registry(Database(registry_url))
+        registry.migrate()
+        registry.create_tenant(TENANT)
+        headers = {"Authorization": f"Bearer {registry.create_key(TENANT, 'employer', 'emp-bench')}"}
+        ports = dict(zip(("on", "off", "bare"), free_ports(3), strict=True))
+        servers = []
+        try:
+            for label, limits in (("on", "true"), ("off", "false")):
+                url = f"sqlite:///{root / f'vacancy-{label}.db'}"
+                upgrade(Path("services/vacancy/migrations"), url)
+                env = {
+                    "DATABASE_URL": url,
+                    "REGISTRY_DATABASE_URL": registry_url,
+                    "RATELIMIT_ENABLED": limits,
+                    "RATELIMIT_DEFAULTS": UNLIMITED,
+                }
+                servers.append(_gunicorn("services.vacancy.app:create_app()", ports[label], env, root / f"{label}.log"))
+            servers.append(_gunicorn("bench.bare_app:create_app()", ports["bare"], {}, root / "bare.log"))
+            for port in ports.values():
+                _wait_for(port)
+            for label, port in ports.items():  # warm up: imports, first connections, caches
+                _load(port, headers, label == "on", 1.0, clients)
+            figures: dict[str, list[float]] = {label: [] for label in ports}
+            for _ in range(rounds):
+                for label, port in ports.items():
+                    figures[label].append(_load(port, headers, label == "on", seconds, clients))
+        finally:
+            for server in servers:
+                server.terminate()
+            for server in servers:
+                server.wait(timeout=30)
+        median = {label: statistics.median(values) for label, values in figures.items()}
+        profile = _profile(root)
+    return {
+        "workers": int(os.environ.get("WEB_CONCURRENCY", "2")),
+        "clients": clients,
+        "rounds": rounds,
+        "seconds_per_round": seconds,
+        "requests_per_second": {label: round(value, 1) for label, value in median.items()},
+        "rounds_requests_per_second": {label: [round(v, 1) for v in values] for label, values in figures.items()},
+        "on_to_bare": round(median["on"] / median["bare"], 3),
+        "off_to_bare": round(median["off"] / median["bare"], 3),
+        "lost_to_keys_and_limits": round(1 - median["on"] / median["off"], 3),
+        "profile_ms_per_request": profile,
+    }

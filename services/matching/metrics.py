@@ -1,0 +1,33 @@
+"""The matching service's own Prometheus metrics (the common ones are in :mod:`shared.metrics`)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+MATCHES_PROPOSED = Counter("werkbrug_matches_proposed", "Matches proposed to jobcoaches", ["tenant"])
+
+# Who gets seen: candidates shown to employers or proposed to jobcoaches, per ladder step and whether they
+# are in the target-group register, so that a group left out systematically shows up as a flat line.
+CANDIDATE_EXPOSURES = Counter(
+    "werkbrug_candidate_exposures",
+    "Candidates shown to employers or proposed to jobcoaches",
+    ["tenant", "ladder_step", "target_group", "kind"],
+)
+EXPOSURE_KINDS = ("shown", "proposed")
+LADDER_STEP_LABELS = ("1", "2", "3", "4", "5", "6")
+MATCHING_INDEX_BUILD = Histogram(
+    "werkbrug_matching_index_build_seconds",
+    "Time to build a tenant's matching index from its database (initial) or to refit it (refit)",
+    ["kind"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+def prime_tenant_series(tenants: list[str]) -> None:
+    """Create the per-tenant series at start-up so that dashboards and alerts see zeros, not gaps."""
+    for tenant in tenants:
+        MATCHES_PROPOSED.labels(tenant)
+        for step in LADDER_STEP_LABELS:
+            for target_group in ("yes", "no"):
+                for kind in EXPOSURE_KINDS:
+                    CANDIDATE_EXPOSURES.labels(tenant, step, target_group, kind)
