@@ -51,7 +51,13 @@ def periodic(
                 failures += 1
                 log.warning("loop step failed; retrying", extra={"ctx": {"reason": name, "error": type(exc).__name__}})
                 if on_error is not None:
-                    on_error(failures)
+                    # A remedy that fails too (a client that will not close) must not end the loop it serves.
+                    try:
+                        on_error(failures)
+                    except Exception as remedy_error:
+                        log.warning(
+                            "loop remedy failed", extra={"ctx": {"reason": name, "error": type(remedy_error).__name__}}
+                        )
                 stop.wait(delay)
                 delay = min(delay * 2, ceiling)
                 continue

@@ -257,7 +257,11 @@ class OutboxRelay:
             log.warning("could not reconnect the outbox producer", extra={"ctx": {"error": type(exc).__name__}})
             return
         old, self.producer = self.producer, fresh
-        old.close(timeout=0)
+        try:
+            old.close(timeout=0)
+        except Exception as exc:
+            # A producer stuck on a dead broker may refuse to close in time; it is dropped all the same.
+            log.warning("could not close the old outbox producer", extra={"ctx": {"error": type(exc).__name__}})
 
     def purge_published(self) -> int:
         cutoff = utcnow() - self.keep_published

@@ -116,3 +116,21 @@ def test_every_event_type_constant_has_a_contract_and_equals_its_wire_name(event
     assert event_type in EVENT_TYPES
     assert EVENT_TYPES[event_type].type == event_type
     assert event_type == event_type.value
+
+
+def test_a_failing_remedy_does_not_end_the_loop() -> None:
+    calls = 0
+
+    def step(stop: threading.Event) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise RuntimeError("broker away")
+        stop.set()
+        return False
+
+    def remedy(_failures: int) -> None:
+        raise TimeoutError("the old client would not close")
+
+    run_steps(step, retry_s=0.001, on_error=remedy)
+    assert calls == 3
