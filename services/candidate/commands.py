@@ -28,7 +28,15 @@ def record_consent_and_ladder(
         (domain.LADDER, domain.ladder_entry(reason, before, after)),
     ):
         if details is not None:
-            store.add_history(session, tenant, after["id"], kind, recorded_by=recorded_by, details=details)
+            store.add_history(
+                session,
+                tenant,
+                after["id"],
+                kind,
+                recorded_by=recorded_by,
+                recorded_at=after["updated_at"],
+                details=details,
+            )
 
 
 def register_candidate(session: Session, tenant: str, jobcoach_id: str, fields: dict) -> dict:
@@ -63,6 +71,7 @@ def hand_over(session: Session, tenant: str, current: dict, jobcoach_id: str, re
         current["id"],
         domain.HANDOVER,
         recorded_by=recorded_by,
+        recorded_at=candidate["updated_at"],
         details={"from_jobcoach_id": current["jobcoach_id"], "to_jobcoach_id": jobcoach_id},
     )
     emit_profile(session, tenant, candidate, EventType.CANDIDATE_UPDATED)
