@@ -65,7 +65,9 @@ def acknowledge_operator_alert(session: Session, tenant: str, alert_id: str, now
     alert = store.get_operator_alert(session, tenant, alert_id)
     if alert is None:
         return None
-    if store.acknowledge_alert(session, tenant, alert_id, now):
+    # The acknowledged event's contract demands a candidate: an alert about a caseload, which has none, is
+    # not told (it is nobody's contact with a candidate either).
+    if store.acknowledge_alert(session, tenant, alert_id, now) and alert["candidate_id"] is not None:
         _tell_acknowledged(session, tenant, alert, store.alert_jobcoach(session, tenant, alert_id), now)
     return store.get_operator_alert(session, tenant, alert_id)
 
