@@ -231,7 +231,6 @@ def on_candidate_profile(session: Session, event: Event, timing: Timing = DEFAUL
     The open ones' deliveries start again on the new jobcoach's channels; the acknowledged ones need none."""
     tenant, candidate_id, jobcoach_id = event.tenant, event.subject, event.data["jobcoach_id"]
     _require_ids(event, candidate_id)
-    _require_ids(event, jobcoach_id, length=JOBCOACH_ID_LENGTH)
     now = timing.clock()
     store.set_candidate_jobcoach(session, tenant, candidate_id, jobcoach_id, now)
     for alert in store.move_candidate_alerts(session, tenant, candidate_id, jobcoach_id):
