@@ -1,4 +1,5 @@
-"""The notification routes: the jobcoach's inbox and channels, and the operators' inbox of escalations."""
+"""The notification routes: the jobcoach's inbox and channels, and the operators' inbox (escalations and
+caseloads over the limit)."""
 
 from __future__ import annotations
 
@@ -79,11 +80,12 @@ class Escalations(MethodView):
     @blp.arguments(OperatorAlertQuerySchema, location="query")
     @blp.response(200, AlertPageSchema)
     def get(self, query, tenant):
-        """The region operators' inbox: at-risk alerts no jobcoach acknowledged in time, newest first"""
+        """The region operators' inbox, newest first: at-risk and check-in-overdue alerts no jobcoach
+        acknowledged in time, and jobcoaches whose caseload passed the region's limit"""
         offset, limit = page_bounds(query)
         with _db().session() as session:
             items, total = store.list_operator_alerts(
-                session, tenant, unread=query.get("unread"), offset=offset, limit=limit
+                session, tenant, unread=query.get("unread"), alert_type=query.get("type"), offset=offset, limit=limit
             )
         return page_of(items, total, query)
 
@@ -120,4 +122,4 @@ class Channels(MethodView):
         """Set the jobcoach's webhook (URL and signing secret), e-mail address and whether mail comes as a
         daily digest"""
         with _db().session() as session:
-            return _channels_view(store.put_channels(session, tenant, jobcoach_id, channels))
+            return _channels_view(commands.set_channels(session, tenant, jobcoach_id, channels))

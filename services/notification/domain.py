@@ -13,30 +13,49 @@ from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from shared import events
 from shared.events import EventType
 
 SIGNATURE_HEADER = "Werkbrug-Signature"
 TIMESTAMP_HEADER = "Werkbrug-Timestamp"
 ALERT_ID_HEADER = "Werkbrug-Alert-Id"
 
+MATCH_PROPOSED, AT_RISK, CHECKIN_OVERDUE = "match_proposed", "placement_at_risk", "checkin_overdue"
+OUT_OF_SIGHT, EMPLOYER_INTEREST, CASELOAD_OVER_LIMIT = "out_of_sight", "employer_interest", "caseload_over_limit"
+ESCALATED_RISK, ESCALATED_CHECKIN = "placement_at_risk_escalated", "checkin_overdue_escalated"
+
 ALERT_TYPE_OF_EVENT = {
-    EventType.MATCH_PROPOSED: "match_proposed",
-    EventType.PLACEMENT_AT_RISK: "placement_at_risk",
-    EventType.PLACEMENT_CHECKIN_OVERDUE: "checkin_overdue",
+    EventType.MATCH_PROPOSED: MATCH_PROPOSED,
+    EventType.PLACEMENT_AT_RISK: AT_RISK,
+    EventType.PLACEMENT_CHECKIN_OVERDUE: CHECKIN_OVERDUE,
+    EventType.CANDIDATE_OUT_OF_SIGHT: OUT_OF_SIGHT,
+    EventType.INTRODUCTION_REQUESTED: EMPLOYER_INTEREST,
+    EventType.CASELOAD_OVER_LIMIT: CASELOAD_OVER_LIMIT,
 }
-ESCALATED_RISK = "placement_at_risk_escalated"
-ALERT_TYPES = (*ALERT_TYPE_OF_EVENT.values(), ESCALATED_RISK)
+# A jobcoach's alert of one of these types that nobody acknowledged in time goes to the region's operators
+# as an alert of the mapped type.
+ESCALATES_TO = {AT_RISK: ESCALATED_RISK, CHECKIN_OVERDUE: ESCALATED_CHECKIN}
+# Every type an inbox holds: the contracts name them once, for the events that report alerts.
+ALERT_TYPES = events.ALERT_TYPES
 # Alerts go either to one jobcoach or to every operator of the region.
 JOBCOACH, OPERATORS = "jobcoach", "operators"
+# The types in the operators' inbox; every other type is a jobcoach's.
+OPERATOR_ALERT_TYPES = (*ESCALATES_TO.values(), CASELOAD_OVER_LIMIT)
 # The channels a delivery can take; a "digest" delivery waits for the jobcoach's daily summary mail.
 WEBHOOK, EMAIL, DIGEST = "webhook", "email", "digest"
 
 TYPE_LABELS = {
-    "match_proposed": "Nieuwe match",
-    "placement_at_risk": "Plaatsing loopt risico",
-    "checkin_overdue": "Check-in te laat",
+    MATCH_PROPOSED: "Nieuwe match",
+    AT_RISK: "Plaatsing loopt risico",
+    CHECKIN_OVERDUE: "Check-in te laat",
     ESCALATED_RISK: "Risicomelding niet bevestigd",
+    ESCALATED_CHECKIN: "Te late check-in niet bevestigd",
+    OUT_OF_SIGHT: "Kandidaat uit beeld",
+    EMPLOYER_INTEREST: "Werkgever wil kennismaken",
+    CASELOAD_OVER_LIMIT: "Caseload te groot",
 }
+# A vacancy title in a message is cut here, so that the message fits its column whatever the title.
+TITLE_IN_MESSAGE = 200
 
 
 def match_message(vacancy_title: str, score: float) -> str:
@@ -51,12 +70,42 @@ def checkin_overdue_message(due_since: date) -> str:
     return f"De check-in van een plaatsing is te laat: verwacht sinds {due_since:%d-%m-%Y}."
 
 
-def escalation_message(hours: int) -> str:
-    return f"Een risicomelding is na {hours} uur nog niet bevestigd door de jobcoach."
+def _title(vacancy_title: str | None) -> str:
+    title = " ".join((vacancy_title or "").split())
+    return title if len(title) <= TITLE_IN_MESSAGE else title[: TITLE_IN_MESSAGE - 1].rstrip() + "…"
+
+
+def out_of_sight_message(last_contact: date, today: date, contact_days: int) -> str:
+    """Plain language: how many days without contact (at least the region's limit that set it off), and
+    since when."""
+    days = max((today - last_contact).days, contact_days)
+    return (
+        f"Al {days} dagen geen contact met deze kandidaat (laatste contact {last_contact:%d-%m-%Y}). Neem contact op."
+    )
+
+
+def employer_interest_message(vacancy_title: str | None) -> str:
+    """Names the vacancy, never the employer: the jobcoach answers at the introduction, not to a person."""
+    title = _title(vacancy_title)
+    vacancy = f"de vacature {title}" if title else "een vacature"
+    return (
+        f"Een werkgever wil kennismaken met je kandidaat voor {vacancy}. "
+        "Vraag je kandidaat wat die wil en geef antwoord."
+    )
+
+
+def caseload_message(jobcoach_id: str, caseload: int, caseload_limit: int) -> str:
+    return f"Jobcoach {jobcoach_id} heeft {caseload} kandidaten. Dat is meer dan de grens van {caseload_limit}."
+
+
+def escalation_message(hours: int, alert_type: str = AT_RISK) -> str:
+    what = "melding over een te late check-in" if alert_type == CHECKIN_OVERDUE else "risicomelding"
+    return f"Een {what} is na {hours} uur nog niet bevestigd door de jobcoach."
 
 
 def escalation_cutoff(now: datetime, hours: int) -> datetime:
-    """At-risk alerts created at or before this moment and still unacknowledged go to the operators."""
+    """At-risk and check-in-overdue alerts created at or before this moment and still unacknowledged go to
+    the operators."""
     return now - timedelta(hours=hours)
 
 

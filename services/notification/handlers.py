@@ -1,5 +1,6 @@
 """Event handlers of the notification service: plain functions turning the events it consumes into alerts,
-listed by event type in the worker's handler table (:func:`services.notification.worker.handler_table`)."""
+and a candidate's handover into their alerts changing hands, listed by event type in the worker's handler
+table (:func:`services.notification.worker.handler_table`)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from services.notification import domain, metrics, store
+from services.notification import commands, domain, metrics, store
 from shared.clock import Clock
 from shared.db import utcnow
 from shared.events import Event, InvalidEvent
 
-# Ids the alert table keeps in 36 characters (UUIDs).
+# Ids the alert table keeps in 36 characters (UUIDs); jobcoach ids (key subjects) in 100.
 ID_LENGTH = 36
+JOBCOACH_ID_LENGTH = 100
 
 
 @dataclass(frozen=True)
@@ -40,24 +42,34 @@ def create_alert(
     message: str,
     details: dict,
     placement_id: str | None = None,
+    audience: str = domain.JOBCOACH,
     timing: Timing = DEFAULT_TIMING,
 ) -> str | None:
-    """Store one alert per (type, subject, episode) and queue its deliveries; None when it exists."""
+    """Store one alert per (type, subject, episode), tell it and queue its deliveries; None when it exists.
+
+    A jobcoach's alert goes to the candidate's jobcoach as the candidate events last named them, if they
+    did: the event behind the alert may have left its producer before a handover. An operators' alert is
+    about the event's jobcoach and has no deliveries (operators read their inbox)."""
     tenant, data = event.tenant, event.data
     if store.alert_exists(session, tenant, alert_type, subject, episode):
         return None
+    candidate_id = data.get("candidate_id")
+    jobcoach_id = data["jobcoach_id"]
+    if audience == domain.JOBCOACH:
+        jobcoach_id = store.candidate_jobcoach(session, tenant, candidate_id) or jobcoach_id
     alert_id = str(uuid.uuid4())
     now = timing.clock()
-    store.insert_alert(
+    commands.raise_alert(
         session,
         tenant,
         {
             "id": alert_id,
-            "jobcoach_id": data["jobcoach_id"],
+            "audience": audience,
+            "jobcoach_id": jobcoach_id,
             "type": alert_type,
             "subject": subject,
             "episode": episode,
-            "candidate_id": data["candidate_id"],
+            "candidate_id": candidate_id,
             "vacancy_id": data.get("vacancy_id"),
             "placement_id": placement_id,
             "message": message,
@@ -66,8 +78,8 @@ def create_alert(
             "created_at": now,
         },
     )
-    _queue_deliveries(session, tenant, alert_id, data["jobcoach_id"], now, timing)
-    metrics.ALERTS_CREATED.labels(tenant, alert_type).inc()
+    if audience == domain.JOBCOACH:
+        _queue_deliveries(session, tenant, alert_id, jobcoach_id, now, timing)
     # Latency is real time from the source event, whatever the injected clock says.
     metrics.ALERT_LATENCY.observe(max((utcnow() - event.time).total_seconds(), 0.0))
     return alert_id
@@ -88,12 +100,12 @@ def _queue_deliveries(
             store.add_delivery(session, tenant, alert_id, domain.EMAIL, now)
 
 
-def _require_ids(event: Event, *ids: str) -> None:
+def _require_ids(event: Event, *ids: str | None, length: int = ID_LENGTH) -> None:
     # Checked here rather than left to the database: SQLite would store a longer id, PostgreSQL would refuse
     # it on every retry; either way the event belongs in dead-letters.
     for value in ids:
-        if not value or len(value) > ID_LENGTH:
-            raise InvalidEvent(f"{event.type}: an id is empty or longer than {ID_LENGTH} characters")
+        if not value or len(value) > length:
+            raise InvalidEvent(f"{event.type}: an id is empty or longer than {length} characters")
 
 
 def on_match_proposed(session: Session, event: Event, timing: Timing = DEFAULT_TIMING) -> None:
@@ -101,7 +113,7 @@ def on_match_proposed(session: Session, event: Event, timing: Timing = DEFAULT_T
     create_alert(
         session,
         event,
-        alert_type="match_proposed",
+        alert_type=domain.MATCH_PROPOSED,
         subject=f"{data['vacancy_id']}:{data['candidate_id']}",
         episode=1,
         message=domain.match_message(data["vacancy_title"], data["score"]),
@@ -116,7 +128,7 @@ def on_placement_at_risk(session: Session, event: Event, timing: Timing = DEFAUL
     create_alert(
         session,
         event,
-        alert_type="placement_at_risk",
+        alert_type=domain.AT_RISK,
         subject=event.subject,
         episode=data["episode"],
         message=domain.at_risk_message(data["score"]),
@@ -138,7 +150,7 @@ def on_checkin_overdue(session: Session, event: Event, timing: Timing = DEFAULT_
     create_alert(
         session,
         event,
-        alert_type="checkin_overdue",
+        alert_type=domain.CHECKIN_OVERDUE,
         subject=event.subject,
         episode=data["episode"],
         message=domain.checkin_overdue_message(data["due_since"]),
@@ -150,6 +162,80 @@ def on_checkin_overdue(session: Session, event: Event, timing: Timing = DEFAULT_
         placement_id=event.subject,
         timing=timing,
     )
+
+
+def on_candidate_out_of_sight(session: Session, event: Event, timing: Timing = DEFAULT_TIMING) -> None:
+    """No contact with the candidate for the region's ``contact_days``: once per gap (episode)."""
+    data = event.data
+    _require_ids(event, data["candidate_id"])
+    create_alert(
+        session,
+        event,
+        alert_type=domain.OUT_OF_SIGHT,
+        subject=data["candidate_id"],
+        episode=data["episode"],
+        message=domain.out_of_sight_message(data["last_contact"], timing.clock().date(), data["contact_days"]),
+        details={
+            "last_contact": data["last_contact"].isoformat(),
+            "contact_days": data["contact_days"],
+            "episode": data["episode"],
+        },
+        timing=timing,
+    )
+
+
+def on_introduction_requested(session: Session, event: Event, timing: Timing = DEFAULT_TIMING) -> None:
+    """An employer's interest in the candidate's anonymous profile. The alert names the vacancy and carries
+    the introduction's id, which the jobcoach answers at matching (accept or decline); the employer's id
+    stays out of it, since the jobcoach answers the introduction, not a person."""
+    data = event.data
+    _require_ids(event, event.subject, data["candidate_id"], data["vacancy_id"])
+    create_alert(
+        session,
+        event,
+        alert_type=domain.EMPLOYER_INTEREST,
+        subject=event.subject,
+        episode=1,
+        message=domain.employer_interest_message(data["vacancy_title"]),
+        details={"introduction_id": event.subject, "vacancy_title": data["vacancy_title"]},
+        timing=timing,
+    )
+
+
+def on_caseload_over_limit(session: Session, event: Event, timing: Timing = DEFAULT_TIMING) -> None:
+    """A jobcoach's caseload passed the region's limit: the region's operators hear of it, once per episode
+    (matching starts a new one only after the caseload fell back under the limit)."""
+    data = event.data
+    _require_ids(event, data["jobcoach_id"], length=JOBCOACH_ID_LENGTH)
+    create_alert(
+        session,
+        event,
+        alert_type=domain.CASELOAD_OVER_LIMIT,
+        subject=data["jobcoach_id"],
+        episode=data["episode"],
+        message=domain.caseload_message(data["jobcoach_id"], data["caseload"], data["caseload_limit"]),
+        details={
+            "jobcoach_id": data["jobcoach_id"],
+            "caseload": data["caseload"],
+            "caseload_limit": data["caseload_limit"],
+            "episode": data["episode"],
+        },
+        audience=domain.OPERATORS,
+        timing=timing,
+    )
+
+
+def on_candidate_profile(session: Session, event: Event, timing: Timing = DEFAULT_TIMING) -> None:
+    """A candidate registered or changed: remember their jobcoach and, after a handover, hand every alert about
+    them to the new jobcoach, acknowledged ones too, so that the old jobcoach loses sight of the candidate.
+    The open ones' deliveries start again on the new jobcoach's channels; the acknowledged ones need none."""
+    tenant, candidate_id, jobcoach_id = event.tenant, event.subject, event.data["jobcoach_id"]
+    _require_ids(event, candidate_id)
+    now = timing.clock()
+    store.set_candidate_jobcoach(session, tenant, candidate_id, jobcoach_id, now)
+    for alert in store.move_candidate_alerts(session, tenant, candidate_id, jobcoach_id):
+        if alert["acknowledged_at"] is None:
+            _queue_deliveries(session, tenant, alert["id"], jobcoach_id, now, timing)
 
 
 def on_candidate_erased(session: Session, event: Event) -> None:

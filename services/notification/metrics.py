@@ -6,7 +6,9 @@ from prometheus_client import Counter, Histogram
 
 from services.notification import domain
 
-ALERTS_CREATED = Counter("werkbrug_alerts_created", "Alerts put in a jobcoach's inbox", ["tenant", "type"])
+ALERTS_CREATED = Counter(
+    "werkbrug_alerts_created", "Alerts put in an inbox, a jobcoach's or the region's operators'", ["tenant", "type"]
+)
 ALERT_DELIVERIES = Counter(
     "werkbrug_alert_deliveries", "Alert delivery attempts by channel and outcome", ["channel", "outcome"]
 )

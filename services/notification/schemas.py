@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from services.notification.domain import ALERT_TYPES, webhook_url_problem
+from services.notification.domain import ALERT_TYPES, OPERATOR_ALERT_TYPES, webhook_url_problem
 from shared.web.resources import PageQuerySchema, PageSchema, StrictBodySchema
 
 
@@ -31,11 +31,19 @@ class AlertSchema(ma.Schema):
     escalated_at = fields.AwareDateTime(
         allow_none=True, metadata={"description": "when the unacknowledged alert went to the region's operators"}
     )
-    candidate_id = fields.String()
+    candidate_id = fields.String(
+        allow_none=True, metadata={"description": "null only for an operators' alert about a jobcoach's caseload"}
+    )
     vacancy_id = fields.String(allow_none=True)
     placement_id = fields.String(allow_none=True)
     message = fields.String()
-    details = fields.Dict()
+    details = fields.Dict(
+        metadata={
+            "description": "by type; employer_interest: introduction_id (answer it at matching's "
+            "/introductions/{id}/accept or /decline) and vacancy_title; caseload_over_limit: jobcoach_id, "
+            "caseload, caseload_limit; escalations: alert_id, jobcoach_id"
+        }
+    )
     deliveries = fields.List(fields.Nested(DeliverySchema))
 
 
@@ -46,6 +54,7 @@ class AlertQuerySchema(PageQuerySchema):
 
 class OperatorAlertQuerySchema(PageQuerySchema):
     unread = fields.Boolean()
+    type = fields.String(validate=validate.OneOf(OPERATOR_ALERT_TYPES))
 
 
 class AlertPageSchema(PageSchema):

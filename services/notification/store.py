@@ -10,7 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.notification.domain import JOBCOACH, OPERATORS
+from services.notification.domain import ESCALATES_TO, JOBCOACH, OPERATORS
 from shared.consumer import processed_events_table
 from shared.db import UtcDateTime, utcnow
 from shared.events import message_key
@@ -40,7 +40,8 @@ alerts = sa.Table(
     # often the event behind it is delivered.
     sa.Column("subject", sa.String(200), nullable=False),
     sa.Column("episode", sa.Integer, nullable=False),
-    sa.Column("candidate_id", sa.String(36), nullable=False),
+    # None only for an operators' alert about a jobcoach rather than a candidate (caseload over the limit).
+    sa.Column("candidate_id", sa.String(36), nullable=True),
     sa.Column("vacancy_id", sa.String(36), nullable=True),
     sa.Column("placement_id", sa.String(36), nullable=True),
     sa.Column("message", sa.String(500), nullable=False),
@@ -70,6 +71,17 @@ channels = sa.Table(
     sa.Column("email", sa.String(254), nullable=True),
     # E-mail only the daily digest instead of one mail per alert.
     sa.Column("digest", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Whose candidate is whose, from the candidate events: all notification knows of a candidate. An alert goes
+# to the jobcoach named here rather than the one in the event behind it, which may predate a handover.
+candidate_jobcoaches = sa.Table(
+    "candidate_jobcoaches",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("candidate_id", sa.String(36), primary_key=True),
+    sa.Column("jobcoach_id", sa.String(100), nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
@@ -177,9 +189,11 @@ def list_alerts(
 
 
 def list_operator_alerts(
-    session: Session, tenant: str, *, unread: bool | None, offset: int, limit: int
+    session: Session, tenant: str, *, unread: bool | None, alert_type: str | None = None, offset: int, limit: int
 ) -> tuple[list[dict], int]:
     conditions = [alerts.c.tenant == tenant, alerts.c.audience == OPERATORS, *_read_state(unread)]
+    if alert_type is not None:
+        conditions.append(alerts.c.type == alert_type)
     return _page(session, tenant, conditions, offset, limit)
 
 
@@ -197,6 +211,12 @@ def get_alert(session: Session, tenant: str, jobcoach_id: str, alert_id: str) ->
 
 def get_operator_alert(session: Session, tenant: str, alert_id: str) -> dict | None:
     return _one(session, tenant, [alerts.c.audience == OPERATORS, alerts.c.id == alert_id])
+
+
+def alert_jobcoach(session: Session, tenant: str, alert_id: str) -> str | None:
+    """Whose inbox the alert is in or, for an operators' alert, which jobcoach it is about."""
+    query = sa.select(alerts.c.jobcoach_id).where(alerts.c.tenant == tenant, alerts.c.id == alert_id)
+    return session.execute(query).scalar_one_or_none()
 
 
 def acknowledge_alert(session: Session, tenant: str, alert_id: str, now: datetime) -> bool:
@@ -228,7 +248,61 @@ def erase_candidate(session: Session, tenant: str, candidate_id: str) -> int:
         )
     )
     result = session.execute(alerts.delete().where(alerts.c.tenant == tenant, alerts.c.candidate_id == candidate_id))
+    session.execute(
+        candidate_jobcoaches.delete().where(
+            candidate_jobcoaches.c.tenant == tenant, candidate_jobcoaches.c.candidate_id == candidate_id
+        )
+    )
     return result.rowcount or 0
+
+
+def candidate_jobcoach(session: Session, tenant: str, candidate_id: str) -> str | None:
+    """The candidate's jobcoach as the candidate events last said, or None when none has come yet."""
+    query = sa.select(candidate_jobcoaches.c.jobcoach_id).where(
+        candidate_jobcoaches.c.tenant == tenant, candidate_jobcoaches.c.candidate_id == candidate_id
+    )
+    return session.execute(query).scalar_one_or_none()
+
+
+def set_candidate_jobcoach(session: Session, tenant: str, candidate_id: str, jobcoach_id: str, now: datetime) -> None:
+    # One candidate's events come in order from one partition, so the last one written is the newest.
+    updated = session.execute(
+        candidate_jobcoaches.update()
+        .where(candidate_jobcoaches.c.tenant == tenant, candidate_jobcoaches.c.candidate_id == candidate_id)
+        .values(jobcoach_id=jobcoach_id, updated_at=now)
+    )
+    if updated.rowcount == 0:
+        session.execute(
+            candidate_jobcoaches.insert().values(
+                tenant=tenant, candidate_id=candidate_id, jobcoach_id=jobcoach_id, updated_at=now
+            )
+        )
+
+
+def move_candidate_alerts(session: Session, tenant: str, candidate_id: str, jobcoach_id: str) -> list[dict]:
+    """Hand every jobcoach's alert about the candidate that another jobcoach holds, open or acknowledged,
+    to ``jobcoach_id``, and drop those alerts' deliveries (they were meant for the other jobcoach's
+    channels). Returns the moved alerts as ``{id, acknowledged_at}``; the caller queues the open ones'
+    deliveries again for their new jobcoach. Operators' alerts about the candidate stay as they were."""
+    conditions = (
+        alerts.c.tenant == tenant,
+        alerts.c.candidate_id == candidate_id,
+        alerts.c.audience == JOBCOACH,
+        alerts.c.jobcoach_id != jobcoach_id,
+    )
+    moved = [
+        row._asdict()
+        for row in session.execute(sa.select(alerts.c.id, alerts.c.acknowledged_at).where(*conditions)).all()
+    ]
+    ids = [alert["id"] for alert in moved]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        # A delivery being sent right now loses its row: its sender then finds nothing to settle.
+        session.execute(deliveries.delete().where(deliveries.c.tenant == tenant, deliveries.c.alert_id.in_(chunk)))
+        session.execute(
+            alerts.update().where(alerts.c.tenant == tenant, alerts.c.id.in_(chunk)).values(jobcoach_id=jobcoach_id)
+        )
+    return moved
 
 
 def due_deliveries(
@@ -366,11 +440,12 @@ def _with_deliveries(session: Session, tenant: str, items: list[dict]) -> list[d
 
 
 def tenants_awaiting_escalation(session: Session) -> list[str]:
-    """Across tenants: the regions holding at-risk alerts that nobody has acknowledged or escalated yet."""
+    """Across tenants: the regions holding alerts of an escalating type (at risk, check-in overdue) that
+    nobody has acknowledged or escalated yet."""
     query = (
         sa.select(alerts.c.tenant)
         .where(
-            alerts.c.type == "placement_at_risk",
+            alerts.c.type.in_(list(ESCALATES_TO)),
             alerts.c.escalated_at.is_(None),
             alerts.c.acknowledged_at.is_(None),
         )
@@ -385,7 +460,7 @@ def due_escalations(session: Session, tenant: str, cutoff: datetime, limit: int)
         sa.select(alerts)
         .where(
             alerts.c.tenant == tenant,
-            alerts.c.type == "placement_at_risk",
+            alerts.c.type.in_(list(ESCALATES_TO)),
             alerts.c.escalated_at.is_(None),
             alerts.c.acknowledged_at.is_(None),
             alerts.c.created_at <= cutoff,

@@ -1,6 +1,7 @@
 """The notification service's background process: it consumes match, placement and candidate events into
-alerts, delivers them to the jobcoaches' webhooks and mailboxes, escalates at-risk alerts nobody
-acknowledged, and publishes its outbox (acknowledgements and the dead letters of failed deliveries)."""
+alerts (and candidates' handovers into alerts changing hands), delivers them to the jobcoaches' webhooks and
+mailboxes, escalates at-risk and check-in-overdue alerts nobody acknowledged, and publishes its outbox
+(alerts raised and acknowledged, jobcoaches' work e-mail, the dead letters of failed deliveries)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,11 @@ def handler_table(timing: Timing) -> HandlerTable:
         EventType.MATCH_PROPOSED: [functools.partial(handlers.on_match_proposed, timing=timing)],
         EventType.PLACEMENT_AT_RISK: [functools.partial(handlers.on_placement_at_risk, timing=timing)],
         EventType.PLACEMENT_CHECKIN_OVERDUE: [functools.partial(handlers.on_checkin_overdue, timing=timing)],
+        EventType.CANDIDATE_OUT_OF_SIGHT: [functools.partial(handlers.on_candidate_out_of_sight, timing=timing)],
+        EventType.INTRODUCTION_REQUESTED: [functools.partial(handlers.on_introduction_requested, timing=timing)],
+        EventType.CASELOAD_OVER_LIMIT: [functools.partial(handlers.on_caseload_over_limit, timing=timing)],
+        EventType.CANDIDATE_REGISTERED: [functools.partial(handlers.on_candidate_profile, timing=timing)],
+        EventType.CANDIDATE_UPDATED: [functools.partial(handlers.on_candidate_profile, timing=timing)],
         EventType.CANDIDATE_ERASED: [handlers.on_candidate_erased],
     }
 

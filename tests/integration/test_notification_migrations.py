@@ -65,3 +65,57 @@ def test_alerts_and_channels_of_the_first_revision_survive_the_upgrade_and_a_dow
             assert "outbox" not in sa.inspect(connection).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_operators_alerts_without_a_candidate_come_with_0004_and_go_with_its_downgrade(database_url):
+    url = database_url("notification")
+    upgrade(MIGRATIONS, url, "0003")
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    insert = sa.text(
+        "INSERT INTO alerts (id, tenant, jobcoach_id, type, subject, episode, candidate_id, message, details,"
+        " source_event_id, created_at, audience) VALUES (:id, 'regio', 'jc-1', :type, :subject, 1, :candidate,"
+        " 'Melding.', '{}', 'e-1', :now, :audience)"
+    )
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                insert,
+                {
+                    "id": "a-1",
+                    "type": "placement_at_risk",
+                    "subject": "p-1",
+                    "candidate": "c-1",
+                    "now": utcnow(),
+                    "audience": "jobcoach",
+                },
+            )
+
+        upgrade(MIGRATIONS, url)
+        with engine.begin() as connection:
+            connection.execute(
+                insert,
+                {
+                    "id": "a-2",
+                    "type": "caseload_over_limit",
+                    "subject": "jc-1",
+                    "candidate": None,
+                    "now": utcnow(),
+                    "audience": "operators",
+                },
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO candidate_jobcoaches (tenant, candidate_id, jobcoach_id, updated_at)"
+                    " VALUES ('regio', 'c-1', 'jc-1', :now)"
+                ),
+                {"now": utcnow()},
+            )
+
+        command.downgrade(alembic_config(MIGRATIONS, url), "0003")
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT id FROM alerts")).scalars().all() == ["a-1"]
+            assert "candidate_jobcoaches" not in sa.inspect(connection).get_table_names()
+            [candidate] = [c for c in sa.inspect(connection).get_columns("alerts") if c["name"] == "candidate_id"]
+            assert candidate["nullable"] is False
+    finally:
+        engine.dispose()
