@@ -243,7 +243,8 @@ class AlertAcknowledgedPayload(_Payload):
     caseload can count an acknowledgement as contact."""
 
     alert_type = fields.String(required=True, validate=validate.OneOf(ALERT_TYPES))
-    candidate_id = fields.String(required=True)
+    # Operators' alerts (caseload over limit) are about a jobcoach and no candidate.
+    candidate_id = fields.String(load_default=None, allow_none=True)
     created_at = fields.AwareDateTime(required=True)
     acknowledged_at = fields.AwareDateTime(required=True)
     # Added in round 2; optional so that earlier messages still decode.

@@ -67,9 +67,9 @@ def test_alerts_and_channels_of_the_first_revision_survive_the_upgrade_and_a_dow
         engine.dispose()
 
 
-def test_operators_alerts_without_a_candidate_come_with_0004_and_go_with_its_downgrade(database_url):
+def test_operators_alerts_without_a_candidate_come_with_0005_and_go_with_its_downgrade(database_url):
     url = database_url("notification")
-    upgrade(MIGRATIONS, url, "0003")
+    upgrade(MIGRATIONS, url, "0004")
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     insert = sa.text(
         "INSERT INTO alerts (id, tenant, jobcoach_id, type, subject, episode, candidate_id, message, details,"
@@ -111,7 +111,7 @@ def test_operators_alerts_without_a_candidate_come_with_0004_and_go_with_its_dow
                 {"now": utcnow()},
             )
 
-        command.downgrade(alembic_config(MIGRATIONS, url), "0003")
+        command.downgrade(alembic_config(MIGRATIONS, url), "0004")
         with engine.connect() as connection:
             assert connection.execute(sa.text("SELECT id FROM alerts")).scalars().all() == ["a-1"]
             assert "candidate_jobcoaches" not in sa.inspect(connection).get_table_names()
