@@ -42,8 +42,9 @@ def test_every_vacancy_accepted_while_the_broker_is_killed_produces_its_alert_ex
         accepted += [
             stack.post_vacancy(GREEN_VACANCY, tenant=tenant, key=keys["employer"]) for _ in range(VACANCIES_DURING)
         ]
+        # Still ready: the broker's absence is reported, but the outbox keeps writes working.
         readiness = requests.get(f"{stack.url('vacancy')}/readyz", timeout=5)
-        assert readiness.status_code == 503 and readiness.json()["checks"]["kafka"] == "unavailable"
+        assert readiness.status_code == 200 and readiness.json()["checks"]["kafka"] == "unavailable"
     finally:
         stack.broker.restart(timeout=120)
     accepted += [stack.post_vacancy(GREEN_VACANCY, tenant=tenant, key=keys["employer"]) for _ in range(VACANCIES_AFTER)]
