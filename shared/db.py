@@ -231,6 +231,8 @@ def run_migrations(metadata: sa.MetaData) -> None:
     from alembic import context
 
     url = context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("alembic was started without sqlalchemy.url")
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool, hide_parameters=True)
     with engine.connect() as connection:
         context.configure(

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -161,7 +161,7 @@ class Registry:
                 stored = session.execute(sa.select(tenants.c.settings).where(tenants.c.slug == tenant)).scalar()
             return wanted.from_dict(stored)
 
-        return self._settings.get((tenant, wanted), load)
+        return cast(T, self._settings.get((tenant, wanted), load))
 
     def change_settings(self, tenant: str, changes: dict[str, str]) -> TenantSettings:
         with self.db.session() as session:

@@ -332,7 +332,7 @@ class EventType(enum.StrEnum):
 class EventContract:
     """Where an event type travels and the schema its payload must pass."""
 
-    type: EventType
+    event_type: EventType
     topic: Topic
     schema: type[ma.Schema]
 

@@ -114,7 +114,7 @@ def test_the_fake_clock_stands_still_until_moved() -> None:
 @pytest.mark.parametrize("event_type", list(EventType))
 def test_every_event_type_constant_has_a_contract_and_equals_its_wire_name(event_type: EventType) -> None:
     assert event_type in EVENT_TYPES
-    assert EVENT_TYPES[event_type].type == event_type
+    assert EVENT_TYPES[event_type].event_type == event_type
     assert event_type == event_type.value
 
 
