@@ -16,7 +16,6 @@ from services.matching.ranking.profiles import CandidateProfile, Match, VacancyP
 from services.matching.ranking.rows import MaskableRows, id_ranks, kth_largest, top_positions
 from services.matching.ranking.scoring import (
     DEFAULT_RANKING,
-    TALENT_BEST_SHARE,
     Ranked,
     Ranking,
     Scoring,
@@ -25,6 +24,7 @@ from services.matching.ranking.scoring import (
     haversine_arrays,
     hours_fits,
     ladder_fits,
+    talent_bounds,
     talent_from_best,
     talents_matched,
 )
@@ -250,9 +250,10 @@ class VacancyIndex(MaskableRows):
             # The best weighted pair of a vacancy's head bounds its talent: from below by the best phrase's
             # share of it, from above by it or by the most a sentence could add.
             top = self._best_pair(weighted.max(axis=0), allowed)
-            components["talent"] = TALENT_BEST_SHARE * top
+            components["talent"] = talent_bounds(top, len(phrases))[0] * (1.0 - 1e-9)
             floor = kth_largest(final_score(components, scoring.weights), k)
-            components["talent"] = np.minimum(np.maximum(top, sentence_bound) * (1.0 + 1e-9), 1.0)
+            upper = talent_bounds(np.maximum(top, sentence_bound), len(phrases))[1]
+            components["talent"] = np.minimum(upper * (1.0 + 1e-9), 1.0)
             heads = np.flatnonzero(final_score(components, scoring.weights) >= floor)
         best = np.zeros((len(phrases), len(allowed)))
         best[:, heads] = _best_per_vacancy(weighted, self._head, allowed[heads], self._head_pair)
@@ -284,7 +285,7 @@ class VacancyIndex(MaskableRows):
             )
             best[:, survivors] = np.maximum(best[:, survivors], sentences)
         components["talent"] = talent_from_best(best)
-        scores, before, success = scoring.scores(components)
+        scores, before, success = scoring.scores(components, bool(phrases))
 
         order = top_positions(scores, self._id_rank[allowed], k)
         if ranking.min_score is not None:
@@ -292,7 +293,7 @@ class VacancyIndex(MaskableRows):
         if candidate.max_travel_km is None:
             km = km.copy()
             km[order] = self._distances(candidate, allowed[order])
-        ranked = Ranked(components, km, scoring, scores, before, success)
+        ranked = Ranked(components, km, scoring, scores, before, success, bool(phrases))
         matches = []
         for position in order:
             index = int(allowed[position])
