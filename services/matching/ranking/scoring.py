@@ -26,7 +26,8 @@ from services.matching.ranking.vocabulary import TOP_LADDER_STEP
 # 2: phrases are expanded with the concept layer before they are vectorised.
 # 3: relevance first (the soft fit scales the talent score instead of being added to it), and the
 #    candidate's phrases add up to the talent score with saturation instead of the best phrase leading.
-RANKING_VERSION: Final = "tfidf-3"
+# 4: a vacancy phrase that many documents share weighs less (TextModel.phrase_weight).
+RANKING_VERSION: Final = "tfidf-4"
 
 
 EXPLAIN_MIN_SIMILARITY: Final = 0.25

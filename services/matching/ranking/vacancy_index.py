@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
 from services.matching.ranking.concepts import Lexicon
 from services.matching.ranking.normalisation import default_lexicon, document_tokens
-from services.matching.ranking.phrases import FIELD_WEIGHTS, VACANCY_NUMBERS, candidate_phrases, vacancy_record
+from services.matching.ranking.phrases import (
+    FIELD_WEIGHTS,
+    VACANCY_NUMBERS,
+    Phrase,
+    candidate_phrases,
+    vacancy_record,
+)
 from services.matching.ranking.profiles import CandidateProfile, Match, VacancyProfile
 from services.matching.ranking.rows import MaskableRows, id_ranks, kth_largest, top_positions
 from services.matching.ranking.scoring import (
@@ -70,13 +76,21 @@ class VacancyIndex(MaskableRows):
         self._counts = np.fromiter((len(d) for d in documents), dtype=np.int64, count=n)
         self._starts = np.cumsum(self._counts) - self._counts
         self._phrase_ids = np.fromiter((i for d in documents for i in d), dtype=np.int64, count=int(self._counts.sum()))
-        self._phrase_weights = np.fromiter(
-            (w for record in records for w in record.phrase_weights), dtype=np.float64, count=len(self._phrase_ids)
-        )
         if model is None:
             documents += [[table.add(lexicon.expand(document_tokens(text))[0])] for text in extra_documents]
             model = fit_on_phrases(table, documents, lexicon)
         self.model = model
+        # Field weight times the phrase's weight by how many documents share it (boilerplate weighs less).
+        self._phrase_weights = np.fromiter(
+            (
+                w * model.phrase_weight(p.tokens) if p.tokens else w
+                for record in records
+                for p, w in zip(record.phrases or (None,), record.phrase_weights, strict=True)
+                for p in [p or _EMPTY]
+            ),
+            dtype=np.float64,
+            count=len(self._phrase_ids),
+        )
 
         # The rows split into two blocks. Skills, tasks and titles come from short lists that vacancies
         # share, so their distinct phrases are few and a query compares with all of them. Description
@@ -312,6 +326,9 @@ class VacancyIndex(MaskableRows):
             talents = talents_matched(phrases, counterparts, pair_similarity, lexicon)
             matches.append(ranked.match(candidate, vacancy, talents, position))
         return matches
+
+
+_EMPTY: Final = Phrase("", "title", ())
 
 
 class _Block(NamedTuple):
