@@ -18,6 +18,7 @@ from bench import (
     webhook_isolation,
     workspace_pages,
 )
+from services.matching.ranking.scoring import RANKING_VERSION
 
 BENCHMARKS = {
     "alert-latency": alert_latency.run,
@@ -34,21 +35,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="default: all")
     args = parser.parse_args()
+    started = datetime.now(UTC)
     results = {
-        "date": datetime.now(UTC).date().isoformat(),
+        "date": started.date().isoformat(),
+        "started": started.isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.machine()} {platform.processor() or platform.system()}",
         "cores": os.cpu_count(),
+        # One-minute load average before the run: the machine is shared, so figures are read against it.
+        "load_before": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
+        "ranking_version": RANKING_VERSION,
         "results": {},
     }
     for name in args.names or BENCHMARKS:
         print(f"running {name} ...", flush=True)
         results["results"][name] = BENCHMARKS[name]()
         print(json.dumps(results["results"][name], indent=2), flush=True)
-    out = Path("bench/results") / f"{results['date']}.json"
+    results["load_after"] = round(os.getloadavg()[0], 2)
+    # One file per run, committed: the date and time it started, and the ranking it measured.
+    stamp = started.strftime("%Y-%m-%dT%H%M%S")
+    out = Path("bench/results") / f"{stamp}-{RANKING_VERSION}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    # Running some benchmarks keeps the figures the others wrote earlier that day.
-    if out.exists():
-        results["results"] = {**json.loads(out.read_text()).get("results", {}), **results["results"]}
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {out}")
 

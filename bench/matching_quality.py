@@ -61,7 +61,7 @@ from rank_bm25 import BM25Okapi
 
 from services.matching.ranking.normalisation import document_tokens
 from services.matching.ranking.profiles import CandidateProfile, VacancyProfile
-from services.matching.ranking.rules import hard_constraint_failures
+from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD, hard_constraint_failures
 from services.matching.ranking.scoring import RANKING_VERSION
 from services.matching.ranking.text_model import fit_model
 from services.matching.ranking.vacancy_index import VacancyIndex
@@ -357,12 +357,19 @@ def evaluate(evaluation: Evaluation) -> dict:
     broken = {"ours": 0, "bm25": 0}
     filtered_shares = []
     filter_disagreements = 0
+    # Pairs that would be proposed (score at least the default threshold), and how many of them are the
+    # relevant pair: what a change of composition does to the proposals jobcoaches receive.
+    proposals = {"pairs": 0, "relevant": 0}
     for query in evaluation.queries:
         candidate = query.candidate
         allowed = [i for i, vacancy in enumerate(vacancies) if not hard_constraint_failures(candidate, vacancy)]
         filtered_shares.append(1 - len(allowed) / len(own_tenant))
         filter_disagreements += int(set(index.allowed(candidate).nonzero()[0].tolist()) != set(allowed))
-        ranked_ours = [match.vacancy_id for match in index.top_k(candidate, None)]
+        matches = index.top_k(candidate, None)
+        ranked_ours = [match.vacancy_id for match in matches]
+        proposed = [match.vacancy_id for match in matches if match.score >= DEFAULT_PROPOSAL_THRESHOLD]
+        proposals["pairs"] += len(proposed)
+        proposals["relevant"] += sum(vacancy_id in query.relevant for vacancy_id in proposed)
         ranked_bm25 = bm25.rank(candidate, allowed)
         for name, ranked in (("ours", ranked_ours), ("bm25", ranked_bm25)):
             broken[name] += sum(bool(hard_constraint_failures(candidate, by_id[v])) for v in ranked[:K])
@@ -381,6 +388,7 @@ def evaluate(evaluation: Evaluation) -> dict:
         "mean_share_filtered_by_hard_constraints": round(statistics.fmean(filtered_shares), 3),
         "filter_disagreements_index_vs_pairwise": filter_disagreements,
         "broken_hard_constraints": broken,
+        "proposals_at_default_threshold": {"threshold": DEFAULT_PROPOSAL_THRESHOLD, **proposals},
     }
     for kind in ("all", "tasks", "title"):
         picked_ours = ours["tasks"] + ours["title"] if kind == "all" else ours[kind]

@@ -433,26 +433,63 @@ def test_scores_stay_between_zero_and_one_under_any_weights(seed):
                 assert all(0.0 <= value <= 1.0 for value in match.explanation["components"].values())
 
 
-def test_score_is_the_weighted_mean_of_the_named_components():
+def test_score_is_the_relevance_gated_by_the_soft_fit():
     person = candidate(preferred_needs={"work_buddy"}, lat=VENLO[0], lon=VENLO[1], max_travel_km=10, ladder_step=4)
     job = vacancy(lat=51.40, lon=6.15, hours_min=20, hours_max=32)
     for weights in [None, {"talent": 2.0, "ladder": 0.0}]:
         [match] = rank_vacancies_for_candidate(person, [job], ranking=Ranking(weights=weights))
         used = match.explanation["weights"]
         components = match.explanation["components"]
-        expected = sum(used[n] * components[n] for n in used) / sum(used.values())
+        soft_names = [n for n in used if n != "talent"]
+        soft = sum(used[n] * components[n] for n in soft_names) / sum(used[n] for n in soft_names)
+        share = min(scoring.SOFT_SHARE_MAX, 0.5 * sum(used[n] for n in soft_names) / sum(used.values()))
+        expected = components["talent"] * (1 - share + share * soft)
         assert match.score == pytest.approx(expected, abs=2e-4)
+        composition = match.explanation["composition"]
+        assert composition["method"] == "relevance_gated"
+        assert composition["soft"] == pytest.approx(soft, abs=2e-4)
+        assert composition["soft_share"] == pytest.approx(share, abs=1e-4)
+
+
+def test_a_better_soft_fit_never_lifts_a_clearly_less_relevant_vacancy():
+    person = candidate(
+        talents=("planten verzorgen", "gras maaien", "heggen snoeien"),
+        preferred_needs={"work_buddy", "quiet_workplace"},
+        hours_min=16,
+        hours_max=24,
+        ladder_step=3,
+    )
+    relevant = vacancy(
+        "v-relevant",
+        skills=("planten verzorgen", "gras maaien", "heggen snoeien"),
+        hours_min=8,
+        hours_max=40,
+        kind="regular_paid",
+    )
+    comfortable = warehouse(
+        "v-comfortable",
+        skills=("planten water geven",),
+        tasks=("dozen inpakken",),
+        supports_offered={"work_buddy", "quiet_workplace"},
+        hours_min=16,
+        hours_max=24,
+    )
+    ranked = rank_vacancies_for_candidate(person, [comfortable, relevant])
+    assert ids(ranked) == ["v-relevant", "v-comfortable"]
+    first, second = ranked
+    assert first.explanation["composition"]["soft"] < second.explanation["composition"]["soft"]
 
 
 def test_weights_can_be_overridden_per_call_without_changing_the_defaults():
     defaults = dict(DEFAULT_WEIGHTS)
-    person = candidate(talents=("koffie zetten",))
+    # A preferred support the vacancy lacks: the soft fit is below 1, so weighing it changes the score.
+    person = candidate(talents=("koffie zetten",), preferred_needs={"work_buddy"})
     [default] = rank_vacancies_for_candidate(person, [vacancy()])
     [text_only] = rank_vacancies_for_candidate(
         person, [vacancy()], ranking=Ranking(weights={"supports": 0, "hours": 0, "ladder": 0, "distance": 0})
     )
     assert text_only.score == text_only.explanation["components"]["talent"]
-    assert text_only.score < default.score
+    assert text_only.score > default.score
     assert text_only.explanation["weights"]["hours"] == 0
     assert dict(DEFAULT_WEIGHTS) == defaults
     with pytest.raises(TypeError):
@@ -678,6 +715,24 @@ def test_a_candidate_without_talents_is_ranked_on_everything_else():
     assert all(m.explanation["talents_matched"] == [] for m in ranked)
     assert ranked[0].score < DEFAULT_PROPOSAL_THRESHOLD
     assert proposals_for_vacancy(with_buddy, [person]) == []
+    assert all(m.explanation["composition"]["method"] == "soft_only" for m in ranked)
+    assert all(m.explanation["composition"]["reason"] == "no_talent_text" for m in ranked)
+    assert all(m.explanation["ranking_version"] == scoring.RANKING_VERSION for m in ranked)
+
+
+@pytest.mark.parametrize("talents", [("de het een", "and the of"), ("   ", "!!!")])
+def test_a_candidate_with_only_stop_words_gets_an_honest_soft_only_answer(talents):
+    person = candidate(talents=talents, preferred_needs={"work_buddy"})
+    with_buddy = vacancy("v-buddy", supports_offered={"work_buddy"})
+    without = vacancy("v-none")
+    for ranked in (
+        rank_vacancies_for_candidate(person, [without, with_buddy]),
+        [m for v in (without, with_buddy) for m in rank_candidates_for_vacancy(v, [person])],
+    ):
+        assert sorted(m.vacancy_id for m in ranked) == ["v-buddy", "v-none"]
+        assert all(m.explanation["composition"]["reason"] == "no_talent_text" for m in ranked)
+        assert all(0.0 <= m.score < DEFAULT_PROPOSAL_THRESHOLD for m in ranked)
+    assert ids(rank_vacancies_for_candidate(person, [without, with_buddy])) == ["v-buddy", "v-none"]
 
 
 def test_a_vacancy_without_any_text_can_still_be_ranked():

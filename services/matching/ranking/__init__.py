@@ -10,13 +10,22 @@ How a pair is judged
 1. Hard constraints (:func:`.rules.hard_constraint_failures`) decide whether a pair may be shown at all. They are
    never traded against a good score: a vacancy that lacks an essential support is not proposed, however
    well the talents fit.
-2. The soft score is a weighted mean of named components, each in [0, 1] (see :data:`.rules.DEFAULT_WEIGHTS`):
+2. The score puts relevance first. It is built from named components, each in [0, 1] (see
+   :data:`.rules.DEFAULT_WEIGHTS`):
 
    ``talent``   text similarity between the candidate's talents and preferences and the vacancy text
    ``supports`` share of the candidate's *preferred* supports that the workplace offers (1.0 if none)
    ``hours``    overlap of the two hour ranges, as a share of the narrower range
    ``ladder``   how well the vacancy's rung suits the candidate's Participatieladder step
    ``distance`` 1 at 0 km, falling linearly to 0 at the candidate's max travel distance (1.0 if unknown)
+
+   ``score = talent * (1 - a + a * soft)`` (:func:`.scoring.final_score`): ``soft`` is the weighted mean of
+   the four components after talent, whose weights weigh them against each other; ``a``, the soft share,
+   is half of their share of all the weights, at most 0.4 (0.25 with the defaults). So the soft fit can
+   lift a score by at most a third and never lifts a vacancy whose talent score is below 0.75 times
+   another's above it. A candidate without usable talent text (none, or only stop words) is ranked by
+   ``0.5 * soft`` and stays below the proposal threshold; a talent weight of zero ranks by ``soft``. The
+   explanation's ``composition`` says which of these applied, with its numbers.
 
 Text similarity
 ---------------
@@ -38,9 +47,11 @@ Similarity is computed phrase to phrase, not document to document: each candidat
 every phrase of the vacancy (each skill, each task, the title, each sentence of the description). A
 phrase's similarity is multiplied by the weight of the field it comes from (:data:`.phrases.FIELD_WEIGHTS`:
 skills and tasks 1.0, title 0.7, description 0.4), so skills and tasks weigh more than the title and the
-title more than the description, and a candidate phrase takes its best weighted match. The talent
-component is ``0.75 * best + 0.25 * mean`` over the candidate's phrases: one talent that fits well is
-enough to matter, several that fit count for a little more, and a long list of unrelated talents does
-not drown the one that fits. Because the score is built from phrase pairs, the explanation can name
-exactly which talent met which skill or task.
+title more than the description, and a candidate phrase takes its best weighted match. Evidence adds
+up: the talent component sums these best matches over the candidate's phrases (at most 12) and
+saturates the sum as BM25 saturates term frequency, ``E / (E + 0.5)``, divided by the same for a
+candidate all of whose phrases fit perfectly. A vacancy that meets several of the candidate's talents
+beats one that meets a single one exactly, one talent that fits still counts (0.75 for one in four),
+and a long list of unrelated talents does not drown the one that fits. Because the score is built from
+phrase pairs, the explanation can name exactly which talent met which skill or task.
 """

@@ -13,7 +13,6 @@ from services.matching.ranking.profiles import CandidateProfile, Match, VacancyP
 from services.matching.ranking.rows import MaskableRows, id_ranks, top_positions
 from services.matching.ranking.scoring import (
     DEFAULT_RANKING,
-    TALENT_BEST_SHARE,
     Ranked,
     Ranking,
     Scoring,
@@ -21,6 +20,7 @@ from services.matching.ranking.scoring import (
     haversine_arrays,
     hours_fits,
     ladder_fits,
+    talent_from_best,
     talents_matched,
 )
 from services.matching.ranking.text_model import PhraseTable, TextModel
@@ -168,17 +168,13 @@ class CandidateIndex(MaskableRows):
             used, inverse = np.unique(phrase_ids, return_inverse=True)
             vacancy_matrix = self.model.transform_tokens([p.tokens for p in counterparts])
             similarity = np.asarray((self._phrase_matrix[used] @ vacancy_matrix.T).toarray())
-            field_weights = np.array([FIELD_WEIGHTS[p.source] for p in counterparts])
+            field_weights = np.array(
+                [FIELD_WEIGHTS[p.source] * self.model.phrase_weight(p.tokens) for p in counterparts]
+            )
             best_per_phrase = (similarity * field_weights).max(axis=1)
             position_in_candidate = np.arange(len(rows)) - np.repeat(offsets, counts)
             best[position_in_candidate, np.repeat(np.arange(len(allowed)), counts)] = best_per_phrase[inverse]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = best.sum(axis=0) / np.where(counts > 0, counts, 1)
-        talent = np.where(
-            counts > 0,
-            np.clip(TALENT_BEST_SHARE * best.max(axis=0, initial=0.0) + (1.0 - TALENT_BEST_SHARE) * mean, 0.0, 1.0),
-            0.0,
-        )
+        talent = np.where(counts > 0, talent_from_best(best, counts), 0.0) if width else np.zeros(len(allowed))
         preferred_count = self._preferred_count[allowed]
         preferred_met = np.bitwise_count(self._preferred[allowed] & support_mask(vacancy.supports_offered))
         components = {
@@ -192,13 +188,13 @@ class CandidateIndex(MaskableRows):
             "ladder": ladder_fits(self._ladder[allowed], np.full(len(allowed), vacancy.rung)),
             "distance": distance_fits(km, self._max_travel[allowed]),
         }
-        scores, before, success = scoring.scores(components)
+        scores, before, success = scoring.scores(components, counts > 0)
 
         order = top_positions(scores, self._id_rank[allowed], k)
         if ranking.min_score is not None:
             order = order[scores[order] >= ranking.min_score]
         row_of = {int(phrase_id): row for row, phrase_id in enumerate(used)}
-        ranked = Ranked(components, km, scoring, scores, before, success)
+        ranked = Ranked(components, km, scoring, scores, before, success, counts > 0)
         matches = []
         for position in order:
             index = int(allowed[position])

@@ -16,13 +16,12 @@ DEFAULT_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType(
     {"talent": 0.5, "supports": 0.15, "hours": 0.15, "ladder": 0.1, "distance": 0.1}
 )
 
-# With the default weights everything but talent adds up to 0.5, so a pair that is perfect on hours,
-# supports, ladder and distance but shares nothing in its text scores about 0.5 and must stay below the
-# line; 0.6 asks for a talent similarity of at least 0.2 when all else fits, and more when it does not.
-# Calibrated on the two pairs in the unit tests, hours, supports and ladder step right in both: talent
-# "planten verzorgen" against the skill "planten verzorgen, groenonderhoud" scores 1.0 and is proposed;
-# "koffie zetten" against "orderpicking in magazijn" scores 0.50 and is not. A partial text match such as
-# "orderpicken" against "orderpicking in magazijn" lands just above the line (about 0.63).
+# The score is relevance gated by the soft fit (:func:`.scoring.final_score`): with the default weights
+# it lies between 0.75 and 1.0 times the talent score, so 0.6 asks for a talent score of at least 0.6 when
+# all else fits and 0.8 when nothing else does. In the unit tests "planten verzorgen" against the skill
+# "planten verzorgen, groenonderhoud" scores 1.0 and is proposed; "koffie zetten" against "orderpicking in
+# magazijn" about 0.1 and is not; "orderpicken" against it (a concept in common) about 0.92. A candidate
+# without usable talent text scores at most 0.5 and is never proposed.
 DEFAULT_PROPOSAL_THRESHOLD: Final = 0.6
 
 

@@ -24,11 +24,31 @@ from services.matching.ranking.vocabulary import TOP_LADDER_STEP
 
 # Changes whenever a change here can move a score, so a stored proposal says which ranking produced it.
 # 2: phrases are expanded with the concept layer before they are vectorised.
-RANKING_VERSION: Final = "tfidf-2"
+# 3: relevance first (the soft fit scales the talent score instead of being added to it), and the
+#    candidate's phrases add up to the talent score with saturation instead of the best phrase leading.
+# 4: a vacancy phrase that many documents share weighs less (TextModel.phrase_weight).
+RANKING_VERSION: Final = "tfidf-4"
 
 
-TALENT_BEST_SHARE: Final = 0.75
 EXPLAIN_MIN_SIMILARITY: Final = 0.25
+
+# Relevance first: score = talent * (1 - a + a * soft), where soft is the weighted mean of the other
+# components (their weights weigh them against each other) and a, the soft share, is half the soft
+# components' share of all the weights, at most SOFT_SHARE_MAX. With the default weights a = 0.25: the
+# best soft fit adds at most a third to a vacancy's score (1 / 0.75), so a vacancy whose talent score is
+# below 0.75 times another's never passes it, however well the rest fits. A tenant that raises the soft
+# weights gets more say for them, never more than SOFT_SHARE_MAX; a tenant that sets them to zero ranks
+# by relevance alone; a tenant that sets the talent weight to zero ranks by the soft fit alone.
+SOFT_SHARE_MAX: Final = 0.4
+# A candidate with no usable talent text has no relevance to rank by: such pairs are ranked by the soft
+# fit, scaled so that they stay below the default proposal threshold (and are labelled so).
+SOFT_ONLY_SCALE: Final = 0.5
+# Evidence adds up with saturation, as term frequency does in BM25: E = the sum of the candidate phrases'
+# best field-weighted similarities, saturated as E / (E + k); the talent score is that over the same for
+# a candidate all of whose phrases matched perfectly, so it stays in [0, 1] whatever the list's length.
+TALENT_SATURATION: Final = 0.5
+# Candidate phrases counted at most: past this many, a longer list no longer lowers the ceiling.
+TALENT_MAX_PHRASES: Final = 12
 
 
 class Reranker(Protocol):
@@ -90,21 +110,45 @@ class Scoring(NamedTuple):
         resolved = resolve_weights(ranking.weights)
         return cls(resolved, weights_version(resolved), ranking.version, ranking.reranker)
 
-    def scores(self, components: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(final scores, scores before the reranker, predicted success or None)."""
-        base = np.asarray(final_score(components, self.weights), dtype=np.float64)
+    def scores(
+        self, components: Mapping[str, np.ndarray], text: Any = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(final scores, scores before the reranker, predicted success or None); ``text`` is False for
+        the pairs whose candidate has no usable talent text (see :func:`final_score`)."""
+        base = np.asarray(final_score(components, self.weights, text), dtype=np.float64)
         if self.reranker is None:
             return base, base, None
         adjusted, success = self.reranker.adjust(components, base)
         return np.round(np.clip(np.asarray(adjusted, dtype=np.float64), 0.0, 1.0), 4), base, np.asarray(success)
 
 
-def talent_from_best(best: np.ndarray) -> np.ndarray:
-    """``best[i, j]``: best field-weighted similarity of candidate phrase ``i`` within pair ``j``."""
+def _saturated(evidence: Any) -> Any:
+    return evidence / (evidence + TALENT_SATURATION)
+
+
+def talent_from_best(best: np.ndarray, counts: Any = None) -> np.ndarray:
+    """``best[i, j]``: best field-weighted similarity of candidate phrase ``i`` within pair ``j``.
+
+    ``counts`` (per pair, or one number) says how many of the rows are the candidate's phrases; the rest is
+    zero padding. Without it every row is a phrase.
+    """
     if best.shape[0] == 0:
         return np.zeros(best.shape[1])
-    combined = TALENT_BEST_SHARE * best.max(axis=0) + (1.0 - TALENT_BEST_SHARE) * best.mean(axis=0)
-    return np.clip(combined, 0.0, 1.0)
+    n = best.shape[0] if counts is None else counts
+    ceiling = _saturated(np.minimum(np.maximum(n, 1), TALENT_MAX_PHRASES).astype(np.float64))
+    clipped = np.clip(best, 0.0, 1.0)
+    if best.shape[0] > TALENT_MAX_PHRASES:
+        clipped = -np.partition(-clipped, TALENT_MAX_PHRASES - 1, axis=0)[:TALENT_MAX_PHRASES]
+    return np.clip(_saturated(clipped.sum(axis=0)) / ceiling, 0.0, 1.0)
+
+
+def talent_bounds(top: np.ndarray, n_phrases: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds on the talent score from ``top``, the best any one candidate phrase reaches in a pair:
+    from below, that phrase alone; from above, every phrase as good as it."""
+    n = min(max(n_phrases, 1), TALENT_MAX_PHRASES)
+    ceiling = _saturated(float(n))
+    top = np.clip(top, 0.0, 1.0)
+    return np.clip(_saturated(top) / ceiling, 0.0, 1.0), np.clip(_saturated(n * top) / ceiling, 0.0, 1.0)
 
 
 def _number_out(value: float) -> float | int:
@@ -149,6 +193,7 @@ def explanation_of(
     km: float | None,
     before_rerank: float | None = None,
     success: float | None = None,
+    text: bool = True,
 ) -> dict[str, Any]:
     offered = vacancy.supports_offered
     overlap = hours_overlap(candidate, vacancy)
@@ -170,6 +215,7 @@ def explanation_of(
         "ladder": {"from": candidate.ladder_step, "to": vacancy.rung, "fit": round(float(components["ladder"]), 4)},
         "distance_km": None if km is None else round(float(km), 2),
         "components": {name: round(float(value), 4) for name, value in components.items()},
+        "composition": composition_of(components, scoring.weights, text),
         "weights": dict(scoring.weights),
         "weights_version": scoring.weights_version,
         "ranking_version": scoring.ranking_version,
@@ -183,11 +229,57 @@ def explanation_of(
     return explanation
 
 
-def final_score(components: Mapping[str, Any], weights: Mapping[str, float]) -> Any:
-    """Weighted mean of the components, rounded; works on floats and on numpy arrays alike."""
+def soft_share(weights: Mapping[str, float]) -> float:
+    """How much the soft fit can move a score: ``a`` in ``talent * (1 - a + a * soft)``."""
     total = sum(weights.values())
-    score = sum(weights[name] * components[name] for name in weights) / total
+    soft_total = total - weights["talent"]
+    return min(SOFT_SHARE_MAX, 0.5 * soft_total / total) if total > 0 else 0.0
+
+
+def soft_fit(components: Mapping[str, Any], weights: Mapping[str, float]) -> Any:
+    """Weighted mean of the components other than talent (1.0 when they all weigh zero)."""
+    soft_total = sum(weight for name, weight in weights.items() if name != "talent")
+    if soft_total <= 0:
+        return 1.0
+    return sum(weights[name] * components[name] for name in weights if name != "talent") / soft_total
+
+
+def final_score(components: Mapping[str, Any], weights: Mapping[str, float], text: Any = True) -> Any:
+    """The score, rounded; works on floats and on numpy arrays alike.
+
+    Relevance first: ``talent * (1 - a + a * soft)`` (see :data:`SOFT_SHARE_MAX`). Where ``text`` is False
+    (a candidate without usable talent text) there is no relevance to gate with, and the score is the soft
+    fit times :data:`SOFT_ONLY_SCALE`. A talent weight of zero ranks by the soft fit alone.
+    """
+    soft = soft_fit(components, weights)
+    if weights["talent"] <= 0:
+        score = soft + 0.0 * components["talent"]
+    else:
+        share = soft_share(weights)
+        score = np.where(text, components["talent"] * (1.0 - share + share * soft), SOFT_ONLY_SCALE * soft)
     return np.round(np.clip(score, 0.0, 1.0), 4)
+
+
+def composition_of(components: Mapping[str, float], weights: Mapping[str, float], text: bool) -> dict[str, Any]:
+    """How a pair's score was composed, for its explanation."""
+    soft = round(float(soft_fit(components, weights)), 4)
+    if weights["talent"] <= 0:
+        return {"method": "soft_only", "reason": "talent_weight_zero", "soft": soft, "formula": "soft"}
+    if not text:
+        return {
+            "method": "soft_only",
+            "reason": "no_talent_text",
+            "soft": soft,
+            "formula": f"{SOFT_ONLY_SCALE} * soft",
+        }
+    share = soft_share(weights)
+    return {
+        "method": "relevance_gated",
+        "relevance": round(float(components["talent"]), 4),
+        "soft": soft,
+        "soft_share": round(share, 4),
+        "formula": "relevance * (1 - soft_share + soft_share * soft)",
+    }
 
 
 # Ladder fit by (rung - step), for a step below the top; index with diff + offset.
@@ -230,6 +322,8 @@ class Ranked(NamedTuple):
     scores: np.ndarray
     before: np.ndarray
     success: np.ndarray | None
+    # Per pair: does the candidate have usable talent text (see :func:`final_score`).
+    text: Any = True
 
     def match(self, candidate: CandidateProfile, vacancy: VacancyProfile, talents: list, position: int) -> Match:
         explanation = explanation_of(
@@ -241,5 +335,6 @@ class Ranked(NamedTuple):
             None if np.isnan(self.km[position]) else float(self.km[position]),
             float(self.before[position]),
             None if self.success is None else float(self.success[position]),
+            bool(np.broadcast_to(self.text, self.scores.shape)[position]),
         )
         return Match(candidate.id, vacancy.id, float(self.scores[position]), explanation)

@@ -17,6 +17,10 @@ from services.matching.ranking.phrases import candidate_phrases, vacancy_record
 from services.matching.ranking.profiles import CandidateProfile, VacancyProfile
 
 CHAR_WEIGHT: Final = 0.7
+# A phrase that many documents share ("diverse werkzaamheden", "budgets beheren") says little about which
+# vacancy fits: up to PHRASE_DF_FREE documents (or 1% of them, if more) it weighs fully, beyond that
+# 1 / (1 + log2(df / free)), so half at twice that many documents and a quarter at eight times.
+PHRASE_DF_FREE: Final = 5
 
 
 def _tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray, scale: float) -> sp.csr_matrix:
@@ -95,6 +99,8 @@ class TextModel:
         self._word_grams = sp.csr_matrix((0, 0))
         self._char_idf = np.zeros(0)
         self._word_idf = np.zeros(0)
+        self._phrase_df: dict[tuple[str, ...], int] = {}
+        self._phrase_df_free = float(PHRASE_DF_FREE)
 
     @staticmethod
     def _new_char_vectorizer(**kwargs: Any) -> TfidfVectorizer:
@@ -128,6 +134,7 @@ class TextModel:
             digest.update("\n".join(self._word_index).encode("utf-8"))
             digest.update(self._char_idf.tobytes())
             digest.update(self._word_idf.tobytes())
+            digest.update(repr(sorted((k, v) for k, v in self._phrase_df.items() if v > self._phrase_df_free)).encode())
             self._version = digest.hexdigest()[:12]
         return self._version
 
@@ -174,6 +181,9 @@ class TextModel:
         presence.data[:] = 1.0
         document_grams = sp.csr_matrix(document_words @ presence)
         n_documents = document_phrases.shape[0]
+        phrase_df = np.bincount(sp.csr_matrix(document_phrases).indices, minlength=len(phrases))
+        self._phrase_df = {phrase: int(df) for phrase, df in zip(phrases, phrase_df.tolist(), strict=True) if df}
+        self._phrase_df_free = max(float(PHRASE_DF_FREE), 0.01 * n_documents)
         self._char_idf = _idf(np.bincount(document_grams.indices, minlength=len(grams)), n_documents)
         self._word_idf = _idf(np.bincount(document_words.indices, minlength=len(words)), n_documents)
         self._word_grams = word_grams
@@ -181,6 +191,13 @@ class TextModel:
         self._gram_index = gram_index
         self._fitted = True
         return self
+
+    def phrase_weight(self, tokens: tuple[str, ...]) -> float:
+        """How much a vacancy phrase counts, by how many fitted documents contain it (see PHRASE_DF_FREE)."""
+        df = self._phrase_df.get(tuple(tokens), 0)
+        if df <= self._phrase_df_free:
+            return 1.0
+        return 1.0 / (1.0 + math.log2(df / self._phrase_df_free))
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """One row per text; rows have unit length, so their dot product is the cosine similarity."""

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
 from services.matching.ranking.concepts import Lexicon
 from services.matching.ranking.normalisation import default_lexicon, document_tokens
-from services.matching.ranking.phrases import FIELD_WEIGHTS, VACANCY_NUMBERS, candidate_phrases, vacancy_record
+from services.matching.ranking.phrases import (
+    FIELD_WEIGHTS,
+    VACANCY_NUMBERS,
+    Phrase,
+    candidate_phrases,
+    vacancy_record,
+)
 from services.matching.ranking.profiles import CandidateProfile, Match, VacancyProfile
 from services.matching.ranking.rows import MaskableRows, id_ranks, kth_largest, top_positions
 from services.matching.ranking.scoring import (
     DEFAULT_RANKING,
-    TALENT_BEST_SHARE,
     Ranked,
     Ranking,
     Scoring,
@@ -25,6 +30,7 @@ from services.matching.ranking.scoring import (
     haversine_arrays,
     hours_fits,
     ladder_fits,
+    talent_bounds,
     talent_from_best,
     talents_matched,
 )
@@ -70,13 +76,21 @@ class VacancyIndex(MaskableRows):
         self._counts = np.fromiter((len(d) for d in documents), dtype=np.int64, count=n)
         self._starts = np.cumsum(self._counts) - self._counts
         self._phrase_ids = np.fromiter((i for d in documents for i in d), dtype=np.int64, count=int(self._counts.sum()))
-        self._phrase_weights = np.fromiter(
-            (w for record in records for w in record.phrase_weights), dtype=np.float64, count=len(self._phrase_ids)
-        )
         if model is None:
             documents += [[table.add(lexicon.expand(document_tokens(text))[0])] for text in extra_documents]
             model = fit_on_phrases(table, documents, lexicon)
         self.model = model
+        # Field weight times the phrase's weight by how many documents share it (boilerplate weighs less).
+        self._phrase_weights = np.fromiter(
+            (
+                w * model.phrase_weight(p.tokens) if p.tokens else w
+                for record in records
+                for p, w in zip(record.phrases or (None,), record.phrase_weights, strict=True)
+                for p in [p or _EMPTY]
+            ),
+            dtype=np.float64,
+            count=len(self._phrase_ids),
+        )
 
         # The rows split into two blocks. Skills, tasks and titles come from short lists that vacancies
         # share, so their distinct phrases are few and a query compares with all of them. Description
@@ -250,9 +264,10 @@ class VacancyIndex(MaskableRows):
             # The best weighted pair of a vacancy's head bounds its talent: from below by the best phrase's
             # share of it, from above by it or by the most a sentence could add.
             top = self._best_pair(weighted.max(axis=0), allowed)
-            components["talent"] = TALENT_BEST_SHARE * top
+            components["talent"] = talent_bounds(top, len(phrases))[0] * (1.0 - 1e-9)
             floor = kth_largest(final_score(components, scoring.weights), k)
-            components["talent"] = np.minimum(np.maximum(top, sentence_bound) * (1.0 + 1e-9), 1.0)
+            upper = talent_bounds(np.maximum(top, sentence_bound), len(phrases))[1]
+            components["talent"] = np.minimum(upper * (1.0 + 1e-9), 1.0)
             heads = np.flatnonzero(final_score(components, scoring.weights) >= floor)
         best = np.zeros((len(phrases), len(allowed)))
         best[:, heads] = _best_per_vacancy(weighted, self._head, allowed[heads], self._head_pair)
@@ -284,7 +299,7 @@ class VacancyIndex(MaskableRows):
             )
             best[:, survivors] = np.maximum(best[:, survivors], sentences)
         components["talent"] = talent_from_best(best)
-        scores, before, success = scoring.scores(components)
+        scores, before, success = scoring.scores(components, bool(phrases))
 
         order = top_positions(scores, self._id_rank[allowed], k)
         if ranking.min_score is not None:
@@ -292,7 +307,7 @@ class VacancyIndex(MaskableRows):
         if candidate.max_travel_km is None:
             km = km.copy()
             km[order] = self._distances(candidate, allowed[order])
-        ranked = Ranked(components, km, scoring, scores, before, success)
+        ranked = Ranked(components, km, scoring, scores, before, success, bool(phrases))
         matches = []
         for position in order:
             index = int(allowed[position])
@@ -311,6 +326,9 @@ class VacancyIndex(MaskableRows):
             talents = talents_matched(phrases, counterparts, pair_similarity, lexicon)
             matches.append(ranked.match(candidate, vacancy, talents, position))
         return matches
+
+
+_EMPTY: Final = Phrase("", "title", ())
 
 
 class _Block(NamedTuple):
