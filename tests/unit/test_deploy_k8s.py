@@ -43,6 +43,8 @@ KUBERNETES_VERSION = "1.30"
 STRIMZI_KAFKA_VERSIONS = {"4.2.0", "4.2.1", "4.3.0", "4.3.1"}
 NAMESPACE = "werkbrug"
 SERVICES = ("candidate", "vacancy", "matching", "notification")
+# The workspace: web only, calling the services' public APIs.
+WORKSPACE = "workspace"
 CONSUMING_WORKERS = ("matching", "notification")
 PARTITIONS = {spec.topic.value: spec.partitions for spec in TOPIC_SPECS}
 
@@ -319,7 +321,7 @@ def test_web_deployments_scale_with_hpas_and_keep_two_replicas() -> None:
     docs = _base()
     hpas = _by_kind(docs, "HorizontalPodAutoscaler")
     deployments = _by_kind(docs, "Deployment")
-    assert set(hpas) == {f"{service}-web" for service in SERVICES}
+    assert set(hpas) == {f"{service}-web" for service in (*SERVICES, WORKSPACE)}
     for name, hpa in hpas.items():
         assert hpa["apiVersion"] == "autoscaling/v2"
         target = hpa["spec"]["scaleTargetRef"]
@@ -384,6 +386,17 @@ def test_matching_memory_follows_the_measured_figures() -> None:
     assert _memory_mib(web["resources"]["requests"]["memory"]) >= master + workers * (process + index)
     (worker,) = deployments["matching-worker"]["spec"]["template"]["spec"]["containers"]
     assert _memory_mib(worker["resources"]["limits"]["memory"]) >= (process + index + build) * 1.2
+
+
+def test_workspace_memory_follows_the_measured_figures() -> None:
+    # Measured under gunicorn: a worker with its libraries about 75 MiB, the master about 25; a sign-in's
+    # Argon2id hash takes 64 MiB more in the worker that checks it (sync workers: one request each).
+    process, argon2, master = 75, 64, 25
+    (web,) = _by_kind(_base(), "Deployment")[f"{WORKSPACE}-web"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in web["env"]}
+    workers = int(env["WEB_CONCURRENCY"])
+    assert _memory_mib(web["resources"]["requests"]["memory"]) >= master + workers * process
+    assert _memory_mib(web["resources"]["limits"]["memory"]) >= (master + workers * (process + argon2)) * 1.2
 
 
 # --- network policies -------------------------------------------------------------------------------------
@@ -505,6 +518,29 @@ def test_web_and_worker_pods_reach_kafka_and_are_reached_only_where_they_listen(
     assert not _allowed(policies, "Egress", migrate, KAFKA_POD, 9092), "the migration needs no Kafka"
 
 
+def test_the_workspace_reaches_the_four_apis_and_nothing_else_internal() -> None:
+    policies = _network_policies()
+    pods = _werkbrug_pods()
+    workspace = pods[f"{WORKSPACE}-web"]
+    # People (through the Ingress) and Prometheus reach its one port.
+    assert _allowed(policies, "Ingress", workspace, OTHER_POD, workspace["ports"]["http"])
+    assert not _allowed(policies, "Ingress", workspace, OTHER_POD, 9101)
+    for service in SERVICES:
+        api = pods[f"{service}-web"]
+        port = api["ports"]["http"]
+        assert _allowed(policies, "Egress", workspace, api, port), service
+        assert _allowed(policies, "Ingress", api, workspace, port), service
+        # The workers' metrics ports are not the workspace's business.
+        assert not _allowed(policies, "Egress", workspace, pods[f"{service}-worker"], port), service
+        # Nothing but the workspace calls the APIs inside the cluster.
+        for name, pod in pods.items():
+            if name != f"{WORKSPACE}-web":
+                assert not _allowed(policies, "Egress", pod, api, port), (name, service)
+    assert not _allowed(policies, "Egress", workspace, KAFKA_POD, 9092), "the workspace has no Kafka client"
+    assert not _allowed(policies, "Egress", workspace, OTHER_POD | {"ports": {}}, 8101)
+    assert not _allowed(policies, "Egress", workspace, _external("93.184.215.14"), 443)
+
+
 def test_only_the_notification_workers_reach_the_internet_and_never_private_addresses() -> None:
     policies = _network_policies()
     pods = _werkbrug_pods()
@@ -560,16 +596,28 @@ PUBLIC_PATHS = {
 NOT_PUBLIC = ["/healthz", "/readyz", "/metrics", "/openapi.json", "/v1/tenants/noord-limburg/audit"]
 
 
-def _ingress_routes() -> list[tuple[re.Pattern[str], str, str]]:
-    (ingress,) = _by_kind(_rendered_copy(K8S_DIR / "ingress"), "Ingress").values()
-    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/use-regex"] == "true"
+API_HOST = "api.werkbrug.example"
+WORKSPACE_HOST = "werkbrug.example"
+
+
+def _ingress_routes(host: str = API_HOST) -> list[tuple[re.Pattern[str], str, str]]:
+    """The routes of one host, over all the example Ingresses."""
+    ingresses = _by_kind(_rendered_copy(K8S_DIR / "ingress"), "Ingress")
+    assert set(ingresses) == {"werkbrug-api", "werkbrug-workspace"}
     routes = []
-    for rule in ingress["spec"]["rules"]:
-        for path in rule["http"]["paths"]:
-            assert path["pathType"] == "ImplementationSpecific"
-            backend = path["backend"]["service"]
-            # The NGINX controllers anchor each expression at the start.
-            routes.append((re.compile("^" + path["path"]), backend["name"], backend["port"]["name"]))
+    for ingress in ingresses.values():
+        assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/use-regex"] == "true"
+        hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
+        assert {host for tls in ingress["spec"]["tls"] for host in tls["hosts"]} == hosts
+        for rule in ingress["spec"]["rules"]:
+            if rule["host"] != host:
+                continue
+            for path in rule["http"]["paths"]:
+                assert path["pathType"] == "ImplementationSpecific"
+                backend = path["backend"]["service"]
+                # The NGINX controllers anchor each expression at the start.
+                routes.append((re.compile("^" + path["path"]), backend["name"], backend["port"]["name"]))
+    assert routes, host
     return routes
 
 
@@ -578,10 +626,48 @@ def test_ingress_routes_every_public_path_to_its_service_and_nothing_else() -> N
     services = _by_kind(_base(), "Service")
     for _pattern, service, port in routes:
         assert port in {p["name"] for p in services[service]["spec"]["ports"]}, (service, port)
+    assert WORKSPACE not in {service for _, service, _ in routes}, "the workspace has a host of its own"
     for tenant in ("noord-limburg", "groot-amsterdam"):
         for suffix, expected in PUBLIC_PATHS.items():
             path = f"/v1/tenants/{tenant}{suffix}"
             matched = [service for pattern, service, _ in routes if pattern.search(path)]
             assert matched == [expected], f"{path}: {matched}"
     for path in NOT_PUBLIC:
+        assert not [service for pattern, service, _ in routes if pattern.search(path)], path
+
+
+def _workspace_paths(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """A concrete path for every route of the workspace's application, by its rule."""
+    for name in ("DATABASE_URL", "REGISTRY_DATABASE_URL", "WORKSPACE_SECRET_KEY", "WERKBRUG_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WERKBRUG_VAR_DIR", str(tmp_path))
+    from services.workspace import app
+
+    # Only its routes are wanted: the rest of the session keeps its own logging.
+    monkeypatch.setattr(app, "configure_logging", lambda *args, **kwargs: None)
+    samples = {"filename": "vendor/htmx/htmx.min.js", "tenant": "noord-limburg"}
+    paths = {}
+    for rule in app.create_app().url_map.iter_rules():
+        paths[rule.rule] = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: samples.get(m.group(1), "x-1"), rule.rule)
+    return paths
+
+
+def test_ingress_routes_the_workspace_pages_on_their_own_host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    routes = _ingress_routes(WORKSPACE_HOST)
+    services = _by_kind(_base(), "Service")
+    assert {service for _, service, _ in routes} == {WORKSPACE}
+    for _pattern, service, port in routes:
+        assert port in {p["name"] for p in services[service]["spec"]["ports"]}, (service, port)
+    paths = _workspace_paths(monkeypatch, tmp_path)
+    # DESIGN.md's workspace paths are among the application's routes.
+    for rule in ("/", "/sign-in", "/sign-out", "/caseload", "/candidates/<candidate_id>", "/placements/<placement_id>"):
+        assert rule in paths, rule
+    for rule in ("/introductions", "/region", "/insights", "/vacancies", "/static/<path:filename>"):
+        assert rule in paths, rule
+    internal = {"/healthz", "/readyz", "/metrics"}
+    for rule, path in paths.items():
+        matched = [service for pattern, service, _ in routes if pattern.search(path)]
+        assert matched == ([] if rule in internal else [WORKSPACE]), f"{rule} ({path}): {matched}"
+    # The API's paths and documentation are not the workspace host's business.
+    for path in ("/v1/tenants/noord-limburg/candidates", "/docs", "/openapi.json"):
         assert not [service for pattern, service, _ in routes if pattern.search(path)], path

@@ -22,6 +22,7 @@ from check_jsonschema.builtin_schemas import get_builtin_schema
 from prometheus_client.metrics import MetricWrapperBase
 
 from admin.services import metric_modules
+from services.workspace.config import API_SERVICES
 from shared.topics import TOPIC_SPECS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +42,7 @@ KUBERNETES_VERSION = "1.30"
 CUSTOM_API_GROUPS = ("kafka.strimzi.io/", "keda.sh/", "monitoring.coreos.com/")
 DATASOURCE_UID = "werkbrug-prometheus"
 DB_SECRET = "werkbrug-db"
+WORKSPACE_SECRET = "werkbrug-workspace"
 
 SERVICES: dict[str, tuple[int, int]] = {
     "candidate": (8101, 9101),
@@ -48,6 +50,8 @@ SERVICES: dict[str, tuple[int, int]] = {
     "matching": (8103, 9103),
     "notification": (8104, 9104),
 }
+# The workspace: web only, on its own port, with its own database.
+WORKSPACE_PORT = 8100
 
 
 def _defined_metrics() -> tuple[set[str], set[str], set[str]]:
@@ -126,7 +130,7 @@ def test_compose_file_matches_the_compose_specification() -> None:
 def test_compose_runs_a_web_and_a_worker_container_per_service() -> None:
     services = _compose()["services"]
     expected = {f"{name}-{process}" for name in SERVICES for process in ("web", "worker")}
-    expected |= {"kafka", "postgres", "init", "prometheus", "grafana"}
+    expected |= {"workspace-web", "kafka", "postgres", "init", "prometheus", "grafana"}
     assert set(services) == expected
 
     for name, (web_port, worker_port) in SERVICES.items():
@@ -154,6 +158,38 @@ def test_compose_runs_a_web_and_a_worker_container_per_service() -> None:
             assert container["image"] == services["init"]["image"]
 
 
+def test_compose_runs_the_workspace_against_the_four_apis() -> None:
+    services = _compose()["services"]
+    workspace = services["workspace-web"]
+    assert workspace["command"][0] == "gunicorn"
+    assert "services.workspace.app:create_app()" in workspace["command"]
+    assert workspace["image"] == services["init"]["image"]
+    env = workspace["environment"]
+    assert env["WERKBRUG_PORT"] == str(WORKSPACE_PORT)
+    assert env["WERKBRUG_HOST"] == "0.0.0.0"
+    assert env["DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert env["DATABASE_URL"].endswith("@postgres:5432/workspace")
+    assert env["REGISTRY_DATABASE_URL"].endswith("@postgres:5432/registry")
+    assert env["PROMETHEUS_MULTIPROC_DIR"] == "/tmp/metrics" and "/tmp/metrics" in workspace["tmpfs"]
+    # Every API it calls, by its compose name and the port config.API_SERVICES expects.
+    assert {key for key in env if key.endswith("_API_URL")} == {f"{name.upper()}_API_URL" for name in API_SERVICES}
+    for name, port in API_SERVICES.items():
+        assert SERVICES[name][0] == port
+        assert env[f"{name.upper()}_API_URL"] == f"http://{name}-web:{port}"
+    # Never a fixed session key in the file: empty (one made per start) unless the operator sets it.
+    assert env["WORKSPACE_SECRET_KEY"] == "${WORKSPACE_SECRET_KEY:-}"
+    assert env["WORKSPACE_PUBLIC_URL"].endswith(f"127.0.0.1:{WORKSPACE_PORT}}}")
+    assert f"127.0.0.1:{WORKSPACE_PORT}:{WORKSPACE_PORT}" in workspace["ports"]
+    assert f"http://127.0.0.1:{WORKSPACE_PORT}/healthz" in " ".join(workspace["healthcheck"]["test"])
+    # Started after its database is migrated and once the APIs it calls are up; it needs no Kafka.
+    depends = workspace["depends_on"]
+    assert depends["init"] == {"condition": "service_completed_successfully"}
+    assert depends["postgres"] == {"condition": "service_healthy"}
+    for name in SERVICES:
+        assert depends[f"{name}-web"] == {"condition": "service_healthy"}, name
+    assert "kafka" not in depends
+
+
 def test_compose_init_migrates_creates_topics_and_the_first_tenant() -> None:
     init = _compose()["services"]["init"]
     script = init["command"][-1]
@@ -161,6 +197,10 @@ def test_compose_init_migrates_creates_topics_and_the_first_tenant() -> None:
     for name in SERVICES:
         assert f"werkbrug db upgrade --service {name}" in script
         assert init["environment"][f"{name.upper()}_DATABASE_URL"].endswith(f"/{name}")
+    assert 'DATABASE_URL="$$WORKSPACE_DATABASE_URL" werkbrug workspace upgrade-db' in script
+    assert init["environment"]["WORKSPACE_DATABASE_URL"].endswith("@postgres:5432/workspace")
+    # A data directory from before the workspace lacks its database; init creates it before migrating.
+    assert script.index("CREATE DATABASE") < script.index("werkbrug workspace upgrade-db")
     assert "werkbrug kafka create-topics" in script
     assert "werkbrug tenants create noord-limburg" in script
     assert init["depends_on"]["kafka"]["condition"] == "service_healthy"
@@ -169,7 +209,7 @@ def test_compose_init_migrates_creates_topics_and_the_first_tenant() -> None:
 
 def test_postgres_init_creates_a_database_per_service_and_the_registry() -> None:
     created = set(re.findall(r"^CREATE DATABASE (\w+);", POSTGRES_INIT.read_text(encoding="utf-8"), re.MULTILINE))
-    assert created == {*SERVICES, "registry"}
+    assert created == {*SERVICES, "workspace", "registry"}
     postgres = _compose()["services"]["postgres"]
     assert any(v.startswith("./deploy/postgres/init.sql:/docker-entrypoint-initdb.d/") for v in postgres["volumes"])
 
@@ -210,6 +250,8 @@ def test_prometheus_scrapes_every_process_with_service_and_process_labels(config
         for service, ports in SERVICES.items()
         for process, port in zip(("web", "worker"), ports, strict=True)
     }
+    # The workspace serves /metrics too; it has no worker.
+    expected.add(("workspace", "web", f"{host.format(service='workspace', process='web')}:{WORKSPACE_PORT}"))
     assert _scrape_targets(config) == expected
     assert config["rule_files"] == ["rules/werkbrug.rules.yml"]
 
@@ -537,11 +579,27 @@ def test_kustomized_resources_hold_no_secrets_and_use_the_db_secret_by_name() ->
                 if ref:
                     secret_refs.add(ref["name"])
             assert not [e for e in container.get("env", []) if "DATABASE_URL" in e["name"] and "value" in e]
-    assert secret_refs == {DB_SECRET}
-    example = _load_all_yaml(SECRET_EXAMPLE)[0]
-    assert example["metadata"]["name"] == DB_SECRET
-    keys = {f"{name}-database-url" for name in SERVICES} | {"registry-database-url"}
-    assert set(example["stringData"]) == keys
+    assert secret_refs == {DB_SECRET, WORKSPACE_SECRET}
+    examples = {doc["metadata"]["name"]: doc for doc in _load_all_yaml(SECRET_EXAMPLE)}
+    assert set(examples) == {DB_SECRET, WORKSPACE_SECRET}
+    keys = {f"{name}-database-url" for name in (*SERVICES, "workspace")} | {"registry-database-url"}
+    assert set(examples[DB_SECRET]["stringData"]) == keys
+    assert set(examples[WORKSPACE_SECRET]["stringData"]) == {"secret-key"}
+    # The example's placeholder is too short for the workspace to start with it, should it be applied.
+    assert len(examples[WORKSPACE_SECRET]["stringData"]["secret-key"]) < 32
+
+
+def test_the_workspace_secret_key_comes_only_from_its_secret() -> None:
+    found = []
+    for doc in _kustomized_documents():
+        if doc["kind"] == "ConfigMap":
+            assert "WORKSPACE_SECRET_KEY" not in doc.get("data", {}), doc["metadata"]["name"]
+        for container in (_pod_spec(doc) or {}).get("containers", []):
+            for env in container.get("env", []):
+                if env["name"] == "WORKSPACE_SECRET_KEY":
+                    assert "value" not in env
+                    found.append(env["valueFrom"]["secretKeyRef"])
+    assert found == [{"name": WORKSPACE_SECRET, "key": "secret-key"}]
 
 
 def _pod_spec(doc: dict[str, Any]) -> dict[str, Any] | None:
@@ -556,7 +614,8 @@ def _deployments() -> dict[str, dict[str, Any]]:
 
 def test_k8s_web_and_worker_deployments_per_service() -> None:
     deployments = _deployments()
-    assert set(deployments) == {f"{name}-{process}" for name in SERVICES for process in ("web", "worker")}
+    expected = {f"{name}-{process}" for name in SERVICES for process in ("web", "worker")}
+    assert set(deployments) == expected | {"workspace-web"}
     for name, (web_port, worker_port) in SERVICES.items():
         web = deployments[f"{name}-web"]["spec"]["template"]["spec"]
         (container,) = web["containers"]
@@ -588,13 +647,47 @@ def test_k8s_web_and_worker_deployments_per_service() -> None:
             assert all("emptyDir" in v for v in spec["volumes"] if v["name"] in mounted)
 
 
+def test_k8s_workspace_deployment() -> None:
+    docs = _kustomized_documents()
+    spec = _deployments()["workspace-web"]["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == "workspace"
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    (container,) = spec["containers"]
+    assert "services.workspace.app:create_app()" in container["command"]
+    assert container["ports"] == [{"name": "http", "containerPort": WORKSPACE_PORT}]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    env = {e["name"]: e for e in container["env"]}
+    assert env["WERKBRUG_PORT"]["value"] == str(WORKSPACE_PORT)
+    assert env["PROMETHEUS_MULTIPROC_DIR"]["value"] == "/tmp/metrics"
+    # In production the workspace refuses to start without its key instead of making one per pod.
+    assert env["WERKBRUG_ENV"]["value"] == "production"
+    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": DB_SECRET, "key": "workspace-database-url"}
+    assert env["REGISTRY_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == "registry-database-url"
+    assert {"/tmp", "/tmp/metrics"} <= {m["mountPath"] for m in container["volumeMounts"]}
+    config_maps = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "ConfigMap"}
+    referenced = [source["configMapRef"]["name"] for source in container["envFrom"]]
+    assert referenced == ["werkbrug-config", "workspace-config"]
+    settings = config_maps["workspace-config"]["data"]
+    assert settings["WORKSPACE_SECURE_COOKIES"] == "true", "behind the Ingress's TLS"
+    assert settings["WORKSPACE_PUBLIC_URL"].startswith("https://")
+    # Every API it calls, through the Service of that name on the port the Service exposes.
+    services = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "Service"}
+    for name, port in API_SERVICES.items():
+        assert settings[f"{name.upper()}_API_URL"] == f"http://{name}:{port}"
+        assert port in {p["port"] for p in services[name]["spec"]["ports"]}
+    assert [p["port"] for p in services["workspace"]["spec"]["ports"]] == [WORKSPACE_PORT]
+
+
 def test_k8s_has_a_service_account_and_service_per_service_and_a_migration_job() -> None:
     docs = _kustomized_documents()
     by_kind: dict[str, set[str]] = {}
     for doc in docs:
         by_kind.setdefault(doc["kind"], set()).add(doc["metadata"]["name"])
-    assert set(SERVICES) <= by_kind["ServiceAccount"]
-    assert set(SERVICES) <= by_kind["Service"]
+    assert {*SERVICES, "workspace"} <= by_kind["ServiceAccount"]
+    assert {*SERVICES, "workspace"} <= by_kind["Service"]
     assert "werkbrug" in by_kind["Namespace"]
     assert "werkbrug-config" in by_kind["ConfigMap"]
     (job,) = [doc for doc in docs if doc["kind"] == "Job"]
@@ -602,6 +695,7 @@ def test_k8s_has_a_service_account_and_service_per_service_and_a_migration_job()
     assert "werkbrug db upgrade --registry" in script
     for name in SERVICES:
         assert f"werkbrug db upgrade --service {name}" in script
+    assert 'DATABASE_URL="$WORKSPACE_DATABASE_URL" werkbrug workspace upgrade-db' in script
 
 
 def test_strimzi_resources_describe_a_kraft_cluster_with_the_werkbrug_topics() -> None:

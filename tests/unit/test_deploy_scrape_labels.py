@@ -43,6 +43,8 @@ NAMESPACE = "werkbrug"
 
 SERVICES = ("candidate", "vacancy", "matching", "notification")
 PROCESSES = ("web", "worker")
+# Every process that serves /metrics: each service's web and worker, and the workspace (web only).
+SCRAPED = sorted([*((s, p) for s in SERVICES for p in PROCESSES), ("workspace", "web")])
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "${__rate_interval}": "1m", "$__interval": "15s"}
 
 MATCHER = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
@@ -341,7 +343,7 @@ def _werkbrug_targets(deployment: str) -> list[Labels]:
 def test_every_process_is_scraped_once_as_job_werkbrug_with_service_and_process(deployment: str) -> None:
     targets = _werkbrug_targets(deployment)
     pairs = sorted((t.get("service", ""), t.get("process", "")) for t in targets)
-    assert pairs == sorted((s, p) for s in SERVICES for p in PROCESSES), pairs
+    assert pairs == SCRAPED, pairs
 
 
 def test_the_kubernetes_targets_are_the_werkbrug_web_and_worker_ports_only() -> None:
