@@ -77,6 +77,16 @@ class Settings:
         return _int(env, name, default)
 
 
+def trusted_proxy_hops(env: Mapping[str, str] = os.environ) -> int:
+    """How many reverse proxies (an Ingress, a load balancer) stand before the web processes. Their
+    ``X-Forwarded-*`` headers are believed for that many hops, so that rate limits and sign-in throttling
+    count the real client address; 0 (the default) believes none, which is right without a proxy."""
+    hops = _int(env, "TRUSTED_PROXY_HOPS", 0)
+    if not 0 <= hops <= 5:
+        raise ConfigError(f"TRUSTED_PROXY_HOPS must be from 0 to 5, got {hops}")
+    return hops
+
+
 def registry_database_url(env: Mapping[str, str] = os.environ) -> str:
     """The tenants-and-keys database shared by every service's authentication and the admin CLI."""
     return env.get("REGISTRY_DATABASE_URL") or _sqlite_url(var_dir(env) / "registry.db")

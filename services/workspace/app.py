@@ -18,8 +18,10 @@ from services.workspace.context import WorkspaceContext
 from services.workspace.pages import auth, employer, jobcoach, region
 from services.workspace.pages.common import NAVIGATION, ROLE_LABELS, person, render
 from shared import metrics
+from shared.config import trusted_proxy_hops
 from shared.logging import configure_logging
 from shared.registry import prepare_password_checks
+from shared.web.proxies import trust_proxies
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ def create_app(context: WorkspaceContext | None = None) -> Flask:
         TEMPLATES_AUTO_RELOAD=False,
     )
     app.extensions["workspace"] = context
+    trust_proxies(app, trusted_proxy_hops())
     CSRFProtect(app)
     prepare_password_checks()
     for blueprint in (auth.blp, jobcoach.blp, region.blp, employer.blp):

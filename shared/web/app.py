@@ -16,7 +16,7 @@ from werkzeug.exceptions import InternalServerError
 
 from shared import metrics
 from shared.clock import Clock, clock_from_env
-from shared.config import ConfigError, Settings
+from shared.config import ConfigError, Settings, trusted_proxy_hops
 from shared.db import Database, StaleVersion, utcnow
 from shared.logging import configure_logging
 from shared.registry import Registry
@@ -25,6 +25,7 @@ from shared.web.blueprint import URL_CONVERTERS
 from shared.web.conditional import STALE_DETAIL
 from shared.web.openapi import ProblemApi, init_openapi, openapi_config
 from shared.web.problems import VALIDATION_PROBLEM, problem, problem_from_http_exception
+from shared.web.proxies import trust_proxies
 from shared.web.ratelimit import RateLimitConfig, init_rate_limits
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ def build_app(
     app = Flask(settings.service)
     app.url_map.converters.update(URL_CONVERTERS)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False, **openapi_config(title, description))
+    trust_proxies(app, trusted_proxy_hops())
     app.extensions["werkbrug"] = context
     if prime_tenant_metrics is not None:
         metrics.prime_tenant_series_from(context.registry, prime_tenant_metrics)
