@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.consumer import processed_events_table
-from shared.db import StaleVersion, UtcDateTime, utcnow
+from shared.db import StaleVersion, UtcDateTime, affected_rows, utcnow
 from shared.events import message_key
 from shared.idempotency import idempotency_table
 from shared.outbox import Outbox, outbox_table
@@ -126,7 +126,7 @@ def update_candidate(
         .where(*_at_version(tenant, candidate_id, expected_version))
         .values(display_name=display_name, profile=profile, updated_at=utcnow(), version=candidates.c.version + 1)
     )
-    if expected_version is not None and result.rowcount != 1:
+    if expected_version is not None and affected_rows(result) != 1:
         raise StaleVersion(candidate_id)
     return get_candidate(session, tenant, candidate_id)
 
@@ -216,7 +216,7 @@ def list_history(
 
 def delete_candidate(session: Session, tenant: str, candidate_id: str, expected_version: int | None = None) -> None:
     result = session.execute(candidates.delete().where(*_at_version(tenant, candidate_id, expected_version)))
-    if expected_version is not None and result.rowcount != 1:
+    if expected_version is not None and affected_rows(result) != 1:
         raise StaleVersion(candidate_id)
     session.execute(
         candidate_history.delete().where(

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import StaleVersion, UtcDateTime, utcnow
+from shared.db import StaleVersion, UtcDateTime, affected_rows, utcnow
 from shared.idempotency import idempotency_table
 from shared.outbox import Outbox, outbox_table
 from shared.ratelimit import rate_limit_table
@@ -94,7 +94,7 @@ def update_vacancy(
         .where(*conditions)
         .values(status=status, fields=fields, updated_at=utcnow(), version=vacancies.c.version + 1)
     )
-    if expected_version is not None and result.rowcount != 1:
+    if expected_version is not None and affected_rows(result) != 1:
         raise StaleVersion(vacancy_id)
     return get_vacancy(session, tenant, vacancy_id)
 
