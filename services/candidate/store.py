@@ -93,7 +93,9 @@ def insert_candidate(
             version=1,
         )
     )
-    return get_candidate(session, tenant, candidate_id)
+    candidate = get_candidate(session, tenant, candidate_id)
+    assert candidate is not None, "inserted in this transaction"
+    return candidate
 
 
 def get_candidate(session: Session, tenant: str, candidate_id: str, *, for_update: bool = False) -> dict | None:
@@ -118,9 +120,10 @@ def update_candidate(
     display_name: str,
     profile: dict,
     expected_version: int | None = None,
-) -> dict:
+) -> dict | None:
     """Change a candidate; with ``expected_version``, only if it is still at that version (else
-    :class:`StaleVersion`, nothing changed): one statement, so two writers cannot both pass."""
+    :class:`StaleVersion`, nothing changed): one statement, so two writers cannot both pass. The candidate
+    as changed, or None when there is no such candidate (only without ``expected_version``)."""
     result = session.execute(
         candidates.update()
         .where(*_at_version(tenant, candidate_id, expected_version))
@@ -131,7 +134,8 @@ def update_candidate(
     return get_candidate(session, tenant, candidate_id)
 
 
-def set_jobcoach(session: Session, tenant: str, candidate_id: str, jobcoach_id: str) -> dict:
+def set_jobcoach(session: Session, tenant: str, candidate_id: str, jobcoach_id: str) -> dict | None:
+    """Hand the candidate to ``jobcoach_id``; the candidate as changed, or None when there is no such candidate."""
     session.execute(
         candidates.update()
         .where(candidates.c.tenant == tenant, candidates.c.id == candidate_id)

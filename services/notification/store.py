@@ -139,7 +139,9 @@ def get_channels(session: Session, tenant: str, jobcoach_id: str) -> dict | None
 def put_channels(session: Session, tenant: str, jobcoach_id: str, values: dict) -> dict:
     session.execute(channels.delete().where(channels.c.tenant == tenant, channels.c.jobcoach_id == jobcoach_id))
     session.execute(channels.insert().values(tenant=tenant, jobcoach_id=jobcoach_id, updated_at=utcnow(), **values))
-    return get_channels(session, tenant, jobcoach_id)
+    row = get_channels(session, tenant, jobcoach_id)
+    assert row is not None, "inserted in this transaction"
+    return row
 
 
 def add_delivery(session: Session, tenant: str, alert_id: str, channel: str, due: datetime) -> None:

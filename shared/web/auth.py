@@ -62,3 +62,11 @@ def authorize(*roles: str, subject_arg: str | None = None):
 
 def current_principal() -> Principal:
     return g.principal
+
+
+def current_subject() -> str:
+    """The calling employer's or jobcoach's own id, in a view only those roles may call."""
+    subject = current_principal().subject
+    # The registry refuses a key or a person of these roles without a subject (see ROLES_WITH_SUBJECT).
+    assert subject is not None, "called from a view open to a role without a subject"
+    return subject
