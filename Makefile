@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SETUP_STAMP := $(VENV)/.werkbrug-setup
 
-.PHONY: setup run test test-unit test-integration test-e2e lint format bench clean
+.PHONY: setup run test test-unit test-integration test-e2e lint typecheck format bench clean
 
 setup: $(SETUP_STAMP)
 	@bash deploy/kafka/fetch-broker.sh
@@ -36,6 +36,9 @@ test-e2e: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff format .

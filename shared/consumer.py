@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -24,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared import metrics
-from shared.db import Database, UtcDateTime, describe_error, is_transient, utcnow
+from shared.db import Database, UtcDateTime, affected_rows, describe_error, is_transient, utcnow
 from shared.events import EVENT_TYPES, Event, EventError, decode_event
 from shared.loops import Every, periodic
 from shared.topics import Topic
@@ -104,6 +105,7 @@ class EventConsumer:
                     taken += 1
                 # Committed only after the effects are stored: a crash before this line redelivers the
                 # batch, and deduplication makes the replay harmless.
+                assert handled_up_to is not None, "poll() answers only partitions that have messages"
                 self.consumer.commit({partition: OffsetAndMetadata(handled_up_to + 1, "", -1)})
             except Exception:
                 # The database or the broker is away, mid-handling or at the commit. poll() has already
@@ -124,7 +126,7 @@ class EventConsumer:
         cutoff = utcnow() - self.remember_for
         with self.db.session() as session:
             result = session.execute(self.processed.delete().where(self.processed.c.processed_at < cutoff))
-        return result.rowcount or 0
+        return affected_rows(result)
 
     def run(self, stop: threading.Event) -> None:
         forget = Every(3600)
@@ -292,6 +294,9 @@ def _error_summary(error: BaseException) -> str:
     return describe_error(error)
 
 
-def _as_list(listed: Sequence[Handler] | Handler) -> list:
+_AnyHandler = TypeVar("_AnyHandler", Handler, TombstoneHandler)
+
+
+def _as_list(listed: Sequence[_AnyHandler] | _AnyHandler) -> list[_AnyHandler]:
     # Transitional: a table entry may still be one bare function while the workers move to lists.
     return [listed] if callable(listed) else list(listed)

@@ -11,10 +11,11 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, CursorResult, Engine, Result
 from sqlalchemy.orm import Session, sessionmaker
 
 # SQLSTATEs (PostgreSQL's error codes) of failures that say nothing about the statement or its data: the
@@ -45,6 +46,15 @@ class StaleVersion(Exception):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def affected_rows(result: Result[*tuple[Any, ...]]) -> int:
+    """The rows an INSERT, UPDATE or DELETE run through ``Session.execute`` changed.
+
+    The session hands back a plain :class:`~sqlalchemy.engine.Result` in its signature, but for such a
+    statement the object is always the connection's :class:`~sqlalchemy.engine.CursorResult`, which carries
+    the count."""
+    return cast(CursorResult[*tuple[Any, ...]], result).rowcount
 
 
 class UtcDateTime(sa.types.TypeDecorator):

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from shared.db import UtcDateTime, is_sqlite
+from shared.db import UtcDateTime, affected_rows, is_sqlite
 
 TABLE_NAME = "idempotency_keys"
 MAX_KEY_LENGTH = 255
@@ -112,8 +112,9 @@ _COMPLETE = (
 
 
 def _claim_insert(session: Session | Connection):
-    bind = session.get_bind() if isinstance(session, Session) else session.engine
-    return _CLAIM["sqlite" if is_sqlite(bind) else "postgresql"]
+    # A session may be bound to an engine or to a connection; both name their engine.
+    engine = (session.get_bind() if isinstance(session, Session) else session).engine
+    return _CLAIM["sqlite" if is_sqlite(engine) else "postgresql"]
 
 
 def claim(session: Session | Connection, principal_hash: str, key: str, request_hash: str, now: datetime) -> Outcome:
@@ -156,7 +157,7 @@ def claim(session: Session | Connection, principal_hash: str, key: str, request_
         .where(TABLE.c.id == row.id, TABLE.c.claim_token == row.claim_token, TABLE.c.completed_at.is_(None))
         .values(claim_token=token, locked_at=now)
     )
-    if taken.rowcount != 1:
+    if affected_rows(taken) != 1:
         return Outcome(refusal="in_progress")
     return Outcome(claim=Claim(row.id, token))
 
@@ -175,7 +176,7 @@ def complete(session: Session, claim_: Claim, answer: StoredAnswer, now: datetim
             "completed_at": now,
         },
     )
-    return result.rowcount == 1
+    return affected_rows(result) == 1
 
 
 def release(session: Session | Connection, claim_: Claim) -> None:
@@ -189,7 +190,7 @@ def release(session: Session | Connection, claim_: Claim) -> None:
 
 def purge_expired(session: Session, now: datetime, batch: int = 1000) -> int:
     expired = sa.select(TABLE.c.id).where(TABLE.c.expires_at < now).limit(batch).scalar_subquery()
-    return session.execute(TABLE.delete().where(TABLE.c.id.in_(expired))).rowcount or 0
+    return affected_rows(session.execute(TABLE.delete().where(TABLE.c.id.in_(expired))))
 
 
 def answer_of(status_code: int, headers: Any, body: bytes) -> StoredAnswer:

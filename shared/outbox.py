@@ -23,7 +23,7 @@ from kafka import KafkaProducer
 from sqlalchemy.orm import Session
 
 from shared import metrics
-from shared.db import Database, UtcDateTime, describe_error, is_sqlite, is_transient, utcnow
+from shared.db import Database, UtcDateTime, affected_rows, describe_error, is_sqlite, is_transient, utcnow
 from shared.events import encode_event, message_key
 from shared.loops import Every, periodic
 from shared.topics import Topic
@@ -118,8 +118,9 @@ class SqliteRelayTurn:
     """
 
     def __init__(self, database_path: str | None) -> None:
-        in_memory = not database_path or database_path == ":memory:"
-        self.path = None if in_memory else Path(f"{os.path.abspath(database_path)}.outbox-relay.lock")
+        self.path: Path | None = None  # in memory
+        if database_path and database_path != ":memory:":
+            self.path = Path(f"{os.path.abspath(database_path)}.outbox-relay.lock")
         self._memory_lock = threading.Lock()
         self._told = False
 
@@ -269,7 +270,7 @@ class OutboxRelay:
             result = session.execute(
                 self.table.delete().where(self.table.c.published_at.is_not(None), self.table.c.published_at < cutoff)
             )
-        return result.rowcount or 0
+        return affected_rows(result)
 
     def run(self, stop: threading.Event, idle_wait_s: float = 0.05, max_backoff_s: float = 5.0) -> None:
         """Publish until ``stop`` is set; back off while Kafka is away, never give a row up."""

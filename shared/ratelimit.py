@@ -93,9 +93,9 @@ class DatabaseStorage(Storage):
         return count
 
     def _add(self, key: str, expiry: int, amount: int, now: float) -> tuple[int, float]:
-        statement = self._insert(TABLE).values(key=key, count=amount, expires_at=now + expiry)
+        insert = self._insert(TABLE).values(key=key, count=amount, expires_at=now + expiry)
         expired = TABLE.c.expires_at <= now
-        statement = statement.on_conflict_do_update(
+        statement = insert.on_conflict_do_update(
             index_elements=[TABLE.c.key],
             set_={
                 "count": sa.case((expired, amount), else_=TABLE.c.count + amount),
@@ -121,7 +121,9 @@ class DatabaseStorage(Storage):
             row = connection.execute(sa.select(TABLE.c.count, TABLE.c.expires_at).where(TABLE.c.key == key)).first()
         if row is None or row.expires_at <= now:
             return 0, now
-        return row.count, row.expires_at
+        # Unpacked rather than row.count, which static typing takes for the sequence method count().
+        count, expires_at = row
+        return count, expires_at
 
     def get(self, key: str) -> int:
         return self._row(key)[0]

@@ -21,7 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from shared.cache import TTLCache
-from shared.db import Database, UtcDateTime, upgrade, utcnow
+from shared.db import Database, UtcDateTime, affected_rows, upgrade, utcnow
 from shared.errors import Refused
 from shared.tenant_settings import TenantSettings
 
@@ -214,7 +214,7 @@ class Registry:
                 .values(revoked_at=utcnow())
             )
         self._principals.invalidate()
-        return bool(result.rowcount)
+        return bool(affected_rows(result))
 
     def revoke_labelled_keys(self, tenant: str, label: str) -> int:
         with self.db.session() as session:
@@ -224,7 +224,7 @@ class Registry:
                 .values(revoked_at=utcnow())
             )
         self._principals.invalidate()
-        return result.rowcount or 0
+        return affected_rows(result)
 
     def authenticate(self, key: str) -> Principal | None:
         """The principal behind a key, or None. Answers are cached briefly, so a revocation takes a few

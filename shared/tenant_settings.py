@@ -57,7 +57,7 @@ class TenantSettings:
 def combine(*declarations: type[TenantSettings]) -> type[TenantSettings]:
     """Several services' settings as one declaration, their fields in the order given: what the admin command
     line shows and changes, and what a process running several services reads."""
-    fields: list[tuple[str, Any, dataclasses.Field]] = []
+    fields: list[tuple[str, Any, dataclasses.Field[Any]]] = []
     for declaration in declarations:
         for f in dataclasses.fields(declaration):
             if any(name == f.name for name, _, _ in fields):

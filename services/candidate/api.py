@@ -18,7 +18,7 @@ from services.candidate.schemas import (
     LadderPageSchema,
 )
 from shared.web.app import current_context
-from shared.web.auth import authorize, current_principal
+from shared.web.auth import authorize, current_principal, current_subject
 from shared.web.blueprint import Blueprint
 from shared.web.conditional import etag_header, expected_version
 from shared.web.idempotency import transaction
@@ -69,7 +69,7 @@ class Candidates(MethodView):
     def post(self, fields, tenant):
         """Register a candidate; the calling jobcoach becomes theirs"""
         with transaction(_db()) as session:
-            candidate = commands.register_candidate(session, tenant, current_principal().subject, fields)
+            candidate = commands.register_candidate(session, tenant, current_subject(), fields)
         location = url_for("candidates.Candidate", tenant=tenant, candidate_id=candidate["id"])
         return candidate, 201, {"Location": location, **etag_header(KIND, candidate)}
 

@@ -53,6 +53,7 @@ def change_candidate(
 ) -> dict:
     display_name, profile = apply_patch(current, dict(patch))
     candidate = store.update_candidate(session, tenant, current["id"], display_name, profile, expected_version)
+    assert candidate is not None, "the caller read and locked the candidate in this transaction"
     if profile != {name: current[name] for name in PROFILE_FIELDS}:
         record_consent_and_ladder(session, tenant, current, candidate, domain.CHANGED, recorded_by)
         # A new pseudonym is no news for anyone else: it never leaves this service.
@@ -67,6 +68,7 @@ def hand_over(session: Session, tenant: str, current: dict, jobcoach_id: str, re
     if problem is not None:
         raise domain.CandidateRuleBroken(problem)
     candidate = store.set_jobcoach(session, tenant, current["id"], jobcoach_id)
+    assert candidate is not None, "the caller read and locked the candidate in this transaction"
     store.add_history(
         session,
         tenant,

@@ -41,6 +41,7 @@ def on_placement_ended(session: Session, event: Event) -> None:
         return
     profile = {name: candidate[name] for name in PROFILE_FIELDS} | {"ladder_step": step}
     raised = store.update_candidate(session, tenant, candidate["id"], candidate["display_name"], profile)
+    assert raised is not None, "read and locked above, in this transaction"
     details = domain.ladder_entry(
         domain.PLACEMENT_ENDED,
         candidate,
@@ -49,6 +50,7 @@ def on_placement_ended(session: Session, event: Event) -> None:
         outcome=data["outcome"],
         end_date=data["end_date"].isoformat(),
     )
+    assert details is not None, "rise_to() only answers a higher step, so the step changed"
     store.add_history(
         session,
         tenant,

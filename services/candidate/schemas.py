@@ -14,7 +14,8 @@ from shared.web.resources import PageQuerySchema, PageSchema, StrictBodySchema
 display_name_field = fields.String(required=True, validate=validate.Length(min=1, max=60))
 
 
-class CandidateCreateSchema(StrictBodySchema, CandidateFieldsSchema):
+# Both bases declare a Meta; the strict one comes first in the MRO and is the one marshmallow reads.
+class CandidateCreateSchema(StrictBodySchema, CandidateFieldsSchema):  # type: ignore[misc]
     """The candidate's facts as the events carry them, strictly: no member a client was not given (a
     ``diagnosis`` in a support need is refused), JSON types only, no control characters."""
 

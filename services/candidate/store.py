@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shared.consumer import processed_events_table
-from shared.db import StaleVersion, UtcDateTime, utcnow
+from shared.db import StaleVersion, UtcDateTime, affected_rows, utcnow
 from shared.events import message_key
 from shared.idempotency import idempotency_table
 from shared.outbox import Outbox, outbox_table
@@ -93,7 +93,9 @@ def insert_candidate(
             version=1,
         )
     )
-    return get_candidate(session, tenant, candidate_id)
+    candidate = get_candidate(session, tenant, candidate_id)
+    assert candidate is not None, "inserted in this transaction"
+    return candidate
 
 
 def get_candidate(session: Session, tenant: str, candidate_id: str, *, for_update: bool = False) -> dict | None:
@@ -118,20 +120,22 @@ def update_candidate(
     display_name: str,
     profile: dict,
     expected_version: int | None = None,
-) -> dict:
+) -> dict | None:
     """Change a candidate; with ``expected_version``, only if it is still at that version (else
-    :class:`StaleVersion`, nothing changed): one statement, so two writers cannot both pass."""
+    :class:`StaleVersion`, nothing changed): one statement, so two writers cannot both pass. The candidate
+    as changed, or None when there is no such candidate (only without ``expected_version``)."""
     result = session.execute(
         candidates.update()
         .where(*_at_version(tenant, candidate_id, expected_version))
         .values(display_name=display_name, profile=profile, updated_at=utcnow(), version=candidates.c.version + 1)
     )
-    if expected_version is not None and result.rowcount != 1:
+    if expected_version is not None and affected_rows(result) != 1:
         raise StaleVersion(candidate_id)
     return get_candidate(session, tenant, candidate_id)
 
 
-def set_jobcoach(session: Session, tenant: str, candidate_id: str, jobcoach_id: str) -> dict:
+def set_jobcoach(session: Session, tenant: str, candidate_id: str, jobcoach_id: str) -> dict | None:
+    """Hand the candidate to ``jobcoach_id``; the candidate as changed, or None when there is no such candidate."""
     session.execute(
         candidates.update()
         .where(candidates.c.tenant == tenant, candidates.c.id == candidate_id)
@@ -216,7 +220,7 @@ def list_history(
 
 def delete_candidate(session: Session, tenant: str, candidate_id: str, expected_version: int | None = None) -> None:
     result = session.execute(candidates.delete().where(*_at_version(tenant, candidate_id, expected_version)))
-    if expected_version is not None and result.rowcount != 1:
+    if expected_version is not None and affected_rows(result) != 1:
         raise StaleVersion(candidate_id)
     session.execute(
         candidate_history.delete().where(

@@ -15,7 +15,7 @@ from services.notification.schemas import (
     OperatorAlertQuerySchema,
 )
 from shared.web.app import current_context
-from shared.web.auth import authorize, current_principal
+from shared.web.auth import authorize, current_subject
 from shared.web.blueprint import Blueprint
 from shared.web.resources import not_found, page_bounds, page_of
 
@@ -52,7 +52,7 @@ class Alerts(MethodView):
             items, total = store.list_alerts(
                 session,
                 tenant,
-                current_principal().subject,
+                current_subject(),
                 unread=query.get("unread"),
                 alert_type=query.get("type"),
                 offset=offset,
@@ -68,7 +68,7 @@ class AlertAck(MethodView):
     def post(self, tenant, alert_id):
         """Acknowledge an alert; acknowledging twice keeps the first time"""
         with _db().session() as session:
-            alert = commands.acknowledge(session, tenant, current_principal().subject, alert_id, _now())
+            alert = commands.acknowledge(session, tenant, current_subject(), alert_id, _now())
         if alert is None:
             not_found()
         return alert

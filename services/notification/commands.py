@@ -68,7 +68,9 @@ def acknowledge_operator_alert(session: Session, tenant: str, alert_id: str, now
     # The acknowledged event's contract demands a candidate: an alert about a caseload, which has none, is
     # not told (it is nobody's contact with a candidate either).
     if store.acknowledge_alert(session, tenant, alert_id, now) and alert["candidate_id"] is not None:
-        _tell_acknowledged(session, tenant, alert, store.alert_jobcoach(session, tenant, alert_id), now)
+        jobcoach_id = store.alert_jobcoach(session, tenant, alert_id)
+        assert jobcoach_id is not None, "acknowledged just now, in this transaction, and every alert names a jobcoach"
+        _tell_acknowledged(session, tenant, alert, jobcoach_id, now)
     return store.get_operator_alert(session, tenant, alert_id)
 
 

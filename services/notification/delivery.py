@@ -113,7 +113,8 @@ def _connect(address: str, port: int, timeout_s: float) -> socket.socket:
 
 def _resolve(host: str, port: int) -> list[str]:
     found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    return list(dict.fromkeys(info[4][0] for info in found))
+    # A TCP socket address (IPv4 or IPv6) starts with the address as text.
+    return list(dict.fromkeys(str(info[4][0]) for info in found))
 
 
 def _remaining(deadline: float) -> float:
@@ -588,16 +589,21 @@ class AlertDelivery:
 
     def _send_digest(self, task: _Task) -> None:
         tenant = task.deliveries[0]["tenant"]
-        present = [d for d in task.deliveries if task.alerts[d["id"]] is not None]
+        # Each delivery with its alert, leaving out those whose alert is gone.
+        present: list[tuple[dict, dict]] = []
+        for delivery in task.deliveries:
+            alert = task.alerts[delivery["id"]]
+            if alert is not None:
+                present.append((delivery, alert))
         if not present:
             task.skipped = True
             return
-        task.deliveries = present
+        task.deliveries = [delivery for delivery, _ in present]
         if not task.channels or self.email is None:
             raise ChannelRemoved
         day = self.clock().astimezone(self.email.zone).date()
-        alerts = [task.alerts[d["id"]] for d in present]
-        task.documents = {d["id"]: alert_document(tenant, task.alerts[d["id"]]) for d in present}
+        alerts = [alert for _, alert in present]
+        task.documents = {delivery["id"]: alert_document(tenant, alert) for delivery, alert in present}
         task.outcome = self.email.send_digest(tenant, alerts, task.channels, day)
 
     # -- settling (on the loop's thread) ------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from services.notification import commands, domain, store
+from services.notification.settings import NotificationSettings
 from shared.clock import Clock
 from shared.db import Database
 from shared.loops import WorkerLoop, periodic
@@ -32,7 +33,7 @@ class Escalator:
             tenants = store.tenants_awaiting_escalation(session)
         escalated = 0
         for tenant in tenants:
-            hours = self.registry.settings(tenant).escalation_hours
+            hours = self.registry.settings(tenant, NotificationSettings).escalation_hours
             cutoff = domain.escalation_cutoff(now, hours)
             while True:
                 # One short transaction per batch, so that the inbox and acknowledgements are never held up.

@@ -55,7 +55,8 @@ def create_alert(
         return None
     candidate_id = data.get("candidate_id")
     jobcoach_id = data["jobcoach_id"]
-    if audience == domain.JOBCOACH:
+    # Only an alert about a candidate can have followed a handover.
+    if audience == domain.JOBCOACH and candidate_id is not None:
         jobcoach_id = store.candidate_jobcoach(session, tenant, candidate_id) or jobcoach_id
     alert_id = str(uuid.uuid4())
     now = timing.clock()

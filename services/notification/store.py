@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from services.notification.domain import ESCALATES_TO, JOBCOACH, OPERATORS
 from shared.consumer import processed_events_table
-from shared.db import UtcDateTime, utcnow
+from shared.db import UtcDateTime, affected_rows, utcnow
 from shared.events import message_key
 from shared.idempotency import idempotency_table
 from shared.outbox import Outbox, outbox_table
@@ -139,7 +139,9 @@ def get_channels(session: Session, tenant: str, jobcoach_id: str) -> dict | None
 def put_channels(session: Session, tenant: str, jobcoach_id: str, values: dict) -> dict:
     session.execute(channels.delete().where(channels.c.tenant == tenant, channels.c.jobcoach_id == jobcoach_id))
     session.execute(channels.insert().values(tenant=tenant, jobcoach_id=jobcoach_id, updated_at=utcnow(), **values))
-    return get_channels(session, tenant, jobcoach_id)
+    row = get_channels(session, tenant, jobcoach_id)
+    assert row is not None, "inserted in this transaction"
+    return row
 
 
 def add_delivery(session: Session, tenant: str, alert_id: str, channel: str, due: datetime) -> None:
@@ -226,7 +228,7 @@ def acknowledge_alert(session: Session, tenant: str, alert_id: str, now: datetim
         .where(alerts.c.tenant == tenant, alerts.c.id == alert_id, alerts.c.acknowledged_at.is_(None))
         .values(acknowledged_at=now)
     )
-    return result.rowcount == 1
+    return affected_rows(result) == 1
 
 
 def erase_candidate(session: Session, tenant: str, candidate_id: str) -> int:
@@ -253,7 +255,7 @@ def erase_candidate(session: Session, tenant: str, candidate_id: str) -> int:
             candidate_jobcoaches.c.tenant == tenant, candidate_jobcoaches.c.candidate_id == candidate_id
         )
     )
-    return result.rowcount or 0
+    return affected_rows(result)
 
 
 def candidate_jobcoach(session: Session, tenant: str, candidate_id: str) -> str | None:
@@ -271,7 +273,7 @@ def set_candidate_jobcoach(session: Session, tenant: str, candidate_id: str, job
         .where(candidate_jobcoaches.c.tenant == tenant, candidate_jobcoaches.c.candidate_id == candidate_id)
         .values(jobcoach_id=jobcoach_id, updated_at=now)
     )
-    if updated.rowcount == 0:
+    if affected_rows(updated) == 0:
         session.execute(
             candidate_jobcoaches.insert().values(
                 tenant=tenant, candidate_id=candidate_id, jobcoach_id=jobcoach_id, updated_at=now
@@ -409,7 +411,7 @@ def record_delivery(
             claim_token=None,
         )
     )
-    return result.rowcount == 1
+    return affected_rows(result) == 1
 
 
 def _delivery_states(session: Session, tenant: str, alert_ids: Iterable[str]) -> dict[str, list[dict]]:
@@ -485,4 +487,4 @@ def mark_escalated(session: Session, tenant: str, alert_id: str, now: datetime) 
         )
         .values(escalated_at=now)
     )
-    return result.rowcount == 1
+    return affected_rows(result) == 1

@@ -15,7 +15,7 @@ from services.vacancy.schemas import (
     VacancySchema,
 )
 from shared.web.app import current_context
-from shared.web.auth import authorize, current_principal
+from shared.web.auth import authorize, current_principal, current_subject
 from shared.web.blueprint import Blueprint
 from shared.web.conditional import etag_header, expected_version
 from shared.web.idempotency import transaction
@@ -59,7 +59,7 @@ class Vacancies(MethodView):
     def post(self, fields, tenant):
         """Post an inclusive vacancy"""
         with transaction(_db()) as session:
-            vacancy = commands.post_vacancy(session, tenant, current_principal().subject, fields)
+            vacancy = commands.post_vacancy(session, tenant, current_subject(), fields)
         location = url_for("vacancies.Vacancy", tenant=tenant, vacancy_id=vacancy["id"])
         return vacancy, 201, {"Location": location, **etag_header(KIND, vacancy)}
 

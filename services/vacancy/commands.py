@@ -35,6 +35,7 @@ def change_vacancy(
     vacancy = store.update_vacancy(
         session, tenant, current["id"], status=status, fields=fields, expected_version=expected_version
     )
+    assert vacancy is not None, "the caller read the vacancy, and vacancies are never deleted"
     _emit(session, tenant, vacancy, event_type_for(current["status"], status))
     return vacancy
 
@@ -50,5 +51,6 @@ def close_vacancy(session: Session, tenant: str, current: dict, expected_version
         fields={name: current[name] for name in FIELD_NAMES},
         expected_version=expected_version,
     )
+    assert vacancy is not None, "the caller read the vacancy, and vacancies are never deleted"
     _emit(session, tenant, vacancy, EventType.VACANCY_CLOSED)
     return vacancy

@@ -10,7 +10,8 @@ from shared.vocabulary import VACANCY_STATUSES
 from shared.web.resources import FreeText, PageQuerySchema, PageSchema, StrictBodySchema
 
 
-class VacancyCreateSchema(StrictBodySchema, VacancyFieldsSchema):
+# Both bases declare a Meta; the strict one comes first in the MRO and is the one marshmallow reads.
+class VacancyCreateSchema(StrictBodySchema, VacancyFieldsSchema):  # type: ignore[misc]
     """The vacancy's facts as the events carry them, strictly: JSON types only, no control characters
     (the description, free text, may hold tabs and line breaks)."""
 

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import StaleVersion, UtcDateTime, utcnow
+from shared.db import StaleVersion, UtcDateTime, affected_rows, utcnow
 from shared.idempotency import idempotency_table
 from shared.outbox import Outbox, outbox_table
 from shared.ratelimit import rate_limit_table
@@ -65,7 +65,9 @@ def insert_vacancy(session: Session, tenant: str, vacancy_id: str, employer_id: 
             version=1,
         )
     )
-    return get_vacancy(session, tenant, vacancy_id)
+    vacancy = get_vacancy(session, tenant, vacancy_id)
+    assert vacancy is not None, "inserted in this transaction"
+    return vacancy
 
 
 def get_vacancy(session: Session, tenant: str, vacancy_id: str) -> dict | None:
@@ -83,9 +85,10 @@ def update_vacancy(
     status: str,
     fields: dict,
     expected_version: int | None = None,
-) -> dict:
+) -> dict | None:
     """Change a vacancy; with ``expected_version``, only if it is still at that version (else
-    :class:`StaleVersion`, nothing changed): one statement, so two writers cannot both pass."""
+    :class:`StaleVersion`, nothing changed): one statement, so two writers cannot both pass. The vacancy
+    as changed, or None when there is no such vacancy (only without ``expected_version``)."""
     conditions = [vacancies.c.tenant == tenant, vacancies.c.id == vacancy_id]
     if expected_version is not None:
         conditions.append(vacancies.c.version == expected_version)
@@ -94,7 +97,7 @@ def update_vacancy(
         .where(*conditions)
         .values(status=status, fields=fields, updated_at=utcnow(), version=vacancies.c.version + 1)
     )
-    if expected_version is not None and result.rowcount != 1:
+    if expected_version is not None and affected_rows(result) != 1:
         raise StaleVersion(vacancy_id)
     return get_vacancy(session, tenant, vacancy_id)
 

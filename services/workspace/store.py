@@ -12,7 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shared.db import UtcDateTime
+from shared.db import UtcDateTime, affected_rows
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -69,7 +69,7 @@ def replace_key(
         .where(sessions.c.token_hash == token_hash, sessions.c.key_id == old_key_id)
         .values(key_id=key_id, key_sealed=sealed, key_expires_at=expires_at)
     )
-    return bool(result.rowcount)
+    return bool(affected_rows(result))
 
 
 def delete_session(session: Session, token_hash: str) -> int | None:

@@ -186,6 +186,7 @@ class LocalStack:
 
     def kill(self, name: str) -> None:
         process = self.processes[name]
+        assert process.popen is not None, f"{name} was never started"
         process.signal(signal.SIGKILL)
         process.popen.wait(10)
 

@@ -10,7 +10,7 @@ import functools
 from copy import deepcopy
 
 from flask import current_app, g, request
-from flask_smorest import abort
+from webargs.flaskparser import abort  # flask-smorest's abort, imported where it is typed NoReturn
 
 from shared.registry import Principal
 from shared.web.idempotency import run_idempotently
@@ -37,7 +37,7 @@ def authorize(*roles: str, subject_arg: str | None = None):
             context = current_app.extensions["werkbrug"]
             key = bearer_key()
             principal = context.registry.authenticate(key) if key else None
-            if principal is None:
+            if key is None or principal is None:
                 abort(401, message="A valid API key is required (Authorization: Bearer <key>).")
             if principal.tenant != kwargs.get("tenant"):
                 abort(404, message="Not found.")
@@ -50,9 +50,11 @@ def authorize(*roles: str, subject_arg: str | None = None):
                 return run_idempotently(context.db, context.clock, key, lambda: view(*args, **kwargs))
             return view(*args, **kwargs)
 
-        # Read by the OpenAPI document: who may call, and so whether 403 can be answered.
-        wrapper._apidoc = deepcopy(getattr(view, "_apidoc", {}))
-        wrapper._apidoc["werkbrug_roles"] = list(roles)
+        # Read by the OpenAPI document: who may call, and so whether 403 can be answered. flask-smorest keeps
+        # a view's documentation in its ``_apidoc`` attribute, which functools.wraps copied from the view.
+        apidoc = deepcopy(getattr(view, "_apidoc", {}))
+        apidoc["werkbrug_roles"] = list(roles)
+        vars(wrapper)["_apidoc"] = apidoc
         return wrapper
 
     return decorator
@@ -60,3 +62,11 @@ def authorize(*roles: str, subject_arg: str | None = None):
 
 def current_principal() -> Principal:
     return g.principal
+
+
+def current_subject() -> str:
+    """The calling employer's or jobcoach's own id, in a view only those roles may call."""
+    subject = current_principal().subject
+    # The registry refuses a key or a person of these roles without a subject (see ROLES_WITH_SUBJECT).
+    assert subject is not None, "called from a view open to a role without a subject"
+    return subject

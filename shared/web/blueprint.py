@@ -18,7 +18,7 @@ from shared.web.openapi import document_http_semantics
 class StrictParser(FlaskParser):
     # Unknown query parameters are refused like unknown body fields: a misspelt filter (`?unraed=true`)
     # must not silently answer the unfiltered list.
-    DEFAULT_UNKNOWN_BY_LOCATION: typing.ClassVar = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE}
+    DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE}
 
     def _raw_load_json(self, req: flask.Request) -> typing.Any:
         try:

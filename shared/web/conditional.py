@@ -13,7 +13,7 @@ import re
 
 from flask import current_app
 from flask import request as flask_request
-from flask_smorest import abort
+from webargs.flaskparser import abort  # flask-smorest's abort, imported where it is typed NoReturn
 
 from shared.web.settings import WebSettings
 

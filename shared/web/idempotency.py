@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from flask import Response, g, make_response, request
-from flask_smorest import abort
 from sqlalchemy.orm import Session
+from webargs.flaskparser import abort  # flask-smorest's abort, imported where it is typed NoReturn
 
 from shared import idempotency
 from shared.db import Database
@@ -135,6 +135,8 @@ def run_idempotently(db: Database, clock: Callable, api_key: str, view: Callable
         )
         response.headers["Retry-After"] = "1"
         return response
+    # claim() gives a claim whenever it gives neither an answer nor a refusal.
+    assert outcome.claim is not None, "claim() gave no answer, no refusal and no claim"
     pending = _Pending(db, outcome.claim)
     g.werkbrug_idempotency = pending
     try:

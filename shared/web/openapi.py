@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 import marshmallow as ma
 from flask import Flask, send_from_directory
@@ -143,7 +144,7 @@ class ProblemApi(Api):
 
     def _register_responses(self):
         for status, (description, example) in PROBLEMS.items():
-            response = {
+            response: dict[str, Any] = {
                 "description": description,
                 "content": {PROBLEM_JSON: {"schema": ProblemSchema, "example": example}},
                 "headers": dict(_RATE_LIMIT_HEADERS),

@@ -9,9 +9,9 @@ import re
 from typing import ClassVar, NoReturn
 
 import marshmallow as ma
-from flask_smorest import abort
 from marshmallow import fields, validate
 from marshmallow.schema import SchemaMeta
+from webargs.flaskparser import abort  # flask-smorest's abort, imported where it is typed NoReturn
 
 MAX_PAGE_SIZE = 100
 

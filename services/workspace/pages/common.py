@@ -55,9 +55,15 @@ def person() -> sessions.SignedIn | None:
     return g.person
 
 
+def current_person() -> sessions.SignedIn:
+    """The signed-in person, in a view behind :func:`signed_in` (which sends everyone else to sign in)."""
+    who = person()
+    assert who is not None, "only for views behind @signed_in"
+    return who
+
+
 def api() -> Api:
-    signed_in = person()
-    assert signed_in is not None
+    signed_in = current_person()
     return context().api.as_person(signed_in.api_key, signed_in.tenant)
 
 

@@ -10,7 +10,7 @@ from flask import Blueprint, redirect, request, url_for
 
 from services.workspace import charts, domain
 from services.workspace.client import ApiError, NotYetAvailable
-from services.workspace.pages.common import HOME, api, context, is_htmx, person, render, signed_in
+from services.workspace.pages.common import HOME, api, context, current_person, is_htmx, render, signed_in
 from shared.vocabulary import LADDER_STEPS, SUPPORT_CODES
 
 blp = Blueprint("jobcoach", __name__)
@@ -21,7 +21,7 @@ INBOX_PAGE = 50
 @blp.get("/")
 @signed_in()
 def today():
-    who = person()
+    who = current_person()
     if who.role != "jobcoach":
         return redirect(url_for(HOME[who.role]))
     page = max(1, request.args.get("page", 1, type=int) or 1)
@@ -58,7 +58,7 @@ def caseload():
     with contextlib.suppress(NotYetAvailable):
         statuses = {row["candidate_id"]: row for row in api().caseload()["items"]}
     # Placements exist today: the active ones with their current risk are the caseload's known part.
-    placements = api().placements(status="active")["items"] if person().role == "jobcoach" else []
+    placements = api().placements(status="active")["items"] if current_person().role == "jobcoach" else []
     return render("caseload.html", candidates=candidates, statuses=statuses, placements=placements)
 
 
@@ -116,7 +116,7 @@ def candidate(candidate_id: str):
             errors = domain.field_errors(exc.errors, domain.CANDIDATE_FIELDS)
             return _candidate_page(stored, request.form, errors, 422, matches=None)
         return redirect(url_for("jobcoach.candidate", candidate_id=candidate_id, saved="1"), 303)
-    matches = _matches(candidate_id) if person().role == "jobcoach" else None
+    matches = _matches(candidate_id) if current_person().role == "jobcoach" else None
     return _candidate_page(stored, domain.candidate_form(stored), {}, matches=matches, saved=request.args.get("saved"))
 
 
@@ -239,7 +239,9 @@ def _hours_chart(found: dict):
 @blp.route("/channels", methods=["GET", "POST"])
 @signed_in("jobcoach")
 def channels():
-    subject = person().subject
+    subject = current_person().subject
+    # The registry gives every jobcoach account its jobcoach id (see shared.registry.ROLES_WITH_SUBJECT).
+    assert subject is not None, "a jobcoach account without a jobcoach id"
     if request.method == "POST":
         try:
             api().set_channels(subject, domain.channels_payload(request.form))
