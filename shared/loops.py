@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-Loop = Callable[[threading.Event], None]
+# Runs until the event is set; whatever it returns (a warm-up's count, say) is of no interest to the worker.
+Loop = Callable[[threading.Event], object]
 # A step returns True when more work is waiting, so that the loop calls it again without waiting.
 Step = Callable[[], bool | int | None]
 

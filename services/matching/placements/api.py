@@ -7,7 +7,7 @@ from typing import Any, NoReturn
 
 from flask import url_for
 from flask.views import MethodView
-from flask_smorest import abort
+from webargs.flaskparser import abort
 
 from services.matching.context import context
 from services.matching.placements import commands
@@ -23,7 +23,8 @@ from services.matching.placements.schemas import (
     PlacementPageSchema,
     PlacementSchema,
 )
-from shared.web.auth import authorize, current_principal
+from services.matching.settings import MatchingSettings
+from shared.web.auth import authorize, current_principal, current_subject
 from shared.web.blueprint import Blueprint
 from shared.web.resources import conflict, invalid, page_bounds, page_of
 
@@ -100,7 +101,7 @@ class Placements(MethodView):
     def post(self, fields, tenant):
         """Start a placement: the calling jobcoach's candidate starts at a vacancy"""
         try:
-            placement = commands.start_placement(context().db, tenant, current_principal().subject, fields, _today())
+            placement = commands.start_placement(context().db, tenant, current_subject(), fields, _today())
         except commands.PlacementRuleBroken as exc:
             _refuse(exc)
         location = url_for("placements.Placement", tenant=tenant, placement_id=placement["id"])
@@ -130,7 +131,7 @@ class Checkins(MethodView):
     @blp.alt_response(422, description="Invalid fields, a date in the future or before the start")
     def post(self, fields, tenant, placement_id):
         """Record a check-in: wellbeing, hours, absence and signals; the placement is rescored"""
-        settings = context().registry.settings(tenant)
+        settings = context().registry.settings(tenant, MatchingSettings)
         try:
             checkin, placement = commands.check_in(
                 context().db, tenant, current_principal(), placement_id, fields, _today(), settings

@@ -94,7 +94,9 @@ def start_placement(db: Database, tenant: str, jobcoach_id: str, fields: dict, t
             store.insert_placement(session, tenant, values)
             data = {key: value for key, value in values.items() if key != "id"}
             emit(session, EventType.PLACEMENT_STARTED, tenant=tenant, subject=placement_id, data=data)
-            return store.get_placement(session, tenant, placement_id)
+            started = store.get_placement(session, tenant, placement_id)
+            assert started is not None, "inserted in this transaction"
+            return started
     except IntegrityError:
         # Two requests at the same instant: the unique index settles it after the check above passed both.
         raise Conflict("The candidate already has an active placement at this vacancy.") from None

@@ -4,13 +4,14 @@ insights. Every query takes the tenant."""
 from __future__ import annotations
 
 from datetime import date
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.matching.outbox import outbox
 from services.matching.versioned_models import VersionedModels, versioned_models_table
-from shared.db import UtcDateTime, utcnow
+from shared.db import UtcDateTime, affected_rows, utcnow
 from shared.events import message_key
 
 metadata = sa.MetaData()
@@ -182,9 +183,17 @@ def list_placements(
     return [dict(row) for row in rows], total
 
 
-def outcomes(session: Session, tenant: str) -> list[sa.Row]:
-    """Every placement of the tenant as (candidate id, vacancy id, start date, end date, outcome)."""
-    return session.execute(
+class PlacementOutcome(NamedTuple):
+    candidate_id: str
+    vacancy_id: str
+    start_date: date
+    end_date: date | None
+    outcome: str | None
+
+
+def outcomes(session: Session, tenant: str) -> list[PlacementOutcome]:
+    """Every placement of the tenant with how it ended, if it did."""
+    rows = session.execute(
         sa.select(
             placements.c.candidate_id,
             placements.c.vacancy_id,
@@ -192,7 +201,8 @@ def outcomes(session: Session, tenant: str) -> list[sa.Row]:
             placements.c.end_date,
             placements.c.outcome,
         ).where(placements.c.tenant == tenant)
-    ).all()
+    )
+    return [PlacementOutcome(*row) for row in rows]
 
 
 def tenants_with_active_placements(session: Session) -> list[str]:
@@ -225,7 +235,7 @@ def mark_overdue(session: Session, tenant: str, placement_id: str, gap_start: da
         )
         .values(overdue_since=gap_start, overdue_episode=placements.c.overdue_episode + 1, updated_at=utcnow())
     )
-    if updated.rowcount != 1:
+    if affected_rows(updated) != 1:
         return None
     return session.execute(
         sa.select(placements.c.overdue_episode).where(placements.c.tenant == tenant, placements.c.id == placement_id)

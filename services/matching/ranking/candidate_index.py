@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 import numpy as np
@@ -108,7 +108,7 @@ class CandidateIndex(MaskableRows):
         self._id_rank = id_ranks([c.id for c in self.candidates])
         self._mask_all_live()
 
-    def _rows(self) -> list[CandidateProfile]:
+    def _rows(self) -> Sequence[CandidateProfile]:
         return self.candidates
 
     def _allowed_with_distances(

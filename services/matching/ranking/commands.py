@@ -8,6 +8,7 @@ nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -16,7 +17,7 @@ from services.matching.ranking.engine import MatchingEngine
 from services.matching.ranking.profiles import CandidateProfile, Match, VacancyProfile
 from shared.db import Database
 
-Profile = TypeVar("Profile", CandidateProfile, VacancyProfile)
+Profile = TypeVar("Profile")
 
 
 class NotFound(Exception):
@@ -25,12 +26,12 @@ class NotFound(Exception):
 
 @dataclass(frozen=True)
 class RankedList(Generic[Profile]):
-    """A ranking as served: each match with the profile it ranked (None where the index no longer holds
-    it), the versions it was ranked with, and why it is empty when it is."""
+    """A ranking as served: each match with the profile it ranked (for vacancies, None where the index no
+    longer holds it), the versions it was ranked with, and why it is empty when it is."""
 
     ranking_version: str
     weights_version: str
-    items: list[tuple[Match, Profile | None]] = field(default_factory=list)
+    items: Sequence[tuple[Match, Profile]] = field(default_factory=list)
     reason: str | None = None
 
 
@@ -41,7 +42,7 @@ def _empty(engine: MatchingEngine, tenant: str, reason: str) -> RankedList[Any]:
 
 def matches_for_candidate(
     db: Database, engine: MatchingEngine, tenant: str, candidate_id: str, *, jobcoach_id: str | None, limit: int
-) -> RankedList[VacancyProfile]:
+) -> RankedList[VacancyProfile | None]:
     """Open vacancies ranked for the jobcoach's own candidate; raises :class:`NotFound` for anyone else's."""
     with db.session() as session:
         payload = store.get_candidate(session, tenant, candidate_id)

@@ -37,7 +37,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 Tokenise = Callable[[str], tuple[str, ...]]
 
@@ -113,8 +113,8 @@ class Lexicon:
                 exact.setdefault(words[0], []).append((words, prefix, ids))
         for entries in exact.values():
             entries.sort(key=lambda entry: -len(entry[0]))
-        for entries in prefixes.values():
-            entries.sort(key=lambda entry: -len(entry[0]))
+        for prefix_entries in prefixes.values():
+            prefix_entries.sort(key=lambda entry: -len(entry[0]))
         self._exact = exact
         self._prefixes = prefixes
         digest = hashlib.sha256(
@@ -152,7 +152,7 @@ class Lexicon:
         return tuple(found[:MAX_CONCEPTS_PER_PHRASE])
 
     def _match_at(self, words: Sequence[str], i: int) -> tuple[int, list[str]]:
-        best, ids = 0, []
+        best, ids = 0, cast(list[str], [])
         for term, prefix, term_ids in self._exact.get(words[i], ()):
             length = len(term)
             if length < best:

@@ -33,7 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from services.matching.ranking import rows, store, text_model
 from services.matching.ranking.candidate_index import CandidateIndex
@@ -80,11 +80,11 @@ def _candidate(row: store.Row, tenant: str) -> CandidateProfile | None:
         return None
 
 
-def _matchable_vacancy(vacancy: VacancyProfile | None) -> bool:
+def _matchable_vacancy(vacancy: VacancyProfile | None) -> TypeGuard[VacancyProfile]:
     return vacancy is not None and vacancy.status == "open"
 
 
-def _matchable_candidate(candidate: CandidateProfile | None) -> bool:
+def _matchable_candidate(candidate: CandidateProfile | None) -> TypeGuard[CandidateProfile]:
     return candidate is not None and candidate.consent_matching
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, overload
 
 from services.matching.ranking.vocabulary import (
     ESSENTIAL,
@@ -38,6 +38,10 @@ def _phrases(value: Any, name: str) -> tuple[str, ...]:
     return tuple(_text(item, name) for item in value if item is not None)
 
 
+@overload
+def _number(value: Any, name: str, default: float) -> float: ...
+@overload
+def _number(value: Any, name: str, default: None = None) -> float | None: ...
 def _number(value: Any, name: str, default: float | None = None) -> float | None:
     if value is None:
         return default
@@ -143,6 +147,8 @@ class CandidateProfile:
             if not isinstance(need, Mapping):
                 raise ValueError("support_needs entries must be objects with code and level")
             code, level = need.get("code"), need.get("level")
+            if not isinstance(code, str):
+                raise ValueError(f"support need code must be a text, got {code!r}")
             if level == ESSENTIAL:
                 essential.add(code)
             elif level == PREFERRED:
@@ -154,7 +160,7 @@ class CandidateProfile:
         lat, lon = _coordinates(location)
         ladder = payload.get("ladder_step")
         whole = isinstance(ladder, int | float) and not isinstance(ladder, bool) and math.isfinite(ladder)
-        if not whole or ladder != int(ladder):
+        if not whole or not isinstance(ladder, int | float) or ladder != int(ladder):
             raise ValueError(f"ladder_step must be a whole number 1..{TOP_LADDER_STEP}, got {ladder!r}")
         jobcoach = payload.get("jobcoach_id")
         return cls(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from services.matching.ranking.profiles import Match
 class MaskableRows:
     """Rows of an index that can be left out without rebuilding it: a mask over arrays that stay shared."""
 
-    def _rows(self) -> list:
+    def _rows(self) -> Sequence[Any]:
         raise NotImplementedError
 
     def _mask_all_live(self) -> None:

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from services.matching.outbox import outbox
 from services.matching.ranking.concepts import EscoLabels
 from services.matching.versioned_models import VersionedModels, versioned_models_table
-from shared.db import UtcDateTime, utcnow
+from shared.db import UtcDateTime, affected_rows, utcnow
 from shared.events import message_key
 
 metadata = sa.MetaData()
@@ -168,7 +168,7 @@ def _upsert(session: Session, table: sa.Table, tenant: str, entity_id: str, valu
     seq = next_seq(session, tenant)
     where = (table.c.tenant == tenant, table.c.id == entity_id)
     updated = session.execute(table.update().where(*where).values(**values, updated_at=utcnow(), seq=seq))
-    if not updated.rowcount:
+    if not affected_rows(updated):
         session.execute(table.insert().values(tenant=tenant, id=entity_id, **values, updated_at=utcnow(), seq=seq))
     return seq
 
@@ -260,7 +260,7 @@ def save_proposal(
         proposals.c.vacancy_id == vacancy_id,
         proposals.c.candidate_id == candidate_id,
     )
-    if not session.execute(proposals.update().where(*where).values(**values)).rowcount:
+    if not affected_rows(session.execute(proposals.update().where(*where).values(**values))):
         session.execute(
             proposals.insert().values(
                 tenant=tenant, vacancy_id=vacancy_id, candidate_id=candidate_id, created_at=utcnow(), **values
@@ -299,9 +299,9 @@ REMOVALS_KEPT = timedelta(days=2)
 
 
 def erase_candidate(session: Session, tenant: str, candidate_id: str) -> None:
-    deleted = session.execute(
-        candidates.delete().where(candidates.c.tenant == tenant, candidates.c.id == candidate_id)
-    ).rowcount
+    deleted = affected_rows(
+        session.execute(candidates.delete().where(candidates.c.tenant == tenant, candidates.c.id == candidate_id))
+    )
     session.execute(proposals.delete().where(proposals.c.tenant == tenant, proposals.c.candidate_id == candidate_id))
     # Match events are keyed by the candidate: unsent ones about an erased person must not go out.
     session.execute(outbox.table.delete().where(outbox.table.c.message_key == message_key(tenant, candidate_id)))
@@ -443,7 +443,7 @@ def add_exposures(session: Session, tenant: str, kind: str, counts: Mapping[tupl
             exposure_counts.c.kind == kind,
         )
         bump = exposure_counts.update().where(*where).values(count=exposure_counts.c.count + count, updated_at=utcnow())
-        if session.execute(bump).rowcount:
+        if affected_rows(session.execute(bump)):
             continue
         try:
             with session.begin_nested():
@@ -464,9 +464,13 @@ def add_exposures(session: Session, tenant: str, kind: str, counts: Mapping[tupl
 
 def exposures(session: Session, tenant: str) -> dict[tuple[int, bool, str], int]:
     query = sa.select(
-        exposure_counts.c.ladder_step, exposure_counts.c.target_group, exposure_counts.c.kind, exposure_counts.c.count
+        exposure_counts.c.ladder_step,
+        exposure_counts.c.target_group,
+        exposure_counts.c.kind,
+        # Labelled: a row's own ``count`` is the tuple method, not the column.
+        exposure_counts.c.count.label("times"),
     ).where(exposure_counts.c.tenant == tenant)
-    return {(row.ladder_step, bool(row.target_group), row.kind): int(row.count) for row in session.execute(query)}
+    return {(row.ladder_step, bool(row.target_group), row.kind): int(row.times) for row in session.execute(query)}
 
 
 # --------------------------------------------------------------------------------------------------------

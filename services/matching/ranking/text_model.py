@@ -163,8 +163,8 @@ class TextModel:
         return self.fit_tokens([document_tokens(text) for text in texts])
 
     def fit_tokens(self, documents: Sequence[Sequence[str]]) -> TextModel:
-        documents = [tuple(document) for document in documents]
-        return self._fit(documents, sp.identity(len(documents), format="csr"))
+        as_tuples = [tuple(document) for document in documents]
+        return self._fit(as_tuples, sp.identity(len(as_tuples), format="csr"))
 
     def _fit(self, phrases: Sequence[tuple[str, ...]], document_phrases: sp.csr_matrix) -> TextModel:
         """Fit on documents given as bags of phrases: ``document_phrases[d, p]`` > 0 if ``p`` is in ``d``."""

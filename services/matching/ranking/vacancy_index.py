@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Final, NamedTuple
 
 import numpy as np
@@ -144,7 +144,7 @@ class VacancyIndex(MaskableRows):
         self._id_rank = id_ranks([v.id for v in self.vacancies])
         self._mask_all_live()
 
-    def _rows(self) -> list[VacancyProfile]:
+    def _rows(self) -> Sequence[VacancyProfile]:
         return self.vacancies
 
     def matchable_count(self) -> int:
@@ -253,19 +253,20 @@ class VacancyIndex(MaskableRows):
         }
         described = self._description.counts[allowed] > 0
         sentence_bound = np.where(described, self._description_bound, 0.0)
-        prune = query is not None and ranking.reranker is None and k is not None and len(allowed) > k
+        # The number of best vacancies the exact scoring may stop at, when pruning applies at all.
+        prune_to = k if query is not None and ranking.reranker is None and k is not None and len(allowed) > k else None
 
         # Exact scores are needed only for vacancies that can reach the top k, and two cheap bounds
         # rule out most of the rest. The exact talent is still taken over every allowed vacancy at once,
         # the ruled-out ones holding lower values, so that it comes out to the last bit as without
         # pruning. A reranker may reorder scores freely, so with one every vacancy is scored in full.
         heads = np.arange(len(allowed))
-        if prune:
+        if prune_to is not None:
             # The best weighted pair of a vacancy's head bounds its talent: from below by the best phrase's
             # share of it, from above by it or by the most a sentence could add.
             top = self._best_pair(weighted.max(axis=0), allowed)
             components["talent"] = talent_bounds(top, len(phrases))[0] * (1.0 - 1e-9)
-            floor = kth_largest(final_score(components, scoring.weights), k)
+            floor = kth_largest(final_score(components, scoring.weights), prune_to)
             upper = talent_bounds(np.maximum(top, sentence_bound), len(phrases))[1]
             components["talent"] = np.minimum(upper * (1.0 + 1e-9), 1.0)
             heads = np.flatnonzero(final_score(components, scoring.weights) >= floor)
@@ -273,7 +274,7 @@ class VacancyIndex(MaskableRows):
         best[:, heads] = _best_per_vacancy(weighted, self._head, allowed[heads], self._head_pair)
 
         survivors = np.flatnonzero(described)
-        if prune:
+        if prune_to is not None:
             # Only vacancies in ``heads`` can reach the floor. Their scores without the sentences are lower
             # bounds (the k best of them at least the floor above), with every sentence a perfect match
             # upper bounds. Taken on fewer columns than the exact score, a mean may differ from it in its
@@ -281,7 +282,7 @@ class VacancyIndex(MaskableRows):
             head_best = best[:, heads]
             part = {name: values[heads] for name, values in components.items()}
             part["talent"] = talent_from_best(head_best) * (1.0 - 1e-9)
-            floor = kth_largest(final_score(part, scoring.weights), k)
+            floor = kth_largest(final_score(part, scoring.weights), prune_to)
             upper_best = np.maximum(head_best, sentence_bound[heads])
             part["talent"] = np.minimum(talent_from_best(upper_best) * (1.0 + 1e-9), 1.0)
             survivors = heads[described[heads] & (final_score(part, scoring.weights) >= floor)]
