@@ -12,6 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from services.matching import outbox as event_stream
+from services.matching.caseload import store as caseload_store
 from services.matching.introductions import store as introductions_store
 from services.matching.placements import store as placements_store
 from services.matching.ranking import store as ranking_store
@@ -42,6 +43,7 @@ metadata = _side_by_side(
     ranking_store.metadata,
     placements_store.metadata,
     introductions_store.metadata,
+    caseload_store.metadata,
     _web_layer(),
 )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from functools import partial
 
 from services.matching import config, metrics, outbox
+from services.matching.caseload import handlers as caseload
 from services.matching.introductions import handlers as introductions
 from services.matching.placements import handlers as placements
 from services.matching.placements import scheduler
@@ -35,21 +36,25 @@ def handler_table(engine: MatchingEngine) -> HandlerTable:
             on_candidate_profile,
             placements.on_candidate_profile,
             introductions.on_candidate_profile,
+            caseload.on_candidate_profile,
         ],
         EventType.CANDIDATE_UPDATED: [
             on_candidate_profile,
             placements.on_candidate_profile,
             introductions.on_candidate_profile,
+            caseload.on_candidate_profile,
         ],
         EventType.CANDIDATE_ERASED: [
             ranking.on_candidate_erased,
             placements.on_candidate_erased,
             introductions.on_candidate_erased,
+            caseload.on_candidate_erased,
         ],
         EventType.VACANCY_POSTED: [on_vacancy_changed],
         EventType.VACANCY_UPDATED: [on_vacancy_changed],
         EventType.VACANCY_CLOSED: [ranking.on_vacancy_closed],
-        EventType.ALERT_ACKNOWLEDGED: [placements.on_alert_acknowledged],
+        EventType.ALERT_RAISED: [caseload.on_alert_raised],
+        EventType.ALERT_ACKNOWLEDGED: [placements.on_alert_acknowledged, caseload.on_alert_acknowledged],
         EventType.JOBCOACH_CHANNELS_CHANGED: [introductions.on_jobcoach_channels_changed],
     }
 
@@ -60,6 +65,7 @@ TOMBSTONE_HANDLERS: TombstoneTable = {
         ranking.on_candidate_tombstone,
         placements.on_candidate_tombstone,
         introductions.on_candidate_tombstone,
+        caseload.on_candidate_tombstone,
     ],
 }
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.matching.caseload import store as caseload_store
 from services.matching.outbox import emit
 from services.matching.placements import insights, risk, store
 from services.matching.placements.cadence import Cadence
@@ -135,6 +136,7 @@ def check_in(
             "signals": sorted(set(fields["signals"])),
         }
         store.insert_checkin(session, tenant, checkin)
+        caseload_store.record_contact(session, tenant, placement["candidate_id"], day)
         history = [risk.Checkin.from_row(row) for row in store.checkins_of(session, tenant, placement_id)]
         as_of = max(c.date for c in history)
         assessment = assess(session, tenant, placement, history, as_of, Cadence.from_settings(settings))
