@@ -163,7 +163,7 @@ class PlacementEnd(MethodView):
 
 @blp.route("/insights")
 class Insights(MethodView):
-    @authorize("operator")
+    @authorize("operator", "council")
     @blp.response(200, InsightsSchema)
     def get(self, tenant):
         """Anonymous bundled figures for the region: every cell under 11 people suppressed"""
