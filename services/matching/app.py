@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Flask
 
 from services.matching import config, metrics
+from services.matching.caseload import api as caseload_api
 from services.matching.context import MatchingContext
+from services.matching.introductions import api as introductions_api
 from services.matching.placements import api as placements_api
 from services.matching.ranking import api as ranking_api
 from services.matching.settings import MatchingSettings
@@ -18,7 +20,7 @@ def create_app(context: ServiceContext | None = None) -> Flask:
         context = MatchingContext.around(context or ServiceContext.from_settings(config.load(), MatchingSettings))
     return build_app(
         context,
-        [ranking_api.blp, placements_api.blp],
+        [ranking_api.blp, placements_api.blp, introductions_api.blp, caseload_api.blp],
         title="Werkbrug matching service",
         description="Rankings of vacancies for candidates and of anonymous candidates for vacancies.",
         prime_tenant_metrics=metrics.prime_tenant_series,

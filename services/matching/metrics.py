@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 MATCHES_PROPOSED = Counter("werkbrug_matches_proposed", "Matches proposed to jobcoaches", ["tenant"])
 
@@ -20,6 +20,15 @@ MATCHING_INDEX_BUILD = Histogram(
     "Time to build a tenant's matching index from its database (initial) or to refit it (refit)",
     ["kind"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+# Each jobcoach's caseload as the worker's last sweep counted it; every worker replica counts the same rows,
+# so the highest live value is the figure.
+CASELOAD_CANDIDATES = Gauge(
+    "werkbrug_caseload_candidates",
+    "Candidates in each jobcoach's caseload, as the matching worker's last sweep counted them",
+    ["tenant", "jobcoach"],
+    multiprocess_mode="livemax",
 )
 
 

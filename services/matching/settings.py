@@ -1,4 +1,5 @@
-"""Matching's per-tenant settings: proposal threshold and score weights, placement risk, check-in cadence.
+"""Matching's per-tenant settings: proposal threshold and score weights, placement risk, check-in cadence,
+contact and caseload limits.
 
 Changed with ``werkbrug tenants set <tenant> NAME=VALUE``; read through the key registry.
 """
@@ -26,12 +27,18 @@ class MatchingSettings(TenantSettings):
     checkin_days_early: int = Cadence.early_days
     checkin_days_later: int = Cadence.later_days
     early_period_days: int = Cadence.early_period_days
+    # Nobody out of sight: a candidate without contact for this many days is reported to their jobcoach.
+    contact_days: int = 30
+    # Operators hear of a jobcoach whose caseload passes this many candidates.
+    caseload_limit: int = 20
 
     def validate(self) -> None:
         require_fractions(self, "match_threshold", "risk_threshold", "risk_release")
         if self.risk_release > self.risk_threshold:
             raise SettingError("risk_release must not exceed risk_threshold")
-        require_whole_numbers(self, "checkin_days_early", "checkin_days_later", "early_period_days")
+        require_whole_numbers(
+            self, "checkin_days_early", "checkin_days_later", "early_period_days", "contact_days", "caseload_limit"
+        )
         if set(self.score_weights) != set(rules.DEFAULT_WEIGHTS):
             raise SettingError(f"score_weights must name exactly {', '.join(sorted(rules.DEFAULT_WEIGHTS))}")
         if any(not isinstance(v, int | float) or v < 0 for v in self.score_weights.values()):

@@ -1,4 +1,4 @@
-"""The matching database as a whole: the tables of both subdomains and of the event stream, as Alembic
+"""The matching database as a whole: the tables of its subdomains and of the event stream, as Alembic
 compares them with the migrations, and where those migrations live.
 
 Each subdomain states its tables on a metadata of its own; this module puts them side by side, so that the
@@ -12,6 +12,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from services.matching import outbox as event_stream
+from services.matching.caseload import store as caseload_store
+from services.matching.introductions import store as introductions_store
 from services.matching.placements import store as placements_store
 from services.matching.ranking import store as ranking_store
 from shared.idempotency import idempotency_table
@@ -36,7 +38,14 @@ def _web_layer() -> sa.MetaData:
     return web
 
 
-metadata = _side_by_side(event_stream.metadata, ranking_store.metadata, placements_store.metadata, _web_layer())
+metadata = _side_by_side(
+    event_stream.metadata,
+    ranking_store.metadata,
+    placements_store.metadata,
+    introductions_store.metadata,
+    caseload_store.metadata,
+    _web_layer(),
+)
 
 # What every service's store names, for the worker and for tools that work across services.
 outbox = event_stream.outbox

@@ -7,6 +7,8 @@ from __future__ import annotations
 from functools import partial
 
 from services.matching import config, metrics, outbox
+from services.matching.caseload import handlers as caseload
+from services.matching.introductions import handlers as introductions
 from services.matching.placements import handlers as placements
 from services.matching.placements import scheduler
 from services.matching.ranking import handlers as ranking
@@ -30,19 +32,41 @@ def handler_table(engine: MatchingEngine) -> HandlerTable:
     on_candidate_profile = partial(ranking.on_candidate_profile, engine)
     on_vacancy_changed = partial(ranking.on_vacancy_changed, engine)
     return {
-        EventType.CANDIDATE_REGISTERED: [on_candidate_profile, placements.on_candidate_profile],
-        EventType.CANDIDATE_UPDATED: [on_candidate_profile, placements.on_candidate_profile],
-        EventType.CANDIDATE_ERASED: [ranking.on_candidate_erased, placements.on_candidate_erased],
+        EventType.CANDIDATE_REGISTERED: [
+            on_candidate_profile,
+            placements.on_candidate_profile,
+            introductions.on_candidate_profile,
+            caseload.on_candidate_profile,
+        ],
+        EventType.CANDIDATE_UPDATED: [
+            on_candidate_profile,
+            placements.on_candidate_profile,
+            introductions.on_candidate_profile,
+            caseload.on_candidate_profile,
+        ],
+        EventType.CANDIDATE_ERASED: [
+            ranking.on_candidate_erased,
+            placements.on_candidate_erased,
+            introductions.on_candidate_erased,
+            caseload.on_candidate_erased,
+        ],
         EventType.VACANCY_POSTED: [on_vacancy_changed],
         EventType.VACANCY_UPDATED: [on_vacancy_changed],
         EventType.VACANCY_CLOSED: [ranking.on_vacancy_closed],
-        EventType.ALERT_ACKNOWLEDGED: [placements.on_alert_acknowledged],
+        EventType.ALERT_RAISED: [caseload.on_alert_raised],
+        EventType.ALERT_ACKNOWLEDGED: [placements.on_alert_acknowledged, caseload.on_alert_acknowledged],
+        EventType.JOBCOACH_CHANNELS_CHANGED: [introductions.on_jobcoach_channels_changed],
     }
 
 
 # A tombstone may be all a late reader ever sees of an erasure, so it erases everywhere the event does.
 TOMBSTONE_HANDLERS: TombstoneTable = {
-    Topic.CANDIDATE_EVENTS: [ranking.on_candidate_tombstone, placements.on_candidate_tombstone],
+    Topic.CANDIDATE_EVENTS: [
+        ranking.on_candidate_tombstone,
+        placements.on_candidate_tombstone,
+        introductions.on_candidate_tombstone,
+        caseload.on_candidate_tombstone,
+    ],
 }
 
 

@@ -43,7 +43,12 @@ def test_every_answer_is_as_the_openapi_document_says(service, keys, tenant, nam
     # Generated traffic is far beyond any key's rate limit; the limits have tests of their own.
     svc = service(name, RATELIMIT_ENABLED="false")
     known = seed(svc, name, tenant, keys)
-    role_keys = {"employer": keys["employer"], "jobcoach": keys["jobcoach"], "operator": keys["operator"]}
+    role_keys = {
+        "employer": keys["employer"],
+        "jobcoach": keys["jobcoach"],
+        "operator": keys["operator"],
+        "council": svc.context.registry.create_key(tenant, "council", None),
+    }
 
     report = run_conformance(svc.client.application, name, tenant=tenant, keys=role_keys, known_ids=known, cases=CASES)
 

@@ -74,6 +74,10 @@ def placement_view(placement: Mapping[str, Any], cadence: Cadence) -> dict:
             "model_version": placement["risk_model_version"],
             "scored_at": placement["risk_scored_at"],
         },
+        "learning_goals": placement["learning_goals"] or [],
+        "planned_end_date": placement["planned_end_date"],
+        "supervisor_arranged": placement["supervisor_arranged"],
+        "buddy_arranged": placement["buddy_arranged"],
         "created_at": placement["created_at"],
     }
 
@@ -164,7 +168,7 @@ class PlacementEnd(MethodView):
 
 @blp.route("/insights")
 class Insights(MethodView):
-    @authorize("operator")
+    @authorize("operator", "council")
     @blp.response(200, InsightsSchema)
     def get(self, tenant):
         """Anonymous bundled figures for the region: every cell under 11 people suppressed"""

@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.matching.caseload import store as caseload_store
 from services.matching.outbox import emit
-from services.matching.placements import insights, risk, store
+from services.matching.placements import insights, ladder, risk, store
 from services.matching.placements.cadence import Cadence
 from services.matching.ranking import store as ranking_store
 from services.matching.settings import MatchingSettings
@@ -31,6 +32,8 @@ LOCAL_ZONE = ZoneInfo("Europe/Amsterdam")
 # How far from today a start date may lie: far enough for planning and late registration, near enough
 # to catch a mistyped year.
 START_DATE_WINDOW_DAYS = 366
+# The optional path up the ladder a placement may carry.
+PATH_FIELDS = ("learning_goals", "planned_end_date", "supervisor_arranged", "buddy_arranged")
 
 
 class PlacementRuleBroken(Exception):
@@ -77,6 +80,8 @@ def start_placement(db: Database, tenant: str, jobcoach_id: str, fields: dict, t
                 raise NotFound("vacancy")
             if abs((fields["start_date"] - today).days) > START_DATE_WINDOW_DAYS:
                 raise Invalid({"start_date": [f"must lie within {START_DATE_WINDOW_DAYS} days of today"]})
+            if fields.get("planned_end_date") and fields["planned_end_date"] < fields["start_date"]:
+                raise Invalid({"planned_end_date": ["must not lie before the start date"]})
             if vacancy["status"] != "open":
                 raise Conflict(f"The vacancy is {vacancy['status']}: a placement needs an open vacancy.")
             if store.active_placement_exists(session, tenant, fields["candidate_id"], fields["vacancy_id"]):
@@ -91,7 +96,10 @@ def start_placement(db: Database, tenant: str, jobcoach_id: str, fields: dict, t
                 "agreed_hours": fields["agreed_hours"],
                 "supports_agreed": sorted(set(fields["supports_agreed"])),
             }
-            store.insert_placement(session, tenant, values)
+            path = {key: fields.get(key) for key in PATH_FIELDS}
+            path["learning_goals"] = list(fields.get("learning_goals") or [])
+            store.insert_placement(session, tenant, {**values, **path})
+            # The path up the ladder stays in this service: the event carries the placement's facts only.
             data = {key: value for key, value in values.items() if key != "id"}
             emit(session, EventType.PLACEMENT_STARTED, tenant=tenant, subject=placement_id, data=data)
             started = store.get_placement(session, tenant, placement_id)
@@ -124,6 +132,11 @@ def check_in(
             raise Invalid({"date": ["must not lie in the future"]})
         if day < placement["start_date"]:
             raise Invalid({"date": [f"must not lie before the placement's start date ({placement['start_date']})"]})
+        progress = fields.get("goal_progress")
+        if progress:
+            unknown = sorted(set(progress) - set(placement["learning_goals"] or []))
+            if unknown:
+                raise Invalid({"goal_progress": [f"not among the placement's learning goals: {', '.join(unknown)}"]})
         if store.checkin_on(session, tenant, placement_id, day):
             raise Conflict(f"The placement already has a check-in on {day}.")
 
@@ -135,8 +148,10 @@ def check_in(
             "hours_worked": float(fields["hours_worked"]),
             "absence_days": fields["absence_days"],
             "signals": sorted(set(fields["signals"])),
+            "goal_progress": progress,
         }
         store.insert_checkin(session, tenant, checkin)
+        caseload_store.record_contact(session, tenant, placement["candidate_id"], day)
         history = [risk.Checkin.from_row(row) for row in store.checkins_of(session, tenant, placement_id)]
         as_of = max(c.date for c in history)
         assessment = assess(session, tenant, placement, history, as_of, Cadence.from_settings(settings))
@@ -242,9 +257,19 @@ def end_placement(db: Database, tenant: str, principal, placement_id: str, field
                 "jobcoach_id": placement["jobcoach_id"],
                 "end_date": day,
                 "outcome": fields["outcome"],
+                "ladder_step_after": _ladder_step_after(session, tenant, placement, fields["outcome"]),
             },
         )
         return {**placement, **changes}
+
+
+def _ladder_step_after(session: Session, tenant: str, placement: Mapping[str, Any], outcome: str) -> int | None:
+    """The candidate's rung after this ending, from matching's read models; None when it does not move."""
+    candidate = ranking_store.get_candidate(session, tenant, placement["candidate_id"])
+    if candidate is None:
+        return None
+    vacancy = ranking_store.get_vacancy(session, tenant, placement["vacancy_id"]) or {}
+    return ladder.step_after(outcome, candidate["ladder_step"], vacancy.get("kind"))
 
 
 def _visible(session: Session, tenant: str, principal, placement_id: str, *, for_update: bool = False) -> dict:

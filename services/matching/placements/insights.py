@@ -35,7 +35,7 @@ MIN_CELL_SIZE = 11
 ALERT_TYPES = ("match_proposed", "placement_at_risk", "checkin_overdue")
 # Retention is judged at three and six months after the start.
 RETENTION_MILESTONES = {"after_3_months": 91, "after_6_months": 182}
-STILL_WORKING_OUTCOMES = ("retained", "moved_to_paid_work")
+STILL_WORKING_OUTCOMES = ("retained", "moved_to_paid_work", "step_up")
 AGE_BANDS = ("under_3_months", "3_to_6_months", "over_6_months")
 # The cohorts old enough to be judged at each milestone.
 AGE_BANDS_PAST = {"after_3_months": AGE_BANDS[1:], "after_6_months": AGE_BANDS[2:]}

@@ -81,7 +81,7 @@ MIN_OUTCOMES = 30
 MIN_PER_CLASS = 5
 BREAKDOWN_WINDOW_DAYS = 182
 BREAKDOWN_OUTCOMES = ("ended_by_candidate", "ended_by_employer")
-OUTCOMES = ("retained", "moved_to_paid_work", *BREAKDOWN_OUTCOMES)
+OUTCOMES = ("retained", "moved_to_paid_work", "step_up", *BREAKDOWN_OUTCOMES)
 
 WORK_SIGNALS = ("conflict_with_supervisor", "missed_shift", "support_not_provided")
 LIFE_SIGNALS = ("debt_stress", "housing_stress", "health_setback", "travel_problems")

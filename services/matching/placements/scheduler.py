@@ -15,6 +15,7 @@ from datetime import date, timedelta
 
 from sqlalchemy.orm import Session
 
+from services.matching.caseload.sweep import sweep
 from services.matching.outbox import emit
 from services.matching.placements import store
 from services.matching.placements.cadence import Cadence
@@ -95,8 +96,12 @@ def scheduler_loop(
         if today != scanned_day or time.monotonic() - scanned_at >= interval_s:
             # A failing scan (the database away) half-did nothing; the loop retries it on its next tick.
             reported = scan(db, settings_of, today)
+            reported += sweep(db, settings_of, today)
             scanned_day, scanned_at = today, time.monotonic()
             if reported:
-                log.info("check-ins overdue reported", extra={"ctx": {"count": reported}})
+                log.info(
+                    "check-ins overdue, candidates out of sight or caseloads over the limit reported",
+                    extra={"ctx": {"count": reported}},
+                )
 
     return periodic("checkin-scheduler", step, every_s=tick_s, retry_s=tick_s)

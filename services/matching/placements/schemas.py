@@ -27,6 +27,15 @@ class PlacementCreateSchema(StrictBodySchema):
         load_default=list,
         validate=[validate.Length(max=len(SUPPORT_CODES)), _unique],
     )
+    learning_goals = fields.List(
+        FreeText(validate=validate.Length(min=1, max=100)),
+        load_default=list,
+        validate=[validate.Length(max=20), _unique],
+        metadata={"description": "Short phrases, at most 20, each at most 100 characters"},
+    )
+    planned_end_date = fields.Date(load_default=None, allow_none=True)
+    supervisor_arranged = fields.Boolean(load_default=None, allow_none=True)
+    buddy_arranged = fields.Boolean(load_default=None, allow_none=True)
 
 
 class CheckinCreateSchema(StrictBodySchema):
@@ -50,6 +59,13 @@ class CheckinCreateSchema(StrictBodySchema):
         load_default=list,
         validate=[validate.Length(max=len(SIGNALS)), _unique],
         metadata={"description": f"Codes: {', '.join(SIGNALS)}"},
+    )
+    goal_progress = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=100)),
+        values=fields.Integer(strict=True, validate=validate.Range(0, 3)),
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "{learning goal: 0 not yet .. 3 mastered}; goals among the placement's own"},
     )
 
 
@@ -92,6 +108,7 @@ class CheckinSchema(ma.Schema):
     hours_worked = fields.Float()
     absence_days = fields.Integer()
     signals = fields.List(fields.String())
+    goal_progress = fields.Dict(keys=fields.String(), values=fields.Integer(), allow_none=True)
 
 
 class PlacementSchema(ma.Schema):
@@ -110,6 +127,10 @@ class PlacementSchema(ma.Schema):
     last_checkin = fields.Date(allow_none=True)
     next_checkin_due = fields.Date(allow_none=True)
     risk = fields.Nested(RiskSchema)
+    learning_goals = fields.List(fields.String())
+    planned_end_date = fields.Date(allow_none=True)
+    supervisor_arranged = fields.Boolean(allow_none=True)
+    buddy_arranged = fields.Boolean(allow_none=True)
     created_at = fields.DateTime()
 
 

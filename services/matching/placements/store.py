@@ -45,6 +45,11 @@ placements = sa.Table(
     # The gap (named by the date it started from) already reported overdue, so each gap is reported once.
     sa.Column("overdue_since", sa.Date, nullable=True),
     sa.Column("overdue_episode", sa.Integer, nullable=False, default=0),
+    # The path up the ladder: what the person means to learn, until when, and who stands beside them.
+    sa.Column("learning_goals", sa.JSON, nullable=True),
+    sa.Column("planned_end_date", sa.Date, nullable=True),
+    sa.Column("supervisor_arranged", sa.Boolean, nullable=True),
+    sa.Column("buddy_arranged", sa.Boolean, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Index("ix_placements_jobcoach", "tenant", "jobcoach_id", "status", "created_at"),
@@ -74,6 +79,8 @@ checkins = sa.Table(
     sa.Column("hours_worked", sa.Float, nullable=False),
     sa.Column("absence_days", sa.Integer, nullable=False),
     sa.Column("signals", sa.JSON, nullable=False),
+    # {learning goal: 0 not yet .. 3 mastered}; goals are the placement's own.
+    sa.Column("goal_progress", sa.JSON, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("tenant", "placement_id", "date", name="uq_checkins_one_per_day"),
 )

@@ -111,7 +111,7 @@ class VacancyMatches(MethodView):
 
 @blp.route("/exposure")
 class Exposure(MethodView):
-    @authorize("operator")
+    @authorize("operator", "council")
     @blp.response(200, ExposureSchema)
     def get(self, tenant):
         """How often candidates were shown and proposed, per ladder step and target-group membership"""
