@@ -27,8 +27,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from services.notification import config, domain, handlers, store
-from services.notification.delivery import AlertDelivery, WebhookSender
+from services.notification.delivery import AlertDelivery
 from services.notification.handlers import Timing
+from services.notification.senders import WebhookSender
 from shared.db import Database, upgrade
 from shared.devstack.receivers import Receiver
 from shared.events import decode_event, encode_event, new_event

@@ -8,9 +8,10 @@ from __future__ import annotations
 import functools
 
 from services.notification import config, domain, handlers, metrics, store
-from services.notification.delivery import AlertDelivery, EmailSender, WebhookSender
+from services.notification.delivery import AlertDelivery
 from services.notification.escalation import Escalator
 from services.notification.handlers import Timing
+from services.notification.senders import EmailSender, WebhookSender
 from services.notification.settings import NotificationSettings
 from shared.clock import Clock, clock_from_env
 from shared.config import Settings

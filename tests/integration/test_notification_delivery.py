@@ -21,8 +21,9 @@ from aiosmtpd.controller import Controller
 
 from services.notification import domain, handlers
 from services.notification.config import DeliverySettings, SmtpSettings
-from services.notification.delivery import AlertDelivery, EmailSender, WebhookSender
+from services.notification.delivery import AlertDelivery
 from services.notification.handlers import Timing
+from services.notification.senders import EmailSender, WebhookSender
 from shared.clock import FakeClock
 from shared.devstack.broker import free_ports
 from shared.events import EventType, decode_event, encode_event, new_event

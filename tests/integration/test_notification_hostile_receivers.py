@@ -15,8 +15,9 @@ import sqlalchemy as sa
 
 from services.notification import domain, handlers
 from services.notification.config import DeliverySettings
-from services.notification.delivery import AlertDelivery, WebhookSender
+from services.notification.delivery import AlertDelivery
 from services.notification.handlers import Timing
+from services.notification.senders import WebhookSender
 from shared.db import Database
 from shared.devstack.receivers import Receiver
 from shared.events import decode_event, encode_event, new_event

@@ -13,8 +13,8 @@ import pytest
 
 from services.notification import config
 from services.notification.config import SmtpSettings
-from services.notification.delivery import EmailSender, build_mail
 from services.notification.domain import alert_mail, digest_mail
+from services.notification.senders import EmailSender, build_mail
 from shared.config import ConfigError
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")

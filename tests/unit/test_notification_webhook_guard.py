@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.notification.delivery import WebhookSender
 from services.notification.domain import forbidden_address
+from services.notification.senders import WebhookSender
 
 CHANNELS = {"webhook_url": "https://hooks.example.org/werkbrug", "webhook_secret": "s" * 20}
 ALERT = {"id": "a-1", "type": "placement_at_risk", "message": "Let op"}
