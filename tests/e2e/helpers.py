@@ -9,8 +9,10 @@ from typing import TypeVar
 
 import requests
 
+from admin.services import tenant_settings
 from services.matching.placements.commands import local_today
 from shared.clock import offset_file_clock
+from shared.registry import Registry
 from tests.e2e.conftest import bearer
 from tests.e2e.payloads import GARDENER, GREEN_VACANCY
 
@@ -34,6 +36,12 @@ def put_channels(stack, tenant: str, keys: dict, channels: dict) -> requests.Res
         headers=bearer(keys["jobcoach"]),
         timeout=10,
     )
+
+
+def set_tenant_settings(stack, tenant: str, **changes: object) -> None:
+    """Change a region's settings as ``werkbrug tenants set`` does: every service's settings, combined."""
+    registry = Registry(stack.registry.db, cache_seconds=0, tenant_settings=tenant_settings())
+    registry.change_settings(tenant, {name: str(value) for name, value in changes.items()})
 
 
 def stack_today(stack) -> date:
