@@ -14,10 +14,10 @@ from services.matching.placements import scheduler
 from services.matching.ranking import handlers as ranking
 from services.matching.ranking.engine import MatchingEngine
 from services.matching.settings import MatchingSettings
-from shared.clock import clock_from_env
+from shared.clock import Clock, clock_from_env
 from shared.config import Settings
 from shared.consumer import HandlerTable, TombstoneTable
-from shared.db import Database
+from shared.db import Database, utcnow
 from shared.events import EventType
 from shared.loops import WorkerLoop
 from shared.registry import Registry
@@ -27,22 +27,23 @@ from shared.worker import consumer_loop, main_for, outbox_relay_loop
 TOPICS = [str(Topic.CANDIDATE_EVENTS), str(Topic.VACANCY_EVENTS), str(Topic.ALERT_EVENTS)]
 
 
-def handler_table(engine: MatchingEngine) -> HandlerTable:
+def handler_table(engine: MatchingEngine, clock: Clock = utcnow) -> HandlerTable:
     """Everything that runs on each event, in order, in the event's one transaction."""
     on_candidate_profile = partial(ranking.on_candidate_profile, engine)
+    contact_on_profile = partial(caseload.on_candidate_profile, clock=clock)
     on_vacancy_changed = partial(ranking.on_vacancy_changed, engine)
     return {
         EventType.CANDIDATE_REGISTERED: [
             on_candidate_profile,
             placements.on_candidate_profile,
             introductions.on_candidate_profile,
-            caseload.on_candidate_profile,
+            contact_on_profile,
         ],
         EventType.CANDIDATE_UPDATED: [
             on_candidate_profile,
             placements.on_candidate_profile,
             introductions.on_candidate_profile,
-            caseload.on_candidate_profile,
+            contact_on_profile,
         ],
         EventType.CANDIDATE_ERASED: [
             ranking.on_candidate_erased,
@@ -76,10 +77,11 @@ def bootstrap(settings: Settings, db: Database | None = None) -> list[WorkerLoop
     # Each tenant's threshold, weights and reranker, and the live index, from the registry and this database.
     engine = MatchingEngine.for_process(db, registry, policy=config.refit_policy(settings))
     scan_every = settings.float_setting("CHECKIN_SCAN_SECONDS", 60.0)
+    clock = clock_from_env()
     return [
-        consumer_loop(settings, db, outbox.processed_events, TOPICS, handler_table(engine), TOMBSTONE_HANDLERS),
+        consumer_loop(settings, db, outbox.processed_events, TOPICS, handler_table(engine, clock), TOMBSTONE_HANDLERS),
         outbox_relay_loop(settings, db, outbox.outbox),
-        scheduler.scheduler_loop(db, registry.settings, clock_from_env(), interval_s=scan_every),
+        scheduler.scheduler_loop(db, registry.settings, clock, interval_s=scan_every),
         WorkerLoop("index-warmup", lambda stop: engine.cache.warm(registry.tenant_slugs, stop)),
     ]
 

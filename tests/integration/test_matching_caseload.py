@@ -46,10 +46,14 @@ def matching(service, keys, clock):
 
 @pytest.fixture
 def feed(matching, tenant):
-    """Hand one event, sent at ``at``, to the worker's handler table as the consumer would."""
-    table = worker.handler_table(MatchingEngine.with_fixed_settings(DEFAULT_PROPOSAL_THRESHOLD))
+    """Hand one event, sent and handled at ``at``, to the worker's handler table as the consumer would."""
+    handled_at = [NOW]
+    table = worker.handler_table(
+        MatchingEngine.with_fixed_settings(DEFAULT_PROPOSAL_THRESHOLD), clock=lambda: handled_at[0]
+    )
 
     def deliver(type_name: str, data: dict, subject: str | None = None, at: datetime = NOW) -> str:
+        handled_at[0] = at
         subject = subject or str(uuid.uuid4())
         document = new_event(type_name, tenant=tenant, subject=subject, data=data, source="test")
         document["time"] = at.isoformat()

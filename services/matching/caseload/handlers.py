@@ -7,12 +7,16 @@ from sqlalchemy.orm import Session
 
 from services.matching.caseload import store
 from services.matching.placements.commands import LOCAL_ZONE
+from shared.clock import Clock
+from shared.db import utcnow
 from shared.events import Event
 
 
-def on_candidate_profile(session: Session, event: Event) -> None:
+def on_candidate_profile(session: Session, event: Event, *, clock: Clock = utcnow) -> None:
     # Registration and every profile change count as contact; a handover moves the candidate to the new coach.
-    day = event.time.astimezone(LOCAL_ZONE).date()
+    # The day is this worker's, on the same clock as the days since contact are counted: the event's own
+    # time is the producer's real time, which an injected clock does not move.
+    day = clock().astimezone(LOCAL_ZONE).date()
     store.record_candidate(session, event.tenant, event.subject, event.data["jobcoach_id"], day)
 
 
@@ -23,6 +27,9 @@ def on_alert_raised(session: Session, event: Event) -> None:
 def on_alert_acknowledged(session: Session, event: Event) -> None:
     alert_id = event.data.get("alert_id") or event.subject
     candidate_id = event.data["candidate_id"]
+    if candidate_id is None:
+        # An operator's alert about a jobcoach (caseload over limit): nobody's contact.
+        return
     store.alert_acknowledged(session, event.tenant, alert_id, candidate_id)
     store.record_contact(
         session, event.tenant, candidate_id, event.data["acknowledged_at"].astimezone(LOCAL_ZONE).date()
