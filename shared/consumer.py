@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
 
 import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -86,8 +85,8 @@ class EventConsumer:
         self.consumer = consumer
         self.dead_letters = dead_letter_producer
         self.group_id = group_id
-        self.handlers = {event_type: _as_list(listed) for event_type, listed in handlers.items()}
-        self.tombstone_handlers = {topic: _as_list(listed) for topic, listed in (tombstone_handlers or {}).items()}
+        self.handlers = {event_type: list(listed) for event_type, listed in handlers.items()}
+        self.tombstone_handlers = {topic: list(listed) for topic, listed in (tombstone_handlers or {}).items()}
         self.max_attempts = max_attempts
         self.remember_for = remember_for
         self.retry_backoff_s = retry_backoff_s
@@ -292,11 +291,3 @@ def _error_summary(error: BaseException) -> str:
     if isinstance(error, EventError):
         return f"{type(error).__name__}: {error}"[:1000]
     return describe_error(error)
-
-
-_AnyHandler = TypeVar("_AnyHandler", Handler, TombstoneHandler)
-
-
-def _as_list(listed: Sequence[_AnyHandler] | _AnyHandler) -> list[_AnyHandler]:
-    # Transitional: a table entry may still be one bare function while the workers move to lists.
-    return [listed] if callable(listed) else list(listed)

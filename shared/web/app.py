@@ -7,7 +7,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Self
 
 from flask import Flask, Response, current_app, g, jsonify, request
@@ -43,8 +43,6 @@ class ServiceContext:
     db: Database
     registry: Registry
     clock: Clock = utcnow
-    # Transitional: being replaced by typed fields of each service's own context.
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_settings(

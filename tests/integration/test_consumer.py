@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from shared.consumer import EventConsumer, processed_events_table
 from shared.db import Database, utcnow
-from shared.events import EventError, encode_event, new_event
+from shared.events import EventError, EventType, encode_event, new_event
 from shared.kafka import make_consumer, make_producer
 from shared.topics import Topic
 from tests.kafka_helpers import fresh_topic, read_all
@@ -51,7 +51,7 @@ class Harness:
             consumer=kafka_consumer,
             dead_letter_producer=self.producer,
             group_id=self.group,
-            handlers={"nl.werkbrug.vacancy.closed": self.handler},
+            handlers={EventType.VACANCY_CLOSED: [self.handler]},
             retry_backoff_s=0.01,
         )
 
