@@ -25,23 +25,14 @@ import time
 import uuid
 from pathlib import Path
 
+from bench import alert_latency
 from shared.db import Database, upgrade
 from shared.devstack.broker import free_ports
 from shared.registry import Registry
 
 TENANT = "noord-limburg"
-VACANCY = {
-    "title": "Medewerker groenonderhoud",
-    "description": "Planten verzorgen in een rustig team.",
-    "tasks": ["planten verzorgen"],
-    "skills": ["groenonderhoud"],
-    "supports_offered": ["quiet_workplace"],
-    "hours_min": 16,
-    "hours_max": 24,
-    "kind": "work_experience",
-    "positions": 1,
-    "location": {"postcode": "5911"},
-}
+# The alert-latency benchmark's vacancy, with a description so that the body is a realistic size.
+VACANCY = {**alert_latency.VACANCY, "description": "Planten verzorgen in een rustig team."}
 PATH = f"/v1/tenants/{TENANT}/vacancies"
 BODY = json.dumps(VACANCY).encode()
 UNLIMITED = json.dumps({"employer": "10000000/minute"})
