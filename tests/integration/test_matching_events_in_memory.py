@@ -107,3 +107,27 @@ def test_alerts_and_work_email_reach_the_caseload_and_the_introductions(matching
     assert table(matching, "caseload") == []
     assert table(matching, "caseload_alerts") == []
     assert memory_broker.messages(str(Topic.DEAD_LETTERS)) == []
+
+
+def test_an_alert_that_arrives_after_its_candidates_erasure_leaves_no_row_about_them(
+    matching, memory_broker, consume, tenant
+):
+    candidate_id = str(uuid.uuid4())
+    person = copy.deepcopy(load_example(EventType.CANDIDATE_REGISTERED)["data"])
+    person["jobcoach_id"] = "jc-1"
+    send(memory_broker, Topic.CANDIDATE_EVENTS, EventType.CANDIDATE_REGISTERED, tenant, candidate_id, person)
+    send(
+        memory_broker, Topic.CANDIDATE_EVENTS, EventType.CANDIDATE_ERASED, tenant, candidate_id, {"jobcoach_id": "jc-1"}
+    )
+    assert consume() == 2
+
+    raised_id, acknowledged_id = str(uuid.uuid4()), str(uuid.uuid4())
+    raised = {"alert_type": "out_of_sight", "candidate_id": candidate_id, "jobcoach_id": "jc-1", "created_at": NOW}
+    send(memory_broker, Topic.ALERT_EVENTS, EventType.ALERT_RAISED, tenant, raised_id, raised)
+    ack = {**raised, "alert_id": acknowledged_id, "acknowledged_at": NOW}
+    send(memory_broker, Topic.ALERT_EVENTS, EventType.ALERT_ACKNOWLEDGED, tenant, acknowledged_id, ack)
+    assert consume() == 2
+
+    assert table(matching, "caseload") == []
+    assert table(matching, "caseload_alerts") == []
+    assert memory_broker.messages(str(Topic.DEAD_LETTERS)) == []

@@ -43,6 +43,16 @@ open_alerts = sa.Table(
     sa.Index("ix_caseload_alerts_candidate", "tenant", "candidate_id"),
 )
 
+# Who was erased, by pseudonymous id only. Alerts travel on their own topic, so one about a candidate can
+# arrive after the candidate's erasure (or before their registration, on a replay): only this list tells the
+# two apart, so that a late alert does not bring a row about an erased person back.
+erased = sa.Table(
+    "caseload_erased",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("candidate_id", sa.String(36), primary_key=True),
+)
+
 caseload_limits = sa.Table(
     "caseload_limits",
     metadata,
@@ -83,7 +93,17 @@ def record_contact(session: Session, tenant: str, candidate_id: str, day: date) 
     )
 
 
+def _forgotten(session: Session, tenant: str, candidate_id: str | None) -> bool:
+    # Alerts about a jobcoach carry no candidate.
+    if candidate_id is None:
+        return False
+    where = (erased.c.tenant == tenant, erased.c.candidate_id == candidate_id)
+    return session.execute(sa.select(erased.c.candidate_id).where(*where)).first() is not None
+
+
 def alert_raised(session: Session, tenant: str, alert_id: str, candidate_id: str | None) -> None:
+    if _forgotten(session, tenant, candidate_id):
+        return
     where = (open_alerts.c.tenant == tenant, open_alerts.c.alert_id == alert_id)
     if session.execute(sa.select(open_alerts.c.alert_id).where(*where)).first() is None:
         session.execute(
@@ -92,6 +112,8 @@ def alert_raised(session: Session, tenant: str, alert_id: str, candidate_id: str
 
 
 def alert_acknowledged(session: Session, tenant: str, alert_id: str, candidate_id: str | None) -> None:
+    if _forgotten(session, tenant, candidate_id):
+        return
     where = (open_alerts.c.tenant == tenant, open_alerts.c.alert_id == alert_id)
     if not affected_rows(session.execute(open_alerts.update().where(*where).values(is_open=False))):
         session.execute(
@@ -100,6 +122,8 @@ def alert_acknowledged(session: Session, tenant: str, alert_id: str, candidate_i
 
 
 def erase_candidate(session: Session, tenant: str, candidate_id: str) -> None:
+    if not _forgotten(session, tenant, candidate_id):
+        session.execute(erased.insert().values(tenant=tenant, candidate_id=candidate_id))
     session.execute(caseload.delete().where(caseload.c.tenant == tenant, caseload.c.candidate_id == candidate_id))
     session.execute(
         open_alerts.delete().where(open_alerts.c.tenant == tenant, open_alerts.c.candidate_id == candidate_id)
