@@ -43,8 +43,8 @@ def _db():
     return current_context().db
 
 
-def _visible_vacancy(session, tenant: str, vacancy_id: str) -> dict:
-    vacancy = store.get_vacancy(session, tenant, vacancy_id)
+def _visible_vacancy(session, tenant: str, vacancy_id: str, *, for_update: bool = False) -> dict:
+    vacancy = store.get_vacancy(session, tenant, vacancy_id, for_update=for_update)
     if vacancy is None or not may_see(current_principal(), vacancy):
         not_found()
     return vacancy
@@ -96,7 +96,7 @@ class Vacancy(MethodView):
     def patch(self, patch, tenant, vacancy_id):
         """Change a vacancy"""
         with transaction(_db()) as session:
-            current = _visible_vacancy(session, tenant, vacancy_id)
+            current = _visible_vacancy(session, tenant, vacancy_id, for_update=True)
             version = expected_version(KIND, current, tenant)
             try:
                 vacancy = commands.change_vacancy(session, tenant, current, patch, version)
@@ -110,6 +110,6 @@ class Vacancy(MethodView):
     def delete(self, tenant, vacancy_id):
         """Close a vacancy for good"""
         with transaction(_db()) as session:
-            current = _visible_vacancy(session, tenant, vacancy_id)
+            current = _visible_vacancy(session, tenant, vacancy_id, for_update=True)
             vacancy = commands.close_vacancy(session, tenant, current, expected_version(KIND, current, tenant))
         return vacancy, 200, etag_header(KIND, vacancy)

@@ -70,10 +70,12 @@ def insert_vacancy(session: Session, tenant: str, vacancy_id: str, employer_id: 
     return vacancy
 
 
-def get_vacancy(session: Session, tenant: str, vacancy_id: str) -> dict | None:
-    row = session.execute(
-        sa.select(vacancies).where(vacancies.c.tenant == tenant, vacancies.c.id == vacancy_id)
-    ).first()
+def get_vacancy(session: Session, tenant: str, vacancy_id: str, *, for_update: bool = False) -> dict | None:
+    """One vacancy; ``for_update`` locks the row until the transaction ends (on PostgreSQL; SQLite has one
+    writer at a time anyway), so a change computed from what was read cannot undo a concurrent one: a
+    PATCH racing a DELETE would otherwise reopen the closed vacancy."""
+    query = sa.select(vacancies).where(vacancies.c.tenant == tenant, vacancies.c.id == vacancy_id)
+    row = session.execute(query.with_for_update() if for_update else query).first()
     return _as_dict(row) if row else None
 
 

@@ -342,6 +342,34 @@ def test_of_two_concurrent_changes_under_one_etag_one_wins(vacancies, keys, tena
     assert stored.headers["ETag"] == etag("vacancy", stored.get_json()["id"], 2)
 
 
+def test_a_change_without_if_match_racing_a_close_never_reopens_the_vacancy(vacancies, keys, tenant):
+    # Without If-Match the change is computed from what was read; unless that read holds the row, a close
+    # committed in between is overwritten and the vacancy reopened. Whichever goes first, it ends closed.
+    for _ in range(8):
+        location, _tag = created(vacancies, tenant, keys)
+        answers: dict = {}
+        start = threading.Barrier(2)
+
+        def act(name: str, location: str = location, answers: dict = answers, start=start):
+            client = vacancies.client.application.test_client()
+            start.wait()
+            if name == "close":
+                answers[name] = client.delete(location, headers=bearer(keys["employer"]))
+            else:
+                answers[name] = client.patch(location, json={"positions": 2}, headers=bearer(keys["employer"]))
+
+        threads = [threading.Thread(target=act, args=(name,)) for name in ("close", "change")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert answers["close"].status_code == 200
+        assert answers["change"].status_code in (200, 422)
+        stored = vacancies.client.get(location, headers=bearer(keys["employer"])).get_json()
+        assert stored["status"] == "closed"
+
+
 def test_candidates_carry_etags_and_honour_if_match(service, keys, tenant):
     from tests.integration.test_candidate_api import candidate_body
 
