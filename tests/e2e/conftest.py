@@ -37,6 +37,33 @@ STACK_ENV = {
 }
 
 
+# What the end-to-end payloads hold that is personal or health-related, and SQLAlchemy's parameter dump: none
+# of it may reach a process's log or a dead letter's headers, whatever the tests did to the system.
+NEVER_LOGGED = (
+    "Tulp",
+    "buiten werken",
+    "conflict_with_supervisor",
+    "missed_shift",
+    "positive_feedback",
+    "[parameters:",
+)
+
+
+def personal_data_in_logs(log_dir: Path, bootstrap_servers: str) -> list[str]:
+    """Where a process's log or a dead letter's header shows something of :data:`NEVER_LOGGED`."""
+    from tests.kafka_helpers import read_all
+
+    found = []
+    for log in sorted(log_dir.glob("*.log")):
+        for number, line in enumerate(log.read_text(errors="replace").splitlines(), 1):
+            found += [f"{log.name}:{number}: {word!r}" for word in NEVER_LOGGED if word in line]
+    for message in read_all(bootstrap_servers, "dead-letters", idle_s=0.5):
+        for name, value in message.headers:
+            text = value.decode("utf-8", errors="replace")
+            found += [f"dead-letters header {name}: {word!r}" for word in NEVER_LOGGED if word in text]
+    return found
+
+
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
@@ -185,6 +212,11 @@ def stack(kafka_broker, session_database_url, tmp_path_factory, smtp_server) -> 
         yield E2EStack(processes, kafka_broker, registry, tenant, keys, tmp_path_factory.mktemp("scratch"), clock_file)
     finally:
         processes.stop()
+    # After every end-to-end test of the session has run: the whole run's logs, in one look.
+    if not kafka_broker.is_running():
+        kafka_broker.restart(timeout=120)
+    leaks = personal_data_in_logs(work / "logs", kafka_broker.bootstrap_servers)
+    assert not leaks, "personal data in logs or dead-letter headers:\n" + "\n".join(leaks[:20])
 
 
 @pytest.fixture(autouse=True)
