@@ -17,7 +17,7 @@ from werkzeug.exceptions import InternalServerError
 from shared import metrics
 from shared.clock import Clock, clock_from_env
 from shared.config import ConfigError, Settings, trusted_proxy_hops
-from shared.db import Database, StaleVersion, utcnow
+from shared.db import Database, StaleVersion, is_transient, utcnow
 from shared.logging import configure_logging
 from shared.registry import Registry
 from shared.tenant_settings import TenantSettings
@@ -84,6 +84,10 @@ def rate_limit_config(settings: Settings) -> RateLimitConfig:
     )
 
 
+TRANSIENT_DETAIL = "The service's database is briefly unavailable; nothing was changed. Try again shortly."
+TRANSIENT_RETRY_AFTER_S = 5
+
+
 def kafka_reachable(bootstrap_servers: str, timeout_s: float = 1.0) -> bool:
     """Whether any bootstrap broker accepts a connection: enough for readiness, cheap enough per probe."""
     for server in bootstrap_servers.split(","):
@@ -125,6 +129,13 @@ def build_app(
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
+        if is_transient(error):
+            # The database's passing state (read-only after a failover, no connection free), not the
+            # request's fault: the transaction was rolled back, so a retry is safe and may well succeed.
+            log.warning("database briefly unavailable", extra={"ctx": {"route": _route()}})
+            answer = problem(503, TRANSIENT_DETAIL)
+            answer.headers["Retry-After"] = str(TRANSIENT_RETRY_AFTER_S)
+            return answer
         # The body never carries the exception: it might hold a row's values. The log carries its class.
         log.error("unhandled error", exc_info=error, extra={"ctx": {"route": _route()}})
         return problem_from_http_exception(InternalServerError())

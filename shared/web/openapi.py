@@ -101,6 +101,11 @@ PROBLEMS: dict[int, tuple[str, dict]] = {
         "Too many requests for this API key; retry after `Retry-After` seconds.",
         _example(429, "Too many requests for this API key (120 per 1 minute)."),
     ),
+    503: (
+        "The database is briefly unavailable (a failover, a full connection pool): nothing was changed; retry "
+        "after `Retry-After` seconds.",
+        _example(503, "The service's database is briefly unavailable; nothing was changed. Try again shortly."),
+    ),
 }
 
 IDEMPOTENCY_KEY_PARAMETER = {
@@ -149,7 +154,7 @@ class ProblemApi(Api):
                 "content": {PROBLEM_JSON: {"schema": ProblemSchema, "example": example}},
                 "headers": dict(_RATE_LIMIT_HEADERS),
             }
-            if status in (409, 429):
+            if status in (409, 429, 503):
                 response["headers"]["Retry-After"] = {
                     "description": "Seconds to wait before retrying.",
                     "schema": {"type": "integer"},
@@ -184,7 +189,7 @@ def document_http_semantics(doc: dict, doc_info: dict, *, method: str, **kwargs)
     if roles is not None:
         doc[ROLES_EXTENSION] = list(roles)
         # 422 everywhere: unknown query parameters are refused on every route.
-        for status in (401, 404, 422, 429):
+        for status in (401, 404, 422, 429, 503):
             _add_response(responses, status)
         if set(ROLES) - set(roles):
             _add_response(responses, 403)

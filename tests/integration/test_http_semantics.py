@@ -15,6 +15,7 @@ from shared.db import utcnow
 from shared.web.conditional import etag
 from shared.web.idempotency import principal_hash, request_fingerprint
 from shared.web.problems import PROBLEM_JSON
+from tests.conftest import USES_POSTGRES
 from tests.integration.conftest import bearer
 from tests.integration.helpers import assert_problem, outbox_rows, snapshot
 from tests.integration.test_vacancy_api import vacancy_body
@@ -569,3 +570,33 @@ def test_unknown_query_parameters_are_refused_on_every_route(vacancies, keys, te
     response = vacancies.client.get(f"{location}?status=open", headers=bearer(keys["employer"]))
 
     assert assert_problem(response, 422)["errors"] == {"status": ["Unknown field."]}
+
+
+# --------------------------------------------------------------------------------------------------------
+# A database in a passing state
+
+
+@pytest.mark.skipif(not USES_POSTGRES, reason="a read-only database after a failover is PostgreSQL's state")
+def test_a_read_only_database_is_answered_503_with_retry_after_and_nothing_changes(vacancies, keys, tenant):
+    before = snapshot(vacancies)
+    engine = vacancies.db.engine
+
+    def read_only(dbapi_connection, _record):
+        # What a failover to a standby looks like to new connections: every write refused with SQLSTATE 25006.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET default_transaction_read_only = on")
+        dbapi_connection.commit()
+
+    engine.dispose()
+    sa.event.listen(engine, "connect", read_only)
+    try:
+        refused = post(vacancies, tenant, keys["employer"], "during-failover")
+    finally:
+        sa.event.remove(engine, "connect", read_only)
+        engine.dispose()
+
+    assert_problem(refused, 503)
+    assert refused.headers["Retry-After"] == "5"
+    assert snapshot(vacancies) == before
+    # The same retry, once the database takes writes again, is simply done.
+    assert post(vacancies, tenant, keys["employer"], "during-failover").status_code == 201
