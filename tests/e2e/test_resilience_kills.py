@@ -1,6 +1,7 @@
 """Each worker killed while vacancies are in flight, not while idle: the vacancy relay while it publishes, the
 matching worker while it is proposing, the notification worker while deliveries wait. Every accepted vacancy
-gives exactly one proposal on ``match-events``, one alert, and one webhook call per alert."""
+gives exactly one proposal on ``match-events``, one alert, and one webhook call per alert. And a database that
+turns read-only for a minute, as after a failover, delays alerts but dead-letters nothing."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import time
 from collections import Counter
 
 import pytest
+import requests
+import sqlalchemy as sa
 
 from shared.events import EventType, decode_event
+from tests.conftest import SERVER_URL, USES_POSTGRES
+from tests.e2e.conftest import bearer
 from tests.e2e.helpers import put_channels, wait_until
 from tests.e2e.payloads import GARDENER, GREEN_VACANCY
 from tests.e2e.test_resilience import _alerts_by_vacancy, _wait_until_matching_knows
@@ -105,3 +110,65 @@ def test_killing_each_worker_mid_stream_loses_and_doubles_no_proposal_alert_or_d
     assert [v for v, n in proposals.items() if n > 1] == [], "doubled proposals on match-events"
     assert [v for v, n in alerts.items() if n > 1] == [], "doubled alerts"
     assert set(deliveries) == alert_ids and [a for a, n in deliveries.items() if n > 1] == [], "doubled webhooks"
+
+
+READ_ONLY_S = 60
+
+
+def _set_read_only(admin: sa.Engine, on: bool) -> None:
+    """The whole database read-only for new sessions, or writable again, and every other session ended so
+    that each process reconnects under the new rule, as after a failover."""
+    database = admin.url.database
+    with admin.connect() as connection:
+        # This session may itself have started read-only: it must be able to lift the rule.
+        connection.execute(sa.text("SET default_transaction_read_only = off"))
+        if on:
+            connection.execute(sa.text(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on'))
+        else:
+            connection.execute(sa.text(f'ALTER DATABASE "{database}" RESET default_transaction_read_only'))
+        connection.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"
+            ),
+            {"d": database},
+        )
+
+
+@pytest.mark.skipif(not USES_POSTGRES, reason="a read-only database after a failover is PostgreSQL's state")
+def test_a_database_read_only_for_a_minute_delays_alerts_and_dead_letters_nothing(stack):
+    tenant, keys = stack.new_tenant()
+    candidate_id = stack.post_candidate(GARDENER, tenant=tenant, key=keys["jobcoach"])
+    _wait_until_matching_knows(stack, tenant, keys["jobcoach"], candidate_id)
+    # Accepted just before the failover, so that it finds them on their way through the relay and workers.
+    accepted = [stack.post_vacancy(GREEN_VACANCY, tenant=tenant, key=keys["employer"]) for _ in range(5)]
+
+    admin = sa.create_engine(SERVER_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    statuses: Counter = Counter()
+    _set_read_only(admin, True)
+    try:
+        deadline = time.monotonic() + READ_ONLY_S
+        while time.monotonic() < deadline:
+            answer = requests.post(
+                f"{stack.url('vacancy')}/v1/tenants/{tenant}/vacancies",
+                json=GREEN_VACANCY,
+                headers=bearer(keys["employer"]),
+                timeout=30,
+            )
+            statuses[answer.status_code] += 1
+            if answer.status_code == 201:
+                accepted.append(answer.json()["id"])
+            time.sleep(2)
+    finally:
+        _set_read_only(admin, False)
+        admin.dispose()
+
+    # Refused with a retry hint while nothing could be written; never a 500.
+    assert statuses[503] > 0 and set(statuses) <= {201, 503}, statuses
+    wait_until(
+        lambda: set(_alerts_by_vacancy(stack, tenant, keys["jobcoach"])) >= set(accepted), 180, "every alert", stack
+    )
+    time.sleep(GRACE_S)
+    alerts = _alerts_by_vacancy(stack, tenant, keys["jobcoach"])
+    assert set(alerts) == set(accepted) and all(n == 1 for n in alerts.values())
+    dead = read_all(stack.broker.bootstrap_servers, "dead-letters", key_prefix=f"{tenant}/".encode())
+    assert dead == [], f"{len(dead)} events dead-lettered during the failover"
