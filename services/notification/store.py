@@ -239,9 +239,7 @@ def erase_candidate(session: Session, tenant: str, candidate_id: str) -> int:
             sa.select(alerts.c.id).where(alerts.c.tenant == tenant, alerts.c.candidate_id == candidate_id)
         ).scalars()
     )
-    keys = [message_key(tenant, alert_id) for alert_id in alert_ids]
-    for start in range(0, len(keys), 500):
-        session.execute(outbox.table.delete().where(outbox.table.c.message_key.in_(keys[start : start + 500])))
+    outbox.forget(session, [message_key(tenant, alert_id) for alert_id in alert_ids])
     session.execute(
         deliveries.delete().where(
             deliveries.c.alert_id.in_(
