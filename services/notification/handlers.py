@@ -51,9 +51,14 @@ def create_alert(
     did: the event behind the alert may have left its producer before a handover. An operators' alert is
     about the event's jobcoach and has no deliveries (operators read their inbox)."""
     tenant, data = event.tenant, event.data
+    candidate_id = data.get("candidate_id")
+    if candidate_id is not None:
+        # Waits for an erasure of the candidate under way; then an erased candidate gets no alert.
+        store.hold_candidate(session, tenant, candidate_id)
+        if store.candidate_erased(session, tenant, candidate_id):
+            return None
     if store.alert_exists(session, tenant, alert_type, subject, episode):
         return None
-    candidate_id = data.get("candidate_id")
     jobcoach_id = data["jobcoach_id"]
     # Only an alert about a candidate can have followed a handover.
     if audience == domain.JOBCOACH and candidate_id is not None:
