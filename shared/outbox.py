@@ -14,7 +14,7 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -95,6 +95,17 @@ class Outbox:
                 created_at=utcnow(),
             )
         )
+
+    def forget(self, session: Session, keys: Iterable[str]) -> int:
+        """Delete every row under these message keys, published or not, in the caller's transaction: an
+        erasure leaves no copy of what the events said, not even for the day published rows are kept."""
+        keys = list(keys)
+        deleted = 0
+        # In slices, so that a candidate with many placements or alerts stays under any bind-parameter limit.
+        for start in range(0, len(keys), 500):
+            where = self.table.c.message_key.in_(keys[start : start + 500])
+            deleted += affected_rows(session.execute(self.table.delete().where(where)))
+        return deleted
 
     def pending_count(self, session: Session) -> int:
         query = sa.select(sa.func.count()).select_from(self.table).where(self.table.c.published_at.is_(None))

@@ -228,7 +228,7 @@ def delete_candidate(session: Session, tenant: str, candidate_id: str, expected_
         )
     )
     # Earlier events about the candidate carry their profile: once erased, no copy stays behind here.
-    session.execute(outbox.table.delete().where(outbox.table.c.message_key == message_key(tenant, candidate_id)))
+    outbox.forget(session, [message_key(tenant, candidate_id)])
 
 
 def count_candidates(session: Session, tenant: str) -> int:

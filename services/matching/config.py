@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 
 from services.matching.ranking.live_index import RefitPolicy
 from shared.config import ConfigError, Settings, load_settings
@@ -20,6 +21,18 @@ WORKER_METRICS_PORT = 9103
 
 def load(env: Mapping[str, str] = os.environ) -> Settings:
     return load_settings(SERVICE, env, port=PORT, worker_metrics_port=WORKER_METRICS_PORT)
+
+
+# Six months: the AI Act asks that a high-risk system's logs be kept at least that long, and no longer is needed.
+RANKING_LOG_RETENTION_DAYS = 183
+
+
+def ranking_log_retention(settings: Settings, env: Mapping[str, str] = os.environ) -> timedelta:
+    """How long the ranking log keeps a ranking (``RANKING_LOG_RETENTION_DAYS``)."""
+    days = settings.int_setting("RANKING_LOG_RETENTION_DAYS", RANKING_LOG_RETENTION_DAYS, env)
+    if days < 1:
+        raise ConfigError("RANKING_LOG_RETENTION_DAYS must be at least 1")
+    return timedelta(days=days)
 
 
 def refit_policy(settings: Settings, env: Mapping[str, str] = os.environ) -> RefitPolicy:

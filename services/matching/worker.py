@@ -81,7 +81,13 @@ def bootstrap(settings: Settings, db: Database | None = None) -> list[WorkerLoop
     return [
         consumer_loop(settings, db, outbox.processed_events, TOPICS, handler_table(engine, clock), TOMBSTONE_HANDLERS),
         outbox_relay_loop(settings, db, outbox.outbox),
-        scheduler.scheduler_loop(db, registry.settings, clock, interval_s=scan_every),
+        scheduler.scheduler_loop(
+            db,
+            registry.settings,
+            clock,
+            interval_s=scan_every,
+            ranking_log_kept=config.ranking_log_retention(settings),
+        ),
         WorkerLoop("index-warmup", lambda stop: engine.cache.warm(registry.tenant_slugs, stop)),
     ]
 

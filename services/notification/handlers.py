@@ -51,9 +51,14 @@ def create_alert(
     did: the event behind the alert may have left its producer before a handover. An operators' alert is
     about the event's jobcoach and has no deliveries (operators read their inbox)."""
     tenant, data = event.tenant, event.data
+    candidate_id = data.get("candidate_id")
+    if candidate_id is not None:
+        # Waits for an erasure of the candidate under way; then an erased candidate gets no alert.
+        store.hold_candidate(session, tenant, candidate_id)
+        if store.candidate_erased(session, tenant, candidate_id):
+            return None
     if store.alert_exists(session, tenant, alert_type, subject, episode):
         return None
-    candidate_id = data.get("candidate_id")
     jobcoach_id = data["jobcoach_id"]
     # Only an alert about a candidate can have followed a handover.
     if audience == domain.JOBCOACH and candidate_id is not None:
@@ -109,6 +114,12 @@ def _require_ids(event: Event, *ids: str | None, length: int = ID_LENGTH) -> Non
             raise InvalidEvent(f"{event.type}: an id is empty or longer than {length} characters")
 
 
+def _with_earlier_facts(details: dict, **facts) -> dict:
+    """An alert's details plus whatever an event from before the facts left the topics still carries (a
+    match's explanation, a risk's reasons): kept in the inbox, which erasure reaches, as they always were."""
+    return {**details, **{name: value for name, value in facts.items() if value}}
+
+
 def on_match_proposed(session: Session, event: Event, timing: Timing = DEFAULT_TIMING) -> None:
     data = event.data
     create_alert(
@@ -118,7 +129,9 @@ def on_match_proposed(session: Session, event: Event, timing: Timing = DEFAULT_T
         subject=f"{data['vacancy_id']}:{data['candidate_id']}",
         episode=1,
         message=domain.match_message(data["vacancy_title"], data["score"]),
-        details={"score": data["score"], "explanation": data["explanation"], "ranking": data["ranking_version"]},
+        details=_with_earlier_facts(
+            {"score": data["score"], "ranking": data["ranking_version"]}, explanation=data["explanation"]
+        ),
         timing=timing,
     )
 
@@ -133,12 +146,10 @@ def on_placement_at_risk(session: Session, event: Event, timing: Timing = DEFAUL
         subject=event.subject,
         episode=data["episode"],
         message=domain.at_risk_message(data["score"]),
-        details={
-            "score": data["score"],
-            "reasons": data["reasons"],
-            "episode": data["episode"],
-            "model_version": data["model_version"],
-        },
+        details=_with_earlier_facts(
+            {"score": data["score"], "episode": data["episode"], "model_version": data["model_version"]},
+            reasons=data["reasons"],
+        ),
         placement_id=event.subject,
         timing=timing,
     )

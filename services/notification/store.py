@@ -85,6 +85,18 @@ candidate_jobcoaches = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
+# Erased candidates, by their pseudonymous id alone: an alert about one that arrives after the erasure (its
+# event was already on its way) is dropped instead of stored.
+erased_candidates = sa.Table(
+    "erased_candidates",
+    metadata,
+    sa.Column("tenant", sa.String(63), primary_key=True),
+    sa.Column("candidate_id", sa.String(36), primary_key=True),
+)
+
+# An arbitrary constant naming "one candidate's alerts" among PostgreSQL advisory locks.
+_CANDIDATE_LOCK_CLASS = 0x416C7274
+
 deliveries = sa.Table(
     "deliveries",
     metadata,
@@ -231,17 +243,34 @@ def acknowledge_alert(session: Session, tenant: str, alert_id: str, now: datetim
     return affected_rows(result) == 1
 
 
+def hold_candidate(session: Session, tenant: str, candidate_id: str) -> None:
+    """Until this transaction ends, no other transaction raises an alert about the candidate or erases them.
+    On PostgreSQL an alert and an erasure of one candidate could otherwise overlap, and the erasure miss
+    the alert committed after it looked; SQLite lets one writer in at a time anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:lock_class, hashtext(:key))"),
+            {"lock_class": _CANDIDATE_LOCK_CLASS, "key": message_key(tenant, candidate_id)},
+        )
+
+
+def candidate_erased(session: Session, tenant: str, candidate_id: str) -> bool:
+    where = (erased_candidates.c.tenant == tenant, erased_candidates.c.candidate_id == candidate_id)
+    return session.execute(sa.select(erased_candidates.c.candidate_id).where(*where)).first() is not None
+
+
 def erase_candidate(session: Session, tenant: str, candidate_id: str) -> int:
     """Every alert about the candidate, their deliveries and the outbox rows about them (acknowledgements,
-    dead letters), published or not."""
+    dead letters), published or not; and their id kept, so that a late alert about them is dropped."""
+    hold_candidate(session, tenant, candidate_id)
+    if not candidate_erased(session, tenant, candidate_id):
+        session.execute(erased_candidates.insert().values(tenant=tenant, candidate_id=candidate_id))
     alert_ids = list(
         session.execute(
             sa.select(alerts.c.id).where(alerts.c.tenant == tenant, alerts.c.candidate_id == candidate_id)
         ).scalars()
     )
-    keys = [message_key(tenant, alert_id) for alert_id in alert_ids]
-    for start in range(0, len(keys), 500):
-        session.execute(outbox.table.delete().where(outbox.table.c.message_key.in_(keys[start : start + 500])))
+    outbox.forget(session, [message_key(tenant, alert_id) for alert_id in alert_ids])
     session.execute(
         deliveries.delete().where(
             deliveries.c.alert_id.in_(

@@ -179,7 +179,10 @@ class MatchProposedPayload(_Payload):
     jobcoach_id = fields.String(required=True)
     vacancy_title = fields.String(required=True)
     score = fields.Float(required=True, validate=validate.Range(0, 1))
-    explanation = fields.Dict(required=True)
+    # No longer sent: it named the candidate's talents and support needs, facts that may travel only where a
+    # tombstone erases them (match-events has none). Matching's API shows it. Kept optional so that earlier
+    # messages still decode.
+    explanation = fields.Dict(load_default=None, allow_none=True)
     ranking_version = fields.String(required=True)
 
 
@@ -189,16 +192,21 @@ class PlacementStartedPayload(_Payload):
     jobcoach_id = fields.String(required=True)
     start_date = fields.Date(required=True)
     agreed_hours = _whole(required=True, validate=_hours)
+    # No longer sent: the supports tell of the candidate's needs, and placement-events has no tombstone.
     supports_agreed = fields.List(fields.String(validate=validate.OneOf(SUPPORT_CODES)), load_default=list)
 
 
 class PlacementCheckedInPayload(_Payload):
+    """That a check-in happened and the risk it left. What the check-in said (wellbeing, hours, absence,
+    signals) is health-related and stays in matching, which erases it: placement-events has no tombstone.
+    Those fields are no longer sent and optional, so that earlier messages still decode."""
+
     candidate_id = fields.String(required=True)
     jobcoach_id = fields.String(required=True)
     date = fields.Date(required=True)
-    wellbeing = fields.Integer(required=True, validate=validate.Range(1, 5))
-    hours_worked = fields.Float(required=True, validate=validate.Range(0, 168))
-    absence_days = fields.Integer(required=True, validate=validate.Range(0, 7))
+    wellbeing = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(1, 5))
+    hours_worked = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 168))
+    absence_days = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(0, 7))
     signals = fields.List(fields.String(validate=validate.Length(max=60)), load_default=list)
     # Added after the first version; optional so that earlier messages still decode.
     vacancy_id = fields.String(load_default=None, allow_none=True)
@@ -211,7 +219,9 @@ class PlacementAtRiskPayload(_Payload):
     vacancy_id = fields.String(required=True)
     jobcoach_id = fields.String(required=True)
     score = fields.Float(required=True, validate=validate.Range(0, 1))
-    reasons = fields.List(fields.Dict(), required=True)
+    # No longer sent: the reasons name the check-ins' signals. Matching's API shows them; optional so that
+    # earlier messages still decode.
+    reasons = fields.List(fields.Dict(), load_default=list)
     episode = fields.Integer(required=True, validate=validate.Range(min=1))
     model_version = fields.String(required=True)
     threshold = fields.Float(load_default=None, allow_none=True, validate=validate.Range(0, 1))

@@ -78,7 +78,13 @@ def test_bad_check_ins_put_one_at_risk_event_on_kafka(stack):
     assert alert.data["jobcoach_id"] == keys["jobcoach_id"]
     assert alert.data["episode"] == 1
     assert alert.data["score"] == second["placement"]["risk"]["score"]
-    assert alert.data["reasons"] and alert.data["model_version"] == "default-1"
+    assert alert.data["model_version"] == "default-1"
+    # The reasons, wellbeing and signals are health-related and stay in matching: Kafka gets ids and scores.
+    assert alert.data["reasons"] == []
+    for event in events:
+        assert not {"reasons", "wellbeing", "signals", "hours_worked", "absence_days"} & set(event.data) - {
+            name for name, value in event.data.items() if not value
+        }
     read_back = requests.get(
         f"{stack.url('matching')}/v1/tenants/{tenant}/placements/{placement['id']}",
         headers=bearer(keys["jobcoach"]),

@@ -79,10 +79,45 @@ def test_ensure_topics_is_idempotent(broker: KafkaBroker) -> None:
     assert ensure_topics(broker.bootstrap_servers) == []
 
 
-def test_candidate_events_is_compacted(admin: KafkaAdminClient) -> None:
-    resource = ConfigResource(ConfigResourceType.TOPIC, str(Topic.CANDIDATE_EVENTS))
-    configs = admin.describe_configs([resource])["topic"][str(Topic.CANDIDATE_EVENTS)]
-    assert configs["cleanup.policy"]["value"] == "compact"
+def _topic_configs(admin: KafkaAdminClient, topic: Topic) -> dict[str, str]:
+    resource = ConfigResource(ConfigResourceType.TOPIC, str(topic))
+    described = admin.describe_configs([resource])["topic"][str(topic)]
+    return {name: entry["value"] for name, entry in described.items()}
+
+
+def _settled_config(admin: KafkaAdminClient, topic: Topic, name: str, expected: str) -> str:
+    """The config's value once it reads as expected, or the last value read: a change reaches the broker
+    through the metadata log a moment after the controller accepted it."""
+    deadline = time.monotonic() + 30
+    while (value := _topic_configs(admin, topic)[name]) != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return value
+
+
+def test_topics_carry_their_declared_configs(admin: KafkaAdminClient) -> None:
+    for spec in TOPIC_SPECS:
+        configs = _topic_configs(admin, spec.topic)
+        assert {name: configs[name] for name in spec.config} == spec.config, spec.topic
+    assert _topic_configs(admin, Topic.CANDIDATE_EVENTS)["cleanup.policy"] == "compact"
+
+
+def test_ensure_topics_gives_an_existing_topic_the_declared_configs(
+    broker: KafkaBroker, admin: KafkaAdminClient
+) -> None:
+    """A cluster created by an earlier release (here: candidate-events with the broker's 7-day segments and
+    50% dirty ratio) takes on the compaction bounds at the next ensure_topics."""
+    earlier = ConfigResource(
+        ConfigResourceType.TOPIC,
+        str(Topic.CANDIDATE_EVENTS),
+        configs={"segment.ms": str(7 * 24 * 3600 * 1000), "min.cleanable.dirty.ratio": "0.5"},
+    )
+    admin.alter_configs([earlier], raise_on_unknown=False, incremental=True)
+    assert _settled_config(admin, Topic.CANDIDATE_EVENTS, "min.cleanable.dirty.ratio", "0.5") == "0.5"
+
+    assert ensure_topics(broker.bootstrap_servers) == []
+
+    assert _settled_config(admin, Topic.CANDIDATE_EVENTS, "min.cleanable.dirty.ratio", "0.01") == "0.01"
+    assert _topic_configs(admin, Topic.CANDIDATE_EVENTS)["segment.ms"] == str(6 * 3600 * 1000)
 
 
 def test_refuses_to_start_on_a_port_in_use(broker: KafkaBroker, tmp_path) -> None:

@@ -230,14 +230,20 @@ def test_withdrawing_sharing_cancels_the_pending_interest_at_once(matching, feed
     assert employer["items"][0]["status"] == "not now"
 
 
-def test_erasure_deletes_the_candidates_introductions_and_their_unsent_events(
+@pytest.mark.parametrize("relayed", [False, True], ids=["unsent", "sent"])
+def test_erasure_deletes_the_candidates_introductions_and_their_outbox_rows(
     matching,
     feed,
     tenant,
     keys,
     pair,
+    relayed,
 ):
     introduction = interested(matching, tenant, keys, pair)
+    assert outbox_rows(matching, f"{tenant}/{introduction['id']}")
+    if relayed:
+        with matching.db.session() as session:
+            session.execute(matching.store.outbox.table.update().values(published_at=datetime.now(UTC)))
     feed(EventType.CANDIDATE_ERASED, {"jobcoach_id": "jc-1"}, subject=pair[0])
 
     assert snapshot(matching)["introductions"] == []

@@ -13,7 +13,7 @@ from services.notification import commands, domain, worker
 from services.notification.handlers import Timing
 from shared.clock import FakeClock
 from shared.consumer import EventConsumer
-from shared.events import EventType, decode_event, encode_event, new_event
+from shared.events import EventType, decode_event, encode_event, load_example, new_event
 from shared.kafka import make_consumer, make_producer
 from shared.topics import Topic
 from tests.integration.conftest import bearer
@@ -117,6 +117,25 @@ def set_channels(notifications, tenant: str, jobcoach_id: str = "jc-1", **values
     channels = {"webhook_url": None, "webhook_secret": None, "email": None, "digest": False, **values}
     with notifications.db.session() as session:
         notifications.store.put_channels(session, tenant, jobcoach_id, channels)
+
+
+def test_an_at_risk_event_and_a_match_without_reasons_or_explanation_make_alerts_of_ids_and_the_score(
+    notifications, consume, tenant
+):
+    """Risk reasons and match explanations no longer travel; an alert needs only the ids and the score."""
+    event = at_risk(tenant)
+    del event["data"]["reasons"]
+    match = load_example(EventType.MATCH_PROPOSED)
+    match = {**match, "id": str(uuid.uuid4()), "tenant": tenant}
+    assert "explanation" not in match["data"]
+
+    assert consume([event, match]) == 2
+
+    alerts = {alert["type"]: alert for alert in rows(notifications, "alerts")}
+    assert alerts["placement_at_risk"]["message"] == domain.at_risk_message(0.74)
+    assert alerts["placement_at_risk"]["details"] == {"score": 0.74, "episode": 1, "model_version": "default-1"}
+    assert alerts["match_proposed"]["message"] == domain.match_message(match["data"]["vacancy_title"], 0.81)
+    assert alerts["match_proposed"]["details"] == {"score": 0.81, "ranking": "tfidf-1"}
 
 
 def test_an_at_risk_event_produced_three_times_and_once_more_under_a_new_id_makes_one_alert(

@@ -12,6 +12,7 @@ import time
 import uuid
 
 import pytest
+import sqlalchemy as sa
 from kafka.structs import TopicPartition
 
 from services.notification.handlers import Timing
@@ -21,6 +22,7 @@ from shared.clock import FakeClock
 from shared.consumer import EventConsumer
 from shared.events import EventType, decode_event, encode_event, new_event
 from shared.topics import Topic
+from tests.conftest import USES_POSTGRES
 from tests.doubles.memory_broker import MemoryBroker
 from tests.integration.test_notification_events import NOW, at_risk, rows, set_channels
 
@@ -132,6 +134,67 @@ def test_an_erasure_or_a_tombstone_takes_the_candidates_alerts_along(notificatio
     consume()
 
     assert [alert["subject"] for alert in rows(notifications, "alerts")] == [kept["subject"]]
+
+
+def test_an_alert_about_a_candidate_that_arrives_after_their_erasure_leaves_no_row(
+    notifications, memory_broker, consume, tenant
+):
+    """Placement events travel on another topic than the erasure, so one may arrive after it."""
+    late = at_risk(tenant)
+    candidate_id = late["data"]["candidate_id"]
+    erasure = new_event(
+        EventType.CANDIDATE_ERASED, tenant=tenant, subject=candidate_id, data={"jobcoach_id": "jc-1"}, source="test"
+    )
+    send(memory_broker, erasure, topic=Topic.CANDIDATE_EVENTS)
+    consume()
+    send(memory_broker, late)
+    consume()
+
+    assert rows(notifications, "alerts") == []
+    assert rows(notifications, "deliveries") == []
+    assert [row["candidate_id"] for row in rows(notifications, "erased_candidates")] == [candidate_id]
+
+
+@pytest.mark.skipif(not USES_POSTGRES, reason="SQLite lets one writer in at a time: the two cannot overlap")
+def test_an_erasure_racing_an_alert_about_the_candidate_leaves_no_alert(notifications, tenant):
+    """The alert's transaction has stored the alert and not committed when the erasure starts on another
+    replica: the erasure waits for it, then deletes what it committed."""
+    event = decode_event(encode_event(at_risk(tenant)))
+    candidate_id = event.data["candidate_id"]
+    erasure = decode_event(
+        encode_event(
+            new_event(
+                EventType.CANDIDATE_ERASED,
+                tenant=tenant,
+                subject=candidate_id,
+                data={"jobcoach_id": "jc-1"},
+                source="test",
+            )
+        )
+    )
+
+    def erase() -> None:
+        with notifications.db.session() as session:
+            for handler in handler_table(Timing())[EventType.CANDIDATE_ERASED]:
+                handler(session, erasure)
+
+    erasing = threading.Thread(target=erase)
+    with notifications.db.session() as alerting:
+        for handler in handler_table(Timing())[EventType.PLACEMENT_AT_RISK]:
+            handler(alerting, event)
+        alerter = alerting.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        erasing.start()
+        # Commit only once the erasure waits for this transaction, so that the two overlap for certain.
+        waiting = sa.text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))")
+        with notifications.db.engine.connect() as watcher:
+            for _ in range(500):
+                if watcher.execute(waiting, {"pid": alerter}).scalar_one():
+                    break
+                time.sleep(0.02)
+    erasing.join(30)
+    assert not erasing.is_alive()
+
+    assert rows(notifications, "alerts") == []
 
 
 def test_the_workers_own_consumer_loop_turns_an_event_into_an_alert_and_commits_it(

@@ -175,8 +175,10 @@ def test_a_jobcoach_starts_a_placement_for_their_candidate_and_it_is_announced(
         "jobcoach_id": "jc-1",
         "start_date": START,
         "agreed_hours": 16,
-        "supports_agreed": ["quiet_workplace", "work_buddy"],
+        # The supports tell of the candidate's needs: kept here (the API shows them), not sent.
+        "supports_agreed": [],
     }
+    assert body["supports_agreed"] == ["quiet_workplace", "work_buddy"]
 
 
 @pytest.mark.parametrize(
@@ -358,7 +360,15 @@ def test_a_check_in_is_stored_scored_and_announced(matching, keys, tenant, candi
     assert event.subject == placement_id
     assert event.data["candidate_id"] == candidate and event.data["vacancy_id"] == vacancy
     assert event.data["jobcoach_id"] == "jc-1"
-    assert event.data["wellbeing"] == 3 and event.data["hours_worked"] == 14
+    # What the check-in said is health-related and stays in matching: the event only says it happened.
+    assert event.data["date"] == TODAY - timedelta(days=1)
+    assert event.data["wellbeing"] is None and event.data["hours_worked"] is None
+    assert event.data["absence_days"] is None and event.data["signals"] == []
+    table = matching.store.outbox.table
+    with matching.db.session() as session:
+        sent = " ".join(session.execute(sa.select(table.c.payload).where(table.c.payload.is_not(None))).scalars())
+    for fact in ("wellbeing", "hours_worked", "absence_days", "signals"):
+        assert fact not in sent
     assert event.data["risk_score"] == placement["risk"]["score"]
     assert event.data["model_version"] == "default-1"
     assert outbox_events(matching, EventType.PLACEMENT_AT_RISK) == []
@@ -494,9 +504,11 @@ def test_at_risk_is_announced_once_per_episode_through_a_sequence_of_check_ins(
     assert first.data["score"] == scores[1] > 0.6
     assert first.data["model_version"] == "default-1"
     assert first.data["threshold"] == 0.6
-    assert {reason["feature"] for reason in first.data["reasons"]} & {"work_signals", "low_wellbeing"}
-    assert all(reason["label"] and reason["contribution"] > 0 for reason in first.data["reasons"])
+    # The reasons name the check-ins' signals: the API shows them, the event does not carry them.
+    assert first.data["reasons"] == []
     body = matching.client.get(f"{base(tenant)}/{placement_id}", headers=bearer(keys["jobcoach"])).get_json()
+    assert {reason["feature"] for reason in body["risk"]["reasons"]} & {"work_signals", "low_wellbeing"}
+    assert all(reason["label"] and reason["contribution"] > 0 for reason in body["risk"]["reasons"])
     assert body["risk"]["episode"] == 2 and body["risk"]["at_risk"] is True
 
 
@@ -653,12 +665,17 @@ def test_the_scheduler_loop_scans_when_the_clock_moves_to_another_day(
 # Events the worker takes
 
 
-def test_an_erased_candidate_takes_their_placements_check_ins_and_unsent_events_along(
-    matching, feed, keys, tenant, candidate, vacancy
+@pytest.mark.parametrize("relayed", [False, True], ids=["unsent", "sent"])
+def test_an_erased_candidate_takes_their_placements_check_ins_and_outbox_rows_along(
+    matching, feed, keys, tenant, candidate, vacancy, relayed
 ):
     placement_id = started(matching, tenant, keys, candidate, vacancy)
     checked_in(matching, tenant, keys, placement_id, TODAY, BAD)
     assert outbox_events(matching, EventType.PLACEMENT_AT_RISK)
+    if relayed:
+        # Published rows were kept a day for nothing; an erasure takes them at once.
+        with matching.db.session() as session:
+            session.execute(matching.store.outbox.table.update().values(published_at=datetime.now(UTC)))
 
     feed(EventType.CANDIDATE_ERASED, {"jobcoach_id": "jc-1"}, subject=candidate)
 

@@ -159,11 +159,9 @@ def erase_candidate(session: Session, tenant: str, candidate_id: str) -> None:
     if not ids:
         return
     session.execute(introductions.delete().where(introductions.c.tenant == tenant, introductions.c.id.in_(ids)))
-    # Introduction events are keyed by the introduction and name the candidate: unsent ones must not go out.
-    keys = [message_key(tenant, introduction_id) for introduction_id in ids]
-    session.execute(
-        outbox.table.delete().where(outbox.table.c.message_key.in_(keys), outbox.table.c.published_at.is_(None))
-    )
+    # Introduction events are keyed by the introduction and name the candidate: unsent ones must not go out,
+    # and sent ones are not kept.
+    outbox.forget(session, [message_key(tenant, introduction_id) for introduction_id in ids])
 
 
 def set_work_email(session: Session, tenant: str, jobcoach_id: str, work_email: str | None) -> None:

@@ -99,8 +99,9 @@ def start_placement(db: Database, tenant: str, jobcoach_id: str, fields: dict, t
             path = {key: fields.get(key) for key in PATH_FIELDS}
             path["learning_goals"] = list(fields.get("learning_goals") or [])
             store.insert_placement(session, tenant, {**values, **path})
-            # The path up the ladder stays in this service: the event carries the placement's facts only.
-            data = {key: value for key, value in values.items() if key != "id"}
+            # The path up the ladder stays in this service: the event carries the placement's facts only, and
+            # not the supports agreed, which tell of the candidate's needs and placement-events cannot forget.
+            data = {key: value for key, value in values.items() if key not in ("id", "supports_agreed")}
             emit(session, EventType.PLACEMENT_STARTED, tenant=tenant, subject=placement_id, data=data)
             started = store.get_placement(session, tenant, placement_id)
             assert started is not None, "inserted in this transaction"
@@ -183,7 +184,8 @@ def check_in(
                 "candidate_id": placement["candidate_id"],
                 "vacancy_id": placement["vacancy_id"],
                 "jobcoach_id": placement["jobcoach_id"],
-                **{key: checkin[key] for key in ("date", "wellbeing", "hours_worked", "absence_days", "signals")},
+                # What the check-in said stays here, where erasure reaches it: placement-events cannot forget.
+                "date": checkin["date"],
                 "risk_score": assessment.score,
                 "model_version": assessment.model_version,
             },
@@ -199,7 +201,6 @@ def check_in(
                     "vacancy_id": placement["vacancy_id"],
                     "jobcoach_id": placement["jobcoach_id"],
                     "score": assessment.score,
-                    "reasons": changes["risk_reasons"],
                     "episode": state.episode,
                     "model_version": assessment.model_version,
                     "threshold": settings.risk_threshold,

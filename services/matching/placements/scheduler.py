@@ -1,4 +1,5 @@
-"""The check-in-overdue scheduler: a loop in the matching worker that reports each gap in check-ins once.
+"""The check-in-overdue scheduler: a loop in the matching worker that reports each gap in check-ins once,
+and, once a day, drops what the ranking log keeps beyond its retention.
 
 Whether a check-in is overdue depends only on the calendar day, so the loop scans when the day (on the
 injected clock) changes, and besides every ``interval_s`` for placements that were overdue from the
@@ -16,10 +17,12 @@ from datetime import date, timedelta
 from sqlalchemy.orm import Session
 
 from services.matching.caseload.sweep import sweep
+from services.matching.config import RANKING_LOG_RETENTION_DAYS
 from services.matching.outbox import emit
 from services.matching.placements import store
 from services.matching.placements.cadence import Cadence
 from services.matching.placements.commands import local_today
+from services.matching.ranking.commands import purge_ranking_log
 from services.matching.settings import MatchingSettings
 from shared.clock import Clock
 from shared.db import Database
@@ -86,6 +89,7 @@ def scheduler_loop(
     *,
     interval_s: float = 60.0,
     tick_s: float = 1.0,
+    ranking_log_kept: timedelta = timedelta(days=RANKING_LOG_RETENTION_DAYS),
 ) -> WorkerLoop:
     scanned_day: date | None = None
     scanned_at = 0.0
@@ -94,6 +98,11 @@ def scheduler_loop(
         nonlocal scanned_day, scanned_at
         today = local_today(clock)
         if today != scanned_day or time.monotonic() - scanned_at >= interval_s:
+            if today != scanned_day:
+                # Retention counts in days, so once a day is enough; on the injected clock, like the scans.
+                purged = purge_ranking_log(db, clock(), ranking_log_kept)
+                if purged:
+                    log.info("ranking log past its retention dropped", extra={"ctx": {"count": purged}})
             # A failing scan (the database away) half-did nothing; the loop retries it on its next tick.
             reported = scan(db, settings_of, today)
             reported += sweep(db, settings_of, today)

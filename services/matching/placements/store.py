@@ -302,11 +302,9 @@ def erase_candidate_placements(session: Session, tenant: str, candidate_id: str)
         return
     session.execute(checkins.delete().where(checkins.c.tenant == tenant, checkins.c.placement_id.in_(placement_ids)))
     session.execute(placements.delete().where(placements.c.tenant == tenant, placements.c.id.in_(placement_ids)))
-    # Placement events are keyed by the placement and name the candidate: unsent ones must not go out.
-    keys = [message_key(tenant, placement_id) for placement_id in placement_ids]
-    session.execute(
-        outbox.table.delete().where(outbox.table.c.message_key.in_(keys), outbox.table.c.published_at.is_(None))
-    )
+    # Placement events are keyed by the placement and name the candidate: unsent ones must not go out, and
+    # sent ones are not kept.
+    outbox.forget(session, [message_key(tenant, placement_id) for placement_id in placement_ids])
 
 
 # --------------------------------------------------------------------------------------------------------

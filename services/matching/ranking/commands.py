@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from services.matching.ranking import fingerprints, scoring, store, traceability
@@ -117,6 +118,12 @@ def exposure_report(db: Database, engine: MatchingEngine, tenant: str) -> dict[s
     """How often candidates were shown and proposed, per ladder step and target-group membership."""
     with db.session() as session:
         return traceability.exposure_report(session, tenant, engine.index(session, tenant))
+
+
+def purge_ranking_log(db: Database, now: datetime, kept: timedelta) -> int:
+    """Drop what the ranking log holds beyond its retention (``RANKING_LOG_RETENTION_DAYS``); how many rows."""
+    with db.session() as session:
+        return store.purge_ranking_log(session, now - kept)
 
 
 def ranking_log(db: Database, tenant: str, *, limit: int) -> list[dict]:

@@ -179,7 +179,7 @@ def _propose(
         "jobcoach_id": candidate.jobcoach_id,
         "vacancy_title": vacancy.title,
         "score": match.score,
-        "explanation": match.explanation,
+        # The explanation names the candidate's talents and support needs: match-events cannot forget them.
         "ranking_version": match.explanation["ranking_version"],
     }
     emit(session, EventType.MATCH_PROPOSED, tenant=tenant, subject=candidate.id, data=data)

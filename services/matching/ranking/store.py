@@ -298,13 +298,24 @@ def entity_hash(tenant: str, entity_id: str) -> str:
 REMOVALS_KEPT = timedelta(days=2)
 
 
+def lock_tenant_changes(session: Session, tenant: str) -> None:
+    """Wait for, and hold until this transaction ends, the tenant's change counter, as next_seq would, without
+    taking a number."""
+    session.execute(sa.select(changes.c.seq).where(changes.c.tenant == tenant).with_for_update())
+
+
 def erase_candidate(session: Session, tenant: str, candidate_id: str) -> None:
+    # First the tenant's counter: a handler proposing this candidate (it ranked them from an index that still
+    # held them) holds it until it commits, and only then are its proposal and event there to delete. After
+    # this, such a handler waits, and its index then sees the removal.
+    lock_tenant_changes(session, tenant)
     deleted = affected_rows(
         session.execute(candidates.delete().where(candidates.c.tenant == tenant, candidates.c.id == candidate_id))
     )
     session.execute(proposals.delete().where(proposals.c.tenant == tenant, proposals.c.candidate_id == candidate_id))
-    # Match events are keyed by the candidate: unsent ones about an erased person must not go out.
-    session.execute(outbox.table.delete().where(outbox.table.c.message_key == message_key(tenant, candidate_id)))
+    # Match and out-of-sight events are keyed by the candidate: unsent ones about an erased person must not go
+    # out, and sent ones are not kept.
+    outbox.forget(session, [message_key(tenant, candidate_id)])
     if deleted:
         seq = next_seq(session, tenant)
         session.execute(
@@ -419,6 +430,11 @@ def changes_since(session: Session, tenant: str, after: int | None, upto: int | 
 
 def log_ranking(session: Session, tenant: str, **fields: Any) -> None:
     session.execute(ranking_log.insert().values(tenant=tenant, served_at=utcnow(), **fields))
+
+
+def purge_ranking_log(session: Session, served_before: datetime) -> int:
+    """Forget rankings served before the cutoff, in every region: the log is kept for a stated time only."""
+    return affected_rows(session.execute(ranking_log.delete().where(ranking_log.c.served_at < served_before)))
 
 
 def ranking_log_rows(session: Session, tenant: str, limit: int = 100) -> list[dict]:
