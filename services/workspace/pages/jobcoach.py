@@ -3,7 +3,9 @@ matches, placements and check-ins, introductions to answer (employers see theirs
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from flask import Blueprint, abort, redirect, request, url_for
 
@@ -53,21 +55,22 @@ def contact_days(tenant: str) -> int:
     return context().registry.settings(tenant, RegionView).contact_days
 
 
-def caseload_view(jobcoach_id: str | None) -> tuple[list[dict], list[dict]]:
-    """The caseload's rows (one jobcoach's, or for an operator the region's) and, for an operator, each
-    jobcoach's load; both services asked side by side."""
+def caseload_view(jobcoach_id: str | None, *more: Callable[[], Any]) -> tuple[list[dict], list[dict], list[Any]]:
+    """The caseload's rows (one jobcoach's, or for an operator the region's), for an operator each jobcoach's
+    load, and the answers of ``more``: further reads of the page, all asked side by side. The calls run in
+    other threads, so they get the API as this person, never Flask's request globals."""
     who = current_person()
     person_api = api()
     try:
-        candidates, (entries, loads) = context().api.together(
-            lambda: person_api.candidates(jobcoach_id), lambda: person_api.caseload(jobcoach_id)
+        candidates, (entries, loads), *answers = context().api.together(
+            lambda: person_api.candidates(jobcoach_id), lambda: person_api.caseload(jobcoach_id), *more
         )
     except ApiError as exc:
         if exc.status == 422:
             abort(404)  # a jobcoach id no region has
         raise
     rows = domain.caseload_rows(candidates, entries, contact_days(who.tenant))
-    return rows, domain.region_loads(loads, rows)
+    return rows, domain.region_loads(loads, rows), answers
 
 
 @blp.get("/caseload")
@@ -76,7 +79,7 @@ def caseload():
     who = current_person()
     coach = (request.args.get("jobcoach_id") or "").strip() or None if who.role == "operator" else None
     column, descending = domain.caseload_sort(request.args.get("sort"), request.args.get("order"))
-    rows, _loads = caseload_view(coach)
+    rows, _loads, _ = caseload_view(coach)
     # Placements carry the link to each check-in form: a jobcoach's daily path from here.
     placements = api().placements(status="active")["items"] if who.role == "jobcoach" else []
     return render(

@@ -30,10 +30,10 @@ def region():
 def _region_page(values: dict, errors: dict, status: int = 200, **extra):
     """Load per jobcoach, escalations to acknowledge, who is out of sight, and the handover form."""
     person_api = api()
-    unread, recent, (rows, loads) = context().api.together(
+    rows, loads, (unread, recent) = caseload_view(
+        None,
         lambda: person_api.escalations(unread=True, page_size=50),
         lambda: person_api.escalations(unread=False, page_size=10),
-        lambda: caseload_view(None),
     )
     return render(
         "region.html",
