@@ -85,7 +85,8 @@ def _vacancy_page(stored: dict, status: int = 200, **extra):
         lambda: _matches(person_api, stored["id"]),
         lambda: _introductions(person_api, stored["id"]),
     )
-    asked = {item["profile_ref"]: item for item in introductions}
+    # A profile asked for before and answered "not now" may be asked for again; one still open or accepted not.
+    asked = {item["profile_ref"]: item for item in introductions if item["status"] in ("pending", "accepted")}
     return _form_page(
         stored,
         domain.vacancy_form(stored),

@@ -58,7 +58,9 @@ def hand_over():
     errors: dict[str, list[str]] = {}
     if not values["candidate_id"]:
         errors["candidate_id"] = ["Kies een kandidaat."]
-    else:
+    if not values["jobcoach_id"]:
+        errors["jobcoach_id"] = ["Vul de code van de nieuwe jobcoach in."]
+    if not errors:
         try:
             api().hand_over(values["candidate_id"], values["jobcoach_id"])
         except ApiError as exc:
