@@ -97,10 +97,19 @@ def caseload():
 @signed_in("jobcoach", "employer")
 def introductions():
     page = max(1, request.args.get("page", 1, type=int) or 1)
-    found = api().introductions(page=page)
+    person_api = api()
+    if current_person().role == "jobcoach":
+        # The jobcoach answers for a person: their name, which only the candidate service knows.
+        found, candidates = context().api.together(
+            lambda: person_api.introductions(page=page), lambda: person_api.candidates()
+        )
+        names = {candidate["id"]: candidate.get("display_name") or "" for candidate in candidates}
+    else:
+        found, names = person_api.introductions(page=page), {}
     return render(
         "introductions.html",
         introductions=found["items"],
+        names=names,
         total=found["total"],
         page=page,
         more=page * found["page_size"] < found["total"],
