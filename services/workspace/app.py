@@ -12,7 +12,7 @@ from flask import Flask, Response, g, jsonify, redirect, request, send_from_dire
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from services.workspace import config, domain
+from services.workspace import config, domain, sessions
 from services.workspace.client import ApiError
 from services.workspace.context import WorkspaceContext
 from services.workspace.pages import auth, employer, jobcoach, region
@@ -84,7 +84,9 @@ def _add_template_helpers(app: Flask, context: WorkspaceContext) -> None:
         alert_type_label=lambda code: domain.ALERT_TYPES.get(code, code),
         signal_label=lambda code: domain.SIGNALS.get(code, code),
         level_label=lambda code: domain.SUPPORT_LEVEL_LABELS.get(code, code),
-        caseload_label=lambda code: domain.CASELOAD_STATUSES.get(code, code),
+        caseload_label=lambda code: domain.CHIP_LABELS.get(code, code),
+        urgent_chips=domain.URGENT_CHIPS,
+        introduction_label=lambda code: domain.INTRODUCTION_STATUSES.get(code, code),
         form_error=domain.FORM_ERROR,
     )
 
@@ -184,14 +186,19 @@ def _add_operations(app: Flask, context: WorkspaceContext) -> None:
             return Response("", mimetype="text/css")
         return send_from_directory(context.settings.theme_dir, f"{tenant}.css", mimetype="text/css", max_age=300)
 
+    sweep = sessions.IdleSweep()
+    quiet_routes = ("/metrics", "/healthz", "/readyz", "/static/<path:filename>")
+
     @app.before_request
     def _start_timer():
         g.request_started = time.perf_counter()
+        if _route() not in quiet_routes:
+            sweep(context)
 
     @app.after_request
     def _headers(response: Response):
         route = _route()
-        if route not in ("/metrics", "/healthz", "/readyz", "/static/<path:filename>"):
+        if route not in quiet_routes:
             elapsed = time.perf_counter() - g.get("request_started", time.perf_counter())
             metrics.HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
             metrics.HTTP_DURATION.labels(route).observe(elapsed)

@@ -16,6 +16,10 @@ from requests.adapters import HTTPAdapter
 
 log = logging.getLogger(__name__)
 
+PAGE_SIZE = 100  # the APIs' largest page
+# A region's whole caseload in one view: 50 pages of 100 candidates is far beyond any region today.
+MOST_PAGES = 50
+
 
 class ApiError(Exception):
     """The API refused (4xx) or failed (5xx); ``status`` 503 also stands for a service that did not answer."""
@@ -28,10 +32,6 @@ class ApiError(Exception):
     @property
     def errors(self) -> dict:
         return self.problem.get("errors") or {}
-
-
-class NotYetAvailable(Exception):
-    """The endpoint is part of the contract but the service does not offer it yet."""
 
 
 class ApiClient:
@@ -89,15 +89,15 @@ class Api:
     def _call(self, method: str, service: str, path: str, **kwargs) -> Any:
         return self.client.call(method, service, f"/v1/tenants/{self.tenant}{path}", self.key, **kwargs)
 
-    def _optional(self, service: str, path: str, params: dict) -> Any:
-        """A read from an endpoint another service may not offer yet: 404 or 405 for the collection of our own
-        tenant means the route is not there, since the tenant's own collection always exists."""
-        try:
-            return self._call("GET", service, path, params=params)
-        except ApiError as exc:
-            if exc.status in (404, 405):
-                raise NotYetAvailable(path) from exc
-            raise
+    def every_page(self, fetch: Callable[[int], dict], most: int = MOST_PAGES) -> list[dict]:
+        """All items of a paged list (up to ``most`` pages of the largest size the APIs give)."""
+        items: list[dict] = []
+        for page in range(1, most + 1):
+            found = fetch(page)
+            items.extend(found["items"])
+            if page * found["page_size"] >= found["total"]:
+                break
+        return items
 
     # candidate
     def candidate(self, candidate_id: str) -> dict:
@@ -109,8 +109,18 @@ class Api:
     def change_candidate(self, candidate_id: str, payload: dict) -> dict:
         return self._call("PATCH", "candidate", f"/candidates/{candidate_id}", json=payload)
 
-    def candidates(self, page: int = 1, page_size: int = 50) -> dict:
-        return self._optional("candidate", "/candidates", {"page": page, "page_size": page_size})
+    def candidates(self, jobcoach_id: str | None = None) -> list[dict]:
+        params: dict[str, Any] = {"page_size": PAGE_SIZE}
+        if jobcoach_id:
+            params["jobcoach_id"] = jobcoach_id
+        return self.every_page(
+            lambda page: self._call("GET", "candidate", "/candidates", params={**params, "page": page})
+        )
+
+    def hand_over(self, candidate_id: str, jobcoach_id: str) -> dict:
+        return self._call(
+            "POST", "candidate", f"/candidates/{candidate_id}/handover", json={"jobcoach_id": jobcoach_id}
+        )
 
     # vacancy
     def vacancies(self, page: int = 1, page_size: int = 50) -> dict:
@@ -150,11 +160,32 @@ class Api:
     def insights(self) -> dict:
         return self._call("GET", "matching", "/insights")
 
-    def caseload(self, page: int = 1, page_size: int = 100) -> dict:
-        return self._optional("matching", "/caseload", {"page": page, "page_size": page_size})
+    def caseload(self, jobcoach_id: str | None = None) -> tuple[list[dict], list[dict]]:
+        """Every candidate's status, and for an operator each jobcoach's load (counted over all pages)."""
+        params: dict[str, Any] = {"page_size": PAGE_SIZE}
+        if jobcoach_id:
+            params["jobcoach_id"] = jobcoach_id
+        loads: list[dict] = []
 
-    def introductions(self) -> dict:
-        return self._optional("matching", "/introductions", {})
+        def fetch(page: int) -> dict:
+            found = self._call("GET", "matching", "/caseload", params={**params, "page": page})
+            if page == 1:
+                loads.extend(found.get("jobcoaches") or [])
+            return found
+
+        return self.every_page(fetch), loads
+
+    def introductions(self, page: int = 1, page_size: int = 50) -> dict:
+        return self._call("GET", "matching", "/introductions", params={"page": page, "page_size": page_size})
+
+    def answer_introduction(self, introduction_id: str, answer: str) -> dict:
+        return self._call("POST", "matching", f"/introductions/{introduction_id}/{answer}")
+
+    def express_interest(self, vacancy_id: str, profile_ref: str) -> dict:
+        return self._call("POST", "matching", f"/vacancies/{vacancy_id}/interest", json={"profile_ref": profile_ref})
+
+    def vacancy_introductions(self, vacancy_id: str) -> dict:
+        return self._call("GET", "matching", f"/vacancies/{vacancy_id}/introductions", params={"page_size": PAGE_SIZE})
 
     # notification
     def alerts(self, *, unread: bool | None = None, page: int = 1, page_size: int = 50) -> dict:

@@ -35,22 +35,35 @@ VACANCY_STATUSES: dict[str, str] = {"open": "Open", "filled": "Vervuld", "closed
 ALERT_TYPES: dict[str, str] = {
     "match_proposed": "Nieuwe match",
     "placement_at_risk": "Plaatsing loopt risico",
-    "checkin_overdue": "Check-in te laat",
-    "placement_at_risk_escalated": "Risico niet bevestigd",
-    "out_of_sight": "Lang geen contact",
-    "employer_interest": "Werkgever heeft interesse",
-    "caseload_over_limit": "Te veel kandidaten",
+    "checkin_overdue": "Check-in is te laat",
+    "placement_at_risk_escalated": "Risico niet op tijd gezien",
+    "checkin_overdue_escalated": "Te late check-in niet op tijd gezien",
+    "out_of_sight": "Al lang geen contact",
+    "employer_interest": "Een werkgever wil kennismaken",
+    "caseload_over_limit": "Jobcoach heeft te veel kandidaten",
 }
 
 SUPPORT_LEVEL_LABELS = {"essential": "Nodig", "preferred": "Liever wel"}
 
 CASELOAD_STATUSES: dict[str, str] = {
-    "unmatched": "Nog geen match",
-    "proposed": "Match voorgesteld",
-    "placed": "Geplaatst",
     "at_risk": "Loopt risico",
     "checkin_overdue": "Check-in te laat",
-    "ended": "Afgerond",
+    "out_of_sight": "Uit beeld",
+    "placed": "Geplaatst",
+    "unmatched": "Nog geen match",
+    "proposed": "Match voorgesteld",
+    "ended": "Plaatsing afgelopen",
+}
+# The chips that ask the jobcoach to act, for their colour.
+URGENT_CHIPS = ("at_risk", "checkin_overdue", "out_of_sight")
+
+# A jobcoach's view of an introduction; an employer's shows "not now" for both declined and cancelled.
+INTRODUCTION_STATUSES: dict[str, str] = {
+    "pending": "Wacht op antwoord",
+    "accepted": "Kandidaat wil kennismaken",
+    "declined": "Kandidaat wil nu niet",
+    "cancelled": "Vervallen",
+    "not now": "Nu niet",
 }
 
 # The API speaks English to programs; people read these. Anything not listed is shown as the API said it.
@@ -82,6 +95,11 @@ _MESSAGES: list[tuple[re.Pattern, str]] = [
     ),
     (re.compile(r"^must not lie before the last check-in \((.+)\)$"), "Deze datum ligt voor de vorige check-in ({0})."),
     (re.compile(r"^must lie within (\d+) days of today$"), "Kies een datum binnen {0} dagen van vandaag."),
+    (re.compile(r"^The candidate is already this jobcoach's\.$"), "Deze kandidaat hoort al bij deze jobcoach."),
+    (
+        re.compile(r"^Must be letters, digits, dots, dashes or underscores \(at most (\d+)\)\.$"),
+        "Gebruik alleen letters, cijfers, punten, streepjes of lage streepjes (hoogstens {0}).",
+    ),
     (
         re.compile(r"^a webhook needs a secret of at least 16 characters$"),
         "Een webhook heeft een geheim van minstens 16 tekens nodig.",
@@ -413,3 +431,91 @@ def match_summary(explanation: Mapping[str, Any]) -> dict[str, Any]:
             else "Afstand onbekend"
         ),
     }
+
+
+# The caseload
+
+
+CASELOAD_SORTS = ("status", "name", "contact", "alerts", "jobcoach")
+DEFAULT_SORT = "status"
+_CHIP_RANK = {code: rank for rank, code in enumerate(CASELOAD_STATUSES)}
+UPDATING = "updating"
+
+
+def caseload_rows(
+    candidates: Iterable[Mapping[str, Any]], entries: Iterable[Mapping[str, Any]], contact_days: int
+) -> list[dict[str, Any]]:
+    """One row per candidate of the caseload, with the chips a jobcoach reads at a glance.
+
+    The candidate service says whose candidate someone is, so it decides the rows: right after a handover
+    the new jobcoach already sees the candidate while matching catches up (status "updating"), and the
+    former jobcoach no longer does. Out of sight is the region's ``contact_days`` without contact, as
+    matching's own sweep counts it.
+    """
+    by_id = {entry["candidate_id"]: entry for entry in entries}
+    rows = []
+    for candidate in candidates:
+        entry = by_id.get(candidate["id"])
+        chips = []
+        if entry is not None:
+            chips.append(entry["status"])
+            if entry.get("days_since_contact") is not None and entry["days_since_contact"] >= contact_days:
+                chips.insert(0, "out_of_sight")
+        chips.sort(key=lambda code: _CHIP_RANK.get(code, len(_CHIP_RANK)))
+        rows.append(
+            {
+                "candidate_id": candidate["id"],
+                "name": candidate.get("display_name") or "",
+                "jobcoach_id": candidate.get("jobcoach_id") or "",
+                "ladder_step": candidate.get("ladder_step"),
+                "chips": chips or [UPDATING],
+                "last_contact": entry.get("last_contact") if entry else None,
+                "days_since_contact": entry.get("days_since_contact") if entry else None,
+                "open_alerts": entry.get("open_alerts", 0) if entry else 0,
+            }
+        )
+    return rows
+
+
+def caseload_sort(raw_sort: str | None, raw_order: str | None) -> tuple[str, bool]:
+    """The sort column and whether it runs downwards, from the query string; anything unknown is the default:
+    the most urgent first."""
+    column = raw_sort if raw_sort in CASELOAD_SORTS else DEFAULT_SORT
+    if raw_order in ("asc", "desc"):
+        return column, raw_order == "desc"
+    # Each column's natural first direction: the most pressing first, names from A.
+    return column, column in ("contact", "alerts")
+
+
+def sort_caseload(rows: list[dict[str, Any]], column: str, descending: bool) -> list[dict[str, Any]]:
+    """Stable: ties keep the name order, so the list never shuffles between two views."""
+
+    def urgency(row: Mapping[str, Any]) -> tuple:
+        return (
+            min(_CHIP_RANK.get(chip, len(_CHIP_RANK)) for chip in row["chips"]),
+            -(row["days_since_contact"] or 0),
+        )
+
+    keys = {
+        "status": urgency,
+        "name": lambda row: row["name"].casefold(),
+        "contact": lambda row: row["days_since_contact"] if row["days_since_contact"] is not None else -1,
+        "alerts": lambda row: row["open_alerts"],
+        "jobcoach": lambda row: row["jobcoach_id"],
+    }
+    by_name = sorted(rows, key=lambda row: (row["name"].casefold(), row["candidate_id"]))
+    return sorted(by_name, key=keys[column], reverse=descending)
+
+
+def region_loads(loads: Iterable[Mapping[str, Any]], rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each jobcoach's load as matching counts it, with how many of their candidates are out of sight."""
+    out_of_sight: dict[str, int] = {}
+    for row in rows:
+        if "out_of_sight" in row["chips"]:
+            out_of_sight[row["jobcoach_id"]] = out_of_sight.get(row["jobcoach_id"], 0) + 1
+    return [{**load, "out_of_sight": out_of_sight.get(load["jobcoach_id"], 0)} for load in loads]
+
+
+CHIP_LABELS = {**CASELOAD_STATUSES, UPDATING: "Wordt bijgewerkt"}
+
+HANDOVER_FIELDS = ("candidate_id", "jobcoach_id")

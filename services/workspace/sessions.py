@@ -3,15 +3,18 @@
 A session is a random token in a signed, HttpOnly cookie. The database keeps only its hash, and the
 person's short-lived API key sealed with a key derived from the token: neither the cookie alone (it
 never holds the API key) nor the database alone (it never holds the token) yields a usable key.
-Keys live ``key_ttl`` and are renewed while the person is active; an idle session's key simply expires,
-and it is revoked outright at sign-out.
+Keys live ``key_ttl`` and are renewed while the person is active; they are revoked outright at sign-out and
+when the session idles out: at the session's own next request, or by the sweep that any request sets off
+(see :class:`IdleSweep`), so a browser that never comes back does not leave a live key behind.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,11 +22,15 @@ from services.workspace import store
 from services.workspace.context import WorkspaceContext
 from shared.registry import Person
 
+log = logging.getLogger(__name__)
+
 KEY_LABEL = "workspace-session"
 # Renew the key when less than this part of its life is left, so a busy person never meets an expired one.
 RENEW_WHEN_LEFT = 0.5
 # last_seen_at is written at most this often: a page view should not always be a database write.
 TOUCH_EVERY = timedelta(minutes=1)
+# How often a process looks for sessions that idled out: a key outlives its session by at most this much.
+SWEEP_EVERY = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -176,3 +183,27 @@ def end_idle_sessions(context: WorkspaceContext) -> int:
     for key_id in key_ids:
         context.registry.revoke_key(key_id)
     return len(key_ids)
+
+
+class IdleSweep:
+    """Ends idle sessions at most every ``SWEEP_EVERY`` of this process's clock, on the back of any request.
+    The workspace has no background process of its own; its web processes are always there while people
+    can sign in, which is when keys exist."""
+
+    def __init__(self, every: timedelta = SWEEP_EVERY) -> None:
+        self.every = every
+        self._next_at: datetime | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, context: WorkspaceContext) -> int:
+        now = context.clock()
+        with self._lock:
+            if self._next_at is not None and now < self._next_at:
+                return 0
+            self._next_at = now + self.every
+        try:
+            return end_idle_sessions(context)
+        except Exception as exc:
+            # The page the person asked for matters more than the sweep, which the next interval repeats.
+            log.warning("idle session sweep failed", extra={"ctx": {"error": type(exc).__name__}})
+            return 0

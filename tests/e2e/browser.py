@@ -16,6 +16,8 @@ from axe_selenium_python import Axe
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.wait import WebDriverWait
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -86,7 +88,13 @@ class Browser:
         self.driver.execute_script("arguments[0].value = arguments[1]", self.find(f'[name="{name}"]'), value)
 
     def submit(self, form_css: str = "form.werkbrug-form") -> None:
-        self.find(f'{form_css} button[type="submit"]').click()
+        self.press(self.find(f'{form_css} button[type="submit"]'))
+
+    def press(self, button) -> None:
+        """Click a button that posts a form, and wait for the next page before looking at it: a click returns
+        before the browser has left the page, and the old page's elements then go stale under the test."""
+        button.click()
+        WebDriverWait(self.driver, 30).until(staleness_of(button))
         self.check_accessibility()
 
     @property

@@ -9,9 +9,10 @@ from datetime import timedelta
 
 import pytest
 import requests
+from selenium.webdriver.support.select import Select
 
 from tests.e2e.browser import Browser, chromium_available
-from tests.e2e.helpers import stack_today
+from tests.e2e.helpers import put_channels, stack_today
 from tests.e2e.payloads import GARDENER, GREEN_VACANCY
 
 pytestmark = pytest.mark.skipif(not chromium_available(), reason="needs Debian's chromium and chromium-driver")
@@ -135,7 +136,6 @@ def test_operators_and_employers_see_their_pages(stack, workspace, region, brows
     tenant, _keys, people = region
     browser.sign_in(people["operator"], PASSWORD)
     assert browser.heading == f"Regio {tenant}"
-    browser.screenshot("region")
     browser.open("/insights")
     assert browser.heading == f"Inzicht in regio {tenant}"
     browser.screenshot("insights")
@@ -157,6 +157,120 @@ def test_operators_and_employers_see_their_pages(stack, workspace, region, brows
     browser.screenshot("vacancy")
     browser.open("/vacancies")
     browser.screenshot("vacancies")
+
+
+def _sign_out(browser: Browser) -> None:
+    browser.press(browser.find(".werkbrug-signout button"))
+    assert browser.heading == "Je bent uitgelogd"
+
+
+def test_an_operator_hands_a_candidate_over_and_the_new_jobcoach_sees_them(stack, workspace, region, browser):
+    tenant, keys, people = region
+    newcomer_id = f"jc-{uuid.uuid4().hex[:6]}"
+    newcomer = f"nieuw-{uuid.uuid4().hex[:6]}@{tenant}.test"
+    stack.registry.create_person(tenant, "jobcoach", newcomer_id, newcomer, PASSWORD)
+    candidate_id = stack.post_candidate(GARDENER, tenant=tenant, key=keys["jobcoach"])
+
+    browser.sign_in(people["operator"], PASSWORD)
+    assert browser.heading == f"Regio {tenant}"
+    # The load per jobcoach comes from matching, which hears of the candidate through an event.
+    browser.wait_for(lambda: keys["jobcoach_id"] in browser.text, 60, "the jobcoach's load", reload=True)
+    browser.check_accessibility()
+
+    Select(browser.find('[name="candidate_id"]')).select_by_value(candidate_id)
+    browser.fill("jobcoach_id", keys["jobcoach_id"])  # the candidate's own jobcoach: the API says no
+    browser.submit()
+    assert "Deze kandidaat hoort al bij deze jobcoach" in browser.find(".werkbrug-field--invalid").text
+    assert Select(browser.find('[name="candidate_id"]')).first_selected_option.get_attribute("value") == candidate_id
+    assert browser.find('[name="jobcoach_id"]').get_attribute("value") == keys["jobcoach_id"]
+
+    browser.fill("jobcoach_id", newcomer_id)
+    browser.submit()
+    assert f"overgedragen aan jobcoach {newcomer_id}" in browser.text
+    browser.screenshot("region")
+    browser.open(f"/caseload?jobcoach_id={newcomer_id}")
+    assert "Tulp" in browser.text
+    _sign_out(browser)
+
+    browser.sign_in(newcomer, PASSWORD)
+    browser.open("/caseload")
+    assert browser.heading == "Mijn kandidaten"
+    assert any("Tulp" in row.text for row in browser.finds(".werkbrug-caseload tbody tr"))
+    # Matching catches up through the candidate's event: then the status chip replaces "updating".
+    browser.wait_for(
+        lambda: (
+            "Nog geen match" in browser.find(".werkbrug-caseload tbody").text
+            or "Match voorgesteld" in browser.find(".werkbrug-caseload tbody").text
+        ),
+        60,
+        "the candidate's status from matching",
+        reload=True,
+    )
+    browser.check_accessibility()
+    browser.open("/caseload?sort=name&order=desc")
+    assert browser.find('th[aria-sort="descending"]').text.startswith("Kandidaat")
+    browser.screenshot("caseload")
+    _sign_out(browser)
+
+    former = _signed_in(workspace.url, people["jobcoach"])
+    response = former.get(f"{workspace.url}/candidates/{candidate_id}", timeout=10)
+    assert response.status_code == 404 and "Niet gevonden" in response.text
+    assert "Tulp" not in former.get(f"{workspace.url}/caseload", timeout=10).text
+
+
+def test_an_employers_interest_accepted_by_the_jobcoach_shows_the_employer_how_to_reach_them(
+    stack, workspace, region, browser
+):
+    tenant, keys, people = region
+    work_email = f"{keys['jobcoach_id']}@werk.example.org"
+    assert put_channels(stack, tenant, keys, {"email": work_email}).status_code == 200
+    stack.post_candidate(GARDENER, tenant=tenant, key=keys["jobcoach"])
+    vacancy_id = stack.post_vacancy(GREEN_VACANCY, tenant=tenant, key=keys["employer"])
+
+    browser.sign_in(people["employer"], PASSWORD)
+    browser.open(f"/vacancies/{vacancy_id}")
+    browser.wait_for(lambda: "Interesse tonen" in browser.text, 60, "an anonymous match", reload=True)
+    browser.check_accessibility()
+    browser.press(browser.find('form[action$="/interest"] button'))
+    assert "Uw interesse is doorgegeven" in browser.text
+    assert "Wacht op antwoord" in browser.find("#kennismakingen").find_element("xpath", "..").text
+    _sign_out(browser)
+
+    browser.sign_in(people["jobcoach"], PASSWORD)
+    browser.wait_for(lambda: "Een werkgever wil kennismaken" in browser.text, 60, "the interest alert", reload=True)
+    browser.check_accessibility()
+    browser.open(browser.find('.werkbrug-alert a[href^="/introductions"]').get_attribute("pathname"))
+    assert browser.heading == "Kennismakingen"
+    assert "Wacht op antwoord" in browser.text
+    browser.screenshot("introductions")
+    browser.press(browser.find('form[action$="/accept"] button'))
+    assert "je kandidaat wil kennismaken" in browser.text
+    assert not browser.finds('form[action$="/accept"]'), "answered once"
+    _sign_out(browser)
+
+    browser.sign_in(people["employer"], PASSWORD)
+    browser.open("/introductions")
+    # The jobcoach's work e-mail reaches matching as an event of its own.
+    browser.wait_for(lambda: work_email in browser.text, 60, "the jobcoach's work e-mail", reload=True)
+    browser.check_accessibility()
+    assert "Kandidaat wil kennismaken" in browser.text
+    browser.open(f"/vacancies/{vacancy_id}")
+    assert f"Mail de jobcoach: {work_email}" in browser.text
+    assert "Tulp" not in browser.text, "the employer never learns who the candidate is"
+
+
+def test_a_jobcoach_may_not_hand_over_and_an_employer_may_not_answer(workspace, region):
+    _tenant, _keys, people = region
+    jobcoach = _signed_in(workspace.url, people["jobcoach"])
+    token = _csrf(jobcoach, f"{workspace.url}/caseload")
+    response = jobcoach.post(f"{workspace.url}/region/handover", data={"csrf_token": token, "candidate_id": "x"})
+    assert response.status_code == 403 and "Geen toegang" in response.text
+    employer = _signed_in(workspace.url, people["employer"])
+    token = _csrf(employer, f"{workspace.url}/introductions")
+    missing = uuid.uuid4().hex
+    response = employer.post(f"{workspace.url}/introductions/{missing}/accept", data={"csrf_token": token})
+    assert response.status_code == 403 and "Traceback" not in response.text
+    assert employer.get(f"{workspace.url}/region", timeout=10).status_code == 403
 
 
 def _csrf(session: requests.Session, url: str) -> str:

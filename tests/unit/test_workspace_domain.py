@@ -130,3 +130,57 @@ def test_a_sealed_api_key_opens_only_with_the_sessions_token():
         a ^ b for a, b in zip(bytes.fromhex(sealed), sessions._keystream("token-b", 14), strict=True)
     )
     assert opened_wrongly != b"wbk_secret-key"
+
+
+def _caseload():
+    candidates = [
+        {"id": "c-anna", "display_name": "Anna", "jobcoach_id": "jc-1", "ladder_step": 3},
+        {"id": "c-bram", "display_name": "bram", "jobcoach_id": "jc-2", "ladder_step": 4},
+        {"id": "c-cees", "display_name": "Cees", "jobcoach_id": "jc-1", "ladder_step": 2},
+        {"id": "c-dirk", "display_name": "Dirk", "jobcoach_id": "jc-2", "ladder_step": 2},
+    ]
+    entries = [
+        {"candidate_id": "c-anna", "status": "placed", "days_since_contact": 3, "open_alerts": 0},
+        {"candidate_id": "c-bram", "status": "unmatched", "days_since_contact": 45, "open_alerts": 1},
+        {"candidate_id": "c-cees", "status": "at_risk", "days_since_contact": 1, "open_alerts": 2},
+        # c-dirk was just handed over: matching has not caught up yet.
+        {"candidate_id": "c-gone", "status": "placed", "days_since_contact": 0, "open_alerts": 0},
+    ]
+    return domain.caseload_rows(candidates, entries, contact_days=30)
+
+
+def test_caseload_rows_follow_the_candidate_service_and_flag_who_is_out_of_sight():
+    rows = {row["candidate_id"]: row for row in _caseload()}
+    assert set(rows) == {"c-anna", "c-bram", "c-cees", "c-dirk"}, "no row for a candidate no longer theirs"
+    assert rows["c-bram"]["chips"] == ["out_of_sight", "unmatched"]
+    assert rows["c-cees"]["chips"] == ["at_risk"]
+    assert rows["c-dirk"]["chips"] == [domain.UPDATING]
+    assert domain.CHIP_LABELS["out_of_sight"] == "Uit beeld"
+
+
+def test_the_caseload_sorts_by_query_parameters_most_urgent_first_by_default():
+    rows = _caseload()
+    column, descending = domain.caseload_sort(None, None)
+    assert [r["name"] for r in domain.sort_caseload(rows, column, descending)] == ["Cees", "bram", "Anna", "Dirk"]
+    column, descending = domain.caseload_sort("name", None)
+    assert [r["name"] for r in domain.sort_caseload(rows, column, descending)] == ["Anna", "bram", "Cees", "Dirk"]
+    column, descending = domain.caseload_sort("contact", None)
+    assert descending and domain.sort_caseload(rows, column, descending)[0]["name"] == "bram"
+    assert domain.caseload_sort("contact", "asc") == ("contact", False)
+    assert domain.caseload_sort("drop table", "sideways") == ("status", False)
+
+
+def test_region_loads_add_the_out_of_sight_count_per_jobcoach():
+    loads = [
+        {"jobcoach_id": "jc-1", "candidates": 2, "at_risk": 1, "checkin_overdue": 0},
+        {"jobcoach_id": "jc-2", "candidates": 1, "at_risk": 0, "checkin_overdue": 0},
+    ]
+    counted = {load["jobcoach_id"]: load["out_of_sight"] for load in domain.region_loads(loads, _caseload())}
+    assert counted == {"jc-1": 0, "jc-2": 1}
+
+
+def test_handover_errors_and_new_alert_types_read_in_plain_dutch():
+    placed = domain.field_errors({"jobcoach_id": ["The candidate is already this jobcoach's."]}, domain.HANDOVER_FIELDS)
+    assert placed == {"jobcoach_id": ["Deze kandidaat hoort al bij deze jobcoach."]}
+    for code in ("out_of_sight", "employer_interest", "caseload_over_limit", "checkin_overdue"):
+        assert domain.ALERT_TYPES[code] and domain.ALERT_TYPES[code] != code

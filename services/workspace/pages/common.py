@@ -35,9 +35,13 @@ NAVIGATION = {
         ("jobcoach.introductions", "Kennismakingen"),
         ("jobcoach.channels", "Meldingen instellen"),
     ],
-    "operator": [("region.region", "Regio"), ("region.insights", "Inzicht")],
+    "operator": [("region.region", "Regio"), ("jobcoach.caseload", "Kandidaten"), ("region.insights", "Inzicht")],
     "council": [("region.insights", "Inzicht")],
-    "employer": [("employer.vacancies", "Vacatures"), ("employer.new_vacancy", "Nieuwe vacature")],
+    "employer": [
+        ("employer.vacancies", "Vacatures"),
+        ("employer.new_vacancy", "Nieuwe vacature"),
+        ("jobcoach.introductions", "Kennismakingen"),
+    ],
 }
 
 

@@ -1,4 +1,5 @@
-"""The employer's pages: their vacancies, posting and changing them, and anonymous matches per vacancy."""
+"""The employer's pages: their vacancies, posting and changing them, anonymous matches per vacancy, and
+interest in a match that becomes an introduction once the candidate agrees."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from flask import Blueprint, redirect, request, url_for
 
 from services.workspace import domain
 from services.workspace.client import ApiError
-from services.workspace.pages.common import api, render, signed_in
+from services.workspace.pages.common import api, context, render, signed_in
 from shared.vocabulary import SUPPORT_CODES
 
 blp = Blueprint("employer", __name__)
@@ -74,11 +75,63 @@ def vacancy(vacancy_id: str):
             errors = domain.field_errors(exc.errors, domain.VACANCY_FIELDS)
             return _form_page(stored, request.form, errors, 422, matches=None)
         return redirect(url_for("employer.vacancy", vacancy_id=vacancy_id, saved="1"), 303)
+    return _vacancy_page(stored, saved=request.args.get("saved"))
+
+
+def _vacancy_page(stored: dict, status: int = 200, **extra):
+    """The vacancy with its anonymous matches and the introductions asked for so far."""
+    person_api = api()
+    matches, introductions = context().api.together(
+        lambda: _matches(person_api, stored["id"]),
+        lambda: _introductions(person_api, stored["id"]),
+    )
+    # A profile asked for before and answered "not now" may be asked for again; one still open or accepted not.
+    asked = {item["profile_ref"]: item for item in introductions if item["status"] in ("pending", "accepted")}
+    return _form_page(
+        stored,
+        domain.vacancy_form(stored),
+        {},
+        status,
+        matches=matches,
+        introductions=introductions,
+        asked=asked,
+        **extra,
+    )
+
+
+def _matches(person_api, vacancy_id: str) -> dict:
     try:
-        matches = api().vacancy_matches(vacancy_id)
+        return person_api.vacancy_matches(vacancy_id)
     except ApiError as exc:
         if exc.status != 404:
             raise
         # Just posted: the matching service has not taken the vacancy in yet (events are asynchronous).
-        matches = {"pending": True, "items": []}
-    return _form_page(stored, domain.vacancy_form(stored), {}, matches=matches, saved=request.args.get("saved"))
+        return {"pending": True, "items": []}
+
+
+def _introductions(person_api, vacancy_id: str) -> list[dict]:
+    try:
+        return person_api.vacancy_introductions(vacancy_id)["items"]
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        return []  # not yet known to matching, like the matches
+
+
+@blp.post("/vacancies/<vacancy_id>/interest")
+@signed_in("employer")
+def express_interest(vacancy_id: str):
+    stored = api().vacancy(vacancy_id)
+    try:
+        api().express_interest(vacancy_id, (request.form.get("profile_ref") or "").strip())
+    except ApiError as exc:
+        if exc.status not in (409, 422):
+            raise
+        # 409: the profile left the matches, or the interest already waits; 422: not a profile of this list.
+        message = (
+            "Dit profiel past niet meer bij de vacature, of u wacht al op antwoord. Bekijk de lijst hieronder."
+            if exc.status == 409
+            else "Dit profiel staat niet in de lijst. Kies een profiel uit de lijst hieronder."
+        )
+        return _vacancy_page(stored, exc.status, interest_error=message)
+    return redirect(url_for("employer.vacancy", vacancy_id=vacancy_id, saved="interest") + "#kennismakingen", 303)

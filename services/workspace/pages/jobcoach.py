@@ -1,16 +1,18 @@
-"""The jobcoach's pages: Vandaag (the inbox), candidates and their matches, placements and check-ins,
-alert channels, and the caseload and introductions that light up when their endpoints exist."""
+"""The jobcoach's pages: Vandaag (the inbox), the caseload (operators see the region's), candidates and their
+matches, placements and check-ins, introductions to answer (employers see theirs), and alert channels."""
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint, abort, redirect, request, url_for
 
 from services.workspace import charts, domain
-from services.workspace.client import ApiError, NotYetAvailable
+from services.workspace.client import ApiError
 from services.workspace.pages.common import HOME, api, context, current_person, is_htmx, render, signed_in
+from services.workspace.settings import RegionView
 from shared.vocabulary import LADDER_STEPS, SUPPORT_CODES
 
 blp = Blueprint("jobcoach", __name__)
@@ -49,27 +51,83 @@ def acknowledge(alert_id: str):
     return redirect(url_for("jobcoach.today"))
 
 
+def contact_days(tenant: str) -> int:
+    return context().registry.settings(tenant, RegionView).contact_days
+
+
+def caseload_view(jobcoach_id: str | None, *more: Callable[[], Any]) -> tuple[list[dict], list[dict], list[Any]]:
+    """The caseload's rows (one jobcoach's, or for an operator the region's), for an operator each jobcoach's
+    load, and the answers of ``more``: further reads of the page, all asked side by side. The calls run in
+    other threads, so they get the API as this person, never Flask's request globals."""
+    who = current_person()
+    person_api = api()
+    try:
+        candidates, (entries, loads), *answers = context().api.together(
+            lambda: person_api.candidates(jobcoach_id), lambda: person_api.caseload(jobcoach_id), *more
+        )
+    except ApiError as exc:
+        if exc.status == 422:
+            abort(404)  # a jobcoach id no region has
+        raise
+    rows = domain.caseload_rows(candidates, entries, contact_days(who.tenant))
+    return rows, domain.region_loads(loads, rows), answers
+
+
 @blp.get("/caseload")
 @signed_in("jobcoach", "operator")
 def caseload():
-    candidates = statuses = None
-    with contextlib.suppress(NotYetAvailable):
-        candidates = api().candidates()["items"]
-    with contextlib.suppress(NotYetAvailable):
-        statuses = {row["candidate_id"]: row for row in api().caseload()["items"]}
-    # Placements exist today: the active ones with their current risk are the caseload's known part.
-    placements = api().placements(status="active")["items"] if current_person().role == "jobcoach" else []
-    return render("caseload.html", candidates=candidates, statuses=statuses, placements=placements)
+    who = current_person()
+    coach = (request.args.get("jobcoach_id") or "").strip() or None if who.role == "operator" else None
+    column, descending = domain.caseload_sort(request.args.get("sort"), request.args.get("order"))
+    rows, _loads, _ = caseload_view(coach)
+    # Placements carry the link to each check-in form: a jobcoach's daily path from here.
+    placements = api().placements(status="active")["items"] if who.role == "jobcoach" else []
+    return render(
+        "caseload.html",
+        rows=domain.sort_caseload(rows, column, descending),
+        sort=column,
+        descending=descending,
+        jobcoach_id=coach,
+        placements=placements,
+        contact_days=contact_days(who.tenant),
+    )
 
 
 @blp.get("/introductions")
 @signed_in("jobcoach", "employer")
 def introductions():
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    person_api = api()
+    if current_person().role == "jobcoach":
+        # The jobcoach answers for a person: their name, which only the candidate service knows.
+        found, candidates = context().api.together(
+            lambda: person_api.introductions(page=page), lambda: person_api.candidates()
+        )
+        names = {candidate["id"]: candidate.get("display_name") or "" for candidate in candidates}
+    else:
+        found, names = person_api.introductions(page=page), {}
+    return render(
+        "introductions.html",
+        introductions=found["items"],
+        names=names,
+        total=found["total"],
+        page=page,
+        more=page * found["page_size"] < found["total"],
+        answered=request.args.get("answered"),
+    )
+
+
+@blp.post("/introductions/<introduction_id>/<any(accept, decline):answer>")
+@signed_in("jobcoach")
+def answer_introduction(introduction_id: str, answer: str):
     try:
-        items = api().introductions().get("items", [])
-    except NotYetAvailable:
-        items = None
-    return render("introductions.html", introductions=items)
+        api().answer_introduction(introduction_id, answer)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        # Answered in another tab, or cancelled when consent was withdrawn: the list shows how it stands.
+        return redirect(url_for("jobcoach.introductions", answered="already"), 303)
+    return redirect(url_for("jobcoach.introductions", answered=answer), 303)
 
 
 # Candidates

@@ -1,11 +1,14 @@
-"""The region's pages: escalations for operators, and the anonymous insights for councils and operators."""
+"""The region's pages: for operators the load per jobcoach, escalations, who is out of sight and handing a
+candidate over; the anonymous insights for councils and operators."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, url_for
+from flask import Blueprint, redirect, request, url_for
 
 from services.workspace import charts, domain
+from services.workspace.client import ApiError
 from services.workspace.pages.common import api, context, is_htmx, render, signed_in
+from services.workspace.pages.jobcoach import caseload_view
 
 blp = Blueprint("region", __name__)
 
@@ -20,18 +23,56 @@ RETENTION = {"after_3_months": "Na 3 maanden", "after_6_months": "Na 6 maanden"}
 @blp.get("/region")
 @signed_in("operator")
 def region():
+    chosen = request.args.get("candidate_id") or ""
+    return _region_page({"candidate_id": chosen}, {}, handed=request.args.get("handed"))
+
+
+def _region_page(values: dict, errors: dict, status: int = 200, **extra):
+    """Load per jobcoach, escalations to acknowledge, who is out of sight, and the handover form."""
     person_api = api()
-    unread, recent = context().api.together(
+    rows, loads, (unread, recent) = caseload_view(
+        None,
         lambda: person_api.escalations(unread=True, page_size=50),
         lambda: person_api.escalations(unread=False, page_size=10),
     )
     return render(
         "region.html",
+        status,
         unread=unread["items"],
         unread_total=unread["total"],
         recent=recent["items"],
+        loads=loads,
+        out_of_sight=sum(load["out_of_sight"] for load in loads),
+        candidates=sorted(rows, key=lambda row: (row["name"].casefold(), row["candidate_id"])),
+        values=values,
+        errors=errors,
         grafana_url=context().settings.grafana_url,
+        **extra,
     )
+
+
+@blp.post("/region/handover")
+@signed_in("operator")
+def hand_over():
+    values = {name: (request.form.get(name) or "").strip() for name in domain.HANDOVER_FIELDS}
+    errors: dict[str, list[str]] = {}
+    if not values["candidate_id"]:
+        errors["candidate_id"] = ["Kies een kandidaat."]
+    if not values["jobcoach_id"]:
+        errors["jobcoach_id"] = ["Vul de code van de nieuwe jobcoach in."]
+    if not errors:
+        try:
+            api().hand_over(values["candidate_id"], values["jobcoach_id"])
+        except ApiError as exc:
+            if exc.status == 404:
+                errors["candidate_id"] = ["Deze kandidaat is er niet (meer) in deze regio."]
+            elif exc.status == 422:
+                errors = domain.field_errors(exc.errors, domain.HANDOVER_FIELDS)
+            else:
+                raise
+    if errors:
+        return _region_page(values, errors, 422)
+    return redirect(url_for("region.region", handed=values["jobcoach_id"]) + "#overdracht", 303)
 
 
 @blp.post("/region/escalations/<alert_id>/ack")
