@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from shared import metrics
 from shared.db import Database, UtcDateTime, affected_rows, describe_error, is_transient, utcnow
-from shared.events import EVENT_TYPES, Event, EventError, decode_event
+from shared.events import EVENT_TYPES, KAFKA_HEADERS, Event, EventError, content_type_of, decode_message
 from shared.loops import Every, periodic
 from shared.topics import Topic
 
@@ -151,7 +151,7 @@ class EventConsumer:
             self._take_tombstone(message)
             return
         try:
-            event = decode_event(message.value)
+            event = decode_message(message.value, message.headers)
         except EventError as exc:
             self._dead_letter(message, exc.reason, exc)
             metrics.EVENTS_CONSUMED.labels(topic, "unreadable", "dead_lettered").inc()
@@ -244,7 +244,14 @@ class EventConsumer:
 
     def _dead_letter(self, message, reason: str, error: BaseException | None) -> None:
         error_text = _error_summary(error) if error else reason
+        # The message goes on unchanged, its own headers too (a trace context, its content type; an older
+        # producer's message without one was read as structured CloudEvents, and is labelled so); only an
+        # earlier dead-lettering's headers give way to this one's.
+        original = [(name, value) for name, value in message.headers or () if not name.startswith("dlq.")]
+        if content_type_of(original) is None:
+            original += KAFKA_HEADERS
         headers = [
+            *original,
             ("dlq.original.topic", message.topic.encode()),
             ("dlq.original.partition", str(message.partition).encode()),
             ("dlq.original.offset", str(message.offset).encode()),

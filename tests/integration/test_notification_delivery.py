@@ -247,6 +247,7 @@ def test_a_webhook_that_never_recovers_ends_failed_and_its_alert_reaches_dead_le
         producer.close()
     [message] = read_all(bootstrap_servers, Topic.DEAD_LETTERS, key_prefix=f"{tenant}/{alert_id}".encode())
     assert dict(message.headers) == {
+        "content-type": b"application/json",
         "dlq.reason": b"delivery_failed",
         "dlq.channel": b"webhook",
         "dlq.alert.id": alert_id.encode(),
