@@ -23,9 +23,9 @@ from kafka.structs import OffsetAndMetadata
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.db import Database, UtcDateTime, affected_rows, describe_error, is_transient, utcnow
-from shared.events import EVENT_TYPES, Event, EventError, decode_event
+from shared.events import EVENT_TYPES, KAFKA_HEADERS, Event, EventError, content_type_of, decode_message
 from shared.loops import Every, periodic
 from shared.topics import Topic
 
@@ -151,7 +151,7 @@ class EventConsumer:
             self._take_tombstone(message)
             return
         try:
-            event = decode_event(message.value)
+            event = decode_message(message.value, message.headers)
         except EventError as exc:
             self._dead_letter(message, exc.reason, exc)
             metrics.EVENTS_CONSUMED.labels(topic, "unreadable", "dead_lettered").inc()
@@ -161,7 +161,10 @@ class EventConsumer:
             # A known type this service has no interest in (another consumer's business): skip it.
             metrics.EVENTS_CONSUMED.labels(topic, event.type, "ignored").inc()
             return
-        result = self._handle_with_retries(handlers, event)
+        # In the event's trace, so that the events its handlers write carry it on.
+        span_attributes = {"messaging.destination.name": topic, "cloudevents.event_type": event.type}
+        with tracing.traced(f"handle {event.type}", "consumer", event.extensions, span_attributes):
+            result = self._handle_with_retries(handlers, event)
         if result.outcome == "dead_lettered":
             self._dead_letter(message, result.reason or "handler_error", result.error)
         metrics.EVENTS_CONSUMED.labels(topic, event.type, result.outcome).inc()
@@ -244,7 +247,14 @@ class EventConsumer:
 
     def _dead_letter(self, message, reason: str, error: BaseException | None) -> None:
         error_text = _error_summary(error) if error else reason
+        # The message goes on unchanged, its own headers too (a trace context, its content type; an older
+        # producer's message without one was read as structured CloudEvents, and is labelled so); only an
+        # earlier dead-lettering's headers give way to this one's.
+        original = [(name, value) for name, value in message.headers or () if not name.startswith("dlq.")]
+        if content_type_of(original) is None:
+            original += KAFKA_HEADERS
         headers = [
+            *original,
             ("dlq.original.topic", message.topic.encode()),
             ("dlq.original.partition", str(message.partition).encode()),
             ("dlq.original.offset", str(message.offset).encode()),

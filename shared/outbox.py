@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from kafka import KafkaProducer
 from sqlalchemy.orm import Session
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.db import Database, UtcDateTime, affected_rows, describe_error, is_sqlite, is_transient, utcnow
-from shared.events import encode_event, message_key
+from shared.events import CONTENT_TYPE_HEADER, KAFKA_HEADERS, content_type_of, encode_event, message_key
 from shared.loops import Every, periodic
 from shared.topics import Topic
 
@@ -44,7 +44,8 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("message_key", sa.String(300), nullable=False),
         # NULL is a tombstone: compaction then drops every earlier message with this key.
         sa.Column("payload", sa.Text, nullable=True),
-        # Kafka headers as [name, value] pairs, for the few messages that carry any (dead letters).
+        # Kafka headers as [name, value] pairs besides the CloudEvents content type, which the relay adds:
+        # an event's trace context, a dead letter's reasons.
         sa.Column("headers", sa.JSON, nullable=True),
         sa.Column("created_at", UtcDateTime, nullable=False, default=utcnow),
         sa.Column("published_at", UtcDateTime, nullable=True),
@@ -59,12 +60,19 @@ class Outbox:
         self.table = table
 
     def add(self, session: Session, document: dict) -> None:
+        """Queue an event; it carries the trace of the request or event handling that wrote it (see
+        :mod:`shared.tracing`), in the document and in Kafka headers for tools that read only those."""
+        document = tracing.stamp(document)
+        trace_headers = [
+            [name, document[name]] for name in (tracing.TRACEPARENT, tracing.TRACESTATE) if name in document
+        ]
         session.execute(
             self.table.insert().values(
                 event_id=document["id"],
                 topic=str(_topic_of(document)),
                 message_key=message_key(document["tenant"], document["subject"]),
                 payload=encode_event(document).decode("utf-8"),
+                headers=trace_headers or None,
                 created_at=utcnow(),
             )
         )
@@ -91,7 +99,9 @@ class Outbox:
                 topic=str(Topic.DEAD_LETTERS),
                 message_key=message_key(tenant, subject),
                 payload=payload,
-                headers=[[name, value] for name, value in headers.items()],
+                # The alert document as it would have gone out, not a CloudEvent: said so, so that a reader
+                # of dead letters can tell it from the events that failed their consumers.
+                headers=[[CONTENT_TYPE_HEADER, "application/json"], *map(list, headers.items())],
                 created_at=utcnow(),
             )
         )
@@ -116,6 +126,16 @@ def _topic_of(document: dict) -> Topic:
     from shared.events import EVENT_TYPES
 
     return EVENT_TYPES[document["type"]].topic
+
+
+def kafka_headers(payload: str | None, stored: list | None) -> list[tuple[str, bytes]]:
+    """A row's Kafka headers: those stored with it, and the CloudEvents binding's content type for an event.
+    Added here rather than stored, so that rows written before the binding went out with it too. A
+    tombstone has no value, so nothing for a content type to describe."""
+    headers = [(str(name), str(value).encode("utf-8")) for name, value in stored or ()]
+    if payload is not None and content_type_of(headers) is None:
+        headers += KAFKA_HEADERS
+    return headers
 
 
 class SqliteRelayTurn:
@@ -241,7 +261,7 @@ class OutboxRelay:
                 row.topic,
                 key=row.message_key.encode("utf-8"),
                 value=row.payload.encode("utf-8") if row.payload is not None else None,
-                headers=[(str(name), str(value).encode("utf-8")) for name, value in row.headers or ()],
+                headers=kafka_headers(row.payload, row.headers),
             )
             for row in rows
         ]

@@ -19,7 +19,7 @@ from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 from prometheus_client import start_http_server
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.config import Settings
 from shared.consumer import EventConsumer, HandlerTable, TombstoneTable
 from shared.db import Database
@@ -120,6 +120,7 @@ def run_worker(
     prime_tenant_metrics: Callable[[list[str]], None] | None = None,
 ) -> int:
     configure_logging(settings.service, settings.log_level)
+    tracing.configure(f"{settings.service}-worker")
     stop = threading.Event()
     failed = threading.Event()
 
@@ -151,6 +152,7 @@ def run_worker(
         pass
     for thread in threads:
         thread.join(timeout=15)
+    tracing.shutdown()
     return 1 if failed.is_set() else 0
 
 

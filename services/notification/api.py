@@ -3,6 +3,8 @@ caseloads over the limit)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask.views import MethodView
 
 from services.notification import commands, store
@@ -13,11 +15,12 @@ from services.notification.schemas import (
     ChannelsInputSchema,
     ChannelsSchema,
     OperatorAlertQuerySchema,
+    RotateSecretInputSchema,
 )
 from shared.web.app import current_context
 from shared.web.auth import authorize, current_subject
 from shared.web.blueprint import Blueprint
-from shared.web.resources import not_found, page_bounds, page_of
+from shared.web.resources import invalid, not_found, page_bounds, page_of
 
 blp = Blueprint("notifications", __name__, url_prefix="/v1/tenants/<tenant:tenant>", description="Alerts and channels")
 
@@ -31,9 +34,11 @@ def _now():
 
 
 def _channels_view(row: dict) -> dict:
+    until = row["webhook_secret_previous_until"]
     return {
         "webhook_url": row["webhook_url"],
         "webhook_secret_set": bool(row["webhook_secret"]),
+        "previous_secret_valid_until": until if row["webhook_secret_previous"] and until > _now() else None,
         "email": row["email"],
         "digest": row["digest"],
         "updated_at": row["updated_at"],
@@ -123,3 +128,22 @@ class Channels(MethodView):
         daily digest"""
         with _db().session() as session:
             return _channels_view(commands.set_channels(session, tenant, jobcoach_id, channels))
+
+
+@blp.route("/jobcoaches/<id:jobcoach_id>/channels/rotate-secret")
+class ChannelsSecretRotation(MethodView):
+    @authorize("jobcoach", subject_arg="jobcoach_id")
+    @blp.arguments(RotateSecretInputSchema)
+    @blp.response(200, ChannelsSchema)
+    def post(self, rotation, tenant, jobcoach_id):
+        """Give the webhook a new signing secret, signing with the old one as well for
+        ``previous_valid_hours`` (24 by default), so that the receiver can switch without refusing a delivery"""
+        until = _now() + timedelta(hours=rotation["previous_valid_hours"])
+        with _db().session() as session:
+            try:
+                row = commands.rotate_webhook_secret(session, tenant, jobcoach_id, rotation["webhook_secret"], until)
+            except commands.SameSecret:
+                invalid({"webhook_secret": ["is the secret in use already"]})
+        if row is None:
+            not_found()
+        return _channels_view(row)

@@ -115,7 +115,33 @@ def escalate(session: Session, tenant: str, original: dict, hours: int, now: dat
 def set_channels(session: Session, tenant: str, jobcoach_id: str, channels: dict) -> dict:
     """Set the jobcoach's channels and tell their work e-mail (or that there is none): after an accepted
     introduction it is how the employer reaches the jobcoach. The webhook never travels."""
+    before = store.get_channels(session, tenant, jobcoach_id)
+    if before is not None and before["webhook_secret"] and before["webhook_secret"] == channels.get("webhook_secret"):
+        # Setting the channels again with the same secret (to change the e-mail, say) leaves a rotation's
+        # previous secret in place; a new secret replaces both at once.
+        channels = {
+            **channels,
+            "webhook_secret_previous": before["webhook_secret_previous"],
+            "webhook_secret_previous_until": before["webhook_secret_previous_until"],
+        }
     row = store.put_channels(session, tenant, jobcoach_id, channels)
     data = {"jobcoach_id": jobcoach_id, "work_email": row["email"]}
     _publish(session, EventType.JOBCOACH_CHANNELS_CHANGED, tenant, jobcoach_id, data)
     return row
+
+
+class SameSecret(Exception):
+    """A rotation to the secret already in use would leave nothing to rotate from."""
+
+
+def rotate_webhook_secret(
+    session: Session, tenant: str, jobcoach_id: str, secret: str, previous_until: datetime
+) -> dict | None:
+    """Sign with ``secret`` from now on, and with the secret it replaces as well until ``previous_until``;
+    None when the jobcoach has no webhook."""
+    before = store.get_channels(session, tenant, jobcoach_id)
+    if before is None or not before["webhook_url"]:
+        return None
+    if before["webhook_secret"] == secret:
+        raise SameSecret
+    return store.rotate_webhook_secret(session, tenant, jobcoach_id, secret, previous_until)

@@ -230,6 +230,8 @@ class AlertDelivery:
                     d["id"]: store.alert_for_delivery(session, d["tenant"], d["alert_id"]) for d in task.deliveries
                 }
                 task.channels = store.get_channels(session, first["tenant"], first["jobcoach_id"])
+                if task.channels is not None:
+                    task.channels["signing_secrets"] = domain.signing_secrets(task.channels, now)
         started = 0
         for task in tasks:
             if not task.deliveries:

@@ -3,6 +3,8 @@ digest and escalation timing."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -16,9 +18,17 @@ from zoneinfo import ZoneInfo
 from shared import events
 from shared.events import EventType
 
+# Deprecated: kept for one release beside the Standard Webhooks headers below.
 SIGNATURE_HEADER = "Werkbrug-Signature"
 TIMESTAMP_HEADER = "Werkbrug-Timestamp"
 ALERT_ID_HEADER = "Werkbrug-Alert-Id"
+# Standard Webhooks (https://www.standardwebhooks.com/), which receivers verify with its libraries.
+WEBHOOK_ID_HEADER = "webhook-id"
+WEBHOOK_TIMESTAMP_HEADER = "webhook-timestamp"
+WEBHOOK_SIGNATURE_HEADER = "webhook-signature"
+STANDARD_SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix every such secret starts with, not a secret
+# The keys Standard Webhooks recommends: 24 to 64 random bytes.
+STANDARD_KEY_BYTES = (24, 64)
 
 MATCH_PROPOSED, AT_RISK, CHECKIN_OVERDUE = "match_proposed", "placement_at_risk", "checkin_overdue"
 OUT_OF_SIGHT, EMPLOYER_INTEREST, CASELOAD_OVER_LIMIT = "out_of_sight", "employer_interest", "caseload_over_limit"
@@ -142,6 +152,56 @@ def verify(secret: str, timestamp: int, body: bytes, signature: str, now: int, t
     if abs(now - timestamp) > tolerance_s:
         return False
     return hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+def standard_key(secret: str) -> bytes | None:
+    """The HMAC key of a ``whsec_<base64>`` secret, or None when the secret is not of that form."""
+    if not secret.startswith(STANDARD_SECRET_PREFIX):
+        return None
+    encoded = secret.removeprefix(STANDARD_SECRET_PREFIX)
+    try:
+        # Padding is optional, as the standard's own libraries read it.
+        return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def webhook_secret_problem(secret: str) -> str | None:
+    """Why a webhook secret is refused, or None."""
+    if not secret.startswith(STANDARD_SECRET_PREFIX):
+        return None
+    key = standard_key(secret)
+    low, high = STANDARD_KEY_BYTES
+    if key is None or not low <= len(key) <= high:
+        return f"a {STANDARD_SECRET_PREFIX} secret is followed by the base64 of {low} to {high} random bytes"
+    return None
+
+
+def signing_key(secret: str) -> bytes:
+    """The key Standard Webhooks signatures use: a ``whsec_`` secret's decoded bytes, or else (a secret set
+    before the standard was adopted) the secret's own UTF-8 bytes, which a receiver hands to the standard
+    libraries as ``whsec_`` + their base64."""
+    return standard_key(secret) or secret.encode("utf-8")
+
+
+def standard_signature(secrets: Sequence[str], message_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value: ``v1,<base64 HMAC-SHA256 of id.timestamp.body>`` for each secret,
+    separated by spaces, so that a receiver holding either secret during a rotation accepts the message."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(signing_key(secret), signed, hashlib.sha256).digest()).decode("ascii")
+        for secret in secrets
+    )
+
+
+def signing_secrets(channels: dict, now: datetime) -> list[str]:
+    """The secrets a delivery is signed with: the current one, and the previous one while its rotation's
+    grace period lasts."""
+    secrets = [channels["webhook_secret"] or ""]
+    previous, until = channels.get("webhook_secret_previous"), channels.get("webhook_secret_previous_until")
+    if previous and until is not None and until > now and previous != secrets[0]:
+        secrets.append(previous)
+    return secrets
 
 
 def retry_delay(attempt: int, first_s: float, max_s: float, rng: random.Random | None = None) -> timedelta:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from services.notification.domain import ALERT_TYPES, OPERATOR_ALERT_TYPES, webhook_url_problem
+from services.notification.domain import ALERT_TYPES, OPERATOR_ALERT_TYPES, webhook_secret_problem, webhook_url_problem
 from shared.web.resources import PageQuerySchema, PageSchema, StrictBodySchema
 
 
@@ -61,9 +61,32 @@ class AlertPageSchema(PageSchema):
     items = fields.List(fields.Nested(AlertSchema))
 
 
+_WEBHOOK_KEY_HELP = (
+    "the webhook's signing secret: preferably a Standard Webhooks secret, whsec_ followed by the base64 of 24 to "
+    "64 random bytes; any other text of at least 16 characters is used as its UTF-8 bytes"
+)
+
+
+def _secret_field(**kwargs) -> fields.String:
+    return fields.String(
+        validate=validate.Length(min=16, max=200), metadata={"description": _WEBHOOK_KEY_HELP}, **kwargs
+    )
+
+
+def _check_secret(value: str | None) -> None:
+    problem = webhook_secret_problem(value) if value is not None else None
+    if problem:
+        raise ma.ValidationError(problem)
+
+
 class ChannelsInputSchema(StrictBodySchema):
     webhook_url = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
-    webhook_secret = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=16, max=200))
+    webhook_secret = _secret_field(load_default=None, allow_none=True)
+
+    @ma.validates("webhook_secret")
+    def _webhook_secret(self, value, **_kwargs):
+        _check_secret(value)
+
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
     digest = fields.Boolean(
         load_default=False, metadata={"description": "e-mail only a daily digest instead of one mail per alert"}
@@ -87,11 +110,29 @@ class ChannelsInputSchema(StrictBodySchema):
             raise ma.ValidationError("a digest is sent by e-mail: set email too", "digest")
 
 
+class RotateSecretInputSchema(StrictBodySchema):
+    webhook_secret = _secret_field(required=True)
+    previous_valid_hours = fields.Integer(
+        load_default=24,
+        strict=True,
+        validate=validate.Range(1, 168),
+        metadata={"description": "how long deliveries are signed with the previous secret as well"},
+    )
+
+    @ma.validates("webhook_secret")
+    def _webhook_secret(self, value, **_kwargs):
+        _check_secret(value)
+
+
 class ChannelsSchema(ma.Schema):
-    """The channels as answered: the secret is write-only."""
+    """The channels as answered: the secrets are write-only."""
 
     webhook_url = fields.String(allow_none=True)
     webhook_secret_set = fields.Boolean()
+    previous_secret_valid_until = fields.AwareDateTime(
+        allow_none=True,
+        metadata={"description": "during a rotation, until when deliveries are signed with the previous secret too"},
+    )
     email = fields.String(allow_none=True)
     digest = fields.Boolean()
     updated_at = fields.AwareDateTime()

@@ -126,16 +126,24 @@ class WebhookSender:
         self.tls = tls or ssl.create_default_context()
 
     def send(self, tenant: str, alert: dict, channels: dict) -> str | None:
-        """POST the signed alert; the fixed words of what went wrong, or None when it arrived."""
+        """POST the signed alert; the fixed words of what went wrong, or None when it arrived.
+
+        ``channels`` holds the jobcoach's webhook and ``signing_secrets``: the current secret first, then
+        the previous one while a rotation's grace period lasts."""
         if not channels["webhook_url"]:
             raise ChannelRemoved
         body = json.dumps(alert_document(tenant, alert), separators=(",", ":")).encode("utf-8")
         # Real time, not the injected clock: the receiver checks it against its own clock.
         timestamp = int(time.time())
+        secrets = channels.get("signing_secrets") or [channels["webhook_secret"] or ""]
         headers = {
             "Content-Type": "application/json",
+            # The alert's id: a retried delivery carries the same one, so that a receiver can drop repeats.
+            domain.WEBHOOK_ID_HEADER: alert["id"],
+            domain.WEBHOOK_TIMESTAMP_HEADER: str(timestamp),
+            domain.WEBHOOK_SIGNATURE_HEADER: domain.standard_signature(secrets, alert["id"], timestamp, body),
             domain.TIMESTAMP_HEADER: str(timestamp),
-            domain.SIGNATURE_HEADER: domain.sign(channels["webhook_secret"] or "", timestamp, body),
+            domain.SIGNATURE_HEADER: domain.sign(secrets[0], timestamp, body),
             domain.ALERT_ID_HEADER: alert["id"],
             "User-Agent": "werkbrug-notification/1",
         }

@@ -68,6 +68,10 @@ channels = sa.Table(
     sa.Column("webhook_url", sa.String(2000), nullable=True),
     # Needed in clear to sign with; never answered by the API.
     sa.Column("webhook_secret", sa.String(200), nullable=True),
+    # The secret a rotation replaced: deliveries are signed with it too until the time beside it, so that
+    # the receiver can switch to the new one without refusing a delivery meanwhile.
+    sa.Column("webhook_secret_previous", sa.String(200), nullable=True),
+    sa.Column("webhook_secret_previous_until", UtcDateTime, nullable=True),
     sa.Column("email", sa.String(254), nullable=True),
     # E-mail only the daily digest instead of one mail per alert.
     sa.Column("digest", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -154,6 +158,25 @@ def put_channels(session: Session, tenant: str, jobcoach_id: str, values: dict) 
     row = get_channels(session, tenant, jobcoach_id)
     assert row is not None, "inserted in this transaction"
     return row
+
+
+def rotate_webhook_secret(
+    session: Session, tenant: str, jobcoach_id: str, secret: str, previous_until: datetime
+) -> dict | None:
+    """Make ``secret`` the webhook's secret and keep the one it replaces until ``previous_until``; None when
+    the jobcoach has no webhook."""
+    current = channels.c.webhook_secret
+    result = session.execute(
+        channels.update()
+        .where(channels.c.tenant == tenant, channels.c.jobcoach_id == jobcoach_id, channels.c.webhook_url.is_not(None))
+        .values(
+            webhook_secret=secret,
+            webhook_secret_previous=current,
+            webhook_secret_previous_until=previous_until,
+            updated_at=utcnow(),
+        )
+    )
+    return get_channels(session, tenant, jobcoach_id) if affected_rows(result) else None
 
 
 def add_delivery(session: Session, tenant: str, alert_id: str, channel: str, due: datetime) -> None:

@@ -2,16 +2,29 @@
 
 Every message on every topic is a CloudEvents 1.0 JSON document in structured mode with the extension
 attribute ``tenant``. Payload schemas live here and only here; producers build events with
-:func:`new_event` and consumers read them with :func:`decode_event`. A breaking change to a payload gets a
-new type suffix (``.v2``) next to the old schema, never an edit of it.
+:func:`new_event` and consumers read them with :func:`decode_message`. A breaking change to a payload gets
+a new type suffix (``.v2``) next to the old schema, never an edit of it.
+
+The Kafka binding (structured mode) is kept here too: every message carries ``content-type:
+application/cloudevents+json`` (:data:`KAFKA_HEADERS`), and extension attributes a reader does not know
+(``traceparent``, ``tracestate``, anything a router adds) are accepted and kept on :attr:`Event.extensions`,
+while the envelope's own attributes and the payloads stay strict.
+
+The ``cloudevents`` SDK (2.2) is not used. Its Kafka binding is one header on the way out, and on the way in
+``from_structured`` neither checks that header nor knows our required attributes (``tenant``, ``subject``,
+``time``, ``datacontenttype``) or payload schemas, so every message would still pass the validation below
+after a second parse; it would also add its ``partitionkey`` extension from the message key and two
+dependencies (python-dateutil, deprecation) for a regular expression on attribute names.
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +55,18 @@ ALERT_TYPES = (
     "caseload_over_limit",
 )
 TENANT_PATTERN = r"^[a-z][a-z0-9-]{1,62}$"
+
+# The CloudEvents Kafka binding, structured mode: the whole event is the message value, and this header
+# says so. A message without it is read as structured too: older producers sent none, and the compacted
+# candidate-events topic keeps their messages for good.
+CONTENT_TYPE_HEADER = "content-type"
+CLOUDEVENTS_JSON = "application/cloudevents+json"
+KAFKA_HEADERS: list[tuple[str, bytes]] = [(CONTENT_TYPE_HEADER, CLOUDEVENTS_JSON.encode("ascii"))]
+# CloudEvents 1.0: attribute names are lower-case ASCII letters and digits.
+EXTENSION_NAME = re.compile(r"[a-z0-9]+")
+# An extension's value in the JSON format: a string, a whole number or a boolean (the spec's type system has
+# no maps, lists or fractions).
+ExtensionValue = str | int | bool
 
 
 class EventError(Exception):
@@ -387,7 +412,35 @@ class EnvelopeSchema(ma.Schema):
     subject = fields.String(required=True, validate=validate.Length(min=1, max=200))
     tenant = fields.String(required=True, validate=validate.Regexp(TENANT_PATTERN))
     datacontenttype = fields.String(required=True, validate=validate.Equal("application/json"))
+    # Optional in CloudEvents 1.0; no producer of ours sets it, but a reader must not refuse it.
+    dataschema = fields.String(validate=validate.Length(min=1, max=2000))
     data = fields.Dict(required=True)
+
+
+ENVELOPE_ATTRIBUTES = frozenset(EnvelopeSchema().fields)
+
+
+def split_extensions(document: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, ExtensionValue], dict]:
+    """The envelope's own attributes, the extension attributes, and what breaks the rules for the latter.
+
+    An unknown member is an extension when its name is a CloudEvents attribute name and its value one the
+    JSON format allows; a null one counts as absent. Anything else (``Data``, ``data_base64``, a list) is
+    not a valid CloudEvent and is named in the errors."""
+    envelope: dict[str, Any] = {}
+    extensions: dict[str, ExtensionValue] = {}
+    errors: dict[str, list[str]] = {}
+    for name, value in document.items():
+        if name in ENVELOPE_ATTRIBUTES:
+            envelope[name] = value
+        elif not isinstance(name, str) or not EXTENSION_NAME.fullmatch(name):
+            errors[str(name)] = ["not a CloudEvents attribute name (lower-case letters and digits)"]
+        elif value is None:
+            continue
+        elif isinstance(value, bool | str) or (isinstance(value, int) and -(2**31) <= value < 2**31):
+            extensions[name] = value
+        else:
+            errors[name] = ["an extension attribute is a string, a 32-bit integer or a boolean"]
+    return envelope, extensions, errors
 
 
 @dataclass(frozen=True)
@@ -401,6 +454,8 @@ class Event:
     subject: str
     tenant: str
     data: dict[str, Any]
+    # Extension attributes besides ``tenant``, as they came: passed on, never checked beyond their form.
+    extensions: Mapping[str, ExtensionValue] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -440,6 +495,25 @@ def encode_event(document: dict) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def content_type_of(headers: Iterable[tuple[str, bytes]] | None) -> str | None:
+    """The media type a message's ``content-type`` header names (lower case, parameters dropped), if any."""
+    for name, value in headers or ():
+        if name.lower() == CONTENT_TYPE_HEADER:
+            return value.decode("latin-1").split(";", 1)[0].strip().lower()
+    return None
+
+
+def decode_message(raw: bytes | None, headers: Iterable[tuple[str, bytes]] | None = None) -> Event:
+    """Decode one Kafka message by the CloudEvents binding: structured mode, with or without its header.
+
+    A ``content-type`` other than ``application/cloudevents+json`` means another content mode (binary, with
+    ``ce_`` headers, or batched), which no producer of ours uses: such a message cannot be handled."""
+    content_type = content_type_of(headers)
+    if content_type is not None and content_type != CLOUDEVENTS_JSON:
+        raise UndecodableEvent(f"content type {content_type[:100]!r} is not structured-mode CloudEvents JSON")
+    return decode_event(raw)
+
+
 def decode_event(raw: bytes | None) -> Event:
     """Decode and validate one message; raise an :class:`EventError` naming why it cannot be handled."""
     if raw is None:
@@ -450,10 +524,13 @@ def decode_event(raw: bytes | None) -> Event:
         raise UndecodableEvent(f"not a JSON document: {exc}") from exc
     if not isinstance(document, dict):
         raise UndecodableEvent("not a JSON object")
+    attributes, extensions, errors = split_extensions(document)
     try:
-        envelope = EnvelopeSchema().load(document)
+        envelope = EnvelopeSchema().load(attributes)
     except ma.ValidationError as exc:
-        raise InvalidEvent(f"not a valid CloudEvents envelope: {exc.messages}") from exc
+        raise InvalidEvent(f"not a valid CloudEvents envelope: {errors | exc.normalized_messages()}") from exc
+    if errors:
+        raise InvalidEvent(f"not a valid CloudEvents envelope: {errors}")
     event_type = EVENT_TYPES.get(envelope["type"])
     if event_type is None:
         raise UnknownEventType(f"unknown event type {envelope['type']!r}")
@@ -469,6 +546,7 @@ def decode_event(raw: bytes | None) -> Event:
         subject=envelope["subject"],
         tenant=envelope["tenant"],
         data=data,
+        extensions=extensions,
     )
 
 

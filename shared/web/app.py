@@ -14,7 +14,7 @@ from flask import Flask, Response, current_app, g, jsonify, request
 from flask_smorest import Blueprint
 from werkzeug.exceptions import InternalServerError
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.clock import Clock, clock_from_env
 from shared.config import ConfigError, Settings, trusted_proxy_hops
 from shared.db import Database, StaleVersion, is_transient, utcnow
@@ -110,6 +110,7 @@ def build_app(
 ) -> Flask:
     settings = context.settings
     configure_logging(settings.service, settings.log_level)
+    tracing.configure(settings.service)
     app = Flask(settings.service)
     app.url_map.converters.update(URL_CONVERTERS)
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, JSON_SORT_KEYS=False, **openapi_config(title, description))
@@ -165,6 +166,21 @@ def build_app(
     @app.before_request
     def _start_timer():
         g.request_started = time.perf_counter()
+
+    @app.before_request
+    def _join_trace():
+        # The request's trace (the caller's, or a new one) is what the events it writes carry on.
+        if request.path.startswith("/v1/"):
+            carrier = {name: request.headers.get(name) for name in (tracing.TRACEPARENT, tracing.TRACESTATE)}
+            span = tracing.traced(f"{request.method} {_route()}", "server", carrier)
+            span.__enter__()
+            g.trace_span = span
+
+    @app.teardown_request
+    def _leave_trace(error: BaseException | None):
+        span = g.pop("trace_span", None)
+        if span is not None:
+            span.__exit__(type(error) if error else None, error, None)
 
     @app.before_request
     def _refuse_unknown_query_parameters():

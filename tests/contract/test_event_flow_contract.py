@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from shared.consumer import EventConsumer, processed_events_table
 from shared.db import Database
-from shared.events import EventType, encode_event, load_example, new_event
+from shared.events import KAFKA_HEADERS, EventType, encode_event, load_example, new_event
 from shared.outbox import Outbox, OutboxRelay, outbox_table
 from shared.topics import Topic
 from tests.contract.backends import Backend
@@ -59,9 +59,11 @@ class Flow:
             CLOSED, tenant=self.tenant, subject=subject, data={"employer_id": "e", "status": "closed"}, source="test"
         )
 
-    def send(self, subject: str, value: dict | bytes | None, key: str | None = None) -> None:
+    def send(
+        self, subject: str, value: dict | bytes | None, key: str | None = None, headers: list | None = None
+    ) -> None:
         raw = encode_event(value) if isinstance(value, dict) else value
-        self.producer.send(self.topic, key=(key or self.key(subject)).encode(), value=raw).get(30)
+        self.producer.send(self.topic, key=(key or self.key(subject)).encode(), value=raw, headers=headers).get(30)
 
     # -- the consumer
 
@@ -171,9 +173,21 @@ def test_the_relay_publishes_each_pending_row_once_in_order_and_marks_it(flow):
     messages = f.backend.read(f.topic)
     assert [m.key for m in messages] == [f.key("v-1").encode()] * 4 + [f.key("v-dead").encode()]
     assert [json.loads(m.value)["id"] for m in messages[:3]] == [d["id"] for d in documents]
+    assert [m.headers for m in messages[:3]] == [KAFKA_HEADERS] * 3, "the CloudEvents binding's structured mode"
     assert messages[3].value is None, "a NULL payload goes out as a tombstone"
-    assert messages[4].headers == [("dlq.reason", b"delivery_failed")]
+    assert messages[3].headers == [], "a tombstone has no content to describe"
+    assert messages[4].headers == [("dlq.reason", b"delivery_failed"), *KAFKA_HEADERS]
     assert f.pending() == 0
+
+
+def test_a_row_that_names_its_own_content_type_keeps_it(flow):
+    f = flow()
+    f.add_outbox_row("v-dead", '{"id": "x"}', headers=[["content-type", "application/json"]])
+
+    assert OutboxRelay(f.db, f.outbox, f.producer).publish_batch() == 1
+
+    [message] = f.backend.read(f.topic)
+    assert message.headers == [("content-type", b"application/json")]
 
 
 def test_rows_stay_pending_while_the_broker_refuses_them_and_go_out_once_it_takes_them(flow):
@@ -284,6 +298,83 @@ def test_a_poison_message_is_dead_lettered_unchanged_with_its_origin_and_the_nex
     assert headers["dlq.reason"] == reason
     assert headers["dlq.exception.message"]
     assert f.committed_total() == 2
+
+
+def test_a_dead_letter_keeps_the_messages_own_headers_and_says_it_is_a_cloudevent(flow):
+    f = flow()
+    poison = _poison(f, "schema")
+    f.send("traced", poison, headers=[("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")])
+    f.send("labelled", poison, headers=[("content-type", b"application/cloudevents+json; charset=utf-8")])
+
+    assert f.drain(f.consumer(), 2) == (2, 0)
+
+    [traced] = f.dead_letters("traced")
+    assert traced.headers[:2] == [
+        ("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        *KAFKA_HEADERS,
+    ]
+    [labelled] = f.dead_letters("labelled")
+    assert labelled.headers[0] == ("content-type", b"application/cloudevents+json; charset=utf-8")
+    assert [name for name, _ in labelled.headers].count("content-type") == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(KAFKA_HEADERS, id="structured-mode"),
+        pytest.param([("Content-Type", b"application/cloudevents+json; charset=UTF-8")], id="with-parameters"),
+        pytest.param(None, id="older-producer-without-header"),
+    ],
+)
+def test_an_event_with_extension_attributes_is_handled_and_they_reach_the_handler(flow, headers):
+    f = flow()
+    document = f.closed("v-traced") | {
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "tracestate": "congo=t61rcWkgMzE",
+        "partitionkey": "noord-limburg/v-traced",
+        "sequence": 7,
+        "sampled": True,
+        "comexampleunset": None,
+    }
+    seen = []
+    consumer = f.consumer({CLOSED: [lambda _session, event: seen.append(event.extensions)]})
+    f.send("v-traced", document, headers=headers)
+
+    assert f.drain(consumer, 1) == (1, 0)
+
+    assert seen == [
+        {
+            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "tracestate": "congo=t61rcWkgMzE",
+            "partitionkey": "noord-limburg/v-traced",
+            "sequence": 7,
+            "sampled": True,
+        }
+    ]
+    assert f.dead_letters("v-traced") == []
+    assert f.committed_total() == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "headers"),
+    [
+        pytest.param({"Traceparent": "x"}, None, id="upper-case-attribute-name"),
+        pytest.param({"data_base64": "eyJ9"}, None, id="binary-data-member"),
+        pytest.param({"comexample": {"nested": 1}}, None, id="extension-value-an-object"),
+        pytest.param({"comexample": 1.5}, None, id="extension-value-a-fraction"),
+        pytest.param({}, [("content-type", b"application/json"), ("ce_type", b"x")], id="binary-content-mode"),
+        pytest.param({}, [("content-type", b"application/cloudevents-batch+json")], id="batched-mode"),
+    ],
+)
+def test_what_breaks_the_cloudevents_rules_is_dead_lettered(flow, change, headers):
+    f = flow()
+    f.send("v-broken", f.closed("v-broken") | change, headers=headers)
+
+    assert f.drain(f.consumer(), 1) == (1, 0)
+
+    assert f.effect_rows() == []
+    [dead] = f.dead_letters("v-broken")
+    assert dict(dead.headers)["dlq.reason"] in (b"invalid", b"undecodable")
 
 
 def test_a_type_this_worker_has_no_handler_for_is_skipped_without_a_dead_letter(flow):

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from services.notification import domain, handlers
 from services.notification.config import DeliverySettings, SmtpSettings
@@ -79,7 +80,9 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             status = state.answer()
-            state.requests.append({"status": status, "headers": dict(self.headers), "json": json.loads(body)})
+            state.requests.append(
+                {"status": status, "headers": dict(self.headers), "json": json.loads(body), "body": body}
+            )
             self.send_response(status)
             self.end_headers()
 
@@ -221,6 +224,97 @@ def test_a_webhook_that_fails_twice_gets_the_alert_on_the_third_attempt_after_gr
     assert dead_letters(notifications) == []
 
 
+def test_a_receiver_verifies_with_the_standard_webhooks_library_before_during_and_after_a_rotation(
+    notifications, webhooks, receiver, clock, keys, tenant
+):
+    notifications.context.clock = clock
+    old, new = "whsec_" + "b2xk" * 8, "whsec_" + "bmV3" * 8
+    channels_path = f"/v1/tenants/{tenant}/jobcoaches/jc-1/channels"
+    answer = notifications.client.put(
+        channels_path, json={"webhook_url": receiver.url, "webhook_secret": old}, headers=bearer(keys["jobcoach"])
+    )
+    assert answer.status_code == 200, answer.get_json()
+
+    def delivered_body_and_headers() -> tuple[bytes, dict]:
+        new_alert(notifications, tenant, clock)
+        assert webhooks.deliver_due() == 1
+        request = receiver.requests[-1]
+        return request["body"], {name.lower(): value for name, value in request["headers"].items()}
+
+    body, headers = delivered_body_and_headers()
+    Webhook(old).verify(body, headers)
+
+    rotated = notifications.client.post(
+        f"{channels_path}/rotate-secret",
+        json={"webhook_secret": new, "previous_valid_hours": 2},
+        headers=bearer(keys["jobcoach"]),
+    )
+    assert rotated.status_code == 200, rotated.get_json()
+    assert rotated.get_json()["previous_secret_valid_until"] == "2026-11-23T12:00:00+00:00"
+    assert "whsec_" not in rotated.get_data(as_text=True), "secrets are never answered"
+
+    body, headers = delivered_body_and_headers()
+    for secret in (old, new):
+        Webhook(secret).verify(body, headers)
+
+    # Setting the channels again with the current secret (a new e-mail address) keeps the rotation going.
+    again = notifications.client.put(
+        channels_path,
+        json={"webhook_url": receiver.url, "webhook_secret": new, "email": "jc@example.org"},
+        headers=bearer(keys["jobcoach"]),
+    )
+    assert again.get_json()["previous_secret_valid_until"] == "2026-11-23T12:00:00+00:00"
+
+    clock.advance(timedelta(hours=2))
+    body, headers = delivered_body_and_headers()
+    Webhook(new).verify(body, headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(old).verify(body, headers)
+    channels = notifications.client.get(channels_path, headers=bearer(keys["jobcoach"])).get_json()
+    assert channels["previous_secret_valid_until"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"webhook_secret": SECRET}, 422, "webhook_secret"),
+        ({"webhook_secret": "whsec_" + "eA==" * 5}, 422, "webhook_secret"),
+        ({"webhook_secret": "whsec_" + "bmV3" * 8, "previous_valid_hours": 169}, 422, "previous_valid_hours"),
+        ({"webhook_secret": "whsec_" + "bmV3" * 8, "previous_valid_hours": 1.5}, 422, "previous_valid_hours"),
+        ({}, 422, "webhook_secret"),
+    ],
+)
+def test_a_rotation_that_cannot_be_is_refused_field_by_field_and_changes_nothing(
+    notifications, receiver, keys, tenant, body, status, field
+):
+    set_channels(notifications, tenant, webhook_url=receiver.url, webhook_secret=SECRET)
+
+    answer = notifications.client.post(
+        f"/v1/tenants/{tenant}/jobcoaches/jc-1/channels/rotate-secret", json=body, headers=bearer(keys["jobcoach"])
+    )
+
+    assert answer.status_code == status
+    assert answer.content_type == "application/problem+json"
+    assert field in answer.get_json()["errors"]
+    with notifications.db.session() as session:
+        row = notifications.store.get_channels(session, tenant, "jc-1")
+    assert (row["webhook_secret"], row["webhook_secret_previous"]) == (SECRET, None)
+
+
+def test_only_the_jobcoach_with_a_webhook_rotates_its_secret(notifications, keys, tenant):
+    path = f"/v1/tenants/{tenant}/jobcoaches/jc-1/channels/rotate-secret"
+    body = {"webhook_secret": "whsec_" + "bmV3" * 8}
+
+    assert notifications.client.post(path, json=body, headers=bearer(keys["jobcoach"])).status_code == 404
+    set_channels(notifications, tenant, email="jc@example.org")
+    assert notifications.client.post(path, json=body, headers=bearer(keys["jobcoach"])).status_code == 404
+    set_channels(notifications, tenant, webhook_url="https://hooks.example.org/jc-1", webhook_secret=SECRET)
+    assert notifications.client.post(path, json=body, headers=bearer(keys["jobcoach2"])).status_code == 404
+    assert notifications.client.post(path, json=body, headers=bearer(keys["operator"])).status_code == 403
+    with notifications.db.session() as session:
+        assert notifications.store.get_channels(session, tenant, "jc-1")["webhook_secret"] == SECRET
+
+
 def test_a_webhook_that_never_recovers_ends_failed_and_its_alert_reaches_dead_letters_on_kafka(
     notifications, webhooks, receiver, clock, keys, tenant, bootstrap_servers
 ):
@@ -247,6 +341,7 @@ def test_a_webhook_that_never_recovers_ends_failed_and_its_alert_reaches_dead_le
         producer.close()
     [message] = read_all(bootstrap_servers, Topic.DEAD_LETTERS, key_prefix=f"{tenant}/{alert_id}".encode())
     assert dict(message.headers) == {
+        "content-type": b"application/json",
         "dlq.reason": b"delivery_failed",
         "dlq.channel": b"webhook",
         "dlq.alert.id": alert_id.encode(),

@@ -120,12 +120,24 @@ def _example_with(**changes) -> bytes:
         ({"time": "yesterday"}, InvalidEvent),
         ({"time": "2026-11-23T10:00:00"}, InvalidEvent),
         ({"data": {"employer_id": "e", "status": "burning"}}, InvalidEvent),
-        ({"surprise": 1}, InvalidEvent),
+        ({"Surprise": 1}, InvalidEvent),
+        ({"sur_prise": 1}, InvalidEvent),
+        ({"surprise": [1]}, InvalidEvent),
+        ({"surprise": 2**31}, InvalidEvent),
+        ({"datacontenttype": "text/plain"}, InvalidEvent),
     ],
 )
 def test_envelopes_and_payloads_that_break_the_contract_are_refused(changes, error):
     with pytest.raises(error):
         decode_event(_example_with(**changes))
+
+
+def test_unknown_extension_attributes_are_kept_and_the_payload_still_checked():
+    event = decode_event(_example_with(surprise=1, traceparent="00-abc", dataschema="https://example.org/s"))
+
+    assert event.extensions == {"surprise": 1, "traceparent": "00-abc"}
+    with pytest.raises(InvalidEvent):
+        decode_event(_example_with(surprise=1, data={"employer_id": "e", "status": "burning"}))
 
 
 def test_consumers_tolerate_a_field_added_to_a_payload():
