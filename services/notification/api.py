@@ -15,11 +15,13 @@ from services.notification.schemas import (
     OperatorAlertQuerySchema,
 )
 from shared.web.app import current_context
+from shared.web.audit import Auditor, from_answer, from_items
 from shared.web.auth import authorize, current_subject
 from shared.web.blueprint import Blueprint
 from shared.web.resources import not_found, page_bounds, page_of
 
 blp = Blueprint("notifications", __name__, url_prefix="/v1/tenants/<tenant:tenant>", description="Alerts and channels")
+audit = Auditor(store.audit_log)
 
 
 def _db():
@@ -43,6 +45,7 @@ def _channels_view(row: dict) -> dict:
 @blp.route("/alerts")
 class Alerts(MethodView):
     @authorize("jobcoach")
+    @audit("read", from_items())
     @blp.arguments(AlertQuerySchema, location="query")
     @blp.response(200, AlertPageSchema)
     def get(self, query, tenant):
@@ -64,6 +67,7 @@ class Alerts(MethodView):
 @blp.route("/alerts/<id:alert_id>/ack")
 class AlertAck(MethodView):
     @authorize("jobcoach")
+    @audit("change", from_answer())
     @blp.response(200, AlertSchema)
     def post(self, tenant, alert_id):
         """Acknowledge an alert; acknowledging twice keeps the first time"""
@@ -77,6 +81,7 @@ class AlertAck(MethodView):
 @blp.route("/escalations")
 class Escalations(MethodView):
     @authorize("operator")
+    @audit("read", from_items())
     @blp.arguments(OperatorAlertQuerySchema, location="query")
     @blp.response(200, AlertPageSchema)
     def get(self, query, tenant):
@@ -93,6 +98,7 @@ class Escalations(MethodView):
 @blp.route("/escalations/<id:alert_id>/ack")
 class EscalationAck(MethodView):
     @authorize("operator")
+    @audit("change", from_answer())
     @blp.response(200, AlertSchema)
     def post(self, tenant, alert_id):
         """Acknowledge an escalation for the region's operators; acknowledging twice keeps the first time"""

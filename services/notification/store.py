@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.notification.domain import ESCALATES_TO, JOBCOACH, OPERATORS
+from shared.audit import audit_table
 from shared.consumer import processed_events_table
 from shared.db import UtcDateTime, affected_rows, utcnow
 from shared.events import message_key
@@ -28,6 +29,7 @@ outbox = Outbox(outbox_table(metadata))
 # The web layer's tables (shared.web): stored answers to Idempotency-Key requests, rate-limit counters.
 idempotency_table(metadata)
 rate_limit_table(metadata)
+audit_log = audit_table(metadata)
 
 alerts = sa.Table(
     "alerts",

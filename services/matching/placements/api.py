@@ -24,11 +24,14 @@ from services.matching.placements.schemas import (
     PlacementSchema,
 )
 from services.matching.settings import MatchingSettings
+from services.matching.store import audit_log
+from shared.web.audit import Auditor, from_answer, from_items
 from shared.web.auth import authorize, current_principal, current_subject
 from shared.web.blueprint import Blueprint
 from shared.web.resources import conflict, invalid, page_bounds, page_of
 
 blp = Blueprint("placements", __name__, url_prefix="/v1/tenants/<tenant:tenant>", description="Placements and insights")
+audit = Auditor(audit_log)
 
 
 def _today():
@@ -85,6 +88,7 @@ def placement_view(placement: Mapping[str, Any], cadence: Cadence) -> dict:
 @blp.route("/placements")
 class Placements(MethodView):
     @authorize("jobcoach", "operator")
+    @audit("read", from_items())
     @blp.arguments(PlacementListQuerySchema, location="query")
     @blp.response(200, PlacementPageSchema)
     def get(self, query, tenant):
@@ -97,6 +101,7 @@ class Placements(MethodView):
         return page_of([placement_view(row, cadence) for row in rows], total, query)
 
     @authorize("jobcoach")
+    @audit("create", from_answer())
     @blp.arguments(PlacementCreateSchema)
     @blp.response(201, PlacementSchema)
     @blp.alt_response(404, description="No such candidate of the caller's, or no such vacancy")
@@ -115,6 +120,7 @@ class Placements(MethodView):
 @blp.route("/placements/<id:placement_id>")
 class Placement(MethodView):
     @authorize("jobcoach", "operator")
+    @audit("read", from_answer())
     @blp.response(200, PlacementDetailSchema)
     def get(self, tenant, placement_id):
         """A placement with its current risk score and reasons, and its latest check-ins"""
@@ -128,6 +134,7 @@ class Placement(MethodView):
 @blp.route("/placements/<id:placement_id>/checkins")
 class Checkins(MethodView):
     @authorize("jobcoach")
+    @audit("change", from_answer("placement.candidate_id"))
     @blp.arguments(CheckinCreateSchema)
     @blp.response(201, CheckinResultSchema)
     @blp.alt_response(404, description="No such placement of the caller's")
@@ -150,6 +157,7 @@ class Checkins(MethodView):
 @blp.route("/placements/<id:placement_id>/end")
 class PlacementEnd(MethodView):
     @authorize("jobcoach")
+    @audit("change", from_answer())
     @blp.arguments(PlacementEndSchema)
     @blp.response(200, PlacementSchema)
     @blp.alt_response(404, description="No such placement of the caller's")
