@@ -112,10 +112,13 @@ def escalate(session: Session, tenant: str, original: dict, hours: int, now: dat
     return alert_id
 
 
-def set_channels(session: Session, tenant: str, jobcoach_id: str, channels: dict) -> dict:
+def set_channels(
+    session: Session, tenant: str, jobcoach_id: str, channels: dict, expected_version: int | None = None
+) -> dict:
     """Set the jobcoach's channels and tell their work e-mail (or that there is none): after an accepted
-    introduction it is how the employer reaches the jobcoach. The webhook never travels."""
-    row = store.put_channels(session, tenant, jobcoach_id, channels)
+    introduction it is how the employer reaches the jobcoach. The webhook never travels. With
+    ``expected_version`` (from If-Match), only if they are still at that version."""
+    row = store.put_channels(session, tenant, jobcoach_id, channels, expected_version)
     data = {"jobcoach_id": jobcoach_id, "work_email": row["email"]}
     _publish(session, EventType.JOBCOACH_CHANNELS_CHANGED, tenant, jobcoach_id, data)
     return row
