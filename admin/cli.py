@@ -10,14 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
+from datetime import timedelta
 
 from admin import demo
 from admin.services import COMMANDS, SERVICE_PORTS, SERVICES, migrations, settings_of, tenant_settings
 from shared.config import registry_database_url, var_dir
 from shared.db import Database, upgrade
 from shared.errors import Refused
-from shared.registry import ROLES, Registry, RegistryError
+from shared.registry import ROLES, KeyInfo, Registry, RegistryError
 from shared.topics import ensure_topics
 
 
@@ -55,8 +57,85 @@ def cmd_tenants_settings(args) -> int:
     return 0
 
 
+DURATION = re.compile(r"^(\d{1,6})([smhdw])$")
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``12h``, ``90d`` (also ``s`` and ``w``) as a timedelta; anything else is refused."""
+    match = DURATION.match(text.strip())
+    if not match:
+        raise RegistryError(f"a duration is a number and a unit (s, m, h, d or w), such as 30m, 12h or 90d: {text!r}")
+    return timedelta(**{DURATION_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _key_id(text: str) -> int:
+    if not text.isdigit():
+        raise RegistryError(f"a key id is a number (see 'werkbrug keys list'): {text!r}")
+    return int(text)
+
+
 def cmd_keys_create(args) -> int:
-    print(_registry().create_key(args.tenant, args.role, args.subject, args.label))
+    registry = _registry()
+    expires_at = registry.clock() + parse_duration(args.expires_in) if args.expires_in else None
+    print(registry.issue_key(args.tenant, args.role, args.subject, args.label, expires_at)[1])
+    return 0
+
+
+def _when(moment) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _key_json(key: KeyInfo) -> dict:
+    return {
+        "id": key.id,
+        "role": key.role,
+        "subject": key.subject,
+        "created_at": _when(key.created_at),
+        "last_used_at": _when(key.last_used_at),
+        "expires_at": _when(key.expires_at),
+        "revoked_at": _when(key.revoked_at),
+    }
+
+
+def _key_row(key: KeyInfo) -> list[str]:
+    def minute(moment) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M") if moment is not None else "-"
+
+    times = (key.created_at, key.last_used_at, key.expires_at, key.revoked_at)
+    return [str(key.id), key.role, key.subject or "-", *(minute(moment) for moment in times)]
+
+
+def cmd_keys_list(args) -> int:
+    keys = _registry().list_keys(args.tenant)
+    if args.json:
+        print(json.dumps([_key_json(key) for key in keys], indent=2))
+        return 0
+    columns = ("id", "role", "subject", "created_at", "last_used_at", "expires_at", "revoked_at")
+    rows = [list(columns)] + [_key_row(key) for key in keys]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    for row in rows:
+        print("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_keys_revoke(args) -> int:
+    registry = _registry()
+    key_id = _key_id(args.key_id)
+    if registry.key_info(key_id) is None:
+        raise RegistryError(f"no key with id {key_id}")
+    revoked = registry.revoke_key(key_id)
+    print(f"key {key_id} {'revoked' if revoked else 'was revoked already'}", file=sys.stderr)
+    return 0
+
+
+def cmd_keys_rotate(args) -> int:
+    registry = _registry()
+    grace = parse_duration(args.grace)
+    expires_at = registry.clock() + parse_duration(args.expires_in) if args.expires_in else None
+    new_id, key, old_ends = registry.rotate_key(_key_id(args.key_id), grace, expires_at)
+    print(key)
+    print(f"new key {new_id}; key {args.key_id} keeps working until {old_ends.isoformat()}", file=sys.stderr)
     return 0
 
 
@@ -122,7 +201,22 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--role", required=True, choices=ROLES)
     key.add_argument("--subject", help="the employer or jobcoach id the key acts as")
     key.add_argument("--label", help="a note for whoever revokes keys later")
+    key.add_argument("--expires-in", metavar="DURATION", help="refused from then on, such as 30m, 12h or 90d")
     key.set_defaults(func=cmd_keys_create)
+    listing = keys.add_parser("list", help="a tenant's keys: id, role, subject, created, last used, expiry, revoked")
+    listing.add_argument("--tenant", required=True)
+    listing.add_argument("--json", action="store_true", help="as a JSON array")
+    listing.set_defaults(func=cmd_keys_list)
+    revoke = keys.add_parser("revoke", help="refuse a key from now on (every service within 10 seconds)")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(func=cmd_keys_revoke)
+    rotate = keys.add_parser(
+        "rotate", help="print a new key for the same tenant, role and subject; the old one ends after --grace"
+    )
+    rotate.add_argument("key_id")
+    rotate.add_argument("--grace", required=True, metavar="DURATION", help="how long the old key keeps working")
+    rotate.add_argument("--expires-in", metavar="DURATION", help="the new key is refused from then on")
+    rotate.set_defaults(func=cmd_keys_rotate)
 
     db = commands.add_parser("db", help="databases").add_subparsers(dest="action", required=True)
     up = db.add_parser("upgrade", help="apply migrations (all services and the registry by default)")

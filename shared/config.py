@@ -69,6 +69,8 @@ class Settings:
     ratelimit_storage_uri: str = ""
     ratelimit_defaults: str = ""
     ratelimit_sync_hits: int = 10
+    # How long the audit log keeps who read or changed which candidate; the worker purges older rows.
+    audit_retention_days: int = 365
 
     def float_setting(self, name: str, default: float, env: Mapping[str, str] = os.environ) -> float:
         return _float(env, name, default)
@@ -118,4 +120,12 @@ def load_settings(
         ratelimit_storage_uri=env.get("RATELIMIT_STORAGE_URI", "").strip(),
         ratelimit_defaults=env.get("RATELIMIT_DEFAULTS", "").strip(),
         ratelimit_sync_hits=max(1, _int(env, "RATELIMIT_SYNC_HITS", 10)),
+        audit_retention_days=_audit_retention_days(env),
     )
+
+
+def _audit_retention_days(env: Mapping[str, str]) -> int:
+    days = _int(env, "AUDIT_RETENTION_DAYS", 365)
+    if days < 1:
+        raise ConfigError(f"AUDIT_RETENTION_DAYS must be at least 1, got {days}")
+    return days

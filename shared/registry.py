@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +29,8 @@ from shared.tenant_settings import TenantSettings
 
 T = TypeVar("T", bound=TenantSettings)
 
+log = logging.getLogger(__name__)
+
 ROLES = ("employer", "jobcoach", "operator", "council")
 ROLES_WITH_SUBJECT = ("employer", "jobcoach")
 TENANT_SLUG = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
@@ -37,6 +41,12 @@ MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 200
 INVITE_VALID_FOR = timedelta(hours=48)
 MIGRATIONS = Path(__file__).with_name("registry_migrations")
+# The promise: a revoked or expired key is refused by every process within this many seconds. Each process
+# caches key lookups for at most this long (expiry itself is checked on every request, even from the cache).
+REFUSAL_BOUND_SECONDS = 10.0
+# last_used_at is written at most this often per key and process: knowing the minute is enough to see a
+# forgotten key, and a write per request would double the cost of a read.
+LAST_USED_EVERY = timedelta(minutes=1)
 
 metadata = sa.MetaData()
 
@@ -54,13 +64,14 @@ api_keys = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
-    sa.Column("tenant", sa.String(63), sa.ForeignKey("tenants.slug"), nullable=False),
+    sa.Column("tenant", sa.String(63), sa.ForeignKey("tenants.slug"), nullable=False, index=True),
     sa.Column("role", sa.String(20), nullable=False),
     sa.Column("subject", sa.String(100), nullable=True),
     sa.Column("label", sa.String(100), nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("revoked_at", UtcDateTime, nullable=True),
     sa.Column("expires_at", UtcDateTime, nullable=True),
+    sa.Column("last_used_at", UtcDateTime, nullable=True),
 )
 
 people = sa.Table(
@@ -90,6 +101,21 @@ class Principal:
     tenant: str
     role: str
     subject: str | None
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What may be shown about a key: never the key, nor its hash."""
+
+    id: int
+    tenant: str
+    role: str
+    subject: str | None
+    label: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -125,19 +151,31 @@ class Registry:
     """Tenants, keys, people and the tenants' settings.
 
     ``tenant_settings`` is the declaration of the settings this process reads (a service's own, or several
-    combined for whoever changes them); ``settings()`` answers in its terms.
+    combined for whoever changes them); ``settings()`` answers in its terms. ``clock`` stamps and expires
+    keys; when one is given, the caches age by it too (tests move it instead of waiting), otherwise by the
+    monotonic clock, which a change of the wall clock cannot hold back.
     """
 
     def __init__(
-        self, db: Database, cache_seconds: float = 5.0, tenant_settings: type[TenantSettings] = TenantSettings
+        self,
+        db: Database,
+        cache_seconds: float = 5.0,
+        tenant_settings: type[TenantSettings] = TenantSettings,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        if cache_seconds > REFUSAL_BOUND_SECONDS:
+            raise ValueError(f"key lookups may be cached for at most {REFUSAL_BOUND_SECONDS:g} s")
         self.db = db
         self.cache_seconds = cache_seconds
         self.tenant_settings = tenant_settings
+        self.clock = clock or utcnow
+        ages: dict = {"now": lambda: self.clock().timestamp()} if clock is not None else {}
         # Keys by hash (with their expiry), settings by tenant: a revocation or a change reaches every process
         # within the time to live; an expiry is exact even from the cache.
-        self._principals: TTLCache[str, tuple[Principal | None, datetime | None]] = TTLCache(cache_seconds)
-        self._settings: TTLCache[tuple[str, type], TenantSettings] = TTLCache(cache_seconds)
+        self._principals: TTLCache[str, tuple[Principal | None, datetime | None]] = TTLCache(cache_seconds, **ages)
+        self._settings: TTLCache[tuple[str, type], TenantSettings] = TTLCache(cache_seconds, **ages)
+        # When this process last wrote a key's last_used_at, by key hash.
+        self._last_used_written: dict[str, datetime] = {}
 
     def migrate(self) -> None:
         upgrade(MIGRATIONS, self.db.url)
@@ -198,7 +236,7 @@ class Registry:
                     role=role,
                     subject=subject,
                     label=label,
-                    created_at=utcnow(),
+                    created_at=self.clock(),
                     expires_at=expires_at,
                 )
                 .returning(api_keys.c.id)
@@ -211,10 +249,60 @@ class Registry:
             result = session.execute(
                 api_keys.update()
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
+                .values(revoked_at=self.clock())
             )
         self._principals.invalidate()
         return bool(affected_rows(result))
+
+    def key_info(self, key_id: int) -> KeyInfo | None:
+        with self.db.session() as session:
+            row = session.execute(sa.select(*_KEY_INFO_COLUMNS).where(api_keys.c.id == key_id)).first()
+        return KeyInfo(**row._mapping) if row else None
+
+    def list_keys(self, tenant: str) -> list[KeyInfo]:
+        """Every key of a tenant, revoked and expired ones too, oldest first."""
+        with self.db.session() as session:
+            _require_tenant(session, tenant)
+            rows = session.execute(
+                sa.select(*_KEY_INFO_COLUMNS).where(api_keys.c.tenant == tenant).order_by(api_keys.c.id)
+            ).all()
+        return [KeyInfo(**row._mapping) for row in rows]
+
+    def rotate_key(
+        self, key_id: int, grace: timedelta, expires_at: datetime | None = None
+    ) -> tuple[int, str, datetime]:
+        """A new key for the same tenant, role and subject; the old one keeps working for ``grace`` (or less,
+        if it was to expire sooner), so that whoever holds it has time to switch. Returns the new key's id,
+        the key, and when the old one stops working."""
+        if grace < timedelta(0):
+            raise RegistryError("the grace period cannot be negative")
+        now = self.clock()
+        with self.db.session() as session:
+            old = session.execute(sa.select(*_KEY_INFO_COLUMNS).where(api_keys.c.id == key_id)).first()
+            if old is None:
+                raise RegistryError(f"no key with id {key_id}")
+            if old.revoked_at is not None:
+                raise RegistryError(f"key {key_id} is revoked; create a new one instead")
+            if old.expires_at is not None and old.expires_at <= now:
+                raise RegistryError(f"key {key_id} has expired; create a new one instead")
+            old_ends = min(now + grace, old.expires_at) if old.expires_at is not None else now + grace
+            key = KEY_PREFIX + secrets.token_urlsafe(32)
+            new_id = session.execute(
+                api_keys.insert()
+                .values(
+                    key_hash=hash_key(key),
+                    tenant=old.tenant,
+                    role=old.role,
+                    subject=old.subject,
+                    label=old.label,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+                .returning(api_keys.c.id)
+            ).scalar_one()
+            session.execute(api_keys.update().where(api_keys.c.id == key_id).values(expires_at=old_ends))
+        self._principals.invalidate()
+        return new_id, key, old_ends
 
     def revoke_labelled_keys(self, tenant: str, label: str) -> int:
         with self.db.session() as session:
@@ -227,8 +315,8 @@ class Registry:
         return affected_rows(result)
 
     def authenticate(self, key: str) -> Principal | None:
-        """The principal behind a key, or None. Answers are cached briefly, so a revocation takes a few
-        seconds to reach every process."""
+        """The principal behind a key, or None. Answers are cached briefly, so a revocation takes up to
+        ``cache_seconds`` to reach every process; an expiry counts at once."""
         if not key.startswith(KEY_PREFIX) or len(key) > 200:
             return None
         digest = hash_key(key)
@@ -243,9 +331,33 @@ class Registry:
             return (Principal(row.tenant, row.role, row.subject), row.expires_at) if row else (None, None)
 
         principal, expires_at = self._principals.get(digest, load)
-        if expires_at is not None and expires_at <= utcnow():
+        now = self.clock()
+        if principal is None or (expires_at is not None and expires_at <= now):
             return None
+        self._note_use(digest, now)
         return principal
+
+    def _note_use(self, digest: str, now: datetime) -> None:
+        written = self._last_used_written.get(digest)
+        if written is not None and now - written < LAST_USED_EVERY:
+            return
+        if len(self._last_used_written) >= 10_000:
+            self._last_used_written.clear()
+        self._last_used_written[digest] = now
+        try:
+            with self.db.session() as session:
+                # The condition spares the write when another replica recorded this minute already.
+                session.execute(
+                    api_keys.update()
+                    .where(
+                        api_keys.c.key_hash == digest,
+                        sa.or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at <= now - LAST_USED_EVERY),
+                    )
+                    .values(last_used_at=now)
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            # A bookkeeping write must not fail the request it describes; the next minute tries again.
+            log.warning("could not record a key's last use", extra={"ctx": {"error": type(exc).__name__}})
 
     # People: accounts of those who sign in to the workspace.
 
@@ -378,6 +490,19 @@ class Registry:
                     people.update().where(people.c.id == row.id).values(password_hash=_HASHER.hash(password))
                 )
         return _person(row)
+
+
+_KEY_INFO_COLUMNS = (
+    api_keys.c.id,
+    api_keys.c.tenant,
+    api_keys.c.role,
+    api_keys.c.subject,
+    api_keys.c.label,
+    api_keys.c.created_at,
+    api_keys.c.last_used_at,
+    api_keys.c.expires_at,
+    api_keys.c.revoked_at,
+)
 
 
 def prepare_password_checks() -> None:

@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -19,13 +20,13 @@ from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 from prometheus_client import start_http_server
 
-from shared import metrics, tracing
+from shared import audit, metrics, tracing
 from shared.config import Settings
 from shared.consumer import EventConsumer, HandlerTable, TombstoneTable
-from shared.db import Database
+from shared.db import Database, utcnow
 from shared.kafka import make_consumer, make_producer
 from shared.logging import configure_logging
-from shared.loops import WorkerLoop
+from shared.loops import WorkerLoop, periodic
 from shared.outbox import Outbox, OutboxRelay
 from shared.registry import Registry
 
@@ -73,6 +74,19 @@ def outbox_relay_loop(settings: Settings, db: Database, outbox: Outbox) -> Worke
             relay.producer.close(timeout=5)
 
     return WorkerLoop("outbox-relay", run)
+
+
+def audit_purge_loop(
+    settings: Settings, db: Database, table: sa.Table, clock: Callable[[], datetime] = utcnow, every_s: float = 3600
+) -> WorkerLoop:
+    """Delete audit rows older than the retention period, a batch at a time until none is left, then hourly."""
+
+    def step() -> bool:
+        with db.session() as session:
+            purged = audit.purge(session, table, audit.retention_cutoff(clock(), settings.audit_retention_days))
+        return purged >= audit.PURGE_BATCH
+
+    return periodic("audit-purge", step, every_s, max_retry_s=60)
 
 
 def consumer_loop(

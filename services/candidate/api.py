@@ -18,6 +18,7 @@ from services.candidate.schemas import (
     LadderPageSchema,
 )
 from shared.web.app import current_context
+from shared.web.audit import Auditor, from_answer, from_items
 from shared.web.auth import authorize, current_principal, current_subject
 from shared.web.blueprint import Blueprint
 from shared.web.conditional import etag_header, expected_version
@@ -26,6 +27,7 @@ from shared.web.openapi import mark_etag
 from shared.web.resources import PageQuerySchema, invalid, not_found, page_bounds, page_of
 
 blp = Blueprint("candidates", __name__, url_prefix="/v1/tenants/<tenant:tenant>/candidates", description="Candidates")
+audit = Auditor(store.audit_log)
 
 KIND = "candidate"
 EXAMPLE = {
@@ -64,6 +66,7 @@ def _history_page(tenant: str, candidate_id: str, query: dict, kinds: tuple[str,
 class Candidates(MethodView):
     @mark_etag
     @authorize("jobcoach")
+    @audit("create", from_answer("id"))
     @blp.arguments(CandidateCreateSchema, example=EXAMPLE)
     @blp.response(201, CandidateSchema)
     def post(self, fields, tenant):
@@ -74,6 +77,7 @@ class Candidates(MethodView):
         return candidate, 201, {"Location": location, **etag_header(KIND, candidate)}
 
     @authorize("jobcoach", "operator")
+    @audit("read", from_items("id"))
     @blp.arguments(CaseloadQuerySchema, location="query")
     @blp.response(200, CandidatePageSchema)
     def get(self, query, tenant):
@@ -98,6 +102,7 @@ class Candidates(MethodView):
 class Candidate(MethodView):
     @mark_etag
     @authorize("jobcoach", "operator")
+    @audit("read")
     @blp.response(200, CandidateSchema)
     def get(self, tenant, candidate_id):
         """Read a candidate"""
@@ -107,6 +112,7 @@ class Candidate(MethodView):
 
     @mark_etag
     @authorize("jobcoach", "operator")
+    @audit("change")
     @blp.arguments(CandidatePatchSchema(partial=True), example={"hours_max": 28, "ladder_step": 4})
     @blp.response(200, CandidateSchema)
     def patch(self, patch, tenant, candidate_id):
@@ -124,6 +130,7 @@ class Candidate(MethodView):
 
     @mark_etag
     @authorize("jobcoach", "operator")
+    @audit("erase")
     @blp.response(204)
     def delete(self, tenant, candidate_id):
         """Erase a candidate everywhere (GDPR article 17)"""
@@ -136,6 +143,7 @@ class Candidate(MethodView):
 class Handover(MethodView):
     @mark_etag
     @authorize("operator")
+    @audit("change")
     @blp.arguments(HandoverSchema)
     @blp.response(200, CandidateSchema)
     @blp.alt_response(422, description="Invalid fields, or the candidate is already this jobcoach's")
@@ -155,6 +163,7 @@ class Handover(MethodView):
 @blp.route("/<id:candidate_id>/consent")
 class ConsentHistory(MethodView):
     @authorize("jobcoach", "operator")
+    @audit("read")
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, ConsentPageSchema)
     def get(self, query, tenant, candidate_id):
@@ -165,6 +174,7 @@ class ConsentHistory(MethodView):
 @blp.route("/<id:candidate_id>/ladder")
 class LadderHistory(MethodView):
     @authorize("jobcoach", "operator")
+    @audit("read")
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, LadderPageSchema)
     def get(self, query, tenant, candidate_id):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.candidate import api, config, metrics
+from services.candidate import api, config, metrics, store
 from shared.web.app import ServiceContext, build_app
 
 
@@ -15,4 +15,5 @@ def create_app(context: ServiceContext | None = None) -> Flask:
         title="Werkbrug candidate service",
         description="Jobcoaches register candidates: talents, support needs, hours, ladder step, consent.",
         prime_tenant_metrics=metrics.prime_tenant_series,
+        audit_log=store.audit_log,
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.audit import audit_table
 from shared.consumer import processed_events_table
 from shared.db import StaleVersion, UtcDateTime, affected_rows, utcnow
 from shared.events import message_key
@@ -61,6 +62,7 @@ candidate_history = sa.Table(
 outbox = Outbox(outbox_table(metadata))
 idempotency_table(metadata)
 rate_limit_table(metadata)
+audit_log = audit_table(metadata)
 
 processed_events = processed_events_table(metadata)
 

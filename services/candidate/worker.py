@@ -9,7 +9,7 @@ from shared.consumer import HandlerTable
 from shared.db import Database
 from shared.events import EventType
 from shared.topics import Topic
-from shared.worker import WorkerLoop, consumer_loop, main_for, outbox_relay_loop
+from shared.worker import WorkerLoop, audit_purge_loop, consumer_loop, main_for, outbox_relay_loop
 
 TOPICS = [Topic.PLACEMENT_EVENTS, Topic.MATCH_EVENTS]
 
@@ -26,6 +26,7 @@ def bootstrap(settings: Settings, db: Database | None = None) -> list[WorkerLoop
     return [
         consumer_loop(settings, db, store.processed_events, [str(topic) for topic in TOPICS], HANDLERS),
         outbox_relay_loop(settings, db, store.outbox),
+        audit_purge_loop(settings, db, store.audit_log),
     ]
 
 

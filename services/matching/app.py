@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.matching import config, metrics
+from services.matching import config, metrics, store
 from services.matching.caseload import api as caseload_api
 from services.matching.context import MatchingContext
 from services.matching.introductions import api as introductions_api
@@ -24,4 +24,5 @@ def create_app(context: ServiceContext | None = None) -> Flask:
         title="Werkbrug matching service",
         description="Rankings of vacancies for candidates and of anonymous candidates for vacancies.",
         prime_tenant_metrics=metrics.prime_tenant_series,
+        audit_log=store.audit_log,
     )

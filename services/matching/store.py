@@ -16,6 +16,7 @@ from services.matching.caseload import store as caseload_store
 from services.matching.introductions import store as introductions_store
 from services.matching.placements import store as placements_store
 from services.matching.ranking import store as ranking_store
+from shared.audit import audit_table
 from shared.idempotency import idempotency_table
 from shared.ratelimit import rate_limit_table
 
@@ -31,10 +32,12 @@ def _side_by_side(*parts: sa.MetaData) -> sa.MetaData:
 
 
 def _web_layer() -> sa.MetaData:
-    # The web layer's own tables (shared.web): stored answers to Idempotency-Key requests, rate-limit counters.
+    # The web layer's own tables (shared.web): stored answers to Idempotency-Key requests, rate-limit counters,
+    # and the audit log.
     web = sa.MetaData()
     idempotency_table(web)
     rate_limit_table(web)
+    audit_table(web)
     return web
 
 
@@ -50,3 +53,4 @@ metadata = _side_by_side(
 # What every service's store names, for the worker and for tools that work across services.
 outbox = event_stream.outbox
 processed_events = event_stream.processed_events
+audit_log = metadata.tables["audit_log"]

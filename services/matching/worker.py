@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from services.matching import config, metrics, outbox
+from services.matching import config, metrics, outbox, store
 from services.matching.caseload import handlers as caseload
 from services.matching.introductions import handlers as introductions
 from services.matching.placements import handlers as placements
@@ -22,7 +22,7 @@ from shared.events import EventType
 from shared.loops import WorkerLoop
 from shared.registry import Registry
 from shared.topics import Topic
-from shared.worker import consumer_loop, main_for, outbox_relay_loop
+from shared.worker import audit_purge_loop, consumer_loop, main_for, outbox_relay_loop
 
 TOPICS = [str(Topic.CANDIDATE_EVENTS), str(Topic.VACANCY_EVENTS), str(Topic.ALERT_EVENTS)]
 
@@ -81,6 +81,7 @@ def bootstrap(settings: Settings, db: Database | None = None) -> list[WorkerLoop
     return [
         consumer_loop(settings, db, outbox.processed_events, TOPICS, handler_table(engine, clock), TOMBSTONE_HANDLERS),
         outbox_relay_loop(settings, db, outbox.outbox),
+        audit_purge_loop(settings, db, store.audit_log, clock),
         scheduler.scheduler_loop(
             db,
             registry.settings,

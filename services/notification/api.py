@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from flask import request
 from flask.views import MethodView
+from webargs.flaskparser import abort  # flask-smorest's abort, imported where it is typed NoReturn
 
 from services.notification import commands, store
 from services.notification.schemas import (
@@ -18,11 +20,15 @@ from services.notification.schemas import (
     RotateSecretInputSchema,
 )
 from shared.web.app import current_context
+from shared.web.audit import Auditor, from_answer, from_items
 from shared.web.auth import authorize, current_subject
 from shared.web.blueprint import Blueprint
+from shared.web.conditional import IF_MATCH, STALE_DETAIL, etag, expected_version, parse_if_match
+from shared.web.openapi import mark_etag
 from shared.web.resources import invalid, not_found, page_bounds, page_of
 
 blp = Blueprint("notifications", __name__, url_prefix="/v1/tenants/<tenant:tenant>", description="Alerts and channels")
+audit = Auditor(store.audit_log)
 
 
 def _db():
@@ -31,6 +37,25 @@ def _db():
 
 def _now():
     return current_context().clock()
+
+
+CHANNELS = "channels"
+
+
+def _channels_etag(row: dict) -> dict[str, str]:
+    return {"ETag": etag(CHANNELS, row["jobcoach_id"], row["version"])}
+
+
+def _channels_version(current: dict | None, tenant: str) -> int | None:
+    """The version a PUT must still find, from If-Match. Setting channels for the first time needs no
+    If-Match (there is nothing to overwrite), but a tag then matches nothing: 412, as RFC 9110 says."""
+    if current is None:
+        header = request.headers.get(IF_MATCH)
+        if header is not None:
+            parse_if_match(header)  # a malformed one is 400 first
+            abort(412, message=STALE_DETAIL)
+        return None
+    return expected_version(CHANNELS, {"id": current["jobcoach_id"], "version": current["version"]}, tenant)
 
 
 def _channels_view(row: dict) -> dict:
@@ -48,6 +73,7 @@ def _channels_view(row: dict) -> dict:
 @blp.route("/alerts")
 class Alerts(MethodView):
     @authorize("jobcoach")
+    @audit("read", from_items())
     @blp.arguments(AlertQuerySchema, location="query")
     @blp.response(200, AlertPageSchema)
     def get(self, query, tenant):
@@ -69,6 +95,7 @@ class Alerts(MethodView):
 @blp.route("/alerts/<id:alert_id>/ack")
 class AlertAck(MethodView):
     @authorize("jobcoach")
+    @audit("change", from_answer())
     @blp.response(200, AlertSchema)
     def post(self, tenant, alert_id):
         """Acknowledge an alert; acknowledging twice keeps the first time"""
@@ -82,6 +109,7 @@ class AlertAck(MethodView):
 @blp.route("/escalations")
 class Escalations(MethodView):
     @authorize("operator")
+    @audit("read", from_items())
     @blp.arguments(OperatorAlertQuerySchema, location="query")
     @blp.response(200, AlertPageSchema)
     def get(self, query, tenant):
@@ -98,6 +126,7 @@ class Escalations(MethodView):
 @blp.route("/escalations/<id:alert_id>/ack")
 class EscalationAck(MethodView):
     @authorize("operator")
+    @audit("change", from_answer())
     @blp.response(200, AlertSchema)
     def post(self, tenant, alert_id):
         """Acknowledge an escalation for the region's operators; acknowledging twice keeps the first time"""
@@ -110,6 +139,7 @@ class EscalationAck(MethodView):
 
 @blp.route("/jobcoaches/<id:jobcoach_id>/channels")
 class Channels(MethodView):
+    @mark_etag
     @authorize("jobcoach", subject_arg="jobcoach_id")
     @blp.response(200, ChannelsSchema)
     def get(self, tenant, jobcoach_id):
@@ -118,8 +148,9 @@ class Channels(MethodView):
             row = store.get_channels(session, tenant, jobcoach_id)
         if row is None:
             not_found()
-        return _channels_view(row)
+        return _channels_view(row), 200, _channels_etag(row)
 
+    @mark_etag
     @authorize("jobcoach", subject_arg="jobcoach_id")
     @blp.arguments(ChannelsInputSchema)
     @blp.response(200, ChannelsSchema)
@@ -127,7 +158,10 @@ class Channels(MethodView):
         """Set the jobcoach's webhook (URL and signing secret), e-mail address and whether mail comes as a
         daily digest"""
         with _db().session() as session:
-            return _channels_view(commands.set_channels(session, tenant, jobcoach_id, channels))
+            current = store.get_channels(session, tenant, jobcoach_id)
+            version = _channels_version(current, tenant)
+            row = commands.set_channels(session, tenant, jobcoach_id, channels, version)
+        return _channels_view(row), 200, _channels_etag(row)
 
 
 @blp.route("/jobcoaches/<id:jobcoach_id>/channels/rotate-secret")
@@ -146,4 +180,4 @@ class ChannelsSecretRotation(MethodView):
                 invalid({"webhook_secret": ["is the secret in use already"]})
         if row is None:
             not_found()
-        return _channels_view(row)
+        return _channels_view(row), 200, _channels_etag(row)

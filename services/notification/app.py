@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.notification import api, config, metrics
+from services.notification import api, config, metrics, store
 from services.notification.settings import NotificationSettings
 from shared.web.app import ServiceContext, build_app
 
@@ -17,4 +17,5 @@ def create_app(context: ServiceContext | None = None) -> Flask:
         title="Werkbrug notification service",
         description="Jobcoaches' alert inbox and their webhook and e-mail channels; the operators' escalations.",
         prime_tenant_metrics=metrics.prime_tenant_series,
+        audit_log=store.audit_log,
     )

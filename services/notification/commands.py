@@ -112,9 +112,12 @@ def escalate(session: Session, tenant: str, original: dict, hours: int, now: dat
     return alert_id
 
 
-def set_channels(session: Session, tenant: str, jobcoach_id: str, channels: dict) -> dict:
+def set_channels(
+    session: Session, tenant: str, jobcoach_id: str, channels: dict, expected_version: int | None = None
+) -> dict:
     """Set the jobcoach's channels and tell their work e-mail (or that there is none): after an accepted
-    introduction it is how the employer reaches the jobcoach. The webhook never travels."""
+    introduction it is how the employer reaches the jobcoach. The webhook never travels. With
+    ``expected_version`` (from If-Match), only if they are still at that version."""
     before = store.get_channels(session, tenant, jobcoach_id)
     if before is not None and before["webhook_secret"] and before["webhook_secret"] == channels.get("webhook_secret"):
         # Setting the channels again with the same secret (to change the e-mail, say) leaves a rotation's
@@ -124,7 +127,7 @@ def set_channels(session: Session, tenant: str, jobcoach_id: str, channels: dict
             "webhook_secret_previous": before["webhook_secret_previous"],
             "webhook_secret_previous_until": before["webhook_secret_previous_until"],
         }
-    row = store.put_channels(session, tenant, jobcoach_id, channels)
+    row = store.put_channels(session, tenant, jobcoach_id, channels, expected_version)
     data = {"jobcoach_id": jobcoach_id, "work_email": row["email"]}
     _publish(session, EventType.JOBCOACH_CHANNELS_CHANGED, tenant, jobcoach_id, data)
     return row

@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.notification.domain import ESCALATES_TO, JOBCOACH, OPERATORS
+from shared.audit import audit_table
 from shared.consumer import processed_events_table
-from shared.db import UtcDateTime, affected_rows, utcnow
+from shared.db import StaleVersion, UtcDateTime, affected_rows, utcnow
 from shared.events import message_key
 from shared.idempotency import idempotency_table
 from shared.outbox import Outbox, outbox_table
@@ -28,6 +29,7 @@ outbox = Outbox(outbox_table(metadata))
 # The web layer's tables (shared.web): stored answers to Idempotency-Key requests, rate-limit counters.
 idempotency_table(metadata)
 rate_limit_table(metadata)
+audit_log = audit_table(metadata)
 
 alerts = sa.Table(
     "alerts",
@@ -75,6 +77,8 @@ channels = sa.Table(
     sa.Column("email", sa.String(254), nullable=True),
     # E-mail only the daily digest instead of one mail per alert.
     sa.Column("digest", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Counts every change: the ETag is made from it, and a conditional change names the version it read.
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
@@ -152,9 +156,21 @@ def get_channels(session: Session, tenant: str, jobcoach_id: str) -> dict | None
     return row._asdict() if row else None
 
 
-def put_channels(session: Session, tenant: str, jobcoach_id: str, values: dict) -> dict:
-    session.execute(channels.delete().where(channels.c.tenant == tenant, channels.c.jobcoach_id == jobcoach_id))
-    session.execute(channels.insert().values(tenant=tenant, jobcoach_id=jobcoach_id, updated_at=utcnow(), **values))
+def put_channels(
+    session: Session, tenant: str, jobcoach_id: str, values: dict, expected_version: int | None = None
+) -> dict:
+    """Replace the jobcoach's channels; with ``expected_version``, only if they are still at that version
+    (else :class:`StaleVersion`, and nothing changed)."""
+    where = [channels.c.tenant == tenant, channels.c.jobcoach_id == jobcoach_id]
+    if expected_version is not None:
+        where.append(channels.c.version == expected_version)
+    replaced = session.execute(sa.delete(channels).where(*where).returning(channels.c.version)).scalar()
+    if expected_version is not None and replaced is None:
+        raise StaleVersion("channels")
+    version = (replaced or 0) + 1
+    session.execute(
+        channels.insert().values(tenant=tenant, jobcoach_id=jobcoach_id, updated_at=utcnow(), version=version, **values)
+    )
     row = get_channels(session, tenant, jobcoach_id)
     assert row is not None, "inserted in this transaction"
     return row
@@ -174,6 +190,8 @@ def rotate_webhook_secret(
             webhook_secret_previous=current,
             webhook_secret_previous_until=previous_until,
             updated_at=utcnow(),
+            # A rotation is a change like any other: a PUT holding the tag read before it must not undo it.
+            version=channels.c.version + 1,
         )
     )
     return get_channels(session, tenant, jobcoach_id) if affected_rows(result) else None

@@ -20,7 +20,7 @@ from shared.db import Database
 from shared.events import EventType
 from shared.registry import Registry
 from shared.topics import Topic
-from shared.worker import WorkerLoop, consumer_loop, main_for, outbox_relay_loop
+from shared.worker import WorkerLoop, audit_purge_loop, consumer_loop, main_for, outbox_relay_loop
 
 TOPICS = [Topic.MATCH_EVENTS, Topic.PLACEMENT_EVENTS, Topic.CANDIDATE_EVENTS]
 
@@ -78,6 +78,7 @@ def bootstrap(settings: Settings, db: Database | None = None, clock: Clock | Non
         WorkerLoop("email-delivery", mail.run),
         escalator.loop(schedule.escalation_poll_s),
         outbox_relay_loop(settings, db, store.outbox),
+        audit_purge_loop(settings, db, store.audit_log, clock),
     ]
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from shared.audit import audit_table
 from shared.db import StaleVersion, UtcDateTime, affected_rows, utcnow
 from shared.idempotency import idempotency_table
 from shared.outbox import Outbox, outbox_table
@@ -37,6 +38,7 @@ vacancies = sa.Table(
 outbox = Outbox(outbox_table(metadata))
 idempotency_table(metadata)
 rate_limit_table(metadata)
+audit_log = audit_table(metadata)
 
 
 def _as_dict(row) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Flask, Response, g, jsonify, redirect, request, send_from_directory, session, url_for
+from flask import Flask, Response, current_app, g, jsonify, redirect, request, send_from_directory, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -16,7 +16,7 @@ from services.workspace import config, domain, sessions
 from services.workspace.client import ApiError
 from services.workspace.context import WorkspaceContext
 from services.workspace.pages import auth, employer, jobcoach, region
-from services.workspace.pages.common import NAVIGATION, ROLE_LABELS, person, render
+from services.workspace.pages.common import NAVIGATION, ROLE_LABELS, is_htmx, person, render, safe_next
 from shared import metrics
 from shared.config import trusted_proxy_hops
 from shared.logging import configure_logging
@@ -139,9 +139,17 @@ def _add_error_pages(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api(error: ApiError):
         if error.status == 401:
-            # The key ended (revoked or expired) under a live session: sign in again, then come back.
+            # The session's key was revoked (or expired) under a live session: whoever revoked it meant the
+            # person to be out, so the session ends here too, and the sign-in page says why.
+            token = session.get("sid")
+            if isinstance(token, str):
+                sessions.sign_out(current_app.extensions["workspace"], token)
             session.clear()
-            return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+            target = url_for("auth.sign_in", ended=1, next=safe_next(request.full_path.rstrip("?")))
+            if is_htmx():
+                # A fragment request would swap the sign-in page into the page; htmx navigates instead.
+                return "", 200, {"HX-Redirect": target}
+            return redirect(target)
         if error.status in (403, 404, 409, 413):
             return page(error.status)
         if error.status == 429:

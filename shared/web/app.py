@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Self
 
+import sqlalchemy as sa
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask_smorest import Blueprint
 from werkzeug.exceptions import InternalServerError
@@ -21,12 +22,14 @@ from shared.db import Database, StaleVersion, is_transient, utcnow
 from shared.logging import configure_logging
 from shared.registry import Registry
 from shared.tenant_settings import TenantSettings
+from shared.web.audit import audit_blueprint
 from shared.web.blueprint import URL_CONVERTERS
 from shared.web.conditional import STALE_DETAIL
 from shared.web.openapi import ProblemApi, init_openapi, openapi_config
 from shared.web.problems import VALIDATION_PROBLEM, problem, problem_from_http_exception
 from shared.web.proxies import trust_proxies
 from shared.web.ratelimit import RateLimitConfig, init_rate_limits
+from shared.web.request_id import init_request_ids
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +110,9 @@ def build_app(
     title: str,
     description: str,
     prime_tenant_metrics: Callable[[list[str]], None] | None = None,
+    audit_log: sa.Table | None = None,
 ) -> Flask:
+    """The service's app; with ``audit_log`` (its audit table) it also serves the operators' audit route."""
     settings = context.settings
     configure_logging(settings.service, settings.log_level)
     tracing.configure(settings.service)
@@ -121,6 +126,9 @@ def build_app(
     api = init_openapi(app, URL_CONVERTERS.values())
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
+    if audit_log is not None:
+        api.register_blueprint(audit_blueprint(audit_log))
+    init_request_ids(app)
     init_rate_limits(app, rate_limit_config(settings), context.db)
 
     @app.errorhandler(StaleVersion)

@@ -169,6 +169,13 @@ def mark_etag(view):
     return view
 
 
+def mark_if_match(view):
+    """Document that a POST that changes an existing resource (a placement's check-in or end) honours
+    ``If-Match`` like a PATCH does. Put it above ``authorize``, with :func:`mark_etag`."""
+    view._apidoc = {**getattr(view, "_apidoc", {}), "werkbrug_if_match": True}
+    return view
+
+
 def _add_response(responses: dict, status: int) -> None:
     if status not in responses and str(status) not in responses:
         responses[status] = HTTPStatus(status).name
@@ -198,7 +205,7 @@ def document_http_semantics(doc: dict, doc_info: dict, *, method: str, **kwargs)
             _add_response(responses, 409)
             _add_response(responses, 422)
     etagged = doc_info.get("werkbrug_etag", False)
-    if etagged and method in ("patch", "delete"):
+    if etagged and (method in ("patch", "put", "delete") or doc_info.get("werkbrug_if_match")):
         parameters.append(dict(IF_MATCH_PARAMETER))
         for status in (400, 412, 428):
             _add_response(responses, status)

@@ -363,7 +363,7 @@ def test_an_unknown_vacancy_is_404(matching, keys, tenant):
 # Side effects
 
 
-AUDIT_TABLES = {"ranking_log", "exposure_counts"}
+AUDIT_TABLES = {"ranking_log", "exposure_counts", "audit_log"}
 
 
 def test_reading_matches_changes_nothing_but_the_audit_trail(matching, feed, keys, tenant):
@@ -379,6 +379,8 @@ def test_reading_matches_changes_nothing_but_the_audit_trail(matching, feed, key
         name: rows for name, rows in before.items() if name not in AUDIT_TABLES
     }
     assert len(after["ranking_log"]) == len(before["ranking_log"]) + 2
+    # The jobcoach read about one candidate; the employer's anonymous profiles name none.
+    assert [row[5:7] for row in after["audit_log"]] == [("read", candidate_id)]
 
 
 def test_posting_a_fitting_vacancy_proposes_the_candidate_to_their_jobcoach_once(matching, feed, keys, tenant):

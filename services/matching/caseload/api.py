@@ -9,16 +9,20 @@ from services.matching.caseload import commands
 from services.matching.caseload.schemas import CaseloadPageSchema, CaseloadQuerySchema
 from services.matching.context import context
 from services.matching.placements.commands import local_today
+from services.matching.store import audit_log
+from shared.web.audit import Auditor, from_items
 from shared.web.auth import authorize, current_principal
 from shared.web.blueprint import Blueprint
 from shared.web.resources import page_bounds, page_of
 
 blp = Blueprint("caseload", __name__, url_prefix="/v1/tenants/<tenant:tenant>", description="Caseload")
+audit = Auditor(audit_log)
 
 
 @blp.route("/caseload")
 class Caseload(MethodView):
     @authorize("jobcoach", "operator")
+    @audit("read", from_items())
     @blp.arguments(CaseloadQuerySchema, location="query")
     @blp.response(200, CaseloadPageSchema)
     def get(self, query, tenant):

@@ -17,6 +17,8 @@ from services.matching.introductions.schemas import (
     IntroductionPageSchema,
     JobcoachIntroductionSchema,
 )
+from services.matching.store import audit_log
+from shared.web.audit import Auditor, from_answer, from_items
 from shared.web.auth import authorize, current_principal, current_subject
 from shared.web.blueprint import Blueprint
 from shared.web.resources import PageQuerySchema, conflict, not_found, page_bounds, page_of
@@ -24,6 +26,7 @@ from shared.web.resources import PageQuerySchema, conflict, not_found, page_boun
 blp = Blueprint(
     "introductions", __name__, url_prefix="/v1/tenants/<tenant:tenant>", description="Interest and introductions"
 )
+audit = Auditor(audit_log)
 
 
 def _refuse(exc: commands.IntroductionRefused) -> NoReturn:
@@ -56,6 +59,7 @@ class Interest(MethodView):
 @blp.route("/introductions")
 class Introductions(MethodView):
     @authorize("jobcoach", "employer")
+    @audit("read", from_items())
     @blp.arguments(PageQuerySchema, location="query")
     @blp.response(200, IntroductionPageSchema)
     def get(self, query, tenant):
@@ -79,6 +83,7 @@ def _answer(tenant: str, introduction_id: str, answer: str):
 @blp.route("/introductions/<id:introduction_id>/accept")
 class AcceptIntroduction(MethodView):
     @authorize("jobcoach")
+    @audit("change", from_answer())
     @blp.response(200, JobcoachIntroductionSchema)
     @blp.alt_response(404, description="No such introduction of the caller's candidates")
     @blp.alt_response(409, description="Answered already")
@@ -90,6 +95,7 @@ class AcceptIntroduction(MethodView):
 @blp.route("/introductions/<id:introduction_id>/decline")
 class DeclineIntroduction(MethodView):
     @authorize("jobcoach")
+    @audit("change", from_answer())
     @blp.response(200, JobcoachIntroductionSchema)
     @blp.alt_response(404, description="No such introduction of the caller's candidates")
     @blp.alt_response(409, description="Answered already")

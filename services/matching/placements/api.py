@@ -24,11 +24,16 @@ from services.matching.placements.schemas import (
     PlacementSchema,
 )
 from services.matching.settings import MatchingSettings
+from services.matching.store import audit_log
+from shared.web.audit import Auditor, from_answer, from_items
 from shared.web.auth import authorize, current_principal, current_subject
 from shared.web.blueprint import Blueprint
+from shared.web.conditional import etag_header, expected_version
+from shared.web.openapi import mark_etag, mark_if_match
 from shared.web.resources import conflict, invalid, page_bounds, page_of
 
 blp = Blueprint("placements", __name__, url_prefix="/v1/tenants/<tenant:tenant>", description="Placements and insights")
+audit = Auditor(audit_log)
 
 
 def _today():
@@ -38,6 +43,18 @@ def _today():
 
 def _cadence(tenant: str) -> Cadence:
     return Cadence.from_settings(context().registry.settings(tenant))
+
+
+KIND = "placement"
+
+
+def _expected_version(tenant: str, placement_id: str) -> int | None:
+    """The version a change must still find, from If-Match (412, 428 or 400 as the header asks)."""
+    try:
+        current = commands.current_placement(context().db, tenant, current_principal(), placement_id)
+    except commands.PlacementRuleBroken as exc:
+        _refuse(exc)
+    return expected_version(KIND, current, tenant)
 
 
 def _refuse(exc: commands.PlacementRuleBroken) -> NoReturn:
@@ -85,6 +102,7 @@ def placement_view(placement: Mapping[str, Any], cadence: Cadence) -> dict:
 @blp.route("/placements")
 class Placements(MethodView):
     @authorize("jobcoach", "operator")
+    @audit("read", from_items())
     @blp.arguments(PlacementListQuerySchema, location="query")
     @blp.response(200, PlacementPageSchema)
     def get(self, query, tenant):
@@ -96,7 +114,9 @@ class Placements(MethodView):
         cadence = _cadence(tenant)
         return page_of([placement_view(row, cadence) for row in rows], total, query)
 
+    @mark_etag
     @authorize("jobcoach")
+    @audit("create", from_answer())
     @blp.arguments(PlacementCreateSchema)
     @blp.response(201, PlacementSchema)
     @blp.alt_response(404, description="No such candidate of the caller's, or no such vacancy")
@@ -109,12 +129,14 @@ class Placements(MethodView):
         except commands.PlacementRuleBroken as exc:
             _refuse(exc)
         location = url_for("placements.Placement", tenant=tenant, placement_id=placement["id"])
-        return placement_view(placement, _cadence(tenant)), 201, {"Location": location}
+        return placement_view(placement, _cadence(tenant)), 201, {"Location": location, **etag_header(KIND, placement)}
 
 
 @blp.route("/placements/<id:placement_id>")
 class Placement(MethodView):
+    @mark_etag
     @authorize("jobcoach", "operator")
+    @audit("read", from_answer())
     @blp.response(200, PlacementDetailSchema)
     def get(self, tenant, placement_id):
         """A placement with its current risk score and reasons, and its latest check-ins"""
@@ -122,12 +144,16 @@ class Placement(MethodView):
             placement, recent = commands.get_placement(context().db, tenant, current_principal(), placement_id)
         except commands.PlacementRuleBroken as exc:
             _refuse(exc)
-        return {**placement_view(placement, _cadence(tenant)), "recent_checkins": recent}
+        view = {**placement_view(placement, _cadence(tenant)), "recent_checkins": recent}
+        return view, 200, etag_header(KIND, placement)
 
 
 @blp.route("/placements/<id:placement_id>/checkins")
 class Checkins(MethodView):
+    @mark_etag
+    @mark_if_match
     @authorize("jobcoach")
+    @audit("change", from_answer("placement.candidate_id"))
     @blp.arguments(CheckinCreateSchema)
     @blp.response(201, CheckinResultSchema)
     @blp.alt_response(404, description="No such placement of the caller's")
@@ -136,20 +162,24 @@ class Checkins(MethodView):
     def post(self, fields, tenant, placement_id):
         """Record a check-in: wellbeing, hours, absence and signals; the placement is rescored"""
         settings = context().registry.settings(tenant, MatchingSettings)
+        version = _expected_version(tenant, placement_id)
         try:
             checkin, placement = commands.check_in(
-                context().db, tenant, current_principal(), placement_id, fields, _today(), settings
+                context().db, tenant, current_principal(), placement_id, fields, _today(), settings, version
             )
         except commands.PlacementRuleBroken as exc:
             _refuse(exc)
         view = placement_view(placement, Cadence.from_settings(settings))
         location = url_for("placements.Placement", tenant=tenant, placement_id=placement_id)
-        return {**checkin, "placement": view}, 201, {"Location": location}
+        return {**checkin, "placement": view}, 201, {"Location": location, **etag_header(KIND, placement)}
 
 
 @blp.route("/placements/<id:placement_id>/end")
 class PlacementEnd(MethodView):
+    @mark_etag
+    @mark_if_match
     @authorize("jobcoach")
+    @audit("change", from_answer())
     @blp.arguments(PlacementEndSchema)
     @blp.response(200, PlacementSchema)
     @blp.alt_response(404, description="No such placement of the caller's")
@@ -157,13 +187,14 @@ class PlacementEnd(MethodView):
     @blp.alt_response(422, description="Invalid fields, or a date in the future, before the start or last check-in")
     def post(self, fields, tenant, placement_id):
         """End a placement with its outcome"""
+        version = _expected_version(tenant, placement_id)
         try:
             placement = commands.end_placement(
-                context().db, tenant, current_principal(), placement_id, fields, _today()
+                context().db, tenant, current_principal(), placement_id, fields, _today(), version
             )
         except commands.PlacementRuleBroken as exc:
             _refuse(exc)
-        return placement_view(placement, _cadence(tenant))
+        return placement_view(placement, _cadence(tenant)), 200, etag_header(KIND, placement)
 
 
 @blp.route("/insights")

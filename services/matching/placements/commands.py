@@ -24,7 +24,7 @@ from services.matching.placements.cadence import Cadence
 from services.matching.ranking import store as ranking_store
 from services.matching.settings import MatchingSettings
 from shared.clock import Clock
-from shared.db import Database, utcnow
+from shared.db import Database, StaleVersion, utcnow
 from shared.events import EventType
 
 # Dates a jobcoach writes are Dutch calendar days: "today" is today in the Netherlands.
@@ -119,13 +119,16 @@ def check_in(
     fields: dict,
     today: date,
     settings: MatchingSettings,
+    expected_version: int | None = None,
 ) -> tuple[dict, dict]:
     """Record a check-in, rescore the placement, alert when the score rose above the threshold.
 
-    Returns the check-in and the placement as they are afterwards.
+    Returns the check-in and the placement as they are afterwards. With ``expected_version`` (from
+    If-Match), only while the placement is still at that version.
     """
     with db.session() as session:
         placement = _visible(session, tenant, principal, placement_id, for_update=True)
+        _require_version(placement, expected_version)
         if placement["status"] != "active":
             raise Conflict("The placement has ended: it takes no more check-ins.")
         day = fields["date"]
@@ -174,7 +177,7 @@ def check_in(
             "risk_episode": state.episode,
         }
         store.update_placement(session, tenant, placement_id, changes)
-        placement = {**placement, **changes}
+        placement = {**placement, **changes, "version": placement["version"] + 1}
         emit(
             session,
             EventType.PLACEMENT_CHECKED_IN,
@@ -229,9 +232,18 @@ def assess(
     return model.assess(values, risk.recent_signals([c for c in history if c.date <= as_of]))
 
 
-def end_placement(db: Database, tenant: str, principal, placement_id: str, fields: dict, today: date) -> dict:
+def end_placement(
+    db: Database,
+    tenant: str,
+    principal,
+    placement_id: str,
+    fields: dict,
+    today: date,
+    expected_version: int | None = None,
+) -> dict:
     with db.session() as session:
         placement = _visible(session, tenant, principal, placement_id, for_update=True)
+        _require_version(placement, expected_version)
         if placement["status"] != "active":
             raise Conflict("The placement has ended already.")
         day = fields["date"]
@@ -261,7 +273,7 @@ def end_placement(db: Database, tenant: str, principal, placement_id: str, field
                 "ladder_step_after": _ladder_step_after(session, tenant, placement, fields["outcome"]),
             },
         )
-        return {**placement, **changes}
+        return {**placement, **changes, "version": placement["version"] + 1}
 
 
 def _ladder_step_after(session: Session, tenant: str, placement: Mapping[str, Any], outcome: str) -> int | None:
@@ -271,6 +283,18 @@ def _ladder_step_after(session: Session, tenant: str, placement: Mapping[str, An
         return None
     vacancy = ranking_store.get_vacancy(session, tenant, placement["vacancy_id"]) or {}
     return ladder.step_after(outcome, candidate["ladder_step"], vacancy.get("kind"))
+
+
+def _require_version(placement: dict, expected_version: int | None) -> None:
+    # Read under the row lock, so no other change can come between this check and the update.
+    if expected_version is not None and placement["version"] != expected_version:
+        raise StaleVersion("placement")
+
+
+def current_placement(db: Database, tenant: str, principal, placement_id: str) -> dict:
+    """The stored placement the caller may see, for checking If-Match before a change."""
+    with db.session() as session:
+        return _visible(session, tenant, principal, placement_id)
 
 
 def _visible(session: Session, tenant: str, principal, placement_id: str, *, for_update: bool = False) -> dict:

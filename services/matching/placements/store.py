@@ -52,6 +52,8 @@ placements = sa.Table(
     sa.Column("buddy_arranged", sa.Boolean, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # Counts every change: the ETag is made from it, and a conditional change names the version it read.
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.Index("ix_placements_jobcoach", "tenant", "jobcoach_id", "status", "created_at"),
     sa.Index("ix_placements_candidate", "tenant", "candidate_id"),
     sa.Index("ix_placements_status", "tenant", "status"),
@@ -137,6 +139,7 @@ def insert_placement(session: Session, tenant: str, values: dict) -> None:
             at_risk=False,
             risk_episode=0,
             overdue_episode=0,
+            version=1,
             created_at=now,
             updated_at=now,
             **values,
@@ -157,7 +160,7 @@ def update_placement(session: Session, tenant: str, placement_id: str, values: d
     session.execute(
         placements.update()
         .where(placements.c.tenant == tenant, placements.c.id == placement_id)
-        .values(**values, updated_at=utcnow())
+        .values(**values, updated_at=utcnow(), version=placements.c.version + 1)
     )
 
 
@@ -240,7 +243,12 @@ def mark_overdue(session: Session, tenant: str, placement_id: str, gap_start: da
             placements.c.status == "active",
             sa.or_(placements.c.overdue_since.is_(None), placements.c.overdue_since != gap_start),
         )
-        .values(overdue_since=gap_start, overdue_episode=placements.c.overdue_episode + 1, updated_at=utcnow())
+        .values(
+            overdue_since=gap_start,
+            overdue_episode=placements.c.overdue_episode + 1,
+            updated_at=utcnow(),
+            version=placements.c.version + 1,
+        )
     )
     if affected_rows(updated) != 1:
         return None
@@ -284,7 +292,7 @@ def reassign_jobcoach(session: Session, tenant: str, candidate_id: str, jobcoach
             placements.c.candidate_id == candidate_id,
             placements.c.jobcoach_id != jobcoach_id,
         )
-        .values(jobcoach_id=jobcoach_id, updated_at=utcnow())
+        .values(jobcoach_id=jobcoach_id, updated_at=utcnow(), version=placements.c.version + 1)
     )
 
 

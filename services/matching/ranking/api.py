@@ -19,12 +19,15 @@ from services.matching.ranking.schemas import (
     RankingLogSchema,
     VacancyMatchesSchema,
 )
+from services.matching.store import audit_log
 from shared.vocabulary import SUPPORT_CODES
+from shared.web.audit import Auditor
 from shared.web.auth import authorize, current_principal
 from shared.web.blueprint import Blueprint
 from shared.web.resources import not_found
 
 blp = Blueprint("matches", __name__, url_prefix="/v1/tenants/<tenant:tenant>", description="Rankings")
+audit = Auditor(audit_log)
 
 
 def profile_ref(vacancy_id: str, candidate_id: str) -> str:
@@ -58,6 +61,7 @@ def _answer(key: str, subject_id: str, ranked: RankedList, items: list[dict]) ->
 @blp.route("/candidates/<id:candidate_id>/matches")
 class CandidateMatches(MethodView):
     @authorize("jobcoach")
+    @audit("read")
     @blp.arguments(MatchQuerySchema, location="query")
     @blp.response(200, CandidateMatchesSchema)
     def get(self, query, tenant, candidate_id):

@@ -13,6 +13,7 @@ from shared.registry import RegistryError
 blp = Blueprint("auth", __name__)
 
 WRONG = "Het e-mailadres of het wachtwoord klopt niet."
+SESSION_ENDED = "Je bent uitgelogd, omdat je toegang is ingetrokken of verlopen. Log opnieuw in om verder te gaan."
 
 
 def _client_address() -> str:
@@ -26,7 +27,8 @@ def sign_in():
     if request.method == "GET":
         if person() is not None:
             return redirect(next_url or home_url())
-        return render("sign_in.html", next_url=next_url, email="")
+        notice = SESSION_ENDED if request.args.get("ended") else None
+        return render("sign_in.html", next_url=next_url, email="", notice=notice)
     email = (request.form.get("email") or "").strip()
     password = request.form.get("password") or ""
     outcome = sessions.sign_in(context(), email, password, _client_address())
