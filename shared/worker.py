@@ -7,22 +7,26 @@ supervises it restarts it.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
 import threading
 from collections.abc import Callable
+from socketserver import ThreadingMixIn
 from typing import TypeVar
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import sqlalchemy as sa
-from kafka import KafkaConsumer
+from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.errors import KafkaError
-from prometheus_client import start_http_server
+from prometheus_client import make_wsgi_app
 
 from shared import metrics
 from shared.config import Settings
 from shared.consumer import EventConsumer, HandlerTable, TombstoneTable
 from shared.db import Database
+from shared.health import PROCESS_HEALTH, ProcessHealth
 from shared.kafka import make_consumer, make_producer
 from shared.logging import configure_logging
 from shared.loops import WorkerLoop
@@ -58,6 +62,23 @@ def _wait_for_topics(consumer: KafkaConsumer, topics: list[str], stop: threading
         stop.wait(0.5)
 
 
+class _HoldingPartitions(ConsumerRebalanceListener):
+    """Ready from the end of a group join until the next rebalance takes the partitions away.
+
+    A replica beyond the partition count is assigned nothing; it is ready all the same, having joined, so
+    that a rollout is not held up by a spare.
+    """
+
+    def __init__(self, set_ready: Callable[[bool], None]) -> None:
+        self.set_ready = set_ready
+
+    def on_partitions_revoked(self, revoked) -> None:
+        self.set_ready(False)
+
+    def on_partitions_assigned(self, assigned) -> None:
+        self.set_ready(True)
+
+
 def outbox_relay_loop(settings: Settings, db: Database, outbox: Outbox) -> WorkerLoop:
     def new_producer():
         return make_producer(settings.kafka_bootstrap_servers, f"{settings.service}-outbox-relay")
@@ -82,13 +103,19 @@ def consumer_loop(
     topics: list[str],
     handlers: HandlerTable,
     tombstone_handlers: TombstoneTable | None = None,
+    health: ProcessHealth = PROCESS_HEALTH,
 ) -> WorkerLoop:
     metrics.prime_consumer_series(topics)
+    holding_partitions = health.condition("consumer holds its partitions")
 
     def run(stop: threading.Event) -> None:
         bootstrap = settings.kafka_bootstrap_servers
         consumer = connect_with_retry(
-            lambda: make_consumer(bootstrap, settings.consumer_group, f"{settings.service}-consumer"), stop, "consumer"
+            lambda: make_consumer(
+                bootstrap, settings.consumer_group, f"{settings.service}-consumer", settings.group_instance_id
+            ),
+            stop,
+            "consumer",
         )
         dead_letters = connect_with_retry(
             lambda: make_producer(bootstrap, f"{settings.service}-dead-letters"), stop, "dead letters"
@@ -96,7 +123,7 @@ def consumer_loop(
         if consumer is None or dead_letters is None:
             return
         _wait_for_topics(consumer, topics, stop)
-        consumer.subscribe(topics)
+        consumer.subscribe(topics, listener=_HoldingPartitions(holding_partitions))
         try:
             EventConsumer(
                 db=db,
@@ -108,9 +135,51 @@ def consumer_loop(
                 tombstone_handlers=tombstone_handlers,
             ).run(stop)
         finally:
+            # EventConsumer.run has closed the consumer by now, which leaves the group (a static member
+            # keeps its place for the session timeout instead, to come back to).
+            holding_partitions(False)
             dead_letters.close(timeout=5)
 
     return WorkerLoop("consumer", run)
+
+
+def health_app(health: ProcessHealth, stopping: threading.Event):
+    """The worker's port: ``/livez`` (every loop comes round), ``/readyz`` (events flow), anything else
+    the Prometheus metrics."""
+    metrics_app = make_wsgi_app()
+
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/livez":
+            stalled = health.stalled()
+            body = {"status": "live" if not stalled else "stalled", "stalled": stalled}
+            ok = not stalled
+        elif path == "/readyz":
+            waiting = health.not_ready() + (["stopping"] if stopping.is_set() else [])
+            body = {"status": "ready" if not waiting else "not ready", "waiting_for": waiting}
+            ok = not waiting
+        else:
+            return metrics_app(environ, start_response)
+        start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
+
+    return app
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):
+        # Probes every few seconds would drown the process's own log.
+        pass
+
+
+def serve_health(host: str, port: int, app) -> WSGIServer:
+    server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+    return server
 
 
 def run_worker(
@@ -131,7 +200,7 @@ def run_worker(
     signal.signal(signal.SIGINT, _stop)
     if prime_tenant_metrics is not None:
         metrics.prime_tenant_series_from(Registry(Database(settings.registry_database_url)), prime_tenant_metrics)
-    start_http_server(settings.worker_metrics_port, addr=settings.host)
+    server = serve_health(settings.host, settings.worker_metrics_port, health_app(PROCESS_HEALTH, stop))
     if on_start is not None:
         on_start()
 
@@ -151,6 +220,7 @@ def run_worker(
         pass
     for thread in threads:
         thread.join(timeout=15)
+    server.shutdown()
     return 1 if failed.is_set() else 0
 
 
