@@ -101,6 +101,10 @@ PROBLEMS: dict[int, tuple[str, dict]] = {
         "Too many requests for this API key; retry after `Retry-After` seconds.",
         _example(429, "Too many requests for this API key (120 per 1 minute)."),
     ),
+    503: (
+        "Not yet: what the answer needs is being prepared; retry after `Retry-After` seconds.",
+        _example(503, "This region's matching index is being built; retry after Retry-After."),
+    ),
 }
 
 IDEMPOTENCY_KEY_PARAMETER = {
@@ -149,7 +153,7 @@ class ProblemApi(Api):
                 "content": {PROBLEM_JSON: {"schema": ProblemSchema, "example": example}},
                 "headers": dict(_RATE_LIMIT_HEADERS),
             }
-            if status in (409, 429):
+            if status in (409, 429, 503):
                 response["headers"]["Retry-After"] = {
                     "description": "Seconds to wait before retrying.",
                     "schema": {"type": "integer"},

@@ -121,6 +121,11 @@ def test_a_region_whose_index_is_being_built_gets_503_with_retry_after_then_its_
     assert int(warming.headers["Retry-After"]) >= 1
     assert warming.get_json()["status"] == 503
 
+    documented = client.get("/openapi.json").get_json()
+    responses = documented["paths"]["/v1/tenants/{tenant}/vacancies/{vacancy_id}/matches"]["get"]["responses"]
+    assert "503" in responses
+    assert "Retry-After" in documented["components"]["responses"]["SERVICE_UNAVAILABLE"]["headers"]
+
     gated.gate.set()
     cache.wait_for_refits()
     assert client.get(path, headers=bearer(keys["employer"])).status_code == 200
