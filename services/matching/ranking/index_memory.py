@@ -39,7 +39,10 @@ def _measure(value: object, seen: set[int]) -> int:
     if isinstance(value, _SCALARS):
         return sys.getsizeof(value)
     if isinstance(value, dict):
-        return sys.getsizeof(value) + _measure_items(list(value.items()), len(value), seen)
+        # Keys and values apart: an items() pair is made for the occasion, and its id would be reused by
+        # the next one, which the seen set would then skip.
+        keys, values = list(value.keys()), list(value.values())
+        return sys.getsizeof(value) + _measure_items(keys, len(keys), seen) + _measure_items(values, len(values), seen)
     if isinstance(value, list | tuple | set | frozenset):
         return sys.getsizeof(value) + _measure_items(value, len(value), seen)
     if hasattr(value, "__dict__"):
