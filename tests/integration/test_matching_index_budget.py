@@ -105,6 +105,10 @@ def test_warm_up_stops_at_the_budget_and_leaves_the_rest_to_their_first_use(matc
     assert cache.tenants() == sorted(regions[:2])
     assert cache.held_bytes() == 200
 
+    larger_than_the_budget = IndexCache(matching.db, memory_budget_bytes=50, size_of=lambda _index: 100)
+    assert larger_than_the_budget.warm(lambda: regions) == 1, "a region larger than the budget is still served"
+    assert larger_than_the_budget.tenants() == [regions[0]]
+
 
 def test_a_region_whose_index_is_being_built_gets_503_with_retry_after_then_its_matches(
     matching, registry, feed, keys, tenant, monkeypatch

@@ -314,10 +314,15 @@ class IndexCache:
                         continue
                     entry.refitting = True
                 self._refit(tenant, entry, evict=False)
-                if self.memory_budget_bytes is not None and self.held_bytes() > self.memory_budget_bytes:
-                    # It does not fit beside those built before it, and the rest would only push those out:
-                    # the first use of each builds it.
-                    self.forget(tenant)
+                held = self.held_bytes()
+                if self.memory_budget_bytes is not None and held > self.memory_budget_bytes:
+                    # The budget is full, and the rest would only push out what was built: the first use of
+                    # each builds it. This one stays if it is alone (a region larger than the budget is
+                    # still served), and goes if it does not fit beside those built before it.
+                    if held > entry.size:
+                        self.forget(tenant)
+                    else:
+                        built += 1
                     break
                 built += 1
         except Exception as exc:
