@@ -63,10 +63,11 @@ def _wait_for_topics(consumer: KafkaConsumer, topics: list[str], stop: threading
 
 
 class _HoldingPartitions(ConsumerRebalanceListener):
-    """Ready from the end of a group join until the next rebalance takes the partitions away.
+    """Ready from the end of a group join that gave partitions until the next rebalance takes them away.
 
-    A replica beyond the partition count is assigned nothing; it is ready all the same, having joined, so
-    that a rollout is not held up by a spare.
+    A join made before the consumer's metadata knows a topic hands out nothing, and the next join all:
+    an empty assignment is not ready. (So a replica beyond the partition count is never ready either:
+    no event flows through it; the autoscalers stop at the partition count.)
     """
 
     def __init__(self, set_ready: Callable[[bool], None]) -> None:
@@ -76,7 +77,7 @@ class _HoldingPartitions(ConsumerRebalanceListener):
         self.set_ready(False)
 
     def on_partitions_assigned(self, assigned) -> None:
-        self.set_ready(True)
+        self.set_ready(bool(assigned))
 
 
 def outbox_relay_loop(settings: Settings, db: Database, outbox: Outbox) -> WorkerLoop:
