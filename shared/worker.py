@@ -1,8 +1,10 @@
-"""The background process every service runs beside its web app: a few loops in threads, one metrics port.
+"""The background process every service runs beside its web app: a few loops in threads, one port for
+metrics and health (see :mod:`shared.health`).
 
 Each loop is a callable taking a ``threading.Event`` and returning when it is set. SIGTERM or SIGINT sets
 it; a loop that dies unexpectedly stops the others and the process exits non-zero, so that whatever
-supervises it restarts it.
+supervises it restarts it. On the way out the consumer is closed, which leaves its group, before the
+process exits.
 """
 
 from __future__ import annotations
