@@ -15,6 +15,7 @@ from bench import (
     api_throughput,
     matching_quality,
     matching_speed,
+    restart_readiness,
     webhook_isolation,
     workspace_pages,
 )
@@ -26,6 +27,7 @@ BENCHMARKS = {
     "api-conformance": api_conformance.run,
     "matching-quality": matching_quality.run,
     "matching-speed": matching_speed.run,
+    "restart-readiness": restart_readiness.run,
     "webhook-isolation": webhook_isolation.run,
     "workspace-pages": workspace_pages.run,
 }

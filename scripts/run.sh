@@ -27,7 +27,7 @@ Werkbrug is starting (Ctrl-C stops everything).
   vacancy       http://127.0.0.1:8102
   matching      http://127.0.0.1:8103
   notification  http://127.0.0.1:8104
-  worker metrics on 9101-9104; Kafka on 127.0.0.1:9092; data under var/
+  worker metrics and health (/livez, /readyz) on 9101-9104; Kafka on 127.0.0.1:9092; data under var/
 Demo tenant: noord-limburg. Demo keys (also in var/demo-keys.env, for 'source var/demo-keys.env'):
 $(sed 's/^/  /' <<<"$keys")
 Demo people for the workspace (role, e-mail, password; new passwords every run):
@@ -39,6 +39,17 @@ BANNER
 # trap stops the wait when the run ends before they do.
 ( source var/demo-keys.env && exec werkbrug demo load --tenant noord-limburg ) &
 demo_load=$!
-trap 'kill "$demo_load" 2>/dev/null || true' EXIT
+
+# Ready means events flow: every web process's database answers and every worker's consumer holds its
+# partitions. Until then a candidate registered in the walkthrough would wait in Kafka for a group to form.
+(
+  started=$SECONDS
+  for url in http://127.0.0.1:{8100..8104}/readyz http://127.0.0.1:{9101..9104}/readyz; do
+    until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; do sleep 0.5; done
+  done
+  echo "Werkbrug is ready after $((SECONDS - started)) s: every process answers and every worker holds its partitions."
+) &
+ready_wait=$!
+trap 'kill "$demo_load" "$ready_wait" 2>/dev/null || true' EXIT
 
 honcho start -f Procfile

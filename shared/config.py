@@ -71,6 +71,10 @@ class Settings:
     ratelimit_sync_hits: int = 10
     # How long the audit log keeps who read or changed which candidate; the worker purges older rows.
     audit_retention_days: int = 365
+    # Static group membership (KIP-345): a worker that comes back under the same id within the session
+    # timeout takes its partitions back at once, without a rebalance. Only for names that survive a
+    # restart (the local run's processes, a pod's restarted container); two processes must never share one.
+    group_instance_id: str | None = None
 
     def float_setting(self, name: str, default: float, env: Mapping[str, str] = os.environ) -> float:
         return _float(env, name, default)
@@ -121,6 +125,7 @@ def load_settings(
         ratelimit_defaults=env.get("RATELIMIT_DEFAULTS", "").strip(),
         ratelimit_sync_hits=max(1, _int(env, "RATELIMIT_SYNC_HITS", 10)),
         audit_retention_days=_audit_retention_days(env),
+        group_instance_id=env.get("KAFKA_GROUP_INSTANCE_ID", "").strip() or None,
     )
 
 

@@ -132,9 +132,10 @@ def is_sqlite(url_or_engine: str | Engine) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, *, durable: bool = True) -> Engine:
+def make_engine(url: str, *, durable: bool = True, writes: bool = True) -> Engine:
     """An engine for ``url``. ``durable=False`` (SQLite) makes commits skip the fsync: see
-    :meth:`Database.relaxed_transaction`."""
+    :meth:`Database.relaxed_transaction`; ``writes=False`` (SQLite) begins without the write lock: see
+    :meth:`Database.read_session`."""
     if is_sqlite(url):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
@@ -159,8 +160,9 @@ def make_engine(url: str, *, durable: bool = True) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin_immediate(conn):
             # Take the write lock at BEGIN: two writers that both started with a read would otherwise
-            # deadlock on upgrade and one would fail with "database is locked".
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # deadlock on upgrade and one would fail with "database is locked". A reader takes none: in
+            # WAL mode it reads its snapshot while the one writer goes on.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
         return engine
     # hide_parameters: an error's text then names the statement but never the values, which are personal
@@ -176,6 +178,8 @@ class Database:
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._relaxed_engine: Engine | None = None
+        self._reader_engine: Engine | None = None
+        self._reader_sessions: sessionmaker[Session] | None = None
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
@@ -203,6 +207,23 @@ class Database:
                 connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             yield connection
 
+    @contextlib.contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A long read that must hold up no writer (an index build): one snapshot, never a write lock, and
+        rolled back at the end. SQLite: a deferred BEGIN; PostgreSQL: a read-only transaction."""
+        if self._reader_sessions is None:
+            if is_sqlite(self.url) and sa.engine.make_url(self.url).database not in (None, "", ":memory:"):
+                self._reader_engine = make_engine(self.url, writes=False)
+            self._reader_sessions = sessionmaker(self._reader_engine or self.engine, expire_on_commit=False)
+        session = self._reader_sessions()
+        try:
+            if not is_sqlite(self.url):
+                session.execute(sa.text("SET TRANSACTION READ ONLY"))
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
     def new_session(self) -> Session:
         """A session whose commit is the caller's business (see ``shared.web.idempotency.transaction``)."""
         return self._sessions()
@@ -215,6 +236,8 @@ class Database:
         self.engine.dispose()
         if self._relaxed_engine is not None:
             self._relaxed_engine.dispose()
+        if self._reader_engine is not None:
+            self._reader_engine.dispose()
 
 
 def alembic_config(script_location: Path, url: str):

@@ -30,7 +30,9 @@ def make_producer(bootstrap_servers: str, client_id: str) -> KafkaProducer:
     )
 
 
-def make_consumer(bootstrap_servers: str, group_id: str, client_id: str) -> KafkaConsumer:
+def make_consumer(
+    bootstrap_servers: str, group_id: str, client_id: str, group_instance_id: str | None = None
+) -> KafkaConsumer:
     """An unsubscribed consumer with manual commits; the caller subscribes once its topics exist."""
     return KafkaConsumer(
         bootstrap_servers=bootstrap_servers.split(","),
@@ -42,7 +44,11 @@ def make_consumer(bootstrap_servers: str, group_id: str, client_id: str) -> Kafk
         # A webhook or a re-rank may take a while; losing the partitions mid-batch would only redeliver,
         # but needless rebalances stall every replica.
         max_poll_interval_ms=300_000,
+        # A crashed dynamic member holds its partitions until the broker gives up on it, so the session is
+        # short: 10 s, near the broker's floor (group.min.session.timeout.ms, 6 s by default) but clear of a
+        # slow heartbeat on a busy machine, with heartbeats at a third of it as Kafka advises.
         session_timeout_ms=10_000,
         heartbeat_interval_ms=3_000,
+        group_instance_id=group_instance_id,
         reconnect_backoff_max_ms=2_000,
     )

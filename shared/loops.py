@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from shared.health import PROCESS_HEALTH, ProcessHealth
+
 log = logging.getLogger(__name__)
 
 # Runs until the event is set; whatever it returns (a warm-up's count, say) is of no interest to the worker.
@@ -34,18 +36,25 @@ def periodic(
     retry_s: float = 1.0,
     max_retry_s: float | None = None,
     on_error: Callable[[int], None] | None = None,
+    health: ProcessHealth = PROCESS_HEALTH,
 ) -> WorkerLoop:
     """A loop calling ``step`` every ``every_s`` seconds until stopped.
 
     A step that raises is retried after ``retry_s``, doubling up to ``max_retry_s`` while it keeps failing:
     the usual cause is the broker or the database being away, which no amount of logging fixes, so the
-    loop waits it out and never dies of it. ``on_error`` hears how many failures came in a row.
+    loop waits it out and never dies of it. ``on_error`` hears how many failures came in a row. Every pass,
+    failed or not, beats the loop's heart in ``health``: only a step that never returns stops it.
     """
     ceiling = retry_s if max_retry_s is None else max_retry_s
 
     def run(stop: threading.Event) -> None:
+        with health.watching(name, max(every_s, ceiling)) as beat:
+            _run(stop, beat)
+
+    def _run(stop: threading.Event, beat: Callable[[], None]) -> None:
         delay, failures = retry_s, 0
         while not stop.is_set():
+            beat()
             try:
                 more = step()
             except Exception as exc:

@@ -1,29 +1,35 @@
-"""The background process every service runs beside its web app: a few loops in threads, one metrics port.
+"""The background process every service runs beside its web app: a few loops in threads, one port for
+metrics and health (see :mod:`shared.health`).
 
 Each loop is a callable taking a ``threading.Event`` and returning when it is set. SIGTERM or SIGINT sets
 it; a loop that dies unexpectedly stops the others and the process exits non-zero, so that whatever
-supervises it restarts it.
+supervises it restarts it. On the way out the consumer is closed, which leaves its group, before the
+process exits.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from socketserver import ThreadingMixIn
 from typing import TypeVar
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import sqlalchemy as sa
-from kafka import KafkaConsumer
+from kafka import ConsumerRebalanceListener, KafkaConsumer
 from kafka.errors import KafkaError
-from prometheus_client import start_http_server
+from prometheus_client import make_wsgi_app
 
 from shared import audit, metrics, tracing
 from shared.config import Settings
 from shared.consumer import EventConsumer, HandlerTable, TombstoneTable
 from shared.db import Database, utcnow
+from shared.health import PROCESS_HEALTH, ProcessHealth
 from shared.kafka import make_consumer, make_producer
 from shared.logging import configure_logging
 from shared.loops import WorkerLoop, periodic
@@ -57,6 +63,24 @@ def _wait_for_topics(consumer: KafkaConsumer, topics: list[str], stop: threading
         except KafkaError:
             pass
         stop.wait(0.5)
+
+
+class _HoldingPartitions(ConsumerRebalanceListener):
+    """Ready from the end of a group join that gave partitions until the next rebalance takes them away.
+
+    A join made before the consumer's metadata knows a topic hands out nothing, and the next join all:
+    an empty assignment is not ready. (So a replica beyond the partition count is never ready either:
+    no event flows through it; the autoscalers stop at the partition count.)
+    """
+
+    def __init__(self, set_ready: Callable[[bool], None]) -> None:
+        self.set_ready = set_ready
+
+    def on_partitions_revoked(self, revoked) -> None:
+        self.set_ready(False)
+
+    def on_partitions_assigned(self, assigned) -> None:
+        self.set_ready(bool(assigned))
 
 
 def outbox_relay_loop(settings: Settings, db: Database, outbox: Outbox) -> WorkerLoop:
@@ -96,13 +120,19 @@ def consumer_loop(
     topics: list[str],
     handlers: HandlerTable,
     tombstone_handlers: TombstoneTable | None = None,
+    health: ProcessHealth = PROCESS_HEALTH,
 ) -> WorkerLoop:
     metrics.prime_consumer_series(topics)
+    holding_partitions = health.condition("consumer holds its partitions")
 
     def run(stop: threading.Event) -> None:
         bootstrap = settings.kafka_bootstrap_servers
         consumer = connect_with_retry(
-            lambda: make_consumer(bootstrap, settings.consumer_group, f"{settings.service}-consumer"), stop, "consumer"
+            lambda: make_consumer(
+                bootstrap, settings.consumer_group, f"{settings.service}-consumer", settings.group_instance_id
+            ),
+            stop,
+            "consumer",
         )
         dead_letters = connect_with_retry(
             lambda: make_producer(bootstrap, f"{settings.service}-dead-letters"), stop, "dead letters"
@@ -110,7 +140,7 @@ def consumer_loop(
         if consumer is None or dead_letters is None:
             return
         _wait_for_topics(consumer, topics, stop)
-        consumer.subscribe(topics)
+        consumer.subscribe(topics, listener=_HoldingPartitions(holding_partitions))
         try:
             EventConsumer(
                 db=db,
@@ -122,9 +152,51 @@ def consumer_loop(
                 tombstone_handlers=tombstone_handlers,
             ).run(stop)
         finally:
+            # EventConsumer.run has closed the consumer by now, which leaves the group (a static member
+            # keeps its place for the session timeout instead, to come back to).
+            holding_partitions(False)
             dead_letters.close(timeout=5)
 
     return WorkerLoop("consumer", run)
+
+
+def health_app(health: ProcessHealth, stopping: threading.Event):
+    """The worker's port: ``/livez`` (every loop comes round), ``/readyz`` (events flow), anything else
+    the Prometheus metrics."""
+    metrics_app = make_wsgi_app()
+
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/livez":
+            stalled = health.stalled()
+            body = {"status": "live" if not stalled else "stalled", "stalled": stalled}
+            ok = not stalled
+        elif path == "/readyz":
+            waiting = health.not_ready() + (["stopping"] if stopping.is_set() else [])
+            body = {"status": "ready" if not waiting else "not ready", "waiting_for": waiting}
+            ok = not waiting
+        else:
+            return metrics_app(environ, start_response)
+        start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
+
+    return app
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):
+        # Probes every few seconds would drown the process's own log.
+        pass
+
+
+def serve_health(host: str, port: int, app) -> WSGIServer:
+    server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+    return server
 
 
 def run_worker(
@@ -146,7 +218,7 @@ def run_worker(
     signal.signal(signal.SIGINT, _stop)
     if prime_tenant_metrics is not None:
         metrics.prime_tenant_series_from(Registry(Database(settings.registry_database_url)), prime_tenant_metrics)
-    start_http_server(settings.worker_metrics_port, addr=settings.host)
+    server = serve_health(settings.host, settings.worker_metrics_port, health_app(PROCESS_HEALTH, stop))
     if on_start is not None:
         on_start()
 
@@ -167,6 +239,7 @@ def run_worker(
     for thread in threads:
         thread.join(timeout=15)
     tracing.shutdown()
+    server.shutdown()
     return 1 if failed.is_set() else 0
 
 

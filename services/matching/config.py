@@ -50,3 +50,19 @@ def refit_policy(settings: Settings, env: Mapping[str, str] = os.environ) -> Ref
     if policy.max_age_s <= 0 or policy.min_interval_s < 0 or policy.max_delta_rows < 1 or policy.sync_rows < 0:
         raise ConfigError("MATCHING_REFIT_* settings must be positive")
     return policy
+
+
+def index_memory_budget_bytes(settings: Settings, env: Mapping[str, str] = os.environ) -> int | None:
+    """What one process may hold in tenant indexes (``MATCHING_INDEX_MEMORY_MB``; 0 for no bound)."""
+    megabytes = settings.int_setting("MATCHING_INDEX_MEMORY_MB", 512, env)
+    if megabytes < 0:
+        raise ConfigError("MATCHING_INDEX_MEMORY_MB must be 0 (no bound) or more")
+    return megabytes * 1024 * 1024 if megabytes else None
+
+
+def cold_wait_seconds(settings: Settings, env: Mapping[str, str] = os.environ) -> float:
+    """How long a request waits for a tenant's first index build before it is answered 503."""
+    seconds = settings.float_setting("MATCHING_COLD_WAIT_SECONDS", 2.0, env)
+    if seconds < 0:
+        raise ConfigError("MATCHING_COLD_WAIT_SECONDS must not be negative")
+    return seconds

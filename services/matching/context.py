@@ -20,7 +20,13 @@ class MatchingContext(ServiceContext):
         """Matching's context on the settings, databases and clock of ``base``; with the process's own
         engine unless one is given."""
         if engine is None:
-            engine = MatchingEngine.for_process(base.db, base.registry, policy=config.refit_policy(base.settings))
+            engine = MatchingEngine.for_process(
+                base.db,
+                base.registry,
+                policy=config.refit_policy(base.settings),
+                memory_budget_bytes=config.index_memory_budget_bytes(base.settings),
+                cold_wait_s=config.cold_wait_seconds(base.settings),
+            )
         return cls(base.settings, base.db, base.registry, clock=base.clock, engine=engine)
 
 

@@ -21,6 +21,22 @@ MATCHING_INDEX_BUILD = Histogram(
     ["kind"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+# Every process holds its own indexes under its own budget (MATCHING_INDEX_MEMORY_MB): the sum over live
+# processes is what the pod holds.
+MATCHING_INDEX_BYTES = Gauge(
+    "werkbrug_matching_index_bytes",
+    "Estimated memory held by the tenant indexes of the live processes",
+    multiprocess_mode="livesum",
+)
+MATCHING_INDEX_EVICTIONS = Counter(
+    "werkbrug_matching_index_evictions_total",
+    "Tenant indexes dropped, least recently used first, to keep a process under its memory budget",
+)
+MATCHING_INDEX_COLD = Counter(
+    "werkbrug_matching_index_cold_total",
+    "Requests for a tenant whose index was still being built, by whether they waited for it or were refused",
+    ["outcome"],
+)
 
 # Each jobcoach's caseload as the worker's last sweep counted it; every worker replica counts the same rows,
 # so the highest live value is the figure.

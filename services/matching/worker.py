@@ -75,7 +75,13 @@ def bootstrap(settings: Settings, db: Database | None = None) -> list[WorkerLoop
     db = db or Database(settings.database_url)
     registry = Registry(Database(settings.registry_database_url), tenant_settings=MatchingSettings)
     # Each tenant's threshold, weights and reranker, and the live index, from the registry and this database.
-    engine = MatchingEngine.for_process(db, registry, policy=config.refit_policy(settings))
+    # An event waits for its tenant's first build however long it takes: there is no one to answer 503 to.
+    engine = MatchingEngine.for_process(
+        db,
+        registry,
+        policy=config.refit_policy(settings),
+        memory_budget_bytes=config.index_memory_budget_bytes(settings),
+    )
     scan_every = settings.float_setting("CHECKIN_SCAN_SECONDS", 60.0)
     clock = clock_from_env()
     return [

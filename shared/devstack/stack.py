@@ -76,6 +76,9 @@ class LocalStack:
     migrations: Mapping[str, Path] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
     web_concurrency: int = 2
+    # Workers as the Procfile runs them, each a static member of its consumer group. Off by default: a test
+    # that starts a second replica of a worker would otherwise fence the first.
+    static_membership: bool = False
     web_ports: dict[str, int] = field(default_factory=dict)
     worker_ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, _Process] = field(default_factory=dict)
@@ -96,6 +99,9 @@ class LocalStack:
 
     def worker_metrics_url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.worker_ports[service]}/metrics"
+
+    def worker_ready_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.worker_ports[service]}/readyz"
 
     def metrics_targets(self) -> list[dict[str, str]]:
         targets = []
@@ -145,10 +151,11 @@ class LocalStack:
         self.processes[f"{service}-web"] = _Process(
             f"{service}-web", [*gunicorn, f"services.{service}.app:create_app()"], web_env, logs / f"{service}-web.log"
         )
+        worker_env = {**env, "KAFKA_GROUP_INSTANCE_ID": f"{service}-worker"} if self.static_membership else env
         self.processes[f"{service}-worker"] = _Process(
             f"{service}-worker",
             [sys.executable, "-m", f"services.{service}.worker"],
-            env,
+            worker_env,
             logs / f"{service}-worker.log",
         )
 
@@ -163,7 +170,8 @@ class LocalStack:
     def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         pending = {f"{s}-web": f"{self.url(s)}/readyz" for s in self.services}
-        pending |= {f"{s}-worker": self.worker_metrics_url(s) for s in self.services}
+        # A worker is ready once its consumer holds its partitions: before that, an event would wait.
+        pending |= {f"{s}-worker": self.worker_ready_url(s) for s in self.services}
         while pending and time.monotonic() < deadline:
             for name, url in list(pending.items()):
                 if not self.processes[name].alive():

@@ -6,7 +6,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -111,8 +111,10 @@ def build_app(
     description: str,
     prime_tenant_metrics: Callable[[list[str]], None] | None = None,
     audit_log: sa.Table | None = None,
+    readiness: Mapping[str, Callable[[], bool]] | None = None,
 ) -> Flask:
-    """The service's app; with ``audit_log`` (its audit table) it also serves the operators' audit route."""
+    """The service's app; with ``audit_log`` (its audit table) it also serves the operators' audit route;
+    ``readiness`` adds checks of its own to the database's (true when met)."""
     settings = context.settings
     configure_logging(settings.service, settings.log_level)
     tracing.configure(settings.service)
@@ -164,7 +166,9 @@ def build_app(
             checks["database"] = "unavailable"
         if not kafka_reachable(settings.kafka_bootstrap_servers):
             checks["kafka"] = "unavailable"
-        ready = checks["database"] == "ok"
+        own = {name: "ok" if check() else "not yet" for name, check in (readiness or {}).items()}
+        checks.update(own)
+        ready = checks["database"] == "ok" and all(state == "ok" for state in own.values())
         return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503
 
     @app.get("/metrics")

@@ -102,8 +102,9 @@ PROBLEMS: dict[int, tuple[str, dict]] = {
         _example(429, "Too many requests for this API key (120 per 1 minute)."),
     ),
     503: (
-        "The database is briefly unavailable (a failover, a full connection pool): nothing was changed; retry "
-        "after `Retry-After` seconds.",
+        "The database is briefly unavailable (a failover, no pooled connection free), or what the answer needs "
+        "is still being prepared (a region's matching index): nothing was changed; retry after `Retry-After` "
+        "seconds.",
         _example(503, "The service's database is briefly unavailable; nothing was changed. Try again shortly."),
     ),
 }

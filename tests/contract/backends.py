@@ -31,7 +31,7 @@ class Backend(Protocol):
 
     def producer(self): ...
 
-    def consumer(self, group: str, topics: list[str]): ...
+    def consumer(self, group: str, topics: list[str], listener=None): ...
 
     def read(self, topic: str, key_prefix: bytes | None = None) -> list: ...
 
@@ -60,9 +60,9 @@ class MemoryBackend:
     def producer(self):
         return self.broker.make_producer("", "contract-producer")
 
-    def consumer(self, group: str, topics: list[str]):
+    def consumer(self, group: str, topics: list[str], listener=None):
         consumer = self.broker.make_consumer("", group, "contract-consumer")
-        consumer.subscribe(topics)
+        consumer.subscribe(topics, listener=listener)
         return consumer
 
     def read(self, topic: str, key_prefix: bytes | None = None) -> list:
@@ -99,9 +99,9 @@ class KafkaBackend:
         self._producers.append(producer)
         return producer
 
-    def consumer(self, group: str, topics: list[str]):
+    def consumer(self, group: str, topics: list[str], listener=None):
         consumer = make_consumer(self.bootstrap, group, "contract-consumer")
-        consumer.subscribe(topics)
+        consumer.subscribe(topics, listener=listener)
         self._consumers.append(consumer)
         return consumer
 

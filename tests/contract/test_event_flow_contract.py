@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from kafka import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 from sqlalchemy.exc import OperationalError
@@ -506,3 +507,36 @@ def test_a_database_outage_mid_batch_rewinds_without_dead_lettering(flow):
     assert f.effect_rows() == [("effect", subject) for subject in subjects], "in order, none skipped, none twice"
     assert f.dead_letters("one-entity") == []
     assert f.committed_total() == 3
+
+
+# --------------------------------------------------------------------------------------------------------
+# Group membership
+
+
+class _Heard(ConsumerRebalanceListener):
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[int]]] = []
+
+    def on_partitions_revoked(self, revoked) -> None:
+        self.calls.append(("revoked", sorted(tp.partition for tp in revoked)))
+
+    def on_partitions_assigned(self, assigned) -> None:
+        self.calls.append(("assigned", sorted(tp.partition for tp in assigned)))
+
+
+def test_a_rebalance_listener_hears_the_first_assignment_inside_poll(backend: Backend):
+    """A worker is ready once its listener has heard its partitions (shared/worker.py)."""
+    topic = backend.topic(partitions=2)
+    heard = _Heard()
+    consumer = backend.consumer(f"contract-{uuid.uuid4().hex[:8]}", [topic], listener=heard)
+    assert heard.calls == [], "nothing is assigned before the first poll joins the group"
+    for _ in range(backend.rounds):
+        consumer.poll(timeout_ms=backend.poll_ms)
+        if heard.calls and heard.calls[-1] == ("assigned", [0, 1]):
+            break
+    # kafka-python's eager protocol revokes what the member held (nothing yet) before every join. A join
+    # made before the consumer's metadata knows the new topic hands out nothing, and the next one all.
+    assert heard.calls[0] == ("revoked", [])
+    assert heard.calls[-1] == ("assigned", [0, 1])
+    assert [what for what, _ in heard.calls] == ["revoked", "assigned"] * (len(heard.calls) // 2)
+    assert consumer.assignment() == {TopicPartition(topic, 0), TopicPartition(topic, 1)}

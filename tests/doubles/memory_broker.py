@@ -140,7 +140,10 @@ class MemoryBroker:
     def make_producer(self, bootstrap_servers: str = "", client_id: str = "") -> MemoryProducer:
         return MemoryProducer(self)
 
-    def make_consumer(self, bootstrap_servers: str = "", group_id: str = "", client_id: str = "") -> MemoryConsumer:
+    def make_consumer(
+        self, bootstrap_servers: str = "", group_id: str = "", client_id: str = "", group_instance_id: str | None = None
+    ) -> MemoryConsumer:
+        # No sessions here: a member leaves when it closes, so static membership has nothing to change.
         return MemoryConsumer(self, group_id=group_id, max_poll_records=200)
 
     # -- what the clients call, under the lock
@@ -288,18 +291,20 @@ class MemoryConsumer:
         self.max_poll_records = max_poll_records
         self.member_id = next(broker._member_ids)
         self.subscription: frozenset[str] = frozenset()
+        self._listener = None
         self.closed = False
         self._generation = -1
         self._positions: dict[TopicPartition, int] = {}
         self._start = 0
 
-    def subscribe(self, topics: Iterable[str] = ()) -> None:
+    def subscribe(self, topics: Iterable[str] = (), listener=None) -> None:
         self._check_open()
         topics = frozenset(topics)
         if not topics:
             raise ValueError("subscribe to at least one topic")
         with self.broker._changed:
             self.subscription = topics
+            self._listener = listener
             self.broker._join(self)
 
     def topics(self) -> set[str]:
@@ -403,8 +408,13 @@ class MemoryConsumer:
                 positions[tp] = committed.offset
             else:
                 positions[tp] = 0 if self.auto_offset_reset == "earliest" else self.broker.end_offset(tp)
-        self._positions = positions
+        revoked, self._positions = set(self._positions), positions
         self._generation = group.generation
+        # As kafka-python calls a ConsumerRebalanceListener, inside poll(): what was held is revoked before
+        # every join (nothing, before the first), then the new assignment is told.
+        if self._listener is not None:
+            self._listener.on_partitions_revoked(revoked)
+            self._listener.on_partitions_assigned(set(positions))
 
     def _fetch(self, limit: int) -> dict[TopicPartition, list[ConsumerRecord]]:
         partitions = sorted(self._positions)

@@ -104,7 +104,13 @@ def test_every_service_is_healthy_ready_and_documents_its_api(stack):
         base = stack.url(service)
         assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
         ready = requests.get(f"{base}/readyz", timeout=5)
-        assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "kafka": "ok"}
+        # Matching is ready once its regions' indexes are built, too.
+        own = {"indexes": "ok"} if service == "matching" else {}
+        assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "kafka": "ok", **own}
+        worker_ready = requests.get(stack.processes.worker_ready_url(service), timeout=5)
+        assert worker_ready.status_code == 200 and worker_ready.json()["waiting_for"] == []
+        worker_live = stack.processes.worker_ready_url(service).replace("/readyz", "/livez")
+        assert requests.get(worker_live, timeout=5).json() == {"status": "live", "stalled": []}
         spec = requests.get(f"{base}/openapi.json", timeout=5).json()
         assert spec["openapi"].startswith("3.") and any(path.startswith("/v1/tenants/") for path in spec["paths"])
         metrics = requests.get(f"{base}/metrics", timeout=5).text

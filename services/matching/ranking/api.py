@@ -64,6 +64,8 @@ class CandidateMatches(MethodView):
     @audit("read")
     @blp.arguments(MatchQuerySchema, location="query")
     @blp.response(200, CandidateMatchesSchema)
+    # The region's index is being built (see services/matching/ranking/index_cache.py).
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self, query, tenant, candidate_id):
         """Open vacancies ranked for the calling jobcoach's candidate, each with score and explanation"""
         ctx = context()
@@ -95,6 +97,8 @@ class VacancyMatches(MethodView):
     @authorize("employer")
     @blp.arguments(MatchQuerySchema, location="query")
     @blp.response(200, VacancyMatchesSchema)
+    # The region's index is being built (see services/matching/ranking/index_cache.py).
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self, query, tenant, vacancy_id):
         """Anonymous profiles of consenting candidates ranked for the calling employer's vacancy"""
         ctx = context()
@@ -117,6 +121,8 @@ class VacancyMatches(MethodView):
 class Exposure(MethodView):
     @authorize("operator", "council")
     @blp.response(200, ExposureSchema)
+    # The region's index is being built (see services/matching/ranking/index_cache.py).
+    @blp.alt_response(503, response="SERVICE_UNAVAILABLE")
     def get(self, tenant):
         """How often candidates were shown and proposed, per ladder step and target-group membership"""
         ctx = context()

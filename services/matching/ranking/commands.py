@@ -45,6 +45,7 @@ def matches_for_candidate(
     db: Database, engine: MatchingEngine, tenant: str, candidate_id: str, *, jobcoach_id: str | None, limit: int
 ) -> RankedList[VacancyProfile | None]:
     """Open vacancies ranked for the jobcoach's own candidate; raises :class:`NotFound` for anyone else's."""
+    engine.await_index(tenant)
     with db.session() as session:
         payload = store.get_candidate(session, tenant, candidate_id)
         if payload is None or payload["jobcoach_id"] != jobcoach_id:
@@ -81,6 +82,7 @@ def matches_for_vacancy(
 ) -> RankedList[CandidateProfile]:
     """Consenting candidates ranked for the employer's own vacancy, counted as shown to employers; raises
     :class:`NotFound` for anyone else's vacancy."""
+    engine.await_index(tenant)
     with db.session() as session:
         payload = store.get_vacancy(session, tenant, vacancy_id)
         if payload is None or payload["employer_id"] != employer_id:
@@ -116,6 +118,7 @@ def matches_for_vacancy(
 
 def exposure_report(db: Database, engine: MatchingEngine, tenant: str) -> dict[str, Any]:
     """How often candidates were shown and proposed, per ladder step and target-group membership."""
+    engine.await_index(tenant)
     with db.session() as session:
         return traceability.exposure_report(session, tenant, engine.index(session, tenant))
 

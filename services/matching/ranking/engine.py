@@ -56,8 +56,18 @@ class MatchingEngine:
         self.rerankers = rerankers or RerankerCache()
 
     @classmethod
-    def for_process(cls, db: Database, registry: Registry, *, policy: RefitPolicy | None = None) -> MatchingEngine:
-        return cls(registry.settings, IndexCache(db, policy=policy), RerankerCache())
+    def for_process(
+        cls,
+        db: Database,
+        registry: Registry,
+        *,
+        policy: RefitPolicy | None = None,
+        memory_budget_bytes: int | None = None,
+        cold_wait_s: float | None = None,
+    ) -> MatchingEngine:
+        """The engine of a web or worker process; see :class:`IndexCache` for the budget and the wait."""
+        cache = IndexCache(db, policy=policy, memory_budget_bytes=memory_budget_bytes, cold_wait_s=cold_wait_s)
+        return cls(registry.settings, cache, RerankerCache())
 
     @classmethod
     def with_fixed_settings(
@@ -80,6 +90,10 @@ class MatchingEngine:
 
     def threshold(self, tenant: str) -> float:
         return float(self.settings(tenant).match_threshold)
+
+    def await_index(self, tenant: str) -> None:
+        """Outside any transaction: wait a bounded time for the tenant's index (see ``IndexCache``)."""
+        self.cache.await_first_build(tenant)
 
     def index(self, session: Session, tenant: str, *, upto: int | None = None) -> TenantIndex:
         return self.cache.current(session, tenant, upto=upto)

@@ -1,13 +1,21 @@
 """Every tenant's live index in this process, caught up with the database on each use and refitted in the
-background when enough has changed (see :mod:`services.matching.ranking.live_index`)."""
+background when enough has changed (see :mod:`services.matching.ranking.live_index`).
+
+Indexes are built from a read transaction and fitted outside any, so that a build never holds the write
+lock (on SQLite a writing transaction holds it for the whole database). They are kept under a memory
+budget, least recently used dropped first; a request for a tenant whose index is not built waits for the
+background build a bounded time, then is told to come back (:class:`IndexWarming`).
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -15,10 +23,19 @@ from sqlalchemy.orm import Session
 from services.matching import metrics
 from services.matching.ranking import normalisation, store
 from services.matching.ranking.concepts import Lexicon
+from services.matching.ranking.index_memory import estimated_bytes
 from services.matching.ranking.live_index import RefitPolicy, TenantIndex
 from shared.db import Database
 
 log = logging.getLogger(__name__)
+
+
+class IndexWarming(Exception):
+    """The tenant's index is being built in the background; ask again after ``retry_after_s``."""
+
+    def __init__(self, tenant: str, retry_after_s: int) -> None:
+        super().__init__(f"the matching index of {tenant} is being built")
+        self.retry_after_s = retry_after_s
 
 
 @dataclass
@@ -31,14 +48,23 @@ class _Entry:
     failures: int = 0
     # After a failed refit, none is started before this time (the cache's clock).
     retry_at: float = 0.0
+    # Set when a background build of a tenant with no index yet has ended, built or failed.
+    settled: threading.Event = field(default_factory=threading.Event)
+    # The estimated bytes of current and pending, and each one's by its fitted model (see _keep_within_budget).
+    size: int = 0
+    sizes: dict[int, int] = field(default_factory=dict)
 
 
 class IndexCache:
     """Every tenant's :class:`TenantIndex` in this process, refreshed on each use.
 
-    ``db`` is used by background refits only; a request refreshes through its own session, so that what it
-    ranks is what its transaction sees. Pass ``background=False`` to refit in the caller instead (tests,
-    command-line tools).
+    ``db`` is used by background builds only; a request refreshes through its own session, so that what it
+    ranks is what its transaction sees. Pass ``background=False`` to build and refit in the caller instead
+    (tests, command-line tools).
+
+    ``memory_budget_bytes`` bounds the estimated size of the indexes kept (None: no bound); the least
+    recently used go first, never the one in use. ``cold_wait_s`` is how long a caller waits for a tenant's
+    first build before :class:`IndexWarming` is raised (None: as long as it takes, which a worker wants).
     """
 
     def __init__(
@@ -49,14 +75,22 @@ class IndexCache:
         background: bool = True,
         lexicon_check_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        memory_budget_bytes: int | None = None,
+        cold_wait_s: float | None = None,
+        size_of: Callable[[TenantIndex], int] = estimated_bytes,
     ) -> None:
         self.db = db
+        self.memory_budget_bytes = memory_budget_bytes
+        self.cold_wait_s = cold_wait_s
+        self.size_of = size_of
         self.policy = policy or RefitPolicy()
         self.background = background and db is not None
         self.lexicon_check_s = lexicon_check_s
         self.clock = clock
-        self._entries: dict[str, _Entry] = {}
+        # Least recently used first.
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
+        self._warm_up: threading.Event | None = None
         self._lexicon: Lexicon = normalisation.default_lexicon()
         self._esco_state: tuple[int, Any] = (0, None)
         self._lexicon_checked = -float("inf")
@@ -66,6 +100,7 @@ class IndexCache:
             entry = self._entries.get(tenant)
             if entry is None:
                 entry = self._entries[tenant] = _Entry(threading.Lock())
+            self._entries.move_to_end(tenant)
             return entry
 
     def tenants(self) -> list[str]:
@@ -102,6 +137,7 @@ class IndexCache:
         must never enter a cache that outlives its transaction.
         """
         entry = self._entry(tenant)
+        self._await_first_build(tenant, entry)
         with entry.lock:
             index = entry.pending if entry.pending is not None else entry.current
             lexicon = self.lexicon(session)
@@ -124,7 +160,72 @@ class IndexCache:
         if start:
             in_caller = not self.background or index.is_small(self.policy)
             self._start_refit(tenant, entry, session if in_caller else None, upto)
+        self._keep_within_budget(tenant, entry)
         return entry.current if entry.current is not None else index
+
+    def await_first_build(self, tenant: str) -> None:
+        """Wait, a bounded time, for the tenant's index to exist; raises :class:`IndexWarming` if it does
+        not by then. A request calls it before its transaction begins, so that on SQLite the wait holds
+        up no writer."""
+        self._await_first_build(tenant, self._entry(tenant))
+
+    def _await_first_build(self, tenant: str, entry: _Entry) -> None:
+        """Start the tenant's first build in the background (unless one runs) and wait for it a while."""
+        if not self.background or entry.current is not None or entry.pending is not None:
+            return
+        with entry.lock:
+            if entry.current is not None or entry.pending is not None:
+                return
+            if not entry.refitting:
+                entry.refitting = True
+                entry.settled.clear()
+                threading.Thread(target=self._refit, args=(tenant, entry), name=f"build-{tenant}", daemon=True).start()
+            settled = entry.settled
+        settled_in_time = settled.wait(self.cold_wait_s)
+        built = entry.pending is not None or entry.current is not None
+        if settled_in_time and (built or self.cold_wait_s is None):
+            # Built; or failed where there is no one to refuse (a worker's event), and then the caller builds
+            # in its own transaction, as it did before builds moved to the background.
+            metrics.MATCHING_INDEX_COLD.labels("waited").inc()
+            return
+        metrics.MATCHING_INDEX_COLD.labels("refused").inc()
+        # A build takes seconds (about 6 s per 10,000 vacancies on the reference machine): asking again after
+        # as long as this request waited spreads the retries over the build without hammering it.
+        raise IndexWarming(tenant, retry_after_s=max(1, math.ceil(self.cold_wait_s or 1)))
+
+    # ---------------------------------------------------------------------------------------------- memory
+
+    def _keep_within_budget(self, in_use: str, entry: _Entry, *, evict: bool = True) -> None:
+        """Measure the tenant's indexes if they changed, then drop the least recently used of the others
+        while the total is over the budget. One being built stays: its build would land nowhere."""
+        # Measured once per fitted model, on the thread that built it: an estimate walks the index (about
+        # 0.3 s for 5,000 vacancies), while catching up with changes makes a new index on the same model
+        # several times a minute. What those changes add is bounded by the refit policy's delta, uncounted.
+        sizes = {}
+        for index in (entry.current, entry.pending):
+            if index is not None:
+                model = id(index.model)
+                sizes[model] = entry.sizes[model] if model in entry.sizes else self.size_of(index)
+        entry.sizes, entry.size = sizes, sum(sizes.values())
+        with self._lock:
+            total = sum(other.size for other in self._entries.values())
+            if evict and self.memory_budget_bytes is not None:
+                for tenant in list(self._entries):
+                    if total <= self.memory_budget_bytes:
+                        break
+                    other = self._entries[tenant]
+                    if tenant == in_use or other.refitting:
+                        continue
+                    del self._entries[tenant]
+                    total -= other.size
+                    metrics.MATCHING_INDEX_EVICTIONS.inc()
+                    log.info("matching index dropped", extra={"ctx": {"tenant": tenant, "reason": "memory budget"}})
+        metrics.MATCHING_INDEX_BYTES.set(total)
+
+    def held_bytes(self) -> int:
+        """The estimated bytes of the indexes kept, as last measured."""
+        with self._lock:
+            return sum(entry.size for entry in self._entries.values())
 
     def _build(self, session: Session, tenant: str, upto: int | None, lexicon: Lexicon, kind: str) -> TenantIndex:
         started = time.perf_counter()
@@ -162,17 +263,19 @@ class IndexCache:
         thread = threading.Thread(target=self._refit, args=(tenant, entry), name=f"refit-{tenant}", daemon=True)
         thread.start()
 
-    def _refit(self, tenant: str, entry: _Entry) -> None:
+    def _refit(self, tenant: str, entry: _Entry, *, evict: bool = True) -> None:
         assert self.db is not None
+        kind = "refit" if entry.current is not None else "initial"
         try:
-            with self.db.session() as session:
+            # A read transaction: on SQLite no write lock, so the consumer, check-ins and readiness go on.
+            with self.db.read_session() as session:
                 lexicon = self.lexicon(session)
                 rows = store.changes_since(session, tenant, None)
-            # Fitted outside the transaction, so that a SQLite writer is not kept waiting for the fit.
+            # Fitted outside any transaction: a PostgreSQL snapshot is not held open for the fit either.
             started = time.perf_counter()
             index = TenantIndex.from_rows(tenant, rows, lexicon=lexicon)
             index.fitted_at = self.clock()
-            metrics.MATCHING_INDEX_BUILD.labels("refit").observe(time.perf_counter() - started)
+            metrics.MATCHING_INDEX_BUILD.labels(kind).observe(time.perf_counter() - started)
             with entry.lock:
                 entry.pending = index
                 entry.failures = 0
@@ -185,6 +288,9 @@ class IndexCache:
         finally:
             with entry.lock:
                 entry.refitting = False
+                entry.settled.set()
+        if entry.pending is not None:
+            self._keep_within_budget(tenant, entry, evict=evict)
 
     def warm(self, tenants: Callable[[], Iterable[str]], stop: threading.Event | None = None) -> int:
         """Build the indexes of these tenants ahead of their first use; returns how many were built.
@@ -200,18 +306,47 @@ class IndexCache:
             for tenant in tenants():
                 if stop is not None and stop.is_set():
                     break
-                with self.db.session() as session:
+                with self.db.read_session() as session:
                     last, _ = store.change_counter(session, tenant)
                 entry = self._entry(tenant)
                 with entry.lock:
                     if last == 0 or entry.current is not None or entry.pending is not None or entry.refitting:
                         continue
                     entry.refitting = True
-                self._refit(tenant, entry)
+                self._refit(tenant, entry, evict=False)
+                held = self.held_bytes()
+                if self.memory_budget_bytes is not None and held > self.memory_budget_bytes:
+                    # The budget is full, and the rest would only push out what was built: the first use of
+                    # each builds it. This one stays if it is alone (a region larger than the budget is
+                    # still served), and goes if it does not fit beside those built before it.
+                    if held > entry.size:
+                        self.forget(tenant)
+                    else:
+                        built += 1
+                    break
                 built += 1
         except Exception as exc:
             log.warning("matching index warm-up stopped", extra={"ctx": {"error": type(exc).__name__}})
         return built
+
+    def start_warm_up(self, tenants: Callable[[], Iterable[str]]) -> None:
+        """Warm these tenants' indexes in a thread of their own (once per process); see :meth:`warmed_up`."""
+        with self._lock:
+            if self._warm_up is not None:
+                return
+            done = self._warm_up = threading.Event()
+
+        def run() -> None:
+            try:
+                self.warm(tenants)
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="index-warm-up", daemon=True).start()
+
+    def warmed_up(self) -> bool:
+        """Whether the warm-up has ended (built what it could within the budget); true if none was asked."""
+        return self._warm_up is None or self._warm_up.is_set()
 
     def wait_for_refits(self, timeout: float = 30.0) -> None:
         """Block until no refit is running (tests and tools)."""
