@@ -30,7 +30,7 @@ def raise_alert(session: Session, tenant: str, values: dict) -> None:
         "created_at": values["created_at"].isoformat(),
     }
     _publish(session, EventType.ALERT_RAISED, tenant, values["id"], data)
-    metrics.ALERTS_CREATED.labels(tenant, values["type"]).inc()
+    metrics.count_alert_created(tenant, values["type"])
 
 
 def _tell_acknowledged(session: Session, tenant: str, alert: dict, jobcoach_id: str, now: datetime) -> None:

@@ -444,7 +444,7 @@ class AlertDelivery:
 
     def _report(self, delivery: dict, status: str, error: str | None) -> None:
         outcome = {"pending": "retrying"}.get(status, status)
-        metrics.ALERT_DELIVERIES.labels(_metric_channel(delivery["channel"]), outcome).inc()
+        metrics.ALERT_DELIVERIES.labels(delivery["tenant"], _metric_channel(delivery["channel"]), outcome).inc()
         log.info(
             "alert delivery",
             extra={

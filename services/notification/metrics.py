@@ -9,8 +9,11 @@ from services.notification import domain
 ALERTS_CREATED = Counter(
     "werkbrug_alerts_created", "Alerts put in an inbox, a jobcoach's or the region's operators'", ["tenant", "type"]
 )
+# Per region, so that one region's failing receivers or mail relay page that region's operators, not all.
 ALERT_DELIVERIES = Counter(
-    "werkbrug_alert_deliveries", "Alert delivery attempts by channel and outcome", ["channel", "outcome"]
+    "werkbrug_alert_deliveries",
+    "Alert delivery attempts by region, channel and outcome",
+    ["tenant", "channel", "outcome"],
 )
 ALERT_LATENCY = Histogram(
     "werkbrug_alert_latency_seconds",
@@ -28,9 +31,17 @@ def prime_tenant_series(tenants: list[str]) -> None:
     for tenant in tenants:
         for alert_type in domain.ALERT_TYPES:
             ALERTS_CREATED.labels(tenant, alert_type)
+        _prime_deliveries(tenant)
 
 
-def prime_delivery_series() -> None:
+def _prime_deliveries(tenant: str) -> None:
     for channel in DELIVERY_CHANNELS:
         for outcome in DELIVERY_OUTCOMES:
-            ALERT_DELIVERIES.labels(channel, outcome)
+            ALERT_DELIVERIES.labels(tenant, channel, outcome)
+
+
+def count_alert_created(tenant: str, alert_type: str) -> None:
+    ALERTS_CREATED.labels(tenant, alert_type).inc()
+    # A region created after this process started gets its delivery series with its first alert, so that
+    # its failure share starts from zero rather than from a gap.
+    _prime_deliveries(tenant)

@@ -69,7 +69,6 @@ def bootstrap(settings: Settings, db: Database | None = None, clock: Clock | Non
         db, Registry(Database(settings.registry_database_url), tenant_settings=NotificationSettings), clock
     )
 
-    metrics.prime_delivery_series()
     return [
         consumer_loop(
             settings, db, store.processed_events, [str(t) for t in TOPICS], handler_table(timing), TOMBSTONE_HANDLERS

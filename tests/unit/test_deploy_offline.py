@@ -487,6 +487,7 @@ def test_dashboard_filters_per_tenant_panels_by_the_tenant_variable() -> None:
                 "werkbrug_candidates_registered_total",
                 "werkbrug_matches_proposed_total",
                 "werkbrug_alerts_created_total",
+                "werkbrug_alert_deliveries_total",
             )
         ):
             assert 'tenant=~"$tenant"' in expr, expr
