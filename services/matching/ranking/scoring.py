@@ -27,7 +27,8 @@ from services.matching.ranking.vocabulary import TOP_LADDER_STEP
 # 3: relevance first (the soft fit scales the talent score instead of being added to it), and the
 #    candidate's phrases add up to the talent score with saturation instead of the best phrase leading.
 # 4: a vacancy phrase that many documents share weighs less (TextModel.phrase_weight).
-RANKING_VERSION: Final = "tfidf-4"
+# 5: the word block counts Dutch and English Snowball stems and Dutch compound parts (.morphology).
+RANKING_VERSION: Final = "tfidf-5"
 
 
 EXPLAIN_MIN_SIMILARITY: Final = 0.25
