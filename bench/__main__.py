@@ -26,6 +26,7 @@ BENCHMARKS = {
     "api-conformance": api_conformance.run,
     "matching-quality": matching_quality.run,
     "matching-speed": matching_speed.run,
+    "matching-speed-in-process": matching_speed.run_in_process,
     "webhook-isolation": webhook_isolation.run,
     "workspace-pages": workspace_pages.run,
 }

@@ -22,6 +22,9 @@ CHAR_WEIGHT: Final = 0.7
 # vacancy fits: up to PHRASE_DF_FREE documents (or 1% of them, if more) it weighs fully, beyond that
 # 1 / (1 + log2(df / free)), so half at twice that many documents and a quarter at eight times.
 PHRASE_DF_FREE: Final = 5
+# Okapi BM25 over the same terms as the word block (the lexical channel), with the usual parameters.
+BM25_K1: Final = 1.2
+BM25_B: Final = 0.75
 
 
 def _tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray, scale: float) -> sp.csr_matrix:
@@ -108,6 +111,8 @@ class TextModel:
         self._splitter = CompoundSplitter(())
         self._char_idf = np.zeros(0)
         self._term_idf = np.zeros(0)
+        self._bm25_idf = np.zeros(0)
+        self._average_length = 1.0
         self._phrase_df: dict[tuple[str, ...], int] = {}
         self._phrase_df_free = float(PHRASE_DF_FREE)
 
@@ -149,6 +154,7 @@ class TextModel:
             digest.update(self._char_idf.tobytes())
             digest.update("\n".join(self._term_index).encode("utf-8"))
             digest.update(self._term_idf.tobytes())
+            digest.update(repr(self._average_length).encode())
             digest.update(repr(sorted((k, v) for k, v in self._phrase_df.items() if v > self._phrase_df_free)).encode())
             self._version = digest.hexdigest()[:12]
         return self._version
@@ -186,7 +192,8 @@ class TextModel:
         words = sorted({word for phrase in phrases for word in phrase})
         word_index = {word: position for position, word in enumerate(words)}
         phrase_words = rows_of_counts([[word_index[w] for w in phrase] for phrase in phrases], len(words))
-        document_words = sp.csr_matrix(document_phrases @ phrase_words)
+        document_word_counts = sp.csr_matrix(document_phrases @ phrase_words)
+        document_words = sp.csr_matrix(document_word_counts, copy=True)
         document_words.data[:] = 1.0
         gram_lists = [self._char_analyzer(word) for word in words]
         grams = sorted({gram for gram_list in gram_lists for gram in gram_list})
@@ -209,7 +216,12 @@ class TextModel:
         self._phrase_df = {phrase: int(df) for phrase, df in zip(phrases, phrase_df.tolist(), strict=True) if df}
         self._phrase_df_free = max(float(PHRASE_DF_FREE), 0.01 * n_documents)
         self._char_idf = _idf(np.bincount(document_grams.indices, minlength=len(grams)), n_documents)
-        self._term_idf = _idf(np.bincount(document_terms.indices, minlength=len(terms)), n_documents)
+        term_df = np.bincount(document_terms.indices, minlength=len(terms))
+        self._term_idf = _idf(term_df, n_documents)
+        # BM25's idf as Lucene and bm25s compute it: never negative, even for a term in most documents.
+        self._bm25_idf = np.log(1.0 + (n_documents - term_df + 0.5) / (term_df + 0.5))
+        lengths = np.asarray((document_word_counts @ word_terms).sum(axis=1)).reshape(-1)
+        self._average_length = float(lengths.mean()) if n_documents and lengths.mean() > 0 else 1.0
         self._word_grams = word_grams
         self._word_terms = word_terms
         self._word_index = word_index
@@ -311,6 +323,54 @@ class TextModel:
         firsts = np.repeat(word_starts[pair_words] - (np.cumsum(spans) - spans), spans) + np.arange(int(spans.sum()))
         keys = np.repeat(pair_rows, spans) * width + word_features_flat[firsts]
         return _summed(keys, word_counts[firsts], width)
+
+    def _term_counts(self, documents: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each document's term counts (rows, columns, counts in canonical order); unknown terms dropped."""
+        local: dict[str, int] = {}
+        row_of_word: list[int] = []
+        word_of_row: list[int] = []
+        for row, tokens in enumerate(documents):
+            for word in tokens:
+                row_of_word.append(row)
+                word_of_row.append(local.setdefault(word, len(local)))
+        global_ids = np.fromiter((self._word_index.get(w, -1) for w in local), dtype=np.int64, count=len(local))
+        return self._block_counts(
+            local,
+            global_ids,
+            np.asarray(row_of_word, dtype=np.int64),
+            np.asarray(word_of_row, dtype=np.int64),
+            self._word_terms,
+            self.terms,
+            self._term_index,
+        )
+
+    def bm25_documents(self, documents: Sequence[Sequence[str]]) -> sp.csr_matrix:
+        """Okapi BM25 term weights, one row per document (its words): ``score(q, d) = sum of d's weights
+        over the distinct terms of q``, with the idf and average length of the texts the model was fitted on.
+        """
+        self._require_fitted()
+        rows, columns, counts = self._term_counts(documents)
+        lengths = np.bincount(rows, weights=counts, minlength=len(documents))
+        norm = BM25_K1 * (1.0 - BM25_B + BM25_B * lengths / self._average_length)
+        weights = self._bm25_idf[columns] * counts * (BM25_K1 + 1.0) / (counts + norm[rows])
+        pointer = np.zeros(len(documents) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(documents)), out=pointer[1:])
+        matrix = sp.csr_matrix((weights, columns, pointer), shape=(len(documents), len(self._term_index)))
+        matrix.has_sorted_indices = True
+        return matrix
+
+    def bm25_queries(self, queries: Sequence[Sequence[str]]) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Each query's distinct known terms (ones), and the most a document could score on them: every
+        term's idf times ``k1 + 1``, the limit of BM25's saturation. Score over it lies in [0, 1]."""
+        self._require_fitted()
+        rows, columns, _ = self._term_counts(queries)
+        pointer = np.zeros(len(queries) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(queries)), out=pointer[1:])
+        ones = np.ones(len(columns))
+        matrix = sp.csr_matrix((ones, columns, pointer), shape=(len(queries), len(self._term_index)))
+        matrix.has_sorted_indices = True
+        ceilings = np.bincount(rows, weights=self._bm25_idf[columns] * (BM25_K1 + 1.0), minlength=len(queries))
+        return matrix, ceilings
 
     def similarity(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
         """Cosine similarity of every phrase in ``left`` with every phrase in ``right``."""
