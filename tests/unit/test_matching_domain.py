@@ -282,7 +282,9 @@ def test_proposes_an_obviously_good_match_and_not_an_unrelated_one():
 
     good = proposals_for_vacancy(garden, [gardener], DEFAULT_PROPOSAL_THRESHOLD)
     assert [m.candidate_id for m in good] == ["c-gardener"]
-    assert good[0].score >= 0.9
+    # Since fused-6 BM25 weighs in: two words against a vacancy of many stay short of its ceiling.
+    assert good[0].score >= 0.85
+    assert good[0].explanation["composition"]["relevance_channels"]["phrases"] == 1.0
     unrelated = rank_candidates_for_vacancy(picking, [barista])
     assert unrelated[0].score < DEFAULT_PROPOSAL_THRESHOLD
     assert proposals_for_vacancy(picking, [barista], DEFAULT_PROPOSAL_THRESHOLD) == []
