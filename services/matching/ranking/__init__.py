@@ -24,7 +24,7 @@ How a pair is judged
    is half of their share of all the weights, at most 0.4 (0.25 with the defaults). So the soft fit can
    lift a score by at most a third and never lifts a vacancy whose talent score is below 0.75 times
    another's above it. A candidate without usable talent text (none, or only stop words) is ranked by
-   ``0.5 * soft`` and stays below the proposal threshold; a talent weight of zero ranks by ``soft``. The
+   ``0.45 * soft`` and stays below the proposal threshold; a talent weight of zero ranks by ``soft``. The
    explanation's ``composition`` says which of these applied, with its numbers.
 
 Text similarity

@@ -44,7 +44,7 @@ EXPLAIN_MIN_SIMILARITY: Final = 0.25
 SOFT_SHARE_MAX: Final = 0.4
 # A candidate with no usable talent text has no relevance to rank by: such pairs are ranked by the soft
 # fit, scaled so that they stay below the default proposal threshold (and are labelled so).
-SOFT_ONLY_SCALE: Final = 0.5
+SOFT_ONLY_SCALE: Final = 0.45
 # Evidence adds up with saturation, as term frequency does in BM25: E = the sum of the candidate phrases'
 # best field-weighted similarities, saturated as E / (E + k); the talent score is that over the same for
 # a candidate all of whose phrases matched perfectly, so it stays in [0, 1] whatever the list's length.
