@@ -368,7 +368,7 @@ def test_the_workers_own_loops_raise_the_step_commit_the_offset_and_publish_the_
         return [m for m in memory_broker.messages(str(Topic.CANDIDATE_EVENTS)) if m.key == key]
 
     loops = candidate_worker.bootstrap(settings, candidates.db)
-    assert [loop.name for loop in loops] == ["consumer", "outbox-relay"]
+    assert [loop.name for loop in loops] == ["consumer", "outbox-relay", "audit-purge"]
     stop = threading.Event()
     threads = [threading.Thread(target=loop.run, args=(stop,), daemon=True) for loop in loops]
     for thread in threads:
