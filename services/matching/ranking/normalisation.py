@@ -38,8 +38,7 @@ _ENGLISH_STOP_WORDS: Final = (
 # Words that nearly every vacancy and profile contains: kept, "buiten werken" would resemble "nauwkeurig
 # werken" more than "buiten" resembles anything, and in a small tenant the IDF cannot discount them.
 _GENERIC_JOB_WORDS: Final = "werken werk werkzaamheden medewerker medewerkster taken work working job"
-GENERIC_JOB_WORDS: Final[frozenset[str]] = frozenset(_GENERIC_JOB_WORDS.split())
-STOP_WORDS: Final[frozenset[str]] = frozenset(f"{_DUTCH_STOP_WORDS} {_ENGLISH_STOP_WORDS}".split()) | GENERIC_JOB_WORDS
+STOP_WORDS: Final[frozenset[str]] = frozenset(f"{_DUTCH_STOP_WORDS} {_ENGLISH_STOP_WORDS} {_GENERIC_JOB_WORDS}".split())
 
 
 # Text normalisation
