@@ -145,7 +145,7 @@ _PARTS = {
     "idempotency: answer stored and committed with the effect": ("shared/web/idempotency.py", "_settle"),
     "authentication (cached key lookup)": ("shared/registry.py", "authenticate"),
     "body parsing and validation (webargs, marshmallow)": ("webargs/core.py", "_load_location_data"),
-    "the command: insert vacancy and outbox event": ("services/vacancy/handlers.py", "post_vacancy"),
+    "the command: insert vacancy and outbox event": ("services/vacancy/commands.py", "post_vacancy"),
     "answer serialisation (marshmallow dump, JSON)": ("marshmallow/schema.py", "dump"),
     "database commits": ("sqlalchemy/orm/session.py", "commit"),
     "metrics": ("prometheus_client/metrics.py", "inc"),

@@ -66,7 +66,9 @@ class DatabaseStorage(Storage):
         if not isinstance(database, Database):
             raise ValueError("the werkbrug-database storage needs the option database=<Database>")
         self.sync_hits = int(options.pop("sync_hits", 10))
-        self.sync_seconds = float(options.pop("sync_seconds", 0.2))
+        # The time bound only freshens what other processes see of a quiet key; how far a key can pass its
+        # limit is bounded by sync_hits alone. A short one made a busy worker write every few hits anyway.
+        self.sync_seconds = float(options.pop("sync_seconds", 1.0))
         super().__init__(uri, wrap_exceptions=wrap_exceptions)
         self.db = database
         self._insert = sqlite.insert if is_sqlite(database.engine) else postgresql.insert

@@ -53,6 +53,13 @@ class Blueprint(flask_smorest.Blueprint):
         # Last, so that it sees the responses and parameters the routes' own decorators documented.
         self._prepare_doc_cbks.append(document_http_semantics)
 
+    def arguments(self, schema, *args, **kwargs):
+        # webargs builds a fresh schema from a class on every request (its fields deep-copied, its nested
+        # schemas built again): one instance, made here once, parses every request the same way.
+        if isinstance(schema, type):
+            schema = schema()
+        return super().arguments(schema, *args, **kwargs)
+
 
 class IdConverter(BaseConverter):
     """Entity ids in paths: anything else (a NUL byte, a slash, 10,000 characters) is simply not found."""
