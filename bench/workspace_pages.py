@@ -228,7 +228,7 @@ def run(alerts: int = 200, candidates: int = 50, rounds: int = 200) -> dict:
                 assert response.status_code == 200 and "Uit beeld" in response.text and "Kandidaat 49" in response.text
 
             def caseload_straight() -> None:
-                # The page's three reads, one after another here (the page makes the first two side by side).
+                # The page's three reads, one after another here (the page asks all three side by side).
                 for url, params in (
                     (f"{bases['candidate']}/v1/tenants/{TENANT}/candidates", {"page_size": 100}),
                     (f"{bases['matching']}/v1/tenants/{TENANT}/caseload", {"page_size": 100}),

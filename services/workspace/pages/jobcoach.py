@@ -79,9 +79,12 @@ def caseload():
     who = current_person()
     coach = (request.args.get("jobcoach_id") or "").strip() or None if who.role == "operator" else None
     column, descending = domain.caseload_sort(request.args.get("sort"), request.args.get("order"))
-    rows, _loads, _ = caseload_view(coach)
-    # Placements carry the link to each check-in form: a jobcoach's daily path from here.
-    placements = api().placements(status="active")["items"] if who.role == "jobcoach" else []
+    # Placements carry the link to each check-in form: a jobcoach's daily path from here. Asked beside the
+    # caseload's own reads rather than after them, so the page waits for the slowest read only.
+    person_api = api()
+    more = (lambda: person_api.placements(status="active")["items"],) if who.role == "jobcoach" else ()
+    rows, _loads, answers = caseload_view(coach, *more)
+    placements = answers[0] if answers else []
     return render(
         "caseload.html",
         rows=domain.sort_caseload(rows, column, descending),
