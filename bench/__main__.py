@@ -17,6 +17,7 @@ from bench import (
     matching_speed,
     restart_readiness,
     webhook_isolation,
+    worker_scale,
     workspace_pages,
 )
 from services.matching.ranking.scoring import RANKING_VERSION
@@ -30,6 +31,7 @@ BENCHMARKS = {
     "restart-readiness": restart_readiness.run,
     "webhook-isolation": webhook_isolation.run,
     "workspace-pages": workspace_pages.run,
+    "worker-scale": worker_scale.run,
 }
 
 

@@ -1,0 +1,261 @@
+"""Vacancy events through the whole pipeline with one and with two replicas of each worker.
+
+The whole system runs as real processes (as ``make run`` starts them) on a broker and SQLite databases of
+the benchmark's own. Each variant has a region of its own with one candidate whom every vacancy suits.
+With the matching and notification workers stopped, N vacancies are posted (the vacancy service's outbox
+puts them on ``vacancy-events``); then the replicas are started, side by side in the same consumer group
+(dynamic members, so that they share the partitions), and the clock runs from the moment every replica
+reports ready:
+
+- matching: until the group's committed offsets on ``vacancy-events`` reach the end of the topic;
+- pipeline: until the notification group has committed every match event published by then (a candidate
+  is not alerted of every match: the inbox holds the alerts the notification service chose to raise).
+
+The alerts of both variants are compared by the vacancy's place in the posting order: the same set, and
+none twice. Last, raw kafka-python reads the same ``vacancy-events`` from the same broker with a group of
+its own, as the ceiling a worker's consumer could reach. N is ``BENCH_WORKER_SCALE_EVENTS`` (default 2,000).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+
+from admin.services import migrations
+from bench.alert_latency import CANDIDATE, VACANCY
+from shared.db import Database
+from shared.devstack.broker import KafkaBroker, free_ports
+from shared.devstack.stack import LocalStack, _Process
+from shared.registry import Registry
+from shared.topics import Topic, ensure_topics
+
+SERVICES = ("candidate", "vacancy", "matching", "notification")
+WORKERS = ("matching", "notification")
+
+
+def _post_vacancies(stack: LocalStack, tenant: str, employer: dict[str, str], count: int) -> list[str]:
+    url = f"{stack.url('vacancy')}/v1/tenants/{tenant}/vacancies"
+
+    def post(index: int) -> str:
+        body = {**VACANCY, "title": f"Medewerker groenonderhoud {index}"}
+        response = requests.post(url, json=body, headers=employer, timeout=30)
+        response.raise_for_status()
+        return response.json()["id"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(post, range(count)))
+
+
+def _end_offsets(bootstrap: str, topic: str) -> dict:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return consumer.end_offsets(partitions)
+    finally:
+        consumer.close()
+
+
+def _wait_published(bootstrap: str, total: int, limit_s: float = 300) -> None:
+    deadline = time.monotonic() + limit_s
+    while sum(_end_offsets(bootstrap, str(Topic.VACANCY_EVENTS)).values()) < total:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the vacancy outbox did not publish every vacancy")
+        time.sleep(0.5)
+
+
+def _committed_behind(admin, group: str, ends: dict) -> int:
+    committed = admin.list_group_offsets(group).get(group, {})
+    return sum(end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items())
+
+
+def _alert_rows(notification_db: str, tenant: str) -> list[tuple[str, str]]:
+    engine = sa.create_engine(notification_db)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT type, vacancy_id FROM alerts WHERE tenant = :tenant"), {"tenant": tenant}
+            )
+            return [(row[0], row[1]) for row in rows]
+    finally:
+        engine.dispose()
+
+
+def _replicas(stack: LocalStack, service: str, count: int, tag: str) -> list[tuple[_Process, int]]:
+    template = stack.processes[f"{service}-worker"]
+    replicas = []
+    for index, port in enumerate(free_ports(count)):
+        env = {**template.env, "WORKER_METRICS_PORT": str(port)}
+        env.pop("KAFKA_GROUP_INSTANCE_ID", None)
+        log = template.log_path.with_name(f"{service}-worker-{tag}-{index}.log")
+        replicas.append((_Process(f"{service}-worker-{index}", template.command, env, log), port))
+    return replicas
+
+
+def _wait_ready(replicas: list[tuple[_Process, int]], limit_s: float = 180) -> None:
+    pending = list(replicas)
+    deadline = time.monotonic() + limit_s
+    while pending:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"replicas not ready: {[p.name for p, _ in pending]}")
+        for entry in list(pending):
+            process, port = entry
+            if not process.alive():
+                raise RuntimeError(f"{process.name} exited:\n{process.log_tail()}")
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    pending.remove(entry)
+            except requests.RequestException:
+                pass
+        time.sleep(0.05)
+
+
+def _variant(stack: LocalStack, bootstrap: str, tenant: str, ids: list[str], replicas: int, db: str) -> dict:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    processes = [entry for service in WORKERS for entry in _replicas(stack, service, replicas, f"x{replicas}")]
+    ends = _end_offsets(bootstrap, str(Topic.VACANCY_EVENTS))
+    try:
+        for process, _ in processes:
+            process.start()
+        _wait_ready(processes)
+        started = time.monotonic()
+        behind_at_start = _committed_behind(admin, "werkbrug-matching", ends)
+        matched_s = None
+        match_ends: dict = {}
+        deadline = started + float(os.environ.get("BENCH_WORKER_SCALE_LIMIT_S", "1800"))
+        reported = started
+        while True:
+            now = time.monotonic()
+            if now - reported > 10:
+                reported = now
+                behind = _committed_behind(admin, "werkbrug-matching", ends)
+                print(f"  {replicas} replica(s): {behind} behind, {len(_alert_rows(db, tenant))} alerts", flush=True)
+            if now > deadline:
+                raise RuntimeError(f"{replicas} replica(s): the pipeline did not finish")
+            if matched_s is None and _committed_behind(admin, "werkbrug-matching", ends) == 0:
+                matched_s = now - started
+                # Every match the vacancies led to is on the topic once matching's outbox has caught up.
+                time.sleep(1)
+                match_ends = _end_offsets(bootstrap, str(Topic.MATCH_EVENTS))
+            if matched_s is not None and _committed_behind(admin, "werkbrug-notification", match_ends) == 0:
+                pipeline_s = time.monotonic() - started
+                break
+            time.sleep(0.2)
+    finally:
+        for process, _ in processes:
+            process.stop()
+        admin.close()
+    rows = _alert_rows(db, tenant)
+    place = {vacancy_id: index for index, vacancy_id in enumerate(ids)}
+    return {
+        "replicas": replicas,
+        "events_after_ready": behind_at_start,
+        "matching_s": round(matched_s, 2),
+        "matching_events_per_s": round(behind_at_start / matched_s, 1) if matched_s else None,
+        "pipeline_s": round(pipeline_s, 2),
+        "pipeline_events_per_s": round(len(ids) / pipeline_s, 1),
+        "alerts": len(rows),
+        "doubles": len(rows) - len(set(rows)),
+        "_alert_set": {(kind, place.get(vacancy_id, -1)) for kind, vacancy_id in rows},
+    }
+
+
+def _raw_kafka(bootstrap: str, total: int) -> dict:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        str(Topic.VACANCY_EVENTS),
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-raw-{time.time_ns()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    try:
+        while not consumer.assignment():
+            consumer.poll(timeout_ms=100)
+        consumer.seek_to_beginning()
+        started = time.monotonic()
+        seen = 0
+        while seen < total:
+            for records in consumer.poll(timeout_ms=500).values():
+                seen += len(records)
+        elapsed = time.monotonic() - started
+    finally:
+        consumer.close()
+    return {"messages": seen, "seconds": round(elapsed, 3), "events_per_s": round(seen / elapsed, 1)}
+
+
+def run(count: int | None = None) -> dict:
+    count = count or int(os.environ.get("BENCH_WORKER_SCALE_EVENTS", "2000"))
+    with tempfile.TemporaryDirectory(prefix="werkbrug-bench-") as scratch:
+        root = Path(scratch)
+        port, controller_port = free_ports(2)
+        broker = KafkaBroker(root / "kafka", port=port, controller_port=controller_port)
+        broker.start(timeout=120)
+        bootstrap = broker.bootstrap_servers
+        ensure_topics(bootstrap)
+        urls = {service: f"sqlite:///{root / f'{service}.db'}" for service in SERVICES}
+        stack = LocalStack(
+            root / "stack",
+            bootstrap,
+            urls,
+            f"sqlite:///{root / 'registry.db'}",
+            {service: path for service, path in migrations().items() if service in SERVICES},
+        )
+        try:
+            stack.start(timeout=180)
+            registry = Registry(Database(stack.registry_database_url))
+            keys = {}
+            for replicas in (1, 2):
+                tenant = f"scale-{replicas}"
+                registry.create_tenant(tenant)
+                employer = {"Authorization": f"Bearer {registry.create_key(tenant, 'employer', 'emp-bench')}"}
+                jobcoach = {"Authorization": f"Bearer {registry.create_key(tenant, 'jobcoach', 'jc-bench')}"}
+                base = f"/v1/tenants/{tenant}"
+                posted = requests.post(f"{stack.url('candidate')}{base}/candidates", json=CANDIDATE, headers=jobcoach)
+                posted.raise_for_status()
+                matches = f"{stack.url('matching')}{base}/candidates/{posted.json()['id']}/matches"
+                while requests.get(matches, headers=jobcoach, timeout=10).status_code != 200:
+                    time.sleep(0.05)
+                keys[replicas] = employer
+            # From here the workers run only as the variants start them.
+            for service in WORKERS:
+                stack.processes[f"{service}-worker"].stop()
+            variants = {}
+            published = sum(_end_offsets(bootstrap, str(Topic.VACANCY_EVENTS)).values())
+            for replicas in (1, 2):
+                tenant = f"scale-{replicas}"
+                posting = time.monotonic()
+                ids = _post_vacancies(stack, tenant, keys[replicas], count)
+                posted_s = time.monotonic() - posting
+                published += count
+                _wait_published(bootstrap, published)
+                print(f"  {count} vacancies posted in {posted_s:.1f} s for {replicas} replica(s)", flush=True)
+                variants[replicas] = _variant(stack, bootstrap, tenant, ids, replicas, urls["notification"])
+                variants[replicas]["posting_s"] = round(posted_s, 2)
+            raw = _raw_kafka(bootstrap, published)
+        finally:
+            stack.stop()
+            broker.stop()
+    one, two = variants[1], variants[2]
+    identical = one.pop("_alert_set") == two.pop("_alert_set")
+    return {
+        "events": count,
+        "database": "sqlite",
+        "one_replica": one,
+        "two_replicas": two,
+        "matching_ratio_two_to_one": round(two["matching_events_per_s"] / one["matching_events_per_s"], 2),
+        "pipeline_ratio_two_to_one": round(two["pipeline_events_per_s"] / one["pipeline_events_per_s"], 2),
+        "alerts_identical": identical and one["doubles"] == 0 and two["doubles"] == 0,
+        "raw_kafka_python": raw,
+        "worker_to_raw_ratio": round(one["matching_events_per_s"] / raw["events_per_s"], 4),
+    }
