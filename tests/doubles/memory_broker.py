@@ -433,3 +433,29 @@ class MemoryConsumer:
                 self._positions[tp] += len(taken)
                 limit -= len(taken)
         return records
+
+
+def drain(broker: MemoryBroker, service, topics, handlers, *, group: str, tombstone_handlers=None) -> int:
+    """Run a worker's handler table, through the shared consumer, over everything its group has not yet
+    taken on ``topics``; how many messages were taken. ``service`` is a test's service (its db and store)."""
+    from shared.consumer import EventConsumer
+
+    kafka_consumer = broker.make_consumer("", group, "test-consumer")
+    kafka_consumer.subscribe([str(topic) for topic in topics])
+    consumer = EventConsumer(
+        db=service.db,
+        processed_events=service.store.processed_events,
+        consumer=kafka_consumer,
+        dead_letter_producer=broker.make_producer(),
+        group_id=group,
+        handlers=handlers,
+        tombstone_handlers=tombstone_handlers,
+        retry_backoff_s=0.01,
+    )
+    taken = 0
+    try:
+        while batch := consumer.poll_once(timeout_ms=0):
+            taken += batch
+    finally:
+        kafka_consumer.close()
+    return taken

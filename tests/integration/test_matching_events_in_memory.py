@@ -13,10 +13,9 @@ import sqlalchemy as sa
 from services.matching.ranking.engine import MatchingEngine
 from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD
 from services.matching.worker import TOMBSTONE_HANDLERS, TOPICS, handler_table
-from shared.consumer import EventConsumer
 from shared.events import EventType, encode_event, load_example, new_event
 from shared.topics import Topic
-from tests.doubles.memory_broker import MemoryBroker
+from tests.doubles.memory_broker import MemoryBroker, drain
 
 NOW = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 
@@ -39,25 +38,14 @@ def consume(matching, memory_broker: MemoryBroker):
     group = f"test-{uuid.uuid4().hex[:8]}"
 
     def run() -> int:
-        kafka_consumer = memory_broker.make_consumer("", group, "test-consumer")
-        kafka_consumer.subscribe(TOPICS)
-        consumer = EventConsumer(
-            db=matching.db,
-            processed_events=matching.store.processed_events,
-            consumer=kafka_consumer,
-            dead_letter_producer=memory_broker.make_producer(),
-            group_id=group,
-            handlers=handler_table(MatchingEngine.with_fixed_settings(DEFAULT_PROPOSAL_THRESHOLD)),
+        return drain(
+            memory_broker,
+            matching,
+            TOPICS,
+            handler_table(MatchingEngine.with_fixed_settings(DEFAULT_PROPOSAL_THRESHOLD)),
+            group=group,
             tombstone_handlers=TOMBSTONE_HANDLERS,
-            retry_backoff_s=0.01,
         )
-        taken = 0
-        try:
-            while batch := consumer.poll_once(timeout_ms=0):
-                taken += batch
-        finally:
-            kafka_consumer.close()
-        return taken
 
     return run
 

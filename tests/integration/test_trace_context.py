@@ -19,11 +19,10 @@ from services.matching.worker import handler_table as matching_handlers
 from services.notification.handlers import Timing
 from services.notification.worker import handler_table as notification_handlers
 from shared import tracing
-from shared.consumer import EventConsumer
 from shared.events import EventType, decode_message
 from shared.outbox import OutboxRelay
 from shared.topics import Topic
-from tests.doubles.memory_broker import MemoryBroker
+from tests.doubles.memory_broker import MemoryBroker, drain
 from tests.e2e.payloads import GARDENER, GREEN_VACANCY
 from tests.integration.conftest import bearer
 
@@ -36,25 +35,7 @@ def relay(app, broker: MemoryBroker) -> None:
 
 
 def consume(app, broker: MemoryBroker, topics: list[Topic], handlers) -> int:
-    group = f"test-{uuid.uuid4().hex[:8]}"
-    kafka_consumer = broker.make_consumer("", group, "test")
-    kafka_consumer.subscribe([str(topic) for topic in topics])
-    consumer = EventConsumer(
-        db=app.db,
-        processed_events=app.store.processed_events,
-        consumer=kafka_consumer,
-        dead_letter_producer=broker.make_producer(),
-        group_id=group,
-        handlers=handlers,
-        retry_backoff_s=0.01,
-    )
-    taken = 0
-    try:
-        while batch := consumer.poll_once(timeout_ms=0):
-            taken += batch
-    finally:
-        kafka_consumer.close()
-    return taken
+    return drain(broker, app, topics, handlers, group=f"test-{uuid.uuid4().hex[:8]}")
 
 
 def events_of(broker: MemoryBroker, topic: Topic, event_type: str) -> list:
