@@ -233,6 +233,7 @@ class WebhookReceiver:
     url: str = ""
     requests: list[dict] = field(default_factory=list)
     status: int = 200
+    refused: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def received(self) -> list[dict]:
@@ -251,6 +252,8 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
                 status = receiver.status
                 if status == 200:
                     receiver.requests.append({"headers": dict(self.headers), "body": body, "json": json.loads(body)})
+                else:
+                    receiver.refused += 1
             self.send_response(status)
             self.end_headers()
 

@@ -52,11 +52,13 @@ class Poster(threading.Thread):
         return self.accepted
 
 
-def _post_and_kill(stack, tenant: str, key: str, process: str, *, kill_when) -> list[str]:
+def _post_and_kill(stack, tenant: str, key: str, process: str, *, kill_when, while_dead=None) -> list[str]:
     poster = Poster(stack, tenant, key, VACANCIES_PER_ROUND)
     poster.start()
     wait_until(lambda: kill_when(poster), 60, f"the moment to kill the {process}", stack)
     stack.processes.kill(process)
+    if while_dead is not None:
+        while_dead()
     stack.processes.restart(process)
     return poster.finish()
 
@@ -89,14 +91,22 @@ def test_killing_each_worker_mid_stream_loses_and_doubles_no_proposal_alert_or_d
     accepted += _post_and_kill(
         stack, tenant, keys["employer"], "matching-worker", kill_when=lambda p: alerts_seen() > before
     )
-    # The notification worker: killed while the receiver is down, so deliveries wait in their retries; a
-    # webhook that was answered but not yet recorded would be sent again (receivers dedupe on webhook-id).
+    # The notification worker: killed once the receiver, down, has refused a delivery, so deliveries wait in
+    # their retries. The receiver is back before the worker: were it down for the whole restart, deliveries
+    # would use up their attempts and be dead-lettered, which is what attempts are for, not a loss.
     webhook_receiver.status = 503
-    before = alerts_seen()
+
+    def receiver_back() -> None:
+        webhook_receiver.status = 200
+
     accepted += _post_and_kill(
-        stack, tenant, keys["employer"], "notification-worker", kill_when=lambda p: alerts_seen() > before
+        stack,
+        tenant,
+        keys["employer"],
+        "notification-worker",
+        kill_when=lambda p: webhook_receiver.refused > 0,
+        while_dead=receiver_back,
     )
-    webhook_receiver.status = 200
 
     wait_until(
         lambda: set(_alerts_by_vacancy(stack, tenant, keys["jobcoach"])) >= set(accepted), 180, "every alert", stack
