@@ -518,4 +518,41 @@ def region_loads(loads: Iterable[Mapping[str, Any]], rows: Iterable[Mapping[str,
 
 CHIP_LABELS = {**CASELOAD_STATUSES, UPDATING: "Wordt bijgewerkt"}
 
+
+def handover_choices(
+    accounts: Iterable[tuple[str | None, str]], rows: Iterable[Mapping[str, Any]], current: str | None = None
+) -> list[dict[str, Any]]:
+    """The jobcoaches a candidate can be handed to, sorted by id: the region's jobcoach accounts (subject,
+    e-mail) and everyone who has candidates now, also without an account (a case-management system's key).
+    Each shows how many candidates they have, as the candidate service counts them, so the operator sees who
+    has room; ``current``, the chosen candidate's own jobcoach, is marked rather than left out, so the list
+    still shows the choice that was made when the API refuses it."""
+    emails: dict[str, list[str]] = {}
+    for subject, email in accounts:
+        if subject:
+            emails.setdefault(subject, []).append(email)
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row.get("jobcoach_id"):
+            counts[row["jobcoach_id"]] = counts.get(row["jobcoach_id"], 0) + 1
+    choices = []
+    for jobcoach_id in sorted(emails.keys() | counts.keys(), key=lambda found: (found.casefold(), found)):
+        count = counts.get(jobcoach_id, 0)
+        parts = [jobcoach_id]
+        if emails.get(jobcoach_id):
+            parts[0] += f" ({', '.join(sorted(emails[jobcoach_id]))})"
+        parts.append({0: "geen kandidaten", 1: "1 kandidaat"}.get(count, f"{count} kandidaten"))
+        if jobcoach_id == current:
+            parts.append("nu de jobcoach van deze kandidaat")
+        choices.append(
+            {
+                "jobcoach_id": jobcoach_id,
+                "candidates": count,
+                "current": jobcoach_id == current,
+                "label": ", ".join(parts),
+            }
+        )
+    return choices
+
+
 HANDOVER_FIELDS = ("candidate_id", "jobcoach_id")
