@@ -443,14 +443,14 @@ UPDATING = "updating"
 
 
 def caseload_rows(
-    candidates: Iterable[Mapping[str, Any]], entries: Iterable[Mapping[str, Any]], contact_days: int
+    candidates: Iterable[Mapping[str, Any]], entries: Iterable[Mapping[str, Any]], contact_days: int | None
 ) -> list[dict[str, Any]]:
     """One row per candidate of the caseload, with the chips a jobcoach reads at a glance.
 
     The candidate service says whose candidate someone is, so it decides the rows: right after a handover
     the new jobcoach already sees the candidate while matching catches up (status "updating"), and the
     former jobcoach no longer does. Out of sight is the region's ``contact_days`` without contact, as
-    matching's own sweep counts it.
+    matching's own sweep counts it; without that number (None) nobody is marked out of sight.
     """
     by_id = {entry["candidate_id"]: entry for entry in entries}
     rows = []
@@ -459,7 +459,8 @@ def caseload_rows(
         chips = []
         if entry is not None:
             chips.append(entry["status"])
-            if entry.get("days_since_contact") is not None and entry["days_since_contact"] >= contact_days:
+            days = entry.get("days_since_contact")
+            if contact_days is not None and days is not None and days >= contact_days:
                 chips.insert(0, "out_of_sight")
         chips.sort(key=lambda code: _CHIP_RANK.get(code, len(_CHIP_RANK)))
         rows.append(

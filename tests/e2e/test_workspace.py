@@ -12,7 +12,7 @@ import requests
 from selenium.webdriver.support.select import Select
 
 from tests.e2e.browser import Browser, chromium_available
-from tests.e2e.helpers import put_channels, stack_today
+from tests.e2e.helpers import put_channels, set_tenant_settings, stack_today
 from tests.e2e.payloads import GARDENER, GREEN_VACANCY
 
 pytestmark = pytest.mark.skipif(not chromium_available(), reason="needs Debian's chromium and chromium-driver")
@@ -169,6 +169,7 @@ def test_an_operator_hands_a_candidate_over_and_the_new_jobcoach_sees_them(stack
     newcomer_id = f"jc-{uuid.uuid4().hex[:6]}"
     newcomer = f"nieuw-{uuid.uuid4().hex[:6]}@{tenant}.test"
     stack.registry.create_person(tenant, "jobcoach", newcomer_id, newcomer, PASSWORD)
+    set_tenant_settings(stack, tenant, contact_days=21)  # the caseload page says what matching answers
     elsewhere, _ = stack.new_tenant()
     stranger_id, stranger = f"jc-{uuid.uuid4().hex[:6]}", f"elders-{uuid.uuid4().hex[:6]}@{elsewhere}.test"
     stack.registry.create_person(elsewhere, "jobcoach", stranger_id, stranger, PASSWORD)
@@ -213,6 +214,7 @@ def test_an_operator_hands_a_candidate_over_and_the_new_jobcoach_sees_them(stack
     browser.open("/caseload")
     assert browser.heading == "Mijn kandidaten"
     assert any("Tulp" in row.text for row in browser.finds(".werkbrug-caseload tbody tr"))
+    assert "Uit beeld betekent: 21 dagen of langer geen contact" in browser.text
     # Matching catches up through the candidate's event: then the status chip replaces "updating".
     browser.wait_for(
         lambda: (

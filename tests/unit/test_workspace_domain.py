@@ -156,6 +156,9 @@ def test_caseload_rows_follow_the_candidate_service_and_flag_who_is_out_of_sight
     assert rows["c-cees"]["chips"] == ["at_risk"]
     assert rows["c-dirk"]["chips"] == [domain.UPDATING]
     assert domain.CHIP_LABELS["out_of_sight"] == "Uit beeld"
+    entry = {"candidate_id": "c-bram", "status": "unmatched", "days_since_contact": 45, "open_alerts": 1}
+    unknown = domain.caseload_rows([{"id": "c-bram", "jobcoach_id": "jc-2"}], [entry], contact_days=None)
+    assert unknown[0]["chips"] == ["unmatched"], "without the region's contact_days nobody is called out of sight"
 
 
 def test_the_caseload_sorts_by_query_parameters_most_urgent_first_by_default():

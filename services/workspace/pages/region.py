@@ -31,13 +31,14 @@ def _region_page(values: dict, errors: dict, status: int = 200, **extra):
     """Load per jobcoach, escalations to acknowledge, who is out of sight, and the handover form."""
     person_api = api()
     registry, tenant = context().registry, current_person().tenant
-    rows, loads, (unread, recent, coaches) = caseload_view(
+    view = caseload_view(
         None,
         lambda: person_api.escalations(unread=True, page_size=50),
         lambda: person_api.escalations(unread=False, page_size=10),
         # The signed-in operator's own region only: the registry holds every region's people.
         lambda: registry.people_of(tenant, "jobcoach"),
     )
+    rows, loads, (unread, recent, coaches) = view.rows, view.loads, view.answers
     chosen = next((row for row in rows if row["candidate_id"] == values.get("candidate_id")), None)
     return render(
         "region.html",
