@@ -414,6 +414,19 @@ class Registry:
                 session.execute(people.update().where(people.c.id == row.id).values(**values))
         return Person(person_id, tenant, role, subject, email), token
 
+    def people_of(self, tenant: str, role: str) -> list[Person]:
+        """The region's accounts in one role, ordered by subject and e-mail; a disabled account is left out.
+        Only ever one region's: the caller passes the signed-in person's own tenant."""
+        if role not in ROLES:
+            raise RegistryError(f"role must be one of {', '.join(ROLES)}")
+        with self.db.session() as session:
+            rows = session.execute(
+                sa.select(people)
+                .where(people.c.tenant == tenant, people.c.role == role, people.c.disabled_at.is_(None))
+                .order_by(people.c.subject, people.c.email)
+            ).all()
+        return [_person(row) for row in rows]
+
     def invitation(self, token: str) -> Person | None:
         """The person an unused, unexpired invitation token belongs to."""
         with self.db.session() as session:

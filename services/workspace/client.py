@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -32,6 +32,14 @@ class ApiError(Exception):
     @property
     def errors(self) -> dict:
         return self.problem.get("errors") or {}
+
+
+class Caseload(NamedTuple):
+    entries: list[dict]
+    loads: list[dict]
+    # Matching's answer for the region; None from a matching that does not send it yet, and then nobody is
+    # called out of sight rather than by a guessed number.
+    contact_days: int | None
 
 
 class ApiClient:
@@ -160,20 +168,22 @@ class Api:
     def insights(self) -> dict:
         return self._call("GET", "matching", "/insights")
 
-    def caseload(self, jobcoach_id: str | None = None) -> tuple[list[dict], list[dict]]:
-        """Every candidate's status, and for an operator each jobcoach's load (counted over all pages)."""
+    def caseload(self, jobcoach_id: str | None = None) -> Caseload:
+        """Every candidate's status, for an operator each jobcoach's load (counted over all pages), and the
+        region's ``contact_days``."""
         params: dict[str, Any] = {"page_size": PAGE_SIZE}
         if jobcoach_id:
             params["jobcoach_id"] = jobcoach_id
-        loads: list[dict] = []
+        first: dict = {}
 
         def fetch(page: int) -> dict:
             found = self._call("GET", "matching", "/caseload", params={**params, "page": page})
             if page == 1:
-                loads.extend(found.get("jobcoaches") or [])
+                first.update(found)
             return found
 
-        return self.every_page(fetch), loads
+        entries = self.every_page(fetch)
+        return Caseload(entries, first.get("jobcoaches") or [], first.get("contact_days"))
 
     def introductions(self, page: int = 1, page_size: int = 50) -> dict:
         return self._call("GET", "matching", "/introductions", params={"page": page, "page_size": page_size})

@@ -443,14 +443,14 @@ UPDATING = "updating"
 
 
 def caseload_rows(
-    candidates: Iterable[Mapping[str, Any]], entries: Iterable[Mapping[str, Any]], contact_days: int
+    candidates: Iterable[Mapping[str, Any]], entries: Iterable[Mapping[str, Any]], contact_days: int | None
 ) -> list[dict[str, Any]]:
     """One row per candidate of the caseload, with the chips a jobcoach reads at a glance.
 
     The candidate service says whose candidate someone is, so it decides the rows: right after a handover
     the new jobcoach already sees the candidate while matching catches up (status "updating"), and the
     former jobcoach no longer does. Out of sight is the region's ``contact_days`` without contact, as
-    matching's own sweep counts it.
+    matching's own sweep counts it; without that number (None) nobody is marked out of sight.
     """
     by_id = {entry["candidate_id"]: entry for entry in entries}
     rows = []
@@ -459,7 +459,8 @@ def caseload_rows(
         chips = []
         if entry is not None:
             chips.append(entry["status"])
-            if entry.get("days_since_contact") is not None and entry["days_since_contact"] >= contact_days:
+            days = entry.get("days_since_contact")
+            if contact_days is not None and days is not None and days >= contact_days:
                 chips.insert(0, "out_of_sight")
         chips.sort(key=lambda code: _CHIP_RANK.get(code, len(_CHIP_RANK)))
         rows.append(
@@ -517,5 +518,42 @@ def region_loads(loads: Iterable[Mapping[str, Any]], rows: Iterable[Mapping[str,
 
 
 CHIP_LABELS = {**CASELOAD_STATUSES, UPDATING: "Wordt bijgewerkt"}
+
+
+def handover_choices(
+    accounts: Iterable[tuple[str | None, str]], rows: Iterable[Mapping[str, Any]], current: str | None = None
+) -> list[dict[str, Any]]:
+    """The jobcoaches a candidate can be handed to, sorted by id: the region's jobcoach accounts (subject,
+    e-mail) and everyone who has candidates now, also without an account (a case-management system's key).
+    Each shows how many candidates they have, as the candidate service counts them, so the operator sees who
+    has room; ``current``, the chosen candidate's own jobcoach, is marked rather than left out, so the list
+    still shows the choice that was made when the API refuses it."""
+    emails: dict[str, list[str]] = {}
+    for subject, email in accounts:
+        if subject:
+            emails.setdefault(subject, []).append(email)
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row.get("jobcoach_id"):
+            counts[row["jobcoach_id"]] = counts.get(row["jobcoach_id"], 0) + 1
+    choices = []
+    for jobcoach_id in sorted(emails.keys() | counts.keys(), key=lambda found: (found.casefold(), found)):
+        count = counts.get(jobcoach_id, 0)
+        parts = [jobcoach_id]
+        if emails.get(jobcoach_id):
+            parts[0] += f" ({', '.join(sorted(emails[jobcoach_id]))})"
+        parts.append({0: "geen kandidaten", 1: "1 kandidaat"}.get(count, f"{count} kandidaten"))
+        if jobcoach_id == current:
+            parts.append("nu de jobcoach van deze kandidaat")
+        choices.append(
+            {
+                "jobcoach_id": jobcoach_id,
+                "candidates": count,
+                "current": jobcoach_id == current,
+                "label": ", ".join(parts),
+            }
+        )
+    return choices
+
 
 HANDOVER_FIELDS = ("candidate_id", "jobcoach_id")

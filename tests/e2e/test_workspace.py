@@ -12,7 +12,7 @@ import requests
 from selenium.webdriver.support.select import Select
 
 from tests.e2e.browser import Browser, chromium_available
-from tests.e2e.helpers import put_channels, stack_today
+from tests.e2e.helpers import put_channels, set_tenant_settings, stack_today
 from tests.e2e.payloads import GARDENER, GREEN_VACANCY
 
 pytestmark = pytest.mark.skipif(not chromium_available(), reason="needs Debian's chromium and chromium-driver")
@@ -169,6 +169,10 @@ def test_an_operator_hands_a_candidate_over_and_the_new_jobcoach_sees_them(stack
     newcomer_id = f"jc-{uuid.uuid4().hex[:6]}"
     newcomer = f"nieuw-{uuid.uuid4().hex[:6]}@{tenant}.test"
     stack.registry.create_person(tenant, "jobcoach", newcomer_id, newcomer, PASSWORD)
+    set_tenant_settings(stack, tenant, contact_days=21)  # the caseload page says what matching answers
+    elsewhere, _ = stack.new_tenant()
+    stranger_id, stranger = f"jc-{uuid.uuid4().hex[:6]}", f"elders-{uuid.uuid4().hex[:6]}@{elsewhere}.test"
+    stack.registry.create_person(elsewhere, "jobcoach", stranger_id, stranger, PASSWORD)
     candidate_id = stack.post_candidate(GARDENER, tenant=tenant, key=keys["jobcoach"])
 
     browser.sign_in(people["operator"], PASSWORD)
@@ -177,14 +181,28 @@ def test_an_operator_hands_a_candidate_over_and_the_new_jobcoach_sees_them(stack
     browser.wait_for(lambda: keys["jobcoach_id"] in browser.text, 60, "the jobcoach's load", reload=True)
     browser.check_accessibility()
 
+    def coaches() -> Select:
+        return Select(browser.find('select[name="jobcoach_id"]'))
+
+    # The region's jobcoaches to choose from: the newcomer by account (no candidates yet), the candidate's
+    # jobcoach by account and load; never another region's, neither by id nor by e-mail.
+    offered = {option.get_attribute("value"): option.text for option in coaches().options}
+    assert offered[newcomer_id] == f"{newcomer_id} ({newcomer}), geen kandidaten"
+    assert offered[keys["jobcoach_id"]] == f"{keys['jobcoach_id']} ({people['jobcoach']}), 1 kandidaat"
+    assert stranger_id not in offered and stranger not in browser.text
+    assert browser.find('label[for="veld-jobcoach_id"]').text == "Nieuwe jobcoach"
+
     Select(browser.find('[name="candidate_id"]')).select_by_value(candidate_id)
-    browser.fill("jobcoach_id", keys["jobcoach_id"])  # the candidate's own jobcoach: the API says no
+    coaches().select_by_value(keys["jobcoach_id"])  # the candidate's own jobcoach: the API says no
     browser.submit()
     assert "Deze kandidaat hoort al bij deze jobcoach" in browser.find(".werkbrug-field--invalid").text
     assert Select(browser.find('[name="candidate_id"]')).first_selected_option.get_attribute("value") == candidate_id
-    assert browser.find('[name="jobcoach_id"]').get_attribute("value") == keys["jobcoach_id"]
+    kept = coaches().first_selected_option
+    assert kept.get_attribute("value") == keys["jobcoach_id"]
+    assert kept.text.endswith("nu de jobcoach van deze kandidaat"), "with the candidate chosen, theirs is marked"
+    browser.check_accessibility()
 
-    browser.fill("jobcoach_id", newcomer_id)
+    coaches().select_by_value(newcomer_id)
     browser.submit()
     assert f"overgedragen aan jobcoach {newcomer_id}" in browser.text
     browser.screenshot("region")
@@ -196,6 +214,7 @@ def test_an_operator_hands_a_candidate_over_and_the_new_jobcoach_sees_them(stack
     browser.open("/caseload")
     assert browser.heading == "Mijn kandidaten"
     assert any("Tulp" in row.text for row in browser.finds(".werkbrug-caseload tbody tr"))
+    assert "Uit beeld betekent: 21 dagen of langer geen contact" in browser.text
     # Matching catches up through the candidate's event: then the status chip replaces "updating".
     browser.wait_for(
         lambda: (

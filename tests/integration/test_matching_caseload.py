@@ -165,6 +165,17 @@ def test_the_operator_sees_everyone_filters_by_jobcoach_and_pages_stably(matchin
     assert {load["jobcoach_id"]: load["candidates"] for load in everyone["jobcoaches"]} == {"jc-1": 3, "jc-2": 1}
 
 
+def test_the_caseload_says_how_many_days_without_contact_are_out_of_sight_in_the_region(
+    matching, feed, registry, tenant, keys
+):
+    register(feed)
+    for key in (keys["jobcoach"], keys["operator"]):
+        assert caseload(matching, tenant, key).get_json()["contact_days"] == MatchingSettings().contact_days
+    registry.change_settings(tenant, {"contact_days": "21"})
+    for key in (keys["jobcoach"], keys["operator"]):
+        assert caseload(matching, tenant, key).get_json()["contact_days"] == 21
+
+
 def test_after_a_handover_the_candidate_is_the_new_jobcoachs_only(matching, feed, tenant, keys):
     who = register(feed)
     feed(EventType.CANDIDATE_UPDATED, candidate_payload("jc-2", consent=consent(False, False)), subject=who)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from shared.db import utcnow
-from shared.registry import RegistryError
+from shared.registry import RegistryError, people
 
 PASSWORD = "een lange zin als wachtwoord"
 
@@ -55,3 +55,26 @@ def test_a_key_is_refused_once_it_expires_or_is_revoked(registry, tenant):
     assert registry.revoke_key(other_id) is False
     assert registry.authenticate(other) is None
     assert key_id != other_id
+
+
+def test_a_regions_people_in_one_role_are_listed_without_other_regions_or_disabled_accounts(registry, tenant):
+    other = f"{tenant}-buur"
+    for slug in (tenant, other):
+        registry.create_tenant(slug)
+    registry.invite_person(tenant, "jobcoach", "jc-b", "bram@example.nl")  # no password yet: still listed
+    registry.create_person(tenant, "jobcoach", "jc-a", "anna@example.nl", PASSWORD)
+    registry.create_person(tenant, "operator", None, "ops@example.nl", PASSWORD)
+    registry.create_person(other, "jobcoach", "jc-c", "cor@example.nl", PASSWORD)
+    gone = registry.create_person(tenant, "jobcoach", "jc-d", "dirk@example.nl", PASSWORD)
+    with registry.db.session() as session:
+        session.execute(people.update().where(people.c.id == gone.id).values(disabled_at=utcnow()))
+
+    listed = registry.people_of(tenant, "jobcoach")
+    assert [(p.subject, p.email, p.tenant) for p in listed] == [
+        ("jc-a", "anna@example.nl", tenant),
+        ("jc-b", "bram@example.nl", tenant),
+    ]
+    assert [p.email for p in registry.people_of(other, "jobcoach")] == ["cor@example.nl"]
+    assert registry.people_of(tenant, "council") == []
+    with pytest.raises(RegistryError):
+        registry.people_of(tenant, "admin")

@@ -156,6 +156,9 @@ def test_caseload_rows_follow_the_candidate_service_and_flag_who_is_out_of_sight
     assert rows["c-cees"]["chips"] == ["at_risk"]
     assert rows["c-dirk"]["chips"] == [domain.UPDATING]
     assert domain.CHIP_LABELS["out_of_sight"] == "Uit beeld"
+    entry = {"candidate_id": "c-bram", "status": "unmatched", "days_since_contact": 45, "open_alerts": 1}
+    unknown = domain.caseload_rows([{"id": "c-bram", "jobcoach_id": "jc-2"}], [entry], contact_days=None)
+    assert unknown[0]["chips"] == ["unmatched"], "without the region's contact_days nobody is called out of sight"
 
 
 def test_the_caseload_sorts_by_query_parameters_most_urgent_first_by_default():
@@ -184,3 +187,18 @@ def test_handover_errors_and_new_alert_types_read_in_plain_dutch():
     assert placed == {"jobcoach_id": ["Deze kandidaat hoort al bij deze jobcoach."]}
     for code in ("out_of_sight", "employer_interest", "caseload_over_limit", "checkin_overdue"):
         assert domain.ALERT_TYPES[code] and domain.ALERT_TYPES[code] != code
+
+
+def test_handover_choices_join_the_regions_accounts_with_whoever_has_candidates_and_mark_the_current_one():
+    accounts = [("jc-3", "eva@example.nl"), ("jc-1", "anna@example.nl"), ("jc-1", "a.de.vries@example.nl")]
+    choices = domain.handover_choices(accounts, _caseload(), current="jc-1")
+    assert [choice["jobcoach_id"] for choice in choices] == ["jc-1", "jc-2", "jc-3"]
+    by_id = {choice["jobcoach_id"]: choice for choice in choices}
+    assert by_id["jc-1"]["label"] == (
+        "jc-1 (a.de.vries@example.nl, anna@example.nl), 2 kandidaten, nu de jobcoach van deze kandidaat"
+    )
+    assert by_id["jc-2"]["label"] == "jc-2, 2 kandidaten", "with candidates but no account: still a choice"
+    assert by_id["jc-3"]["label"] == "jc-3 (eva@example.nl), geen kandidaten"
+    assert [choice["current"] for choice in choices] == [True, False, False]
+    assert not any(choice["current"] for choice in domain.handover_choices(accounts, _caseload()))
+    assert domain.handover_choices([], [{"jobcoach_id": "jc-9"}])[0]["label"] == "jc-9, 1 kandidaat"

@@ -9,6 +9,7 @@ from services.matching.caseload import commands
 from services.matching.caseload.schemas import CaseloadPageSchema, CaseloadQuerySchema
 from services.matching.context import context
 from services.matching.placements.commands import local_today
+from services.matching.settings import MatchingSettings
 from services.matching.store import audit_log
 from shared.web.audit import Auditor, from_items
 from shared.web.auth import authorize, current_principal
@@ -37,6 +38,8 @@ class Caseload(MethodView):
         items = commands.entries(ctx.db, tenant, local_today(ctx.clock), jobcoach_id=coach)
         offset, limit = page_bounds(query)
         answer = page_of(items[offset : offset + limit], len(items), query)
+        # What "out of sight" means in this region, as the sweep counts it, so a page shows the same.
+        answer["contact_days"] = ctx.registry.settings(tenant, MatchingSettings).contact_days
         if principal.role == "operator":
             answer["jobcoaches"] = commands.loads(items)
         return answer

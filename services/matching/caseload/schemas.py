@@ -33,6 +33,9 @@ class LoadSchema(ma.Schema):
 
 class CaseloadPageSchema(PageSchema):
     items = fields.List(fields.Nested(CaseloadEntrySchema))
+    contact_days = fields.Integer(
+        metadata={"description": "The region's setting: this many days or more without contact is out of sight"}
+    )
     jobcoaches = fields.List(
         fields.Nested(LoadSchema), metadata={"description": "Operators only: each jobcoach's load"}
     )

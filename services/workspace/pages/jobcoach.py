@@ -4,6 +4,7 @@ matches, placements and check-ins, introductions to answer (employers see theirs
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -12,7 +13,6 @@ from flask import Blueprint, abort, redirect, request, url_for
 from services.workspace import charts, domain
 from services.workspace.client import ApiError
 from services.workspace.pages.common import HOME, api, context, current_person, is_htmx, render, signed_in
-from services.workspace.settings import RegionView
 from shared.vocabulary import LADDER_STEPS, SUPPORT_CODES
 
 blp = Blueprint("jobcoach", __name__)
@@ -51,26 +51,30 @@ def acknowledge(alert_id: str):
     return redirect(url_for("jobcoach.today"))
 
 
-def contact_days(tenant: str) -> int:
-    return context().registry.settings(tenant, RegionView).contact_days
+@dataclass(frozen=True)
+class CaseloadView:
+    rows: list[dict]
+    loads: list[dict]
+    contact_days: int | None
+    answers: list[Any]
 
 
-def caseload_view(jobcoach_id: str | None, *more: Callable[[], Any]) -> tuple[list[dict], list[dict], list[Any]]:
+def caseload_view(jobcoach_id: str | None, *more: Callable[[], Any]) -> CaseloadView:
     """The caseload's rows (one jobcoach's, or for an operator the region's), for an operator each jobcoach's
-    load, and the answers of ``more``: further reads of the page, all asked side by side. The calls run in
-    other threads, so they get the API as this person, never Flask's request globals."""
-    who = current_person()
+    load, the region's ``contact_days`` as matching answers it, and the answers of ``more``: further reads of
+    the page, all asked side by side. The calls run in other threads, so they get the API as this person,
+    never Flask's request globals."""
     person_api = api()
     try:
-        candidates, (entries, loads), *answers = context().api.together(
+        candidates, caseload, *answers = context().api.together(
             lambda: person_api.candidates(jobcoach_id), lambda: person_api.caseload(jobcoach_id), *more
         )
     except ApiError as exc:
         if exc.status == 422:
             abort(404)  # a jobcoach id no region has
         raise
-    rows = domain.caseload_rows(candidates, entries, contact_days(who.tenant))
-    return rows, domain.region_loads(loads, rows), answers
+    rows = domain.caseload_rows(candidates, caseload.entries, caseload.contact_days)
+    return CaseloadView(rows, domain.region_loads(caseload.loads, rows), caseload.contact_days, answers)
 
 
 @blp.get("/caseload")
@@ -83,16 +87,16 @@ def caseload():
     # caseload's own reads rather than after them, so the page waits for the slowest read only.
     person_api = api()
     more = (lambda: person_api.placements(status="active")["items"],) if who.role == "jobcoach" else ()
-    rows, _loads, answers = caseload_view(coach, *more)
-    placements = answers[0] if answers else []
+    view = caseload_view(coach, *more)
+    placements = view.answers[0] if view.answers else []
     return render(
         "caseload.html",
-        rows=domain.sort_caseload(rows, column, descending),
+        rows=domain.sort_caseload(view.rows, column, descending),
         sort=column,
         descending=descending,
         jobcoach_id=coach,
         placements=placements,
-        contact_days=contact_days(who.tenant),
+        contact_days=view.contact_days,
     )
 
 

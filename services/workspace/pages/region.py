@@ -7,7 +7,7 @@ from flask import Blueprint, redirect, request, url_for
 
 from services.workspace import charts, domain
 from services.workspace.client import ApiError
-from services.workspace.pages.common import api, context, is_htmx, render, signed_in
+from services.workspace.pages.common import api, context, current_person, is_htmx, render, signed_in
 from services.workspace.pages.jobcoach import caseload_view
 
 blp = Blueprint("region", __name__)
@@ -30,11 +30,16 @@ def region():
 def _region_page(values: dict, errors: dict, status: int = 200, **extra):
     """Load per jobcoach, escalations to acknowledge, who is out of sight, and the handover form."""
     person_api = api()
-    rows, loads, (unread, recent) = caseload_view(
+    registry, tenant = context().registry, current_person().tenant
+    view = caseload_view(
         None,
         lambda: person_api.escalations(unread=True, page_size=50),
         lambda: person_api.escalations(unread=False, page_size=10),
+        # The signed-in operator's own region only: the registry holds every region's people.
+        lambda: registry.people_of(tenant, "jobcoach"),
     )
+    rows, loads, (unread, recent, coaches) = view.rows, view.loads, view.answers
+    chosen = next((row for row in rows if row["candidate_id"] == values.get("candidate_id")), None)
     return render(
         "region.html",
         status,
@@ -44,6 +49,9 @@ def _region_page(values: dict, errors: dict, status: int = 200, **extra):
         loads=loads,
         out_of_sight=sum(load["out_of_sight"] for load in loads),
         candidates=sorted(rows, key=lambda row: (row["name"].casefold(), row["candidate_id"])),
+        jobcoaches=domain.handover_choices(
+            ((person.subject, person.email) for person in coaches), rows, chosen["jobcoach_id"] if chosen else None
+        ),
         values=values,
         errors=errors,
         grafana_url=context().settings.grafana_url,
@@ -59,7 +67,7 @@ def hand_over():
     if not values["candidate_id"]:
         errors["candidate_id"] = ["Kies een kandidaat."]
     if not values["jobcoach_id"]:
-        errors["jobcoach_id"] = ["Vul de code van de nieuwe jobcoach in."]
+        errors["jobcoach_id"] = ["Kies een jobcoach."]
     if not errors:
         try:
             api().hand_over(values["candidate_id"], values["jobcoach_id"])
