@@ -107,6 +107,13 @@ def traced(
         yield context
 
 
+def scheduled(name: str) -> contextlib.AbstractContextManager[TraceContext]:
+    """A decision a scheduler takes on its own (a check-in overdue, an alert escalated) as the root of a new
+    trace, so that the events it writes, and what handlers downstream do with them, can be followed like a
+    request's. Enter it only around work that may write events: a recorded trace per idle poll is noise."""
+    return traced(name, "internal")
+
+
 @contextlib.contextmanager
 def _running(context: TraceContext) -> Iterator[TraceContext]:
     token = _current.set(context)

@@ -8,9 +8,13 @@ days. Every replica may run it: the escalation of one alert is claimed in the da
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+
+from sqlalchemy.orm import Session
 
 from services.notification import commands, domain, store
 from services.notification.settings import NotificationSettings
+from shared import tracing
 from shared.clock import Clock
 from shared.db import Database
 from shared.loops import WorkerLoop, periodic
@@ -39,7 +43,7 @@ class Escalator:
                 # One short transaction per batch, so that the inbox and acknowledgements are never held up.
                 with self.db.session() as session:
                     due = store.due_escalations(session, tenant, cutoff, self.batch_size)
-                    created = [commands.escalate(session, tenant, alert, hours, now) for alert in due]
+                    created = [self._escalate(session, tenant, alert, hours, now) for alert in due]
                 done = sum(1 for alert_id in created if alert_id)
                 escalated += done
                 if done:
@@ -47,6 +51,11 @@ class Escalator:
                 if len(due) < self.batch_size:
                     break
         return escalated
+
+    @staticmethod
+    def _escalate(session: Session, tenant: str, alert: dict, hours: int, now: datetime) -> str | None:
+        with tracing.scheduled("escalation"):
+            return commands.escalate(session, tenant, alert, hours, now)
 
     def loop(self, poll_s: float) -> WorkerLoop:
         """Escalate what is due every ``poll_s`` seconds, and wait as long after a failed round."""

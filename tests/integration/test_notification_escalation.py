@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from services.notification import handlers
 from services.notification.escalation import Escalator
 from services.notification.handlers import Timing
+from shared import tracing
 from shared.clock import FakeClock
 from shared.events import EventType, decode_event, encode_event, new_event
 from shared.kafka import make_producer
@@ -122,6 +123,19 @@ def test_an_unacknowledged_risk_alert_is_escalated_once_when_the_window_has_pass
     original = notifications.client.get(f"/v1/tenants/{tenant}/alerts", headers=bearer(keys["jobcoach"])).get_json()
     assert [item["id"] for item in original["items"]] == [alert_id], "the jobcoach's inbox holds no escalation"
     assert original["items"][0]["escalated_at"] is not None
+
+
+def test_each_escalation_starts_a_trace_of_its_own(notifications, escalator, clock, tenant):
+    risk_alert(notifications, tenant, clock)
+    risk_alert(notifications, tenant, clock)
+    clock.advance(hours=48)
+    assert escalator.escalate_due() == 2
+
+    events = [decode_event(row.payload.encode()) for row in outbox_rows(notifications)]
+    raised = [e for e in events if e.type == EventType.ALERT_RAISED and e.data["alert_type"].endswith("_escalated")]
+    traces = [tracing.parse(e.extensions.get("traceparent")) for e in raised]
+    assert len(traces) == 2 and None not in traces, "an escalation's event names the trace it started"
+    assert len({trace.trace_id for trace in traces if trace}) == 2, "unrelated escalations share no trace"
 
 
 def test_an_acknowledged_risk_alert_is_never_escalated(notifications, escalator, clock, keys, tenant):

@@ -21,6 +21,7 @@ from services.matching.placements import scheduler
 from services.matching.placements import store as pstore
 from services.matching.ranking.engine import MatchingEngine
 from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD
+from shared import tracing
 from shared.clock import FakeClock
 from shared.events import EventType, InvalidEvent, decode_event, encode_event, load_example, new_event
 from shared.topics import Topic
@@ -621,6 +622,22 @@ def test_the_scheduler_reports_each_gap_in_check_ins_once(matching, keys, tenant
         == (placement_id, candidate, vacancy, "jc-1")
         for e in events
     )
+
+
+def test_each_overdue_check_in_the_scheduler_reports_starts_a_trace_of_its_own(
+    matching, keys, tenant, candidate, vacancy, clock
+):
+    placement_id = started(matching, tenant, keys, candidate, vacancy, start_date=TODAY.isoformat())
+    settings_of = matching.context.registry.settings
+    assert scheduler.scan(matching.db, settings_of, TODAY + timedelta(days=14)) == 1
+    clock.advance(days=26)
+    checked_in(matching, tenant, keys, placement_id, TODAY + timedelta(days=26), GOOD)
+    assert scheduler.scan(matching.db, settings_of, TODAY + timedelta(days=40)) == 1
+
+    events = outbox_events(matching, EventType.PLACEMENT_CHECKIN_OVERDUE)
+    traces = [tracing.parse(event.extensions.get("traceparent")) for event in events]
+    assert len(traces) == 2 and None not in traces, "a scheduled report names the trace it started"
+    assert len({trace.trace_id for trace in traces if trace}) == 2, "two reports, two traces"
 
 
 def test_the_scheduler_follows_the_tenants_cadence_and_skips_ended_placements(

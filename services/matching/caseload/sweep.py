@@ -17,6 +17,7 @@ from services.matching import metrics
 from services.matching.caseload import store
 from services.matching.outbox import emit
 from services.matching.settings import MatchingSettings
+from shared import tracing
 from shared.db import Database
 from shared.events import EventType
 
@@ -35,14 +36,14 @@ def sweep(db: Database, settings_of: Callable[[str], MatchingSettings], today: d
             if (today - row["last_contact"]).days >= settings.contact_days and row["out_of_sight_since"] != row[
                 "last_contact"
             ]:
-                with db.session() as session:
+                with tracing.scheduled("out of sight"), db.session() as session:
                     emitted += _out_of_sight(session, tenant, row, settings.contact_days)
         loads = Counter(row["jobcoach_id"] for row in rows)
         for jobcoach_id in sorted(set(loads) | set(known)):
             load = loads.get(jobcoach_id, 0)
             metrics.CASELOAD_CANDIDATES.labels(tenant, jobcoach_id).set(load)
-            with db.session() as session:
-                if load > settings.caseload_limit:
+            if load > settings.caseload_limit:
+                with tracing.scheduled("caseload over limit"), db.session() as session:
                     episode = store.enter_over_limit(session, tenant, jobcoach_id)
                     if episode is not None:
                         data = {
@@ -53,7 +54,8 @@ def sweep(db: Database, settings_of: Callable[[str], MatchingSettings], today: d
                         }
                         emit(session, EventType.CASELOAD_OVER_LIMIT, tenant=tenant, subject=jobcoach_id, data=data)
                         emitted += 1
-                else:
+            else:
+                with db.session() as session:
                     store.leave_over_limit(session, tenant, jobcoach_id)
     return emitted
 

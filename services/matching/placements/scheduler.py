@@ -24,6 +24,7 @@ from services.matching.placements.cadence import Cadence
 from services.matching.placements.commands import local_today
 from services.matching.ranking.commands import purge_ranking_log
 from services.matching.settings import MatchingSettings
+from shared import tracing
 from shared.clock import Clock
 from shared.db import Database
 from shared.events import EventType
@@ -77,7 +78,7 @@ def scan(db: Database, settings_of: SettingsOf, today: date) -> int:
             candidates = store.possibly_overdue(session, tenant, today - timedelta(days=shortest))
         for placement_id in candidates:
             # One transaction per placement: a failure leaves the others reported and this one for later.
-            with db.session() as session:
+            with tracing.scheduled("check-in overdue"), db.session() as session:
                 reported += report_overdue(session, tenant, placement_id, today, cadence)
     return reported
 
