@@ -184,3 +184,12 @@ def test_handover_errors_and_new_alert_types_read_in_plain_dutch():
     assert placed == {"jobcoach_id": ["Deze kandidaat hoort al bij deze jobcoach."]}
     for code in ("out_of_sight", "employer_interest", "caseload_over_limit", "checkin_overdue"):
         assert domain.ALERT_TYPES[code] and domain.ALERT_TYPES[code] != code
+
+
+def test_a_form_sends_back_only_a_well_formed_entity_tag_as_if_match():
+    assert domain.form_etag({domain.ETAG_FIELD: '"3f2a9c"'}) == '"3f2a9c"'
+    assert domain.form_etag({domain.ETAG_FIELD: ' "3f2a9c" '}) == '"3f2a9c"'
+    # No tag, an empty one, a weak or a malformed one: nothing is sent (the API would answer 400 to these).
+    for shown in ({}, {domain.ETAG_FIELD: ""}, {domain.ETAG_FIELD: 'W/"3f2a9c"'}, {domain.ETAG_FIELD: "3f2a9c"}):
+        assert domain.form_etag(shown) is None
+    assert domain.form_etag({domain.ETAG_FIELD: '"a" , "b"'}) is None
