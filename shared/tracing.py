@@ -33,6 +33,9 @@ ENDPOINT_VARIABLE = "OTEL_EXPORTER_OTLP_ENDPOINT"
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[^\s]*)?")
 # W3C Trace Context: a vendor may drop a tracestate longer than this rather than pass it on.
 MAX_TRACESTATE = 512
+# Printable ASCII only, as the recommendation's grammar has it: a tracestate goes on into HTTP headers (a
+# webhook's), where a line break would start a header of its own.
+_TRACESTATE = re.compile(r"[\x20-\x7e]*")
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,8 @@ def parse(traceparent: Any, tracestate: Any = None) -> TraceContext | None:
     version, trace_id, parent_id, flags, rest = match.groups()
     if version == "ff" or (version == "00" and rest) or set(trace_id) == {"0"} or set(parent_id) == {"0"}:
         return None
-    state = tracestate.strip() if isinstance(tracestate, str) and len(tracestate) <= MAX_TRACESTATE else None
+    readable = isinstance(tracestate, str) and len(tracestate) <= MAX_TRACESTATE and _TRACESTATE.fullmatch(tracestate)
+    state = tracestate.strip() if readable else None
     # A later version is read as version 00, the one this code knows, and passed on as such.
     return TraceContext(f"00-{trace_id}-{parent_id}-{flags}", state or None)
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from services.notification import commands, domain, metrics, store
+from shared import tracing
 from shared.clock import Clock
 from shared.db import utcnow
 from shared.events import Event, InvalidEvent
@@ -65,6 +66,9 @@ def create_alert(
         jobcoach_id = store.candidate_jobcoach(session, tenant, candidate_id) or jobcoach_id
     alert_id = str(uuid.uuid4())
     now = timing.clock()
+    # The originating event's trace, kept for the webhook: the receiver joins the trace of the request
+    # that set off the alert, however long the delivery waits.
+    trace = tracing.parse(event.extensions.get(tracing.TRACEPARENT), event.extensions.get(tracing.TRACESTATE))
     commands.raise_alert(
         session,
         tenant,
@@ -82,6 +86,8 @@ def create_alert(
             "details": details,
             "source_event_id": event.id,
             "created_at": now,
+            tracing.TRACEPARENT: trace.traceparent if trace else None,
+            tracing.TRACESTATE: trace.tracestate if trace else None,
         },
     )
     if audience == domain.JOBCOACH:

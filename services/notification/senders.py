@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from services.notification import domain
 from services.notification.config import SmtpSettings
+from shared import tracing
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,26 @@ class _NoValidAnswer(Exception):
     pass
 
 
+# An alert's trace context travels in the webhook's headers, never in the body the receiver verifies and reads.
+TRACE_KEYS = (tracing.TRACEPARENT, tracing.TRACESTATE)
+
+
 def alert_document(tenant: str, alert: dict) -> dict:
     return {
         "tenant": tenant,
-        **{key: value.isoformat() if isinstance(value, datetime) else value for key, value in alert.items()},
+        **{
+            key: value.isoformat() if isinstance(value, datetime) else value
+            for key, value in alert.items()
+            if key not in TRACE_KEYS
+        },
     }
+
+
+def trace_headers(alert: dict) -> dict[str, str]:
+    """``traceparent`` (and ``tracestate``) of the event the alert came from, so that the receiver can join
+    its trace; none for an alert without one (stored before the trace was kept, or from an untraced event)."""
+    context = tracing.parse(alert.get(tracing.TRACEPARENT), alert.get(tracing.TRACESTATE))
+    return context.attributes() if context else {}
 
 
 def receiver_of(url: str | None) -> str:
@@ -146,6 +162,7 @@ class WebhookSender:
             domain.SIGNATURE_HEADER: domain.sign(secrets[0], timestamp, body),
             domain.ALERT_ID_HEADER: alert["id"],
             "User-Agent": "werkbrug-notification/1",
+            **trace_headers(alert),
         }
         return self.post(channels["webhook_url"], body, headers)
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.notification.domain import ESCALATES_TO, JOBCOACH, OPERATORS
+from shared import tracing
 from shared.audit import audit_table
 from shared.consumer import processed_events_table
 from shared.db import StaleVersion, UtcDateTime, affected_rows, utcnow
@@ -56,6 +57,10 @@ alerts = sa.Table(
     sa.Column("audience", sa.String(20), nullable=False, server_default=JOBCOACH),
     # When an unacknowledged at-risk alert went to the operators; set once, in the escalation's transaction.
     sa.Column("escalated_at", UtcDateTime, nullable=True),
+    # The W3C trace context of the event the alert came from, sent with its webhook so that the receiver
+    # can join the trace; None for alerts stored before it was kept, and for events without one.
+    sa.Column("traceparent", sa.String(55), nullable=True),
+    sa.Column("tracestate", sa.String(tracing.MAX_TRACESTATE), nullable=True),
     sa.UniqueConstraint("tenant", "type", "subject", "episode", name="uq_alerts_once_per_episode"),
     sa.Index("ix_alerts_inbox", "tenant", "jobcoach_id", "created_at"),
     sa.Index("ix_alerts_candidate", "tenant", "candidate_id"),
@@ -452,7 +457,11 @@ def renew_claims(session: Session, ids: list[int], token: str, lease_until: date
 
 
 def alert_for_delivery(session: Session, tenant: str, alert_id: str) -> dict | None:
-    row = session.execute(sa.select(*ALERT_COLUMNS).where(alerts.c.tenant == tenant, alerts.c.id == alert_id)).first()
+    """The alert as it is sent, with the trace context its webhook carries in headers (not in the body)."""
+    query = sa.select(*ALERT_COLUMNS, alerts.c.traceparent, alerts.c.tracestate).where(
+        alerts.c.tenant == tenant, alerts.c.id == alert_id
+    )
+    row = session.execute(query).first()
     return row._asdict() if row else None
 
 

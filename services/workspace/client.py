@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import requests
@@ -42,6 +43,16 @@ class Caseload(NamedTuple):
     contact_days: int | None
 
 
+@dataclass(frozen=True)
+class Tagged:
+    """A resource with the ``ETag`` it was read with (None where the API gives none). A form that changes the
+    resource carries the tag and sends it back as If-Match, so the change goes through only if nobody
+    changed the resource since the form was shown."""
+
+    body: dict
+    etag: str | None
+
+
 class ApiClient:
     """One connection pool per process for all four services."""
 
@@ -65,11 +76,22 @@ class ApiClient:
         return Api(self, api_key, tenant)
 
     def call(self, method: str, service: str, path: str, key: str, **kwargs) -> Any:
+        response = self.send(method, service, path, key, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def send(
+        self, method: str, service: str, path: str, key: str, *, if_match: str | None = None, **kwargs
+    ) -> requests.Response:
+        """The API's answer; a refusal raises :class:`ApiError`. ``if_match``: the ETag the change was
+        based on, sent as If-Match (nothing is sent without one)."""
         url = f"{self.base_urls[service]}{path}"
+        headers = {"Authorization": f"Bearer {key}"}
+        if if_match:
+            headers["If-Match"] = if_match
         try:
-            response = self.http.request(
-                method, url, headers={"Authorization": f"Bearer {key}"}, timeout=self.timeout_s, **kwargs
-            )
+            response = self.http.request(method, url, headers=headers, timeout=self.timeout_s, **kwargs)
         except requests.RequestException as exc:
             log.warning("API unreachable", extra={"ctx": {"service": service, "error": type(exc).__name__}})
             raise ApiError(503) from exc
@@ -81,9 +103,7 @@ class ApiClient:
             if response.status_code >= 500:
                 log.warning("API failed", extra={"ctx": {"service": service, "status": response.status_code}})
             raise ApiError(response.status_code, problem if isinstance(problem, dict) else {})
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+        return response
 
 
 class Api:
@@ -97,6 +117,10 @@ class Api:
     def _call(self, method: str, service: str, path: str, **kwargs) -> Any:
         return self.client.call(method, service, f"/v1/tenants/{self.tenant}{path}", self.key, **kwargs)
 
+    def _read_tagged(self, service: str, path: str) -> Tagged:
+        response = self.client.send("GET", service, f"/v1/tenants/{self.tenant}{path}", self.key)
+        return Tagged(response.json(), response.headers.get("ETag"))
+
     def every_page(self, fetch: Callable[[int], dict], most: int = MOST_PAGES) -> list[dict]:
         """All items of a paged list (up to ``most`` pages of the largest size the APIs give)."""
         items: list[dict] = []
@@ -108,14 +132,14 @@ class Api:
         return items
 
     # candidate
-    def candidate(self, candidate_id: str) -> dict:
-        return self._call("GET", "candidate", f"/candidates/{candidate_id}")
+    def candidate(self, candidate_id: str) -> Tagged:
+        return self._read_tagged("candidate", f"/candidates/{candidate_id}")
 
     def register_candidate(self, payload: dict) -> dict:
         return self._call("POST", "candidate", "/candidates", json=payload)
 
-    def change_candidate(self, candidate_id: str, payload: dict) -> dict:
-        return self._call("PATCH", "candidate", f"/candidates/{candidate_id}", json=payload)
+    def change_candidate(self, candidate_id: str, payload: dict, if_match: str | None = None) -> dict:
+        return self._call("PATCH", "candidate", f"/candidates/{candidate_id}", json=payload, if_match=if_match)
 
     def candidates(self, jobcoach_id: str | None = None) -> list[dict]:
         params: dict[str, Any] = {"page_size": PAGE_SIZE}
@@ -134,14 +158,14 @@ class Api:
     def vacancies(self, page: int = 1, page_size: int = 50) -> dict:
         return self._call("GET", "vacancy", "/vacancies", params={"page": page, "page_size": page_size})
 
-    def vacancy(self, vacancy_id: str) -> dict:
-        return self._call("GET", "vacancy", f"/vacancies/{vacancy_id}")
+    def vacancy(self, vacancy_id: str) -> Tagged:
+        return self._read_tagged("vacancy", f"/vacancies/{vacancy_id}")
 
     def post_vacancy(self, payload: dict) -> dict:
         return self._call("POST", "vacancy", "/vacancies", json=payload)
 
-    def change_vacancy(self, vacancy_id: str, payload: dict) -> dict:
-        return self._call("PATCH", "vacancy", f"/vacancies/{vacancy_id}", json=payload)
+    def change_vacancy(self, vacancy_id: str, payload: dict, if_match: str | None = None) -> dict:
+        return self._call("PATCH", "vacancy", f"/vacancies/{vacancy_id}", json=payload, if_match=if_match)
 
     # matching
     def candidate_matches(self, candidate_id: str, limit: int = 10) -> dict:
@@ -159,11 +183,12 @@ class Api:
             params["status"] = status
         return self._call("GET", "matching", "/placements", params=params)
 
-    def placement(self, placement_id: str) -> dict:
-        return self._call("GET", "matching", f"/placements/{placement_id}")
+    def placement(self, placement_id: str) -> Tagged:
+        return self._read_tagged("matching", f"/placements/{placement_id}")
 
-    def check_in(self, placement_id: str, payload: dict) -> dict:
-        return self._call("POST", "matching", f"/placements/{placement_id}/checkins", json=payload)
+    def check_in(self, placement_id: str, payload: dict, if_match: str | None = None) -> dict:
+        path = f"/placements/{placement_id}/checkins"
+        return self._call("POST", "matching", path, json=payload, if_match=if_match)
 
     def insights(self) -> dict:
         return self._call("GET", "matching", "/insights")
@@ -216,13 +241,14 @@ class Api:
     def acknowledge_escalation(self, alert_id: str) -> dict:
         return self._call("POST", "notification", f"/escalations/{alert_id}/ack")
 
-    def channels(self, jobcoach_id: str) -> dict | None:
+    def channels(self, jobcoach_id: str) -> Tagged | None:
         try:
-            return self._call("GET", "notification", f"/jobcoaches/{jobcoach_id}/channels")
+            return self._read_tagged("notification", f"/jobcoaches/{jobcoach_id}/channels")
         except ApiError as exc:
             if exc.status == 404:
                 return None  # none set yet
             raise
 
-    def set_channels(self, jobcoach_id: str, payload: dict) -> dict:
-        return self._call("PUT", "notification", f"/jobcoaches/{jobcoach_id}/channels", json=payload)
+    def set_channels(self, jobcoach_id: str, payload: dict, if_match: str | None = None) -> dict:
+        path = f"/jobcoaches/{jobcoach_id}/channels"
+        return self._call("PUT", "notification", path, json=payload, if_match=if_match)

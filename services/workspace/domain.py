@@ -11,6 +11,17 @@ from shared.vocabulary import LADDER_STEPS, SUPPORT_CODES, SUPPORT_LEVELS
 
 FORM_ERROR = "_form"
 
+# The hidden field in which a form that changes a resource carries the ETag it was shown with.
+ETAG_FIELD = "etag"
+# The API's answers to a change based on an old read: 412, someone else changed the resource since the form
+# was shown; 428, the region requires If-Match and the form carried no tag (a page shown before the tag was
+# given). Both change nothing, and the form is shown again as it was filled in.
+CHANGED_MEANWHILE = 412
+TAG_REQUIRED = 428
+STALE_FORM = (CHANGED_MEANWHILE, TAG_REQUIRED)
+# A strong entity-tag as the APIs give them (RFC 9110 section 8.8.3).
+_ENTITY_TAG = re.compile(r'"[\x21\x23-\x7e]{1,100}"')
+
 # The check-in signal codes of the placement API, in the words a jobcoach uses.
 SIGNALS: dict[str, str] = {
     "conflict_with_supervisor": "Conflict met leidinggevende",
@@ -116,6 +127,13 @@ _FIELD_MESSAGES = {
         "Dit klopt niet. Kijk naar het voorbeeld.": "Vul de 4 cijfers van de postcode in, bijvoorbeeld 5912."
     }
 }
+
+
+def form_etag(form: Mapping[str, str]) -> str | None:
+    """The ETag the form was shown with, to send as If-Match; None for a resource that had none, or for a
+    value that is no entity-tag (sent on, it would make the API refuse the change with 400)."""
+    tag = (form.get(ETAG_FIELD) or "").strip()
+    return tag if _ENTITY_TAG.fullmatch(tag) else None
 
 
 def dutch(message: str, field: str = "") -> str:

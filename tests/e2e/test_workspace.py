@@ -12,6 +12,7 @@ import requests
 from selenium.webdriver.support.select import Select
 
 from tests.e2e.browser import Browser, chromium_available
+from tests.e2e.conftest import bearer
 from tests.e2e.helpers import put_channels, set_tenant_settings, stack_today
 from tests.e2e.payloads import GARDENER, GREEN_VACANCY
 
@@ -120,6 +121,41 @@ def test_a_jobcoach_registers_a_candidate_places_them_and_acknowledges_the_risk_
     assert browser.heading == "Je bent uitgelogd"
     browser.open("/")
     assert browser.heading == "Inloggen"
+
+
+def test_in_a_region_that_requires_if_match_an_employer_edits_and_a_form_overtaken_meanwhile_saves_nothing(
+    stack, workspace, region, browser
+):
+    tenant, keys, people = region
+    set_tenant_settings(stack, tenant, require_if_match="true")
+    vacancy_id = stack.post_vacancy(GREEN_VACANCY, tenant=tenant, key=keys["employer"])
+    url = f"{stack.url('vacancy')}/v1/tenants/{tenant}/vacancies/{vacancy_id}"
+
+    browser.sign_in(people["employer"], PASSWORD)
+    browser.open(f"/vacancies/{vacancy_id}")
+    browser.fill("positions", "3")
+    browser.submit()
+    assert "De wijzigingen zijn opgeslagen" in browser.text
+    assert requests.get(url, headers=bearer(keys["employer"]), timeout=10).json()["positions"] == 3
+
+    # Meanwhile the region's operator changes the vacancy through the API, under the tag it read.
+    read = requests.get(url, headers=bearer(keys["operator"]), timeout=10)
+    changed = requests.patch(
+        url, json={"hours_max": 30}, headers={**bearer(keys["operator"]), "If-Match": read.headers["ETag"]}, timeout=10
+    )
+    assert changed.status_code == 200, changed.text
+
+    browser.fill("title", "Hovenier")
+    browser.submit()
+    assert "Iemand anders heeft dit net veranderd" in browser.find("#foutmeldingen").text
+    assert browser.find('[name="title"]').get_attribute("value") == "Hovenier"
+    stored = requests.get(url, headers=bearer(keys["employer"]), timeout=10).json()
+    assert (stored["title"], stored["hours_max"]) == (GREEN_VACANCY["title"], 30)
+
+    # Saving once more, after the notice, is a knowing choice: the form as typed is stored.
+    browser.submit()
+    assert "De wijzigingen zijn opgeslagen" in browser.text
+    assert requests.get(url, headers=bearer(keys["employer"]), timeout=10).json()["title"] == "Hovenier"
 
 
 def test_a_council_member_is_refused_the_caseload(workspace, region, browser):

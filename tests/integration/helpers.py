@@ -1,9 +1,21 @@
-"""Assertions the API tests share: a problem+json answer, and "nothing changed" checked table by table."""
+"""What the API tests share: a problem+json answer, "nothing changed" checked table by table, events handed
+to matching's handlers, and a service's app served over real HTTP for the workspace to reach."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+import contextlib
+import threading
+import uuid
+from collections.abc import Iterator
 
+import sqlalchemy as sa
+from flask import Flask
+from werkzeug.serving import make_server
+
+from services.matching import worker as matching_worker
+from services.matching.ranking.engine import MatchingEngine
+from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD
+from shared.events import decode_event, encode_event, new_event
 from shared.ratelimit import TABLE_NAME as RATE_LIMITS
 from shared.web.problems import PROBLEM_JSON
 
@@ -36,3 +48,28 @@ def outbox_rows(svc, key: str | None = None) -> list:
         query = query.where(table.c.message_key == key)
     with svc.db.session() as session:
         return session.execute(query).all()
+
+
+@contextlib.contextmanager
+def served(app: Flask) -> Iterator[str]:
+    """The app served over real HTTP on a free port, as the workspace reaches a service: its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+def feed_matching(matching, tenant: str, type_name: str, data: dict) -> str:
+    """Hand matching an event as its worker would (through the wire format and its handler table): the
+    event's subject, a new id."""
+    table = matching_worker.handler_table(MatchingEngine.with_fixed_settings(DEFAULT_PROPOSAL_THRESHOLD))
+    subject = str(uuid.uuid4())
+    event = decode_event(encode_event(new_event(type_name, tenant=tenant, subject=subject, data=data, source="t")))
+    with matching.db.session() as session:
+        for handler in table[type_name]:
+            handler(session, event)
+    return subject

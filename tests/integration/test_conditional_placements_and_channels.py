@@ -6,21 +6,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import uuid
 from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
-from services.matching import worker as matching_worker
 from services.matching.app import create_app as create_matching_app
 from services.matching.context import MatchingContext
-from services.matching.ranking.engine import MatchingEngine
-from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD
 from shared.clock import FakeClock
-from shared.events import EventType, decode_event, encode_event, load_example, new_event
+from shared.events import EventType, load_example
 from tests.integration.conftest import bearer
-from tests.integration.helpers import assert_problem
+from tests.integration.helpers import assert_problem, feed_matching
 
 CHECKIN = {"wellbeing": 4, "hours_worked": 16, "absence_days": 0, "signals": []}
 
@@ -37,21 +33,11 @@ def matching(service, keys, tenant):
 
 @pytest.fixture
 def placement(matching, keys, tenant) -> str:
-    table = matching_worker.handler_table(MatchingEngine.with_fixed_settings(DEFAULT_PROPOSAL_THRESHOLD))
-
-    def feed(type_name: str, data: dict) -> str:
-        subject = str(uuid.uuid4())
-        event = decode_event(encode_event(new_event(type_name, tenant=tenant, subject=subject, data=data, source="t")))
-        with matching.db.session() as session:
-            for handler in table[type_name]:
-                handler(session, event)
-        return subject
-
     candidate = copy.deepcopy(load_example(EventType.CANDIDATE_REGISTERED)["data"]) | {"jobcoach_id": "jc-1"}
     vacancy = copy.deepcopy(load_example(EventType.VACANCY_POSTED)["data"]) | {"employer_id": "emp-1"}
     body = {
-        "candidate_id": feed(EventType.CANDIDATE_REGISTERED, candidate),
-        "vacancy_id": feed(EventType.VACANCY_POSTED, vacancy),
+        "candidate_id": feed_matching(matching, tenant, EventType.CANDIDATE_REGISTERED, candidate),
+        "vacancy_id": feed_matching(matching, tenant, EventType.VACANCY_POSTED, vacancy),
         "start_date": "2026-02-09",
         "agreed_hours": 16,
         "supports_agreed": [],

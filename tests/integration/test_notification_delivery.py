@@ -36,6 +36,7 @@ from tests.kafka_helpers import read_all
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 SECRET = "s3cr3t-" + "k" * 20
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 SETTINGS = DeliverySettings(webhook_timeout_s=2.0, max_attempts=3, first_retry_s=2.0, max_retry_s=60.0, poll_s=0.05)
 
@@ -153,7 +154,10 @@ def set_channels(notifications, tenant: str, **values) -> None:
         notifications.store.put_channels(session, tenant, "jc-1", channels)
 
 
-def new_alert(notifications, tenant: str, clock: FakeClock, *, title: str = "Hovenier") -> str:
+def new_alert(
+    notifications, tenant: str, clock: FakeClock, *, title: str = "Hovenier", trace: dict | None = None
+) -> str:
+    """An alert from a match.proposed event; ``trace``: the event's trace context extension attributes."""
     candidate_id = str(uuid.uuid4())
     data = {
         "candidate_id": candidate_id,
@@ -164,9 +168,8 @@ def new_alert(notifications, tenant: str, clock: FakeClock, *, title: str = "Hov
         "explanation": {"talents_matched": ["planten verzorgen"], "supports": {"essential_met": ["quiet_workplace"]}},
         "ranking_version": "tfidf-1",
     }
-    event = decode_event(
-        encode_event(new_event(EventType.MATCH_PROPOSED, tenant=tenant, subject=candidate_id, data=data, source="test"))
-    )
+    document = new_event(EventType.MATCH_PROPOSED, tenant=tenant, subject=candidate_id, data=data, source="test")
+    event = decode_event(encode_event({**document, **(trace or {})}))
     with notifications.db.session() as session:
         handlers.on_match_proposed(session, event, timing=Timing(clock=clock))
     with notifications.db.session() as session:
@@ -222,6 +225,27 @@ def test_a_webhook_that_fails_twice_gets_the_alert_on_the_third_attempt_after_gr
         {"channel": "webhook", "status": "delivered", "attempts": 3, "last_error": None}
     ]
     assert dead_letters(notifications) == []
+
+
+def test_a_webhook_carries_the_trace_context_of_the_event_its_alert_came_from(
+    notifications, webhooks, receiver, clock, tenant
+):
+    secret = "whsec_" + "b2xk" * 8
+    set_channels(notifications, tenant, webhook_url=receiver.url, webhook_secret=secret)
+    traced = new_alert(notifications, tenant, clock, trace={"traceparent": TRACEPARENT, "tracestate": "vendor=opaque"})
+    untraced = new_alert(notifications, tenant, clock, title="Koerier")
+    # One request at a time to the same receiver.
+    assert [webhooks.deliver_due(), webhooks.deliver_due()] == [1, 1]
+
+    sent = {request["json"]["id"]: request for request in receiver.requests}
+    assert sent[traced]["headers"]["traceparent"] == TRACEPARENT
+    assert sent[traced]["headers"]["tracestate"] == "vendor=opaque"
+    # An alert of an event without a trace (as every alert stored before the trace was kept) sends none.
+    assert "traceparent" not in sent[untraced]["headers"] and "tracestate" not in sent[untraced]["headers"]
+    # Headers only: the signed body is the alert as before.
+    assert "traceparent" not in sent[traced]["json"] and "tracestate" not in sent[traced]["json"]
+    for request in sent.values():
+        Webhook(secret).verify(request["body"], {name.lower(): value for name, value in request["headers"].items()})
 
 
 def test_a_receiver_verifies_with_the_standard_webhooks_library_before_during_and_after_a_rotation(

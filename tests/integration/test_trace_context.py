@@ -12,6 +12,7 @@ import json
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from services.matching.ranking.engine import MatchingEngine
 from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD
@@ -93,6 +94,11 @@ def test_the_trace_of_a_posted_vacancy_reaches_its_match_and_the_alert(apps, key
     alert_event = decode_message(alert_message.value, alert_message.headers)
     assert alert_event.data["alert_type"] == "match_proposed"
     assert alert_event.extensions == {"traceparent": TRACEPARENT, "tracestate": "vendor=opaque"}
+    # The alert keeps the trace for its webhook (tests/integration/test_notification_delivery.py sends it).
+    alerts = apps["notification"].store.alerts
+    with apps["notification"].db.session() as session:
+        stored = session.execute(sa.select(alerts.c.traceparent, alerts.c.tracestate)).one()
+    assert tuple(stored) == (TRACEPARENT, "vendor=opaque")
     assert memory_broker.messages(str(Topic.DEAD_LETTERS)) == []
 
 

@@ -3,12 +3,10 @@ Flask's test client, talks over HTTP to the real notification service on a real 
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from werkzeug.serving import make_server
 
 from services.workspace import config as workspace_config
 from services.workspace import store as workspace_store
@@ -17,6 +15,7 @@ from services.workspace.client import ApiClient
 from services.workspace.context import WorkspaceContext
 from services.workspace.sessions import KEY_LABEL
 from shared.db import Database, upgrade
+from tests.integration.helpers import served
 
 PASSWORD = "een lange zin als wachtwoord"
 
@@ -24,13 +23,8 @@ PASSWORD = "een lange zin als wachtwoord"
 @pytest.fixture
 def notification_url(service) -> Iterator[str]:
     """The notification service's app served over real HTTP, as the workspace reaches it."""
-    app = service("notification").client.application
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
+    with served(service("notification").client.application) as url:
+        yield url
 
 
 @pytest.fixture

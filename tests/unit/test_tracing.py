@@ -20,8 +20,8 @@ def test_a_later_version_is_read_as_version_00_and_its_extra_fields_dropped():
     assert context.trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
-@pytest.mark.parametrize("tracestate", ["x" * 513, "", "   ", 7])
-def test_a_tracestate_too_long_empty_or_not_text_is_dropped(tracestate):
+@pytest.mark.parametrize("tracestate", ["x" * 513, "", "   ", 7, "a=b\r\nX-Injected: 1", "a=\u00e9"])
+def test_a_tracestate_too_long_empty_not_text_or_not_printable_ascii_is_dropped(tracestate):
     assert tracing.parse(PARENT, tracestate) == tracing.TraceContext(PARENT, None)
 
 

@@ -202,3 +202,12 @@ def test_handover_choices_join_the_regions_accounts_with_whoever_has_candidates_
     assert [choice["current"] for choice in choices] == [True, False, False]
     assert not any(choice["current"] for choice in domain.handover_choices(accounts, _caseload()))
     assert domain.handover_choices([], [{"jobcoach_id": "jc-9"}])[0]["label"] == "jc-9, 1 kandidaat"
+
+
+def test_a_form_sends_back_only_a_well_formed_entity_tag_as_if_match():
+    assert domain.form_etag({domain.ETAG_FIELD: '"3f2a9c"'}) == '"3f2a9c"'
+    assert domain.form_etag({domain.ETAG_FIELD: ' "3f2a9c" '}) == '"3f2a9c"'
+    # No tag, an empty one, a weak or a malformed one: nothing is sent (the API would answer 400 to these).
+    for shown in ({}, {domain.ETAG_FIELD: ""}, {domain.ETAG_FIELD: 'W/"3f2a9c"'}, {domain.ETAG_FIELD: "3f2a9c"}):
+        assert domain.form_etag(shown) is None
+    assert domain.form_etag({domain.ETAG_FIELD: '"a" , "b"'}) is None

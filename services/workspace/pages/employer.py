@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, request, url_for
 
 from services.workspace import domain
-from services.workspace.client import ApiError
+from services.workspace.client import ApiError, Tagged
 from services.workspace.pages.common import api, context, render, signed_in
 from shared.vocabulary import SUPPORT_CODES
 
@@ -67,19 +67,27 @@ def vacancy(vacancy_id: str):
     if request.method == "POST":
         try:
             api().change_vacancy(
-                vacancy_id, domain.vacancy_payload(request.form, request.form.getlist("supports_offered"))
+                vacancy_id,
+                domain.vacancy_payload(request.form, request.form.getlist("supports_offered")),
+                domain.form_etag(request.form),
             )
         except ApiError as exc:
+            if exc.status in domain.STALE_FORM:
+                # Shown again as typed, with the tag just read: saving once more is a choice made knowingly.
+                return _form_page(stored.body, request.form, {}, 409, stale=exc.status, etag=stored.etag)
             if exc.status != 422:
                 raise
             errors = domain.field_errors(exc.errors, domain.VACANCY_FIELDS)
-            return _form_page(stored, request.form, errors, 422, matches=None)
+            return _form_page(
+                stored.body, request.form, errors, 422, matches=None, etag=request.form.get(domain.ETAG_FIELD)
+            )
         return redirect(url_for("employer.vacancy", vacancy_id=vacancy_id, saved="1"), 303)
     return _vacancy_page(stored, saved=request.args.get("saved"))
 
 
-def _vacancy_page(stored: dict, status: int = 200, **extra):
+def _vacancy_page(tagged: Tagged, status: int = 200, **extra):
     """The vacancy with its anonymous matches and the introductions asked for so far."""
+    stored = tagged.body
     person_api = api()
     matches, introductions = context().api.together(
         lambda: _matches(person_api, stored["id"]),
@@ -95,6 +103,7 @@ def _vacancy_page(stored: dict, status: int = 200, **extra):
         matches=matches,
         introductions=introductions,
         asked=asked,
+        etag=tagged.etag,
         **extra,
     )
 

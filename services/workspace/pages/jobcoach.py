@@ -174,15 +174,27 @@ def candidate(candidate_id: str):
     stored = api().candidate(candidate_id)
     if request.method == "POST":
         try:
-            api().change_candidate(candidate_id, domain.candidate_payload(request.form))
+            api().change_candidate(candidate_id, domain.candidate_payload(request.form), domain.form_etag(request.form))
         except ApiError as exc:
+            if exc.status in domain.STALE_FORM:
+                # Shown again as typed, with the tag just read: saving once more is a choice made knowingly.
+                return _candidate_page(stored.body, request.form, {}, 409, stale=exc.status, etag=stored.etag)
             if exc.status != 422:
                 raise
             errors = domain.field_errors(exc.errors, domain.CANDIDATE_FIELDS)
-            return _candidate_page(stored, request.form, errors, 422, matches=None)
+            return _candidate_page(
+                stored.body, request.form, errors, 422, matches=None, etag=request.form.get(domain.ETAG_FIELD)
+            )
         return redirect(url_for("jobcoach.candidate", candidate_id=candidate_id, saved="1"), 303)
     matches = _matches(candidate_id) if current_person().role == "jobcoach" else None
-    return _candidate_page(stored, domain.candidate_form(stored), {}, matches=matches, saved=request.args.get("saved"))
+    return _candidate_page(
+        stored.body,
+        domain.candidate_form(stored.body),
+        {},
+        matches=matches,
+        saved=request.args.get("saved"),
+        etag=stored.etag,
+    )
 
 
 def _matches(candidate_id: str) -> dict:
@@ -202,14 +214,15 @@ def _matches(candidate_id: str) -> dict:
 def candidate_matches(candidate_id: str):
     if not is_htmx():
         return redirect(url_for("jobcoach.candidate", candidate_id=candidate_id))
-    stored = api().candidate(candidate_id)
+    stored = api().candidate(candidate_id).body
     return render("_matches.html", candidate=stored, matches=_matches(candidate_id), supports=SUPPORT_CODES)
 
 
 @blp.post("/candidates/<candidate_id>/placements")
 @signed_in("jobcoach")
 def start_placement(candidate_id: str):
-    stored = api().candidate(candidate_id)
+    tagged = api().candidate(candidate_id)
+    stored = tagged.body
     payload = domain.placement_payload(candidate_id, request.form, request.form.getlist("supports_agreed"))
     try:
         placement = api().start_placement(payload)
@@ -229,6 +242,7 @@ def start_placement(candidate_id: str):
             matches=_matches(candidate_id),
             placement_errors=errors,
             placement_values=request.form,
+            etag=tagged.etag,
         )
     return redirect(url_for("jobcoach.placement", placement_id=placement["id"], saved="new"), 303)
 
@@ -242,26 +256,35 @@ def placement(placement_id: str):
     values: dict = {"date": context().clock().date().isoformat(), "absence_days": "0"}
     errors: dict = {}
     status = 200
+    stale = None
     if request.method == "POST":
         payload = domain.checkin_payload(request.form, request.form.getlist("signals"))
         try:
-            api().check_in(placement_id, payload)
+            api().check_in(placement_id, payload, domain.form_etag(request.form))
         except ApiError as exc:
-            if exc.status not in (409, 422):
+            if exc.status not in (409, 422, *domain.STALE_FORM):
                 raise
             values, status = request.form, exc.status
-            errors = (
-                domain.field_errors(exc.errors, domain.CHECKIN_FIELDS)
-                if exc.status == 422
-                else {domain.FORM_ERROR: ["Deze plaatsing is afgelopen, of heeft al een check-in op die datum."]}
-            )
+            if exc.status in domain.STALE_FORM:
+                # Another check-in or the end came first; the form, as typed, now carries the tag read below.
+                stale, status = exc.status, 409
+            elif exc.status == 422:
+                errors = domain.field_errors(exc.errors, domain.CHECKIN_FIELDS)
+            else:
+                errors = {domain.FORM_ERROR: ["Deze plaatsing is afgelopen, of heeft al een check-in op die datum."]}
         else:
             return redirect(url_for("jobcoach.placement", placement_id=placement_id, saved="checkin"), 303)
-    found = api().placement(placement_id)
+    tagged = api().placement(placement_id)
+    found = tagged.body
+    # A form refused for its fields keeps the tag it was shown with, so that a change by someone else
+    # meanwhile is still noticed when it is sent again.
+    shown_with = request.form.get(domain.ETAG_FIELD) if request.method == "POST" and not stale else tagged.etag
     return render(
         "placement.html",
         status,
         placement=found,
+        etag=shown_with,
+        stale=stale,
         values=values,
         errors=errors,
         signals=domain.SIGNALS,
@@ -309,15 +332,31 @@ def channels():
     assert subject is not None, "a jobcoach account without a jobcoach id"
     if request.method == "POST":
         try:
-            api().set_channels(subject, domain.channels_payload(request.form))
+            api().set_channels(subject, domain.channels_payload(request.form), domain.form_etag(request.form))
         except ApiError as exc:
+            if exc.status in domain.STALE_FORM:
+                now = api().channels(subject)
+                return render(
+                    "channels.html",
+                    409,
+                    values=request.form,
+                    errors={},
+                    stale=exc.status,
+                    etag=now.etag if now else None,
+                    secret_set=bool(now and now.body.get("webhook_secret_set")),
+                )
             if exc.status != 422:
                 raise
             return render(
-                "channels.html", 422, values=request.form, errors=domain.field_errors(exc.errors, domain.CHANNEL_FIELDS)
+                "channels.html",
+                422,
+                values=request.form,
+                errors=domain.field_errors(exc.errors, domain.CHANNEL_FIELDS),
+                etag=request.form.get(domain.ETAG_FIELD),
             )
         return redirect(url_for("jobcoach.channels", saved="1"), 303)
-    current = api().channels(subject) or {}
+    tagged = api().channels(subject)
+    current = tagged.body if tagged else {}
     values = {
         "webhook_url": current.get("webhook_url") or "",
         "email": current.get("email") or "",
@@ -329,4 +368,5 @@ def channels():
         errors={},
         secret_set=current.get("webhook_secret_set"),
         saved=request.args.get("saved"),
+        etag=tagged.etag if tagged else None,
     )
