@@ -134,13 +134,9 @@ def test_a_webhook_receiver_that_is_down_then_up_gets_the_alert_after_retries(st
 
     produce(stack, event)
 
-    def retried_twice():
-        alerts = stack.alerts(keys["jobcoach"], tenant=tenant)
-        state = delivery(alerts[0], "webhook") if alerts else None
-        return state if state and state["attempts"] >= 2 else None
-
-    state = wait_until(retried_twice, 60, "two failed attempts", stack)
-    assert (state["status"], state["last_error"]) == ("pending", "HTTP 5xx")
+    # Judged at the receiver, in this process, so that it comes back well before the fifth attempt would
+    # end the delivery as failed, however slowly the API answers on a busy machine.
+    wait_until(lambda: webhook_receiver.refused >= 2, 60, "two failed attempts", stack)
     webhook_receiver.status = 200
     wait_until(webhook_receiver.received, 30, "the alert after the receiver came back", stack)
     state = wait_until(
