@@ -23,7 +23,7 @@ from kafka.structs import OffsetAndMetadata
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared import metrics, tracing
+from shared import metrics, origin, tracing
 from shared.db import Database, UtcDateTime, affected_rows, describe_error, is_transient, utcnow
 from shared.events import EVENT_TYPES, KAFKA_HEADERS, Event, EventError, content_type_of, decode_message
 from shared.loops import Every, periodic
@@ -161,9 +161,12 @@ class EventConsumer:
             # A known type this service has no interest in (another consumer's business): skip it.
             metrics.EVENTS_CONSUMED.labels(topic, event.type, "ignored").inc()
             return
-        # In the event's trace, so that the events its handlers write carry it on.
+        # In the event's trace and origin, so that the events its handlers write carry them on.
         span_attributes = {"messaging.destination.name": topic, "cloudevents.event_type": event.type}
-        with tracing.traced(f"handle {event.type}", "consumer", event.extensions, span_attributes):
+        with (
+            tracing.traced(f"handle {event.type}", "consumer", event.extensions, span_attributes),
+            origin.following(event),
+        ):
             result = self._handle_with_retries(handlers, event)
         if result.outcome == "dead_lettered":
             self._dead_letter(message, result.reason or "handler_error", result.error)

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from kafka import KafkaProducer
 from sqlalchemy.orm import Session
 
-from shared import metrics, tracing
+from shared import metrics, origin, tracing
 from shared.db import Database, UtcDateTime, affected_rows, describe_error, is_sqlite, is_transient, utcnow
 from shared.events import CONTENT_TYPE_HEADER, KAFKA_HEADERS, content_type_of, encode_event, message_key
 from shared.loops import Every, periodic
@@ -61,8 +61,9 @@ class Outbox:
 
     def add(self, session: Session, document: dict) -> None:
         """Queue an event; it carries the trace of the request or event handling that wrote it (see
-        :mod:`shared.tracing`), in the document and in Kafka headers for tools that read only those."""
-        document = tracing.stamp(document)
+        :mod:`shared.tracing`), in the document and in Kafka headers for tools that read only those, and
+        the origin of the event being handled, if any (see :mod:`shared.origin`), in the document."""
+        document = origin.stamp(tracing.stamp(document))
         trace_headers = [
             [name, document[name]] for name in (tracing.TRACEPARENT, tracing.TRACESTATE) if name in document
         ]

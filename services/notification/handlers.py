@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from services.notification import commands, domain, metrics, store
-from shared import tracing
+from shared import origin, tracing
 from shared.clock import Clock
 from shared.db import utcnow
 from shared.events import Event, InvalidEvent
@@ -92,8 +92,11 @@ def create_alert(
     )
     if audience == domain.JOBCOACH:
         _queue_deliveries(session, tenant, alert_id, jobcoach_id, now, timing)
-    # Latency is real time from the source event, whatever the injected clock says.
-    metrics.ALERT_LATENCY.observe(max((utcnow() - event.time).total_seconds(), 0.0))
+    # Latency is real time, whatever the injected clock says: from the event consumed here, and from the
+    # request or decision that set its chain off (a vacancy's POST, before its outbox, relay and matching).
+    stored_at = utcnow()
+    metrics.ALERT_LATENCY.observe(max((stored_at - event.time).total_seconds(), 0.0))
+    metrics.ALERT_ORIGIN_LATENCY.observe(max((stored_at - origin.of(event)).total_seconds(), 0.0))
     return alert_id
 
 

@@ -7,8 +7,8 @@ a new type suffix (``.v2``) next to the old schema, never an edit of it.
 
 The Kafka binding (structured mode) is kept here too: every message carries ``content-type:
 application/cloudevents+json`` (:data:`KAFKA_HEADERS`), and extension attributes a reader does not know
-(``traceparent``, ``tracestate``, anything a router adds) are accepted and kept on :attr:`Event.extensions`,
-while the envelope's own attributes and the payloads stay strict.
+(``traceparent``, ``tracestate``, ``origintime``, anything a router adds) are accepted and kept on
+:attr:`Event.extensions`, while the envelope's own attributes and the payloads stay strict.
 
 The ``cloudevents`` SDK (2.2) is not used. Its Kafka binding is one header on the way out, and on the way in
 ``from_structured`` neither checks that header nor knows our required attributes (``tenant``, ``subject``,
@@ -489,12 +489,17 @@ def new_event(type_name: str, *, tenant: str, subject: str, data: dict[str, Any]
         "id": str(uuid.uuid4()),
         "source": source,
         "type": type_name,
-        "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "time": rfc3339(datetime.now(UTC)),
         "subject": subject,
         "tenant": tenant,
         "datacontenttype": "application/json",
         "data": json.loads(json.dumps(data, default=str)),
     }
+
+
+def rfc3339(moment: datetime) -> str:
+    """A CloudEvents timestamp: RFC 3339 in UTC, to the millisecond, as every event's ``time`` is written."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def encode_event(document: dict) -> bytes:

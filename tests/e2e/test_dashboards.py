@@ -253,6 +253,7 @@ def _counters_below_traffic(base_url: str, tenant: str) -> Callable[[], list[str
         'sum(werkbrug_events_consumed_total{outcome="handled"})': 3,
         "sum(werkbrug_outbox_published_total)": 3,
         "sum(werkbrug_alert_latency_seconds_count)": 1,
+        "sum(werkbrug_alert_origin_latency_seconds_count)": 1,
     }
 
     def check() -> list[str]:

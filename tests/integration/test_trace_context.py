@@ -93,7 +93,12 @@ def test_the_trace_of_a_posted_vacancy_reaches_its_match_and_the_alert(apps, key
     [alert_message] = events_of(memory_broker, Topic.ALERT_EVENTS, EventType.ALERT_RAISED)
     alert_event = decode_message(alert_message.value, alert_message.headers)
     assert alert_event.data["alert_type"] == "match_proposed"
-    assert alert_event.extensions == {"traceparent": TRACEPARENT, "tracestate": "vendor=opaque"}
+    # Beside the trace, the time the vacancy's POST set the chain off (tests/integration/test_origin_time.py).
+    assert alert_event.extensions == {
+        "traceparent": TRACEPARENT,
+        "tracestate": "vendor=opaque",
+        "origintime": match_event.extensions["origintime"],
+    }
     # The alert keeps the trace for its webhook (tests/integration/test_notification_delivery.py sends it).
     alerts = apps["notification"].store.alerts
     with apps["notification"].db.session() as session:

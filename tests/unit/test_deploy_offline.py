@@ -297,7 +297,7 @@ def test_alert_rules_cover_the_required_conditions() -> None:
         "werkbrug_outbox_pending_events": "outbox backlog",
         "werkbrug_alert_deliveries_total": "alert deliveries failing",
         'status=~"5.."': "5xx ratio",
-        "werkbrug_alert_latency_seconds_bucket": "the alert-latency target (p95 at most 1 s)",
+        "werkbrug_alert_origin_latency_seconds_bucket": "the alert-latency target (p95 at most 1 s)",
     }
     missing = [what for needle, what in required.items() if not any(needle in e for e in exprs.values())]
     assert not missing, f"no alert rule for: {missing}"
@@ -472,6 +472,7 @@ def test_the_overview_shows_index_builds_placements_at_risk_and_escalations() ->
         'type="placement_at_risk"',
         'type="placement_at_risk_escalated"',
         'type="checkin_overdue"',
+        "werkbrug_alert_origin_latency_seconds_bucket",
         "werkbrug_alert_latency_seconds_bucket",
         "werkbrug_alert_deliveries_total",
     ):
