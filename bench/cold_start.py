@@ -98,6 +98,7 @@ def summarise(answers: Sequence[Answer]) -> dict:
     for answer in sorted(answers, key=lambda a: a.sent_s):
         by_client.setdefault(answer.client, []).append(answer)
     firsts = [sent[0] for sent in by_client.values()]
+    slowest = max(answers, key=lambda a: a.seconds)
     refused = [answer for answer in answers if answer.status == 503]
     ok = [answer.sent_s + answer.seconds for answer in answers if answer.status == 200]
     return {
@@ -109,6 +110,8 @@ def summarise(answers: Sequence[Answer]) -> dict:
         "retry_after_s": sorted({answer.retry_after for answer in refused if answer.retry_after}),
         "other_status": sorted({answer.status for answer in answers} - {200, 503}),
         "first_200_s": round(min(ok), 2) if ok else None,
+        # Which request was slowest: a client's first, or one after its first answers (1 is the first).
+        "slowest_nth_of_its_client": by_client[slowest.client].index(slowest) + 1,
     }
 
 

@@ -16,6 +16,7 @@ def test_the_first_request_is_the_slowest_first_of_the_clients_not_the_slowest_o
     assert figures["first_request_ms"] == 6000.0
     assert figures["max_ms"] == 9000.0
     assert figures["count"] == 4
+    assert figures["slowest_nth_of_its_client"] == 2
 
 
 def test_refusals_are_counted_with_their_retry_after_and_the_first_answer_is_the_first_200():
