@@ -979,3 +979,42 @@ def test_vacancy_kinds_stand_on_their_ladder_rungs():
     }
     with pytest.raises(ValueError):
         rung_for_kind("internship")
+
+
+def _region_of_gardening_vacancies(count: int, first: int = 0) -> list[VacancyProfile]:
+    return [
+        vacancy(
+            f"v-green-{number:03}",
+            title="Medewerker groenonderhoud",
+            description="Parken en plantsoenen onderhouden in een vast team.",
+            tasks=("planten verzorgen", "onkruid wieden"),
+            skills=("groenonderhoud",),
+            employer_id=f"emp-{number % 4}",
+        )
+        for number in range(first, first + count)
+    ]
+
+
+def test_a_region_full_of_one_kind_of_vacancy_proposes_every_one_and_more_of_them_change_no_score():
+    # A region-fitted BM25 idf once sank these below the threshold as the region filled up (only the
+    # first few of many identical vacancies were proposed); the text score must not count look-alikes.
+    gardener = candidate(talents=("planten verzorgen", "buiten werken"), preferences=("groenonderhoud",))
+    others = [
+        warehouse(),
+        vacancy("v-call", title="Klantenservice", tasks=("telefoon aannemen",), skills=("klantcontact",)),
+        vacancy("v-kitchen", title="Keukenhulp", tasks=("afwassen", "groenten snijden"), skills=("hygiene",)),
+    ]
+
+    def green_scores(vacancies: list[VacancyProfile]) -> dict[str, float]:
+        index = VacancyIndex(vacancies, model=fit_model(vacancies, [gardener]))
+        return {m.vacancy_id: m.score for m in index.top_k(gardener, k=None) if m.vacancy_id.startswith("v-green")}
+
+    thirty = _region_of_gardening_vacancies(30)
+    before = green_scores(others + thirty)
+    after = green_scores(others + thirty + _region_of_gardening_vacancies(30, first=30))
+
+    assert len(before) == 30 and len(after) == 60
+    assert len({round(score, 9) for score in after.values()}) == 1
+    assert min(before.values()) >= DEFAULT_PROPOSAL_THRESHOLD
+    # The phrase channel's character n-gram idf still moves in the fifth decimal; the proposal cannot.
+    assert all(after[vacancy_id] == pytest.approx(score, abs=1e-3) for vacancy_id, score in before.items())

@@ -75,28 +75,37 @@ BM25_TEXTS = [
 ]
 
 
-def test_bm25_equals_rank_bm25_okapi_over_the_same_terms():
+def test_bm25_equals_rank_bm25_okapi_with_the_fixed_idf_and_average_length():
     model = TextModel().fit(BM25_TEXTS)
     corpus = [model.text_terms(" ".join(document_tokens(text))) for text in BM25_TEXTS]
     reference = BM25Okapi(corpus, k1=text_model.BM25_K1, b=text_model.BM25_B)
-    assert model._average_length == pytest.approx(reference.avgdl)
+    # The channel's weights are fixed, not the corpus's: the same tf and length arithmetic as rank_bm25
+    # once its idf and average length are set to those constants.
+    reference.avgdl = text_model.BM25_AVERAGE_LENGTH
+    reference.idf = dict.fromkeys(reference.idf, text_model.BM25_IDF)
     documents = model.bm25_documents([document_tokens(text) for text in BM25_TEXTS])
     for query_text in ("magazijn orders", "planten verzorgen", "onbekend gasten koffie", "heftruck"):
         query, ceilings = model.bm25_queries([document_tokens(query_text)])
         terms = [model.term_vectorizer.get_feature_names_out()[i] for i in query.indices]
-        # rank_bm25's idf can go negative; the model's (Lucene's, bm25s's) cannot. Same tf and length
-        # arithmetic: with rank_bm25's idf swapped in, the scores are equal.
-        okapi_idf = np.array([reference.idf.get(term, 0.0) for term in terms])
-        ours_idf = model._bm25_idf[query.indices]
-        per_term = documents[:, query.indices].toarray()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            swapped = np.nan_to_num(per_term / ours_idf * okapi_idf).sum(axis=1)
-        np.testing.assert_allclose(swapped, reference.get_scores(terms), atol=1e-12)
-        # Lucene's idf, and every score within the ceiling the fusion divides by.
-        n, df = len(BM25_TEXTS), np.array([sum(term in doc for doc in corpus) for term in terms])
-        np.testing.assert_allclose(ours_idf, np.log(1 + (n - df + 0.5) / (df + 0.5)))
         scores = np.asarray(documents @ query.T.toarray()).reshape(-1)
+        np.testing.assert_allclose(scores, reference.get_scores(terms), atol=1e-12)
+        # The ceiling counts every distinct term of the query, also one no fitted text has ("onbekend").
+        distinct = {term for word in document_tokens(query_text) for term in model.terms(word)}
+        assert ceilings[0] == pytest.approx(len(distinct) * text_model.BM25_IDF * (text_model.BM25_K1 + 1.0))
         assert scores.max() > 0 and (scores <= ceilings[0]).all()
+    unknown, _ = model.bm25_queries([document_tokens("onbekend gasten koffie")])
+    assert len(unknown.indices) < len({t for w in document_tokens("onbekend gasten koffie") for t in model.terms(w)})
+
+
+def test_bm25_scores_do_not_depend_on_how_many_texts_the_model_was_fitted_on():
+    small = TextModel().fit(BM25_TEXTS)
+    large = TextModel().fit(BM25_TEXTS + [BM25_TEXTS[1]] * 40)
+    shares = []
+    for model in (small, large):
+        document = model.bm25_documents([document_tokens(BM25_TEXTS[1])])
+        query, ceilings = model.bm25_queries([document_tokens("planten verzorgen buiten")])
+        shares.append(float((document @ query.T).toarray()[0, 0] / ceilings[0]))
+    assert shares[0] == shares[1] > 0
 
 
 def test_bm25_scores_agree_in_both_directions_to_the_last_bit():

@@ -182,9 +182,7 @@ class CandidateIndex(MaskableRows):
             used, inverse = np.unique(phrase_ids, return_inverse=True)
             vacancy_matrix = self.model.transform_tokens([p.tokens for p in counterparts])
             similarity = np.asarray((self._phrase_matrix[used] @ vacancy_matrix.T).toarray())
-            field_weights = np.array(
-                [FIELD_WEIGHTS[p.source] * self.model.phrase_weight(p.tokens) for p in counterparts]
-            )
+            field_weights = np.array([FIELD_WEIGHTS[p.source] for p in counterparts])
             best_per_phrase = (similarity * field_weights).max(axis=1)
             position_in_candidate = np.arange(len(rows)) - np.repeat(offsets, counts)
             best[position_in_candidate, np.repeat(np.arange(len(allowed)), counts)] = best_per_phrase[inverse]

@@ -29,7 +29,9 @@ from services.matching.ranking.vocabulary import TOP_LADDER_STEP
 # 4: a vacancy phrase that many documents share weighs less (TextModel.phrase_weight).
 # 5: the word block counts Dutch and English Snowball stems and Dutch compound parts (.morphology).
 # 6: relevance fuses the phrase channel with Okapi BM25 over the same terms (fused_relevance).
-RANKING_VERSION: Final = "fused-6"
+# 7: no weight in the text score comes from how many of the region's texts share a word or phrase: BM25
+#    with a fixed idf and average length over all the candidate's terms, and no phrase df weight.
+RANKING_VERSION: Final = "fused-7"
 
 
 EXPLAIN_MIN_SIMILARITY: Final = 0.25

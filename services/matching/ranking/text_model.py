@@ -18,13 +18,17 @@ from services.matching.ranking.phrases import candidate_phrases, vacancy_record
 from services.matching.ranking.profiles import CandidateProfile, VacancyProfile
 
 CHAR_WEIGHT: Final = 0.7
-# A phrase that many documents share ("diverse werkzaamheden", "budgets beheren") says little about which
-# vacancy fits: up to PHRASE_DF_FREE documents (or 1% of them, if more) it weighs fully, beyond that
-# 1 / (1 + log2(df / free)), so half at twice that many documents and a quarter at eight times.
-PHRASE_DF_FREE: Final = 5
 # Okapi BM25 over the same terms as the word block (the lexical channel), with the usual parameters.
 BM25_K1: Final = 1.2
 BM25_B: Final = 0.75
+# The channel's weights do not come from the tenant's texts: with idf and average length taken from the
+# region, a region holding many vacancies of one kind gave their shared words an idf near 0 while the
+# candidate's other words kept theirs, so the right kind of work sank below the proposal threshold as the
+# region filled up. Every term weighs alike (the stop lists and generic job words already drop what every
+# text says) and lengths are measured against a fixed typical vacancy, so a pair's score depends only on
+# its two texts.
+BM25_IDF: Final = 1.0
+BM25_AVERAGE_LENGTH: Final = 24.0
 
 
 def _tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray, scale: float) -> sp.csr_matrix:
@@ -112,9 +116,6 @@ class TextModel:
         self._char_idf = np.zeros(0)
         self._term_idf = np.zeros(0)
         self._bm25_idf = np.zeros(0)
-        self._average_length = 1.0
-        self._phrase_df: dict[tuple[str, ...], int] = {}
-        self._phrase_df_free = float(PHRASE_DF_FREE)
 
     @staticmethod
     def _new_char_vectorizer(**kwargs: Any) -> TfidfVectorizer:
@@ -154,8 +155,6 @@ class TextModel:
             digest.update(self._char_idf.tobytes())
             digest.update("\n".join(self._term_index).encode("utf-8"))
             digest.update(self._term_idf.tobytes())
-            digest.update(repr(self._average_length).encode())
-            digest.update(repr(sorted((k, v) for k, v in self._phrase_df.items() if v > self._phrase_df_free)).encode())
             self._version = digest.hexdigest()[:12]
         return self._version
 
@@ -192,8 +191,7 @@ class TextModel:
         words = sorted({word for phrase in phrases for word in phrase})
         word_index = {word: position for position, word in enumerate(words)}
         phrase_words = rows_of_counts([[word_index[w] for w in phrase] for phrase in phrases], len(words))
-        document_word_counts = sp.csr_matrix(document_phrases @ phrase_words)
-        document_words = sp.csr_matrix(document_word_counts, copy=True)
+        document_words = sp.csr_matrix(document_phrases @ phrase_words)
         document_words.data[:] = 1.0
         gram_lists = [self._char_analyzer(word) for word in words]
         grams = sorted({gram for gram_list in gram_lists for gram in gram_list})
@@ -212,16 +210,9 @@ class TextModel:
         presence.data[:] = 1.0
         document_terms = sp.csr_matrix(document_words @ presence)
         n_documents = document_phrases.shape[0]
-        phrase_df = np.bincount(sp.csr_matrix(document_phrases).indices, minlength=len(phrases))
-        self._phrase_df = {phrase: int(df) for phrase, df in zip(phrases, phrase_df.tolist(), strict=True) if df}
-        self._phrase_df_free = max(float(PHRASE_DF_FREE), 0.01 * n_documents)
         self._char_idf = _idf(np.bincount(document_grams.indices, minlength=len(grams)), n_documents)
-        term_df = np.bincount(document_terms.indices, minlength=len(terms))
-        self._term_idf = _idf(term_df, n_documents)
-        # BM25's idf as Lucene and bm25s compute it: never negative, even for a term in most documents.
-        self._bm25_idf = np.log(1.0 + (n_documents - term_df + 0.5) / (term_df + 0.5))
-        lengths = np.asarray((document_word_counts @ word_terms).sum(axis=1)).reshape(-1)
-        self._average_length = float(lengths.mean()) if n_documents and lengths.mean() > 0 else 1.0
+        self._term_idf = _idf(np.bincount(document_terms.indices, minlength=len(terms)), n_documents)
+        self._bm25_idf = np.full(len(terms), BM25_IDF)
         self._word_grams = word_grams
         self._word_terms = word_terms
         self._word_index = word_index
@@ -229,13 +220,6 @@ class TextModel:
         self._term_index = term_index
         self._fitted = True
         return self
-
-    def phrase_weight(self, tokens: tuple[str, ...]) -> float:
-        """How much a vacancy phrase counts, by how many fitted documents contain it (see PHRASE_DF_FREE)."""
-        df = self._phrase_df.get(tuple(tokens), 0)
-        if df <= self._phrase_df_free:
-            return 1.0
-        return 1.0 / (1.0 + math.log2(df / self._phrase_df_free))
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """One row per text; rows have unit length, so their dot product is the cosine similarity."""
@@ -346,12 +330,12 @@ class TextModel:
 
     def bm25_documents(self, documents: Sequence[Sequence[str]]) -> sp.csr_matrix:
         """Okapi BM25 term weights, one row per document (its words): ``score(q, d) = sum of d's weights
-        over the distinct terms of q``, with the idf and average length of the texts the model was fitted on.
+        over the distinct terms of q``, with the fixed idf and average length (see BM25_IDF).
         """
         self._require_fitted()
         rows, columns, counts = self._term_counts(documents)
         lengths = np.bincount(rows, weights=counts, minlength=len(documents))
-        norm = BM25_K1 * (1.0 - BM25_B + BM25_B * lengths / self._average_length)
+        norm = BM25_K1 * (1.0 - BM25_B + BM25_B * lengths / BM25_AVERAGE_LENGTH)
         weights = self._bm25_idf[columns] * counts * (BM25_K1 + 1.0) / (counts + norm[rows])
         pointer = np.zeros(len(documents) + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=len(documents)), out=pointer[1:])
@@ -361,7 +345,8 @@ class TextModel:
 
     def bm25_queries(self, queries: Sequence[Sequence[str]]) -> tuple[sp.csr_matrix, np.ndarray]:
         """Each query's distinct known terms (ones), and the most a document could score on them: every
-        term's idf times ``k1 + 1``, the limit of BM25's saturation. Score over it lies in [0, 1]."""
+        distinct term of the query, known to the model or not, at its idf times ``k1 + 1``, the limit of
+        BM25's saturation. Score over it lies in [0, 1] and does not change as vacancies come and go."""
         self._require_fitted()
         rows, columns, _ = self._term_counts(queries)
         pointer = np.zeros(len(queries) + 1, dtype=np.int64)
@@ -369,8 +354,15 @@ class TextModel:
         ones = np.ones(len(columns))
         matrix = sp.csr_matrix((ones, columns, pointer), shape=(len(queries), len(self._term_index)))
         matrix.has_sorted_indices = True
-        ceilings = np.bincount(rows, weights=self._bm25_idf[columns] * (BM25_K1 + 1.0), minlength=len(queries))
-        return matrix, ceilings
+        terms_of: dict[str, tuple[str, ...]] = {}
+        for word in {word for query in queries for word in query}:
+            terms_of[word] = self.terms(word)
+        distinct = np.fromiter(
+            (len({term for word in query for term in terms_of[word]}) for query in queries),
+            dtype=np.float64,
+            count=len(queries),
+        )
+        return matrix, distinct * BM25_IDF * (BM25_K1 + 1.0)
 
     def similarity(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
         """Cosine similarity of every phrase in ``left`` with every phrase in ``right``."""

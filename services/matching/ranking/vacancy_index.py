@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Final, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -82,14 +82,8 @@ class VacancyIndex(MaskableRows):
             documents += [[table.add(lexicon.expand(document_tokens(text))[0])] for text in extra_documents]
             model = fit_on_phrases(table, documents, lexicon)
         self.model = model
-        # Field weight times the phrase's weight by how many documents share it (boilerplate weighs less).
         self._phrase_weights = np.fromiter(
-            (
-                w * model.phrase_weight(p.tokens) if p.tokens else w
-                for record in records
-                for p, w in zip(record.phrases or (None,), record.phrase_weights, strict=True)
-                for p in [p or _EMPTY]
-            ),
+            (w for record in records for w in record.phrase_weights),
             dtype=np.float64,
             count=len(self._phrase_ids),
         )
@@ -351,9 +345,6 @@ class VacancyIndex(MaskableRows):
             talents = talents_matched(phrases, counterparts, pair_similarity, lexicon)
             matches.append(ranked.match(candidate, vacancy, talents, position))
         return matches
-
-
-_EMPTY: Final = Phrase("", "title", ())
 
 
 class _Block(NamedTuple):
