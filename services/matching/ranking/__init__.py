@@ -59,8 +59,11 @@ and a long list of unrelated talents does not drown the one that fits. Because t
 phrase pairs, the explanation can name exactly which talent met which skill or task.
 
 A second, lexical channel scores the candidate's words as one query against each vacancy's words as one
-document with Okapi BM25 (k1 1.2, b 0.75, Lucene's idf, the tenant's texts for idf and average length)
-over the same terms. Its score over the most the query could score, saturated, is fused linearly with
+document with Okapi BM25 (k1 1.2, b 0.75) over the same terms. Its idf is the same for every term and
+lengths are measured against a fixed typical vacancy, so a pair's score does not depend on how many
+similar vacancies the tenant holds (an idf from the tenant's texts made the right kind of work sink below
+the threshold as a region filled up with it). Its score over the most the query could score (every term
+of the candidate's), saturated, is fused linearly with
 the phrase channel into the talent component (:func:`.scoring.fused_relevance`, BM25 share 0.7, fitted on
 one half of the quality benchmark and reported on the other); the explanation's
 ``composition.relevance_channels`` gives both channels and the formula.
