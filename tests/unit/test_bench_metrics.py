@@ -78,7 +78,7 @@ def test_summarise_averages_over_queries():
 
 def test_summarise_names_the_cutoff_and_survives_no_queries():
     assert summarise([(["a"], {"a"})], k=5)["recall@5"] == 1.0
-    assert summarise([], k=10) == {"queries": 0, "recall@10": 0.0, "mrr": 0.0}
+    assert summarise([], k=10) == {"queries": 0, "recall@10": 0.0, "mrr": 0.0, "precision@3": 0.0}
 
 
 # --------------------------------------------------------------------------------------------------------

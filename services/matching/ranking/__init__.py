@@ -24,7 +24,7 @@ How a pair is judged
    is half of their share of all the weights, at most 0.4 (0.25 with the defaults). So the soft fit can
    lift a score by at most a third and never lifts a vacancy whose talent score is below 0.75 times
    another's above it. A candidate without usable talent text (none, or only stop words) is ranked by
-   ``0.5 * soft`` and stays below the proposal threshold; a talent weight of zero ranks by ``soft``. The
+   ``0.45 * soft`` and stays below the proposal threshold; a talent weight of zero ranks by ``soft``. The
    explanation's ``composition`` says which of these applied, with its numbers.
 
 Text similarity
@@ -33,9 +33,12 @@ Phrases are normalised (case folded, accents stripped, punctuation and emoji dro
 Dutch and English stop-word lists and a few words every job text contains removed) and embedded with two
 scikit-learn ``TfidfVectorizer``s: character n-grams (``char_wb``, 3 to 5) so that Dutch compounds and
 inflections overlap partially ("orderpicken" and "orderpicking", "magazijn" and "magazijnmedewerker"),
-and whole words so that an exact word counts for more than a shared fragment. Each block is L2-normalised
-and scaled by the square root of its weight, so the dot product of two phrase vectors is
-``0.7 * char cosine + 0.3 * word cosine``.
+and word terms so that a shared word counts for more than a shared fragment. A word's terms
+(:mod:`.morphology`) are its Dutch and English Snowball stems (PyStemmer) and the stems of its parts if
+it is a Dutch compound of words the tenant's texts or the concept list use on their own
+("magazijnmedewerker" also counts as "magazijn", "groenvoorziening" as "groen" and "voorziening"). Each
+block is L2-normalised and scaled by the square root of its weight, so the dot product of two phrase
+vectors is ``0.7 * char cosine + 0.3 * term cosine``.
 
 Before a phrase is vectorised, the concept layer (:mod:`services.matching.ranking.concepts`) appends the labels
 of every concept it names, so that "schoonmaken", "cleaning" and "interieurverzorging" meet although
@@ -54,4 +57,14 @@ candidate all of whose phrases fit perfectly. A vacancy that meets several of th
 beats one that meets a single one exactly, one talent that fits still counts (0.75 for one in four),
 and a long list of unrelated talents does not drown the one that fits. Because the score is built from
 phrase pairs, the explanation can name exactly which talent met which skill or task.
+
+A second, lexical channel scores the candidate's words as one query against each vacancy's words as one
+document with Okapi BM25 (k1 1.2, b 0.75) over the same terms. Its idf is the same for every term and
+lengths are measured against a fixed typical vacancy, so a pair's score does not depend on how many
+similar vacancies the tenant holds (an idf from the tenant's texts made the right kind of work sink below
+the threshold as a region filled up with it). Its score over the most the query could score (every term
+of the candidate's), saturated, is fused linearly with
+the phrase channel into the talent component (:func:`.scoring.fused_relevance`, BM25 share 0.7, fitted on
+one half of the quality benchmark and reported on the other); the explanation's
+``composition.relevance_channels`` gives both channels and the formula.
 """

@@ -8,7 +8,7 @@ from typing import Final
 
 import numpy as np
 
-from services.matching.ranking.phrases import FIELD_WEIGHTS, candidate_phrases, vacancy_phrases
+from services.matching.ranking.phrases import FIELD_WEIGHTS, Phrase, candidate_phrases, vacancy_phrases
 from services.matching.ranking.profiles import CandidateProfile, Match, VacancyProfile
 from services.matching.ranking.rows import MaskableRows, id_ranks, top_positions
 from services.matching.ranking.scoring import (
@@ -17,6 +17,7 @@ from services.matching.ranking.scoring import (
     Ranking,
     Scoring,
     distance_fits,
+    fused_relevance,
     haversine_arrays,
     hours_fits,
     ladder_fits,
@@ -66,6 +67,10 @@ class CandidateIndex(MaskableRows):
         self._starts = np.cumsum(self._counts) - self._counts
         self._phrase_ids = np.fromiter((i for d in documents for i in d), dtype=np.int64, count=int(self._counts.sum()))
         self._phrase_matrix = model.transform_tokens(table.tokens)
+        # The BM25 channel: each candidate's words as one query (its distinct terms) and its ceiling.
+        self._bm25_queries, self._bm25_ceilings = model.bm25_queries(
+            [[w for p in phrases for w in p.tokens] for phrases in self._phrases]
+        )
 
         tenants = sorted({c.tenant for c in self.candidates})
         self._tenant_codes = {tenant: code for code, tenant in enumerate(tenants)}
@@ -139,6 +144,15 @@ class CandidateIndex(MaskableRows):
         near = ~(km > self._max_travel[subset])
         return subset[near], km[near]
 
+    def _lexical(self, counterparts: Sequence[Phrase], allowed: np.ndarray) -> np.ndarray:
+        """The BM25 channel: each allowed candidate's words as a query against the vacancy's words."""
+        document = self.model.bm25_documents([[w for p in counterparts for w in p.tokens]])
+        weights = np.asarray(document.toarray()).reshape(-1)
+        scores = self._bm25_queries[allowed] @ weights
+        ceilings = self._bm25_ceilings[allowed]
+        safe = np.where(ceilings > 0, ceilings, 1.0)
+        return np.where(ceilings > 0, np.clip(scores / safe, 0.0, 1.0), 0.0)
+
     def rank(self, vacancy: VacancyProfile, k: int | None = 10, ranking: Ranking = DEFAULT_RANKING) -> list[Match]:
         """The ``k`` best allowed candidates (all if None), best first, equal scores by candidate id.
 
@@ -168,13 +182,13 @@ class CandidateIndex(MaskableRows):
             used, inverse = np.unique(phrase_ids, return_inverse=True)
             vacancy_matrix = self.model.transform_tokens([p.tokens for p in counterparts])
             similarity = np.asarray((self._phrase_matrix[used] @ vacancy_matrix.T).toarray())
-            field_weights = np.array(
-                [FIELD_WEIGHTS[p.source] * self.model.phrase_weight(p.tokens) for p in counterparts]
-            )
+            field_weights = np.array([FIELD_WEIGHTS[p.source] for p in counterparts])
             best_per_phrase = (similarity * field_weights).max(axis=1)
             position_in_candidate = np.arange(len(rows)) - np.repeat(offsets, counts)
             best[position_in_candidate, np.repeat(np.arange(len(allowed)), counts)] = best_per_phrase[inverse]
-        talent = np.where(counts > 0, talent_from_best(best, counts), 0.0) if width else np.zeros(len(allowed))
+        phrase_talent = np.where(counts > 0, talent_from_best(best, counts), 0.0) if width else np.zeros(len(allowed))
+        lexical = self._lexical(counterparts, allowed)
+        talent = fused_relevance(phrase_talent, lexical)
         preferred_count = self._preferred_count[allowed]
         preferred_met = np.bitwise_count(self._preferred[allowed] & support_mask(vacancy.supports_offered))
         components = {
@@ -194,7 +208,8 @@ class CandidateIndex(MaskableRows):
         if ranking.min_score is not None:
             order = order[scores[order] >= ranking.min_score]
         row_of = {int(phrase_id): row for row, phrase_id in enumerate(used)}
-        ranked = Ranked(components, km, scoring, scores, before, success, counts > 0)
+        channels = {"phrases": phrase_talent, "bm25": lexical}
+        ranked = Ranked(components, km, scoring, scores, before, success, counts > 0, channels)
         matches = []
         for position in order:
             index = int(allowed[position])

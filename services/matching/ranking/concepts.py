@@ -106,6 +106,8 @@ class Lexicon:
                     ids = seen_terms.setdefault((words, prefix), [])
                     if concept.id not in ids:
                         ids.append(concept.id)
+        # Every word the concepts' terms are made of: known words, which compounds may be split into.
+        self.words: frozenset[str] = frozenset(word for words, _ in seen_terms for word in words)
         for (words, prefix), ids in seen_terms.items():
             if prefix and len(words) == 1:
                 prefixes.setdefault(words[0][:MIN_PREFIX_CHARS], []).append((words[0], ids))

@@ -38,7 +38,8 @@ _ENGLISH_STOP_WORDS: Final = (
 # Words that nearly every vacancy and profile contains: kept, "buiten werken" would resemble "nauwkeurig
 # werken" more than "buiten" resembles anything, and in a small tenant the IDF cannot discount them.
 _GENERIC_JOB_WORDS: Final = "werken werk werkzaamheden medewerker medewerkster taken work working job"
-STOP_WORDS: Final[frozenset[str]] = frozenset(f"{_DUTCH_STOP_WORDS} {_ENGLISH_STOP_WORDS} {_GENERIC_JOB_WORDS}".split())
+GENERIC_JOB_WORDS: Final[frozenset[str]] = frozenset(_GENERIC_JOB_WORDS.split())
+STOP_WORDS: Final[frozenset[str]] = frozenset(f"{_DUTCH_STOP_WORDS} {_ENGLISH_STOP_WORDS}".split()) | GENERIC_JOB_WORDS
 
 
 # Text normalisation

@@ -27,7 +27,11 @@ from services.matching.ranking.vocabulary import TOP_LADDER_STEP
 # 3: relevance first (the soft fit scales the talent score instead of being added to it), and the
 #    candidate's phrases add up to the talent score with saturation instead of the best phrase leading.
 # 4: a vacancy phrase that many documents share weighs less (TextModel.phrase_weight).
-RANKING_VERSION: Final = "tfidf-4"
+# 5: the word block counts Dutch and English Snowball stems and Dutch compound parts (.morphology).
+# 6: relevance fuses the phrase channel with Okapi BM25 over the same terms (fused_relevance).
+# 7: no weight in the text score comes from how many of the region's texts share a word or phrase: BM25
+#    with a fixed idf and average length over all the candidate's terms, and no phrase df weight.
+RANKING_VERSION: Final = "fused-7"
 
 
 EXPLAIN_MIN_SIMILARITY: Final = 0.25
@@ -42,13 +46,22 @@ EXPLAIN_MIN_SIMILARITY: Final = 0.25
 SOFT_SHARE_MAX: Final = 0.4
 # A candidate with no usable talent text has no relevance to rank by: such pairs are ranked by the soft
 # fit, scaled so that they stay below the default proposal threshold (and are labelled so).
-SOFT_ONLY_SCALE: Final = 0.5
+SOFT_ONLY_SCALE: Final = 0.45
 # Evidence adds up with saturation, as term frequency does in BM25: E = the sum of the candidate phrases'
 # best field-weighted similarities, saturated as E / (E + k); the talent score is that over the same for
 # a candidate all of whose phrases matched perfectly, so it stays in [0, 1] whatever the list's length.
 TALENT_SATURATION: Final = 0.5
 # Candidate phrases counted at most: past this many, a longer list no longer lowers the ceiling.
 TALENT_MAX_PHRASES: Final = 12
+# Relevance fuses two channels linearly: the phrase-to-phrase similarity above (character n-grams, terms
+# and concepts) and Okapi BM25 of all the candidate's terms against the whole vacancy, over the most the
+# query could score, saturated as x / (x + LEXICAL_SATURATION) and scaled back to 1 at 1. Both weights
+# were fitted on a training half of the quality benchmark's unit groups and reported on the other half
+# (bench/fusion_fit.py, bench/results/2026-11-30T211400-fusion-fit.json). The share was searched up to
+# 0.7 and no further: the phrase channel carries the concept layer (Dutch and English synonyms, which an
+# English benchmark cannot reward) and the explanation's talent pairs, so it keeps at least 0.3.
+LEXICAL_SHARE: Final = 0.7
+LEXICAL_SATURATION: Final = 0.2
 
 
 class Reranker(Protocol):
@@ -142,6 +155,18 @@ def talent_from_best(best: np.ndarray, counts: Any = None) -> np.ndarray:
     return np.clip(_saturated(clipped.sum(axis=0)) / ceiling, 0.0, 1.0)
 
 
+def fused_relevance(text: Any, lexical: Any) -> Any:
+    """Relevance from the phrase channel's talent score and the BM25 channel's share of its ceiling."""
+    lexical = np.clip(lexical, 0.0, 1.0)
+    saturated = lexical / (lexical + LEXICAL_SATURATION) * (1.0 + LEXICAL_SATURATION)
+    return np.clip((1.0 - LEXICAL_SHARE) * text + LEXICAL_SHARE * saturated, 0.0, 1.0)
+
+
+def lexical_fits(scores: np.ndarray, ceiling: float) -> np.ndarray:
+    """BM25 scores as shares of the most the query could score (zero for a query without known terms)."""
+    return np.clip(scores / ceiling, 0.0, 1.0) if ceiling > 0 else np.zeros(len(scores))
+
+
 def talent_bounds(top: np.ndarray, n_phrases: int) -> tuple[np.ndarray, np.ndarray]:
     """Bounds on the talent score from ``top``, the best any one candidate phrase reaches in a pair:
     from below, that phrase alone; from above, every phrase as good as it."""
@@ -194,6 +219,7 @@ def explanation_of(
     before_rerank: float | None = None,
     success: float | None = None,
     text: bool = True,
+    channels: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     offered = vacancy.supports_offered
     overlap = hours_overlap(candidate, vacancy)
@@ -215,7 +241,7 @@ def explanation_of(
         "ladder": {"from": candidate.ladder_step, "to": vacancy.rung, "fit": round(float(components["ladder"]), 4)},
         "distance_km": None if km is None else round(float(km), 2),
         "components": {name: round(float(value), 4) for name, value in components.items()},
-        "composition": composition_of(components, scoring.weights, text),
+        "composition": composition_of(components, scoring.weights, text, channels),
         "weights": dict(scoring.weights),
         "weights_version": scoring.weights_version,
         "ranking_version": scoring.ranking_version,
@@ -260,7 +286,12 @@ def final_score(components: Mapping[str, Any], weights: Mapping[str, float], tex
     return np.round(np.clip(score, 0.0, 1.0), 4)
 
 
-def composition_of(components: Mapping[str, float], weights: Mapping[str, float], text: bool) -> dict[str, Any]:
+def composition_of(
+    components: Mapping[str, float],
+    weights: Mapping[str, float],
+    text: bool,
+    channels: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
     """How a pair's score was composed, for its explanation."""
     soft = round(float(soft_fit(components, weights)), 4)
     if weights["talent"] <= 0:
@@ -273,13 +304,23 @@ def composition_of(components: Mapping[str, float], weights: Mapping[str, float]
             "formula": f"{SOFT_ONLY_SCALE} * soft",
         }
     share = soft_share(weights)
-    return {
+    composition: dict[str, Any] = {
         "method": "relevance_gated",
         "relevance": round(float(components["talent"]), 4),
         "soft": soft,
         "soft_share": round(share, 4),
         "formula": "relevance * (1 - soft_share + soft_share * soft)",
     }
+    if channels is not None:
+        # Which channel the relevance came from: the phrases that met, and the words the texts share.
+        composition["relevance_channels"] = {
+            "phrases": round(float(channels["phrases"]), 4),
+            "bm25": round(float(channels["bm25"]), 4),
+            "bm25_share": LEXICAL_SHARE,
+            "formula": f"(1 - bm25_share) * phrases + bm25_share * bm25 / (bm25 + {LEXICAL_SATURATION}) * "
+            f"{1 + LEXICAL_SATURATION}",
+        }
+    return composition
 
 
 # Ladder fit by (rung - step), for a step below the top; index with diff + offset.
@@ -324,6 +365,8 @@ class Ranked(NamedTuple):
     success: np.ndarray | None
     # Per pair: does the candidate have usable talent text (see :func:`final_score`).
     text: Any = True
+    # The relevance channels before fusion (:func:`fused_relevance`), by name.
+    channels: dict[str, np.ndarray] | None = None
 
     def match(self, candidate: CandidateProfile, vacancy: VacancyProfile, talents: list, position: int) -> Match:
         explanation = explanation_of(
@@ -336,5 +379,6 @@ class Ranked(NamedTuple):
             float(self.before[position]),
             None if self.success is None else float(self.success[position]),
             bool(np.broadcast_to(self.text, self.scores.shape)[position]),
+            None if self.channels is None else {name: float(v[position]) for name, v in self.channels.items()},
         )
         return Match(candidate.id, vacancy.id, float(self.scores[position]), explanation)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -12,15 +12,23 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from services.matching.ranking.concepts import Lexicon
-from services.matching.ranking.normalisation import WORD_PATTERN, default_lexicon, document_tokens, phrase_tokens
+from services.matching.ranking.morphology import CompoundSplitter, word_terms
+from services.matching.ranking.normalisation import GENERIC_JOB_WORDS, default_lexicon, document_tokens, phrase_tokens
 from services.matching.ranking.phrases import candidate_phrases, vacancy_record
 from services.matching.ranking.profiles import CandidateProfile, VacancyProfile
 
 CHAR_WEIGHT: Final = 0.7
-# A phrase that many documents share ("diverse werkzaamheden", "budgets beheren") says little about which
-# vacancy fits: up to PHRASE_DF_FREE documents (or 1% of them, if more) it weighs fully, beyond that
-# 1 / (1 + log2(df / free)), so half at twice that many documents and a quarter at eight times.
-PHRASE_DF_FREE: Final = 5
+# Okapi BM25 over the same terms as the word block (the lexical channel), with the usual parameters.
+BM25_K1: Final = 1.2
+BM25_B: Final = 0.75
+# The channel's weights do not come from the tenant's texts: with idf and average length taken from the
+# region, a region holding many vacancies of one kind gave their shared words an idf near 0 while the
+# candidate's other words kept theirs, so the right kind of work sank below the proposal threshold as the
+# region filled up. Every term weighs alike (the stop lists and generic job words already drop what every
+# text says) and lengths are measured against a fixed typical vacancy, so a pair's score depends only on
+# its two texts.
+BM25_IDF: Final = 1.0
+BM25_AVERAGE_LENGTH: Final = 24.0
 
 
 def _tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray, scale: float) -> sp.csr_matrix:
@@ -71,13 +79,18 @@ def _tfidf_data(
 
 
 class TextModel:
-    """TF-IDF over character n-grams and words, fitted on the vacancy and candidate texts of one tenant.
+    """TF-IDF over character n-grams and word terms, fitted on the vacancy and candidate texts of one tenant.
 
-    It works word by word rather than text by text: ``char_wb`` n-grams never cross a space, so a text's
-    n-gram counts are the sum of its words' counts. Each distinct word is analysed once and a text is a
-    sparse sum of word rows, which turns vectorising tens of thousands of vacancies into a few sparse
-    products. The numbers are exactly those of the two ``TfidfVectorizer``s it exposes
-    (:attr:`char_vectorizer`, :attr:`word_vectorizer`) on the normalised text; the tests hold it to that.
+    The word block counts each word's *terms* (:func:`.morphology.word_terms`): its Dutch and English
+    Snowball stems and the stems of its compound parts, split against the fitted vocabulary and the
+    concept list's words. So "schoonmaken" meets "schoonmaak" as a whole word, and "magazijnmedewerker"
+    meets "magazijn", where the character n-grams alone see only shared letters.
+
+    It works word by word rather than text by text: ``char_wb`` n-grams never cross a space and terms are
+    per word, so a text's counts are the sum of its words' counts. Each distinct word is analysed once and
+    a text is a sparse sum of word rows, which turns vectorising tens of thousands of vacancies into a few
+    sparse products. The numbers are exactly those of the two ``TfidfVectorizer``s it exposes
+    (:attr:`char_vectorizer`, :attr:`term_vectorizer`) on the normalised text; the tests hold it to that.
 
     A fitted model is read-only and safe to share between threads. Fitted on candidate texts, its
     vocabulary contains words candidates wrote: refit it when a candidate is erased.
@@ -96,21 +109,28 @@ class TextModel:
         self._fitted = False
         self._word_index: dict[str, int] = {}
         self._gram_index: dict[str, int] = {}
+        self._term_index: dict[str, int] = {}
         self._word_grams = sp.csr_matrix((0, 0))
+        self._word_terms = sp.csr_matrix((0, 0))
+        self._splitter = CompoundSplitter(())
         self._char_idf = np.zeros(0)
-        self._word_idf = np.zeros(0)
-        self._phrase_df: dict[tuple[str, ...], int] = {}
-        self._phrase_df_free = float(PHRASE_DF_FREE)
+        self._term_idf = np.zeros(0)
+        self._bm25_idf = np.zeros(0)
 
     @staticmethod
     def _new_char_vectorizer(**kwargs: Any) -> TfidfVectorizer:
         return TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), lowercase=False, sublinear_tf=True, **kwargs)
 
-    @staticmethod
-    def _new_word_vectorizer(**kwargs: Any) -> TfidfVectorizer:
-        return TfidfVectorizer(
-            analyzer="word", token_pattern=WORD_PATTERN, lowercase=False, sublinear_tf=True, **kwargs
-        )
+    def _new_term_vectorizer(self, **kwargs: Any) -> TfidfVectorizer:
+        return TfidfVectorizer(analyzer=self.text_terms, lowercase=False, sublinear_tf=True, **kwargs)
+
+    def terms(self, word: str) -> tuple[str, ...]:
+        """The terms the word block counts for one normalised word (see :mod:`.morphology`)."""
+        return word_terms(word, self._splitter)
+
+    def text_terms(self, text: str) -> list[str]:
+        """The terms of a normalised text, word by word."""
+        return [term for word in text.split() for term in self.terms(word)]
 
     @property
     def is_fitted(self) -> bool:
@@ -118,7 +138,7 @@ class TextModel:
 
     @property
     def n_features(self) -> int:
-        return len(self._gram_index) + len(self._word_index)
+        return len(self._gram_index) + len(self._term_index)
 
     @property
     def version(self) -> str:
@@ -133,8 +153,8 @@ class TextModel:
             digest.update(repr(self.char_weight).encode())
             digest.update("\n".join(self._word_index).encode("utf-8"))
             digest.update(self._char_idf.tobytes())
-            digest.update(self._word_idf.tobytes())
-            digest.update(repr(sorted((k, v) for k, v in self._phrase_df.items() if v > self._phrase_df_free)).encode())
+            digest.update("\n".join(self._term_index).encode("utf-8"))
+            digest.update(self._term_idf.tobytes())
             self._version = digest.hexdigest()[:12]
         return self._version
 
@@ -147,11 +167,11 @@ class TextModel:
         return vectorizer
 
     @property
-    def word_vectorizer(self) -> TfidfVectorizer:
-        """The word block as a fitted scikit-learn vectorizer (its input: normalised text)."""
+    def term_vectorizer(self) -> TfidfVectorizer:
+        """The word block, over terms, as a fitted scikit-learn vectorizer (its input: normalised text)."""
         self._require_fitted()
-        vectorizer = self._new_word_vectorizer(vocabulary=self._word_index)
-        vectorizer.idf_ = self._word_idf
+        vectorizer = self._new_term_vectorizer(vocabulary=self._term_index)
+        vectorizer.idf_ = self._term_idf
         return vectorizer
 
     def _require_fitted(self) -> None:
@@ -180,24 +200,26 @@ class TextModel:
         presence = sp.csr_matrix(word_grams, copy=True)
         presence.data[:] = 1.0
         document_grams = sp.csr_matrix(document_words @ presence)
+        # Compounds split into words the tenant's texts or the concept list use as words of their own.
+        self._splitter = CompoundSplitter(set(words) | self.lexicon.words | GENERIC_JOB_WORDS)
+        term_lists = [self.terms(word) for word in words]
+        terms = sorted({term for term_list in term_lists for term in term_list})
+        term_index = {term: position for position, term in enumerate(terms)}
+        word_terms = rows_of_counts([[term_index[t] for t in term_list] for term_list in term_lists], len(terms))
+        presence = sp.csr_matrix(word_terms, copy=True)
+        presence.data[:] = 1.0
+        document_terms = sp.csr_matrix(document_words @ presence)
         n_documents = document_phrases.shape[0]
-        phrase_df = np.bincount(sp.csr_matrix(document_phrases).indices, minlength=len(phrases))
-        self._phrase_df = {phrase: int(df) for phrase, df in zip(phrases, phrase_df.tolist(), strict=True) if df}
-        self._phrase_df_free = max(float(PHRASE_DF_FREE), 0.01 * n_documents)
         self._char_idf = _idf(np.bincount(document_grams.indices, minlength=len(grams)), n_documents)
-        self._word_idf = _idf(np.bincount(document_words.indices, minlength=len(words)), n_documents)
+        self._term_idf = _idf(np.bincount(document_terms.indices, minlength=len(terms)), n_documents)
+        self._bm25_idf = np.full(len(terms), BM25_IDF)
         self._word_grams = word_grams
+        self._word_terms = word_terms
         self._word_index = word_index
         self._gram_index = gram_index
+        self._term_index = term_index
         self._fitted = True
         return self
-
-    def phrase_weight(self, tokens: tuple[str, ...]) -> float:
-        """How much a vacancy phrase counts, by how many fitted documents contain it (see PHRASE_DF_FREE)."""
-        df = self._phrase_df.get(tuple(tokens), 0)
-        if df <= self._phrase_df_free:
-            return 1.0
-        return 1.0 / (1.0 + math.log2(df / self._phrase_df_free))
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """One row per text; rows have unit length, so their dot product is the cosine similarity."""
@@ -220,54 +242,127 @@ class TextModel:
                 row_of_word.append(row)
                 word_of_row.append(column)
         n_rows, n_local = len(token_lists), len(local)
-        n_grams, n_words = len(self._gram_index), len(self._word_index)
+        n_grams = len(self._gram_index)
         pair_rows = np.asarray(row_of_word, dtype=np.int64)
         pair_words = np.asarray(word_of_row, dtype=np.int64)
         global_ids = np.fromiter((self._word_index.get(w, -1) for w in local), dtype=np.int64, count=n_local)
 
-        # Each local word's n-grams as (gram, count) runs: from the fitted rows for words seen in fit;
-        # any other word is analysed here, keeping only the n-grams the model knows, exactly as
-        # TfidfVectorizer.transform ignores unknown features.
-        indptr, indices, data = self._word_grams.indptr, self._word_grams.indices, self._word_grams.data
-        gram_lists: list[np.ndarray] = []
+        char_rows, char_columns, char_data = self._block_counts(
+            local, global_ids, pair_rows, pair_words, self._word_grams, self._char_analyzer, self._gram_index
+        )
+        char_data = _tfidf_data(char_rows, char_columns, char_data, self._char_idf, n_rows, self.char_weight)
+        term_rows, term_columns, term_data = self._block_counts(
+            local, global_ids, pair_rows, pair_words, self._word_terms, self.terms, self._term_index
+        )
+        term_data = _tfidf_data(term_rows, term_columns, term_data, self._term_idf, n_rows, 1.0 - self.char_weight)
+
+        # Rows in order, and within a row the n-grams before the terms, each ascending: the canonical
+        # order, so a dot product sums in the same order whichever batch a phrase was transformed in and
+        # the two ranking directions agree to the last bit.
+        all_rows = np.concatenate((char_rows, term_rows))
+        order = np.argsort(all_rows, kind="stable")
+        columns = np.concatenate((char_columns, term_columns + n_grams))[order]
+        values = np.concatenate((char_data, term_data))[order]
+        row_pointer = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(all_rows, minlength=n_rows), out=row_pointer[1:])
+        result = sp.csr_matrix((values, columns, row_pointer), shape=(n_rows, n_grams + len(self._term_index)))
+        result.has_sorted_indices = True
+        return result
+
+    @staticmethod
+    def _block_counts(
+        local: dict[str, int],
+        global_ids: np.ndarray,
+        pair_rows: np.ndarray,
+        pair_words: np.ndarray,
+        word_features: sp.csr_matrix,
+        analyse: Callable[[str], Sequence[str]],
+        feature_index: dict[str, int],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One block's counts (rows, columns, sums in canonical order) for the words of the texts.
+
+        Each local word's features come as (feature, count) runs: from the fitted rows for words seen in
+        fit; any other word is analysed here, keeping only the features the model knows, exactly as
+        TfidfVectorizer.transform ignores unknown features.
+        """
+        n_local, width = len(local), len(feature_index)
+        indptr, indices, data = word_features.indptr, word_features.indices, word_features.data
+        feature_lists: list[np.ndarray] = []
         count_lists: list[np.ndarray] = []
         for word, global_id in zip(local, global_ids.tolist(), strict=True):
             if global_id >= 0:
-                gram_lists.append(indices[indptr[global_id] : indptr[global_id + 1]])
+                feature_lists.append(indices[indptr[global_id] : indptr[global_id + 1]])
                 count_lists.append(data[indptr[global_id] : indptr[global_id + 1]])
             else:
-                known = [self._gram_index[g] for g in self._char_analyzer(word) if g in self._gram_index]
-                grams, counts = np.unique(np.asarray(known, dtype=np.int64), return_counts=True)
-                gram_lists.append(grams)
+                known = [feature_index[f] for f in analyse(word) if f in feature_index]
+                features, counts = np.unique(np.asarray(known, dtype=np.int64), return_counts=True)
+                feature_lists.append(features)
                 count_lists.append(counts.astype(np.float64))
-        lengths = np.fromiter((len(g) for g in gram_lists), dtype=np.int64, count=n_local)
-        word_grams = np.concatenate(gram_lists).astype(np.int64) if n_local else np.zeros(0, dtype=np.int64)
+        lengths = np.fromiter((len(f) for f in feature_lists), dtype=np.int64, count=n_local)
+        word_features_flat = np.concatenate(feature_lists).astype(np.int64) if n_local else np.zeros(0, dtype=np.int64)
         word_counts = np.concatenate(count_lists) if n_local else np.zeros(0)
         word_starts = np.cumsum(lengths) - lengths
 
         spans = lengths[pair_words]
         firsts = np.repeat(word_starts[pair_words] - (np.cumsum(spans) - spans), spans) + np.arange(int(spans.sum()))
-        char_keys = np.repeat(pair_rows, spans) * n_grams + word_grams[firsts]
-        char_rows, char_columns, char_data = _summed(char_keys, word_counts[firsts], n_grams)
-        char_data = _tfidf_data(char_rows, char_columns, char_data, self._char_idf, n_rows, self.char_weight)
+        keys = np.repeat(pair_rows, spans) * width + word_features_flat[firsts]
+        return _summed(keys, word_counts[firsts], width)
 
-        known_pairs = global_ids[pair_words] >= 0
-        word_keys = pair_rows[known_pairs] * n_words + global_ids[pair_words[known_pairs]]
-        word_rows, word_columns, word_data = _summed(word_keys, np.ones(len(word_keys)), n_words)
-        word_data = _tfidf_data(word_rows, word_columns, word_data, self._word_idf, n_rows, 1.0 - self.char_weight)
+    def _term_counts(self, documents: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each document's term counts (rows, columns, counts in canonical order); unknown terms dropped."""
+        local: dict[str, int] = {}
+        row_of_word: list[int] = []
+        word_of_row: list[int] = []
+        for row, tokens in enumerate(documents):
+            for word in tokens:
+                row_of_word.append(row)
+                word_of_row.append(local.setdefault(word, len(local)))
+        global_ids = np.fromiter((self._word_index.get(w, -1) for w in local), dtype=np.int64, count=len(local))
+        return self._block_counts(
+            local,
+            global_ids,
+            np.asarray(row_of_word, dtype=np.int64),
+            np.asarray(word_of_row, dtype=np.int64),
+            self._word_terms,
+            self.terms,
+            self._term_index,
+        )
 
-        # Rows in order, and within a row the n-grams before the words, each ascending: the canonical
-        # order, so a dot product sums in the same order whichever batch a phrase was transformed in and
-        # the two ranking directions agree to the last bit.
-        all_rows = np.concatenate((char_rows, word_rows))
-        order = np.argsort(all_rows, kind="stable")
-        columns = np.concatenate((char_columns, word_columns + n_grams))[order]
-        values = np.concatenate((char_data, word_data))[order]
-        row_pointer = np.zeros(n_rows + 1, dtype=np.int64)
-        np.cumsum(np.bincount(all_rows, minlength=n_rows), out=row_pointer[1:])
-        result = sp.csr_matrix((values, columns, row_pointer), shape=(n_rows, n_grams + n_words))
-        result.has_sorted_indices = True
-        return result
+    def bm25_documents(self, documents: Sequence[Sequence[str]]) -> sp.csr_matrix:
+        """Okapi BM25 term weights, one row per document (its words): ``score(q, d) = sum of d's weights
+        over the distinct terms of q``, with the fixed idf and average length (see BM25_IDF).
+        """
+        self._require_fitted()
+        rows, columns, counts = self._term_counts(documents)
+        lengths = np.bincount(rows, weights=counts, minlength=len(documents))
+        norm = BM25_K1 * (1.0 - BM25_B + BM25_B * lengths / BM25_AVERAGE_LENGTH)
+        weights = self._bm25_idf[columns] * counts * (BM25_K1 + 1.0) / (counts + norm[rows])
+        pointer = np.zeros(len(documents) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(documents)), out=pointer[1:])
+        matrix = sp.csr_matrix((weights, columns, pointer), shape=(len(documents), len(self._term_index)))
+        matrix.has_sorted_indices = True
+        return matrix
+
+    def bm25_queries(self, queries: Sequence[Sequence[str]]) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Each query's distinct known terms (ones), and the most a document could score on them: every
+        distinct term of the query, known to the model or not, at its idf times ``k1 + 1``, the limit of
+        BM25's saturation. Score over it lies in [0, 1] and does not change as vacancies come and go."""
+        self._require_fitted()
+        rows, columns, _ = self._term_counts(queries)
+        pointer = np.zeros(len(queries) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(queries)), out=pointer[1:])
+        ones = np.ones(len(columns))
+        matrix = sp.csr_matrix((ones, columns, pointer), shape=(len(queries), len(self._term_index)))
+        matrix.has_sorted_indices = True
+        terms_of: dict[str, tuple[str, ...]] = {}
+        for word in {word for query in queries for word in query}:
+            terms_of[word] = self.terms(word)
+        distinct = np.fromiter(
+            (len({term for word in query for term in terms_of[word]}) for query in queries),
+            dtype=np.float64,
+            count=len(queries),
+        )
+        return matrix, distinct * BM25_IDF * (BM25_K1 + 1.0)
 
     def similarity(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
         """Cosine similarity of every phrase in ``left`` with every phrase in ``right``."""

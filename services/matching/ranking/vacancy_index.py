@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Final, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,9 +27,11 @@ from services.matching.ranking.scoring import (
     Scoring,
     distance_fits,
     final_score,
+    fused_relevance,
     haversine_arrays,
     hours_fits,
     ladder_fits,
+    lexical_fits,
     talent_bounds,
     talent_from_best,
     talents_matched,
@@ -80,14 +82,8 @@ class VacancyIndex(MaskableRows):
             documents += [[table.add(lexicon.expand(document_tokens(text))[0])] for text in extra_documents]
             model = fit_on_phrases(table, documents, lexicon)
         self.model = model
-        # Field weight times the phrase's weight by how many documents share it (boilerplate weighs less).
         self._phrase_weights = np.fromiter(
-            (
-                w * model.phrase_weight(p.tokens) if p.tokens else w
-                for record in records
-                for p, w in zip(record.phrases or (None,), record.phrase_weights, strict=True)
-                for p in [p or _EMPTY]
-            ),
+            (w for record in records for w in record.phrase_weights),
             dtype=np.float64,
             count=len(self._phrase_ids),
         )
@@ -100,6 +96,11 @@ class VacancyIndex(MaskableRows):
         in_description = np.fromiter((f for row in flags for f in row), dtype=bool, count=len(self._phrase_ids))
         self._in_description = in_description
         vectors = model.transform_tokens(table.tokens)
+        # The BM25 channel: each vacancy's words as one document, posted per term so that a query adds up
+        # only the postings of its own terms.
+        self._bm25_postings = model.bm25_documents(
+            [[w for p in record.phrases for w in p.tokens] for record in records]
+        ).T.tocsr()
         self._column = np.zeros(len(self._phrase_ids), dtype=np.int64)
         self._head = self._block(vectors, ~in_description)
         self._description = self._block(vectors, in_description)
@@ -213,6 +214,18 @@ class VacancyIndex(MaskableRows):
         np.maximum.at(top, self._deep_owners, pair_best[self._deep_pairs])
         return top[allowed]
 
+    def _lexical(self, phrases: Sequence[Phrase], allowed: np.ndarray) -> np.ndarray:
+        """The BM25 channel for the allowed vacancies: the candidate's words as one query, over its ceiling."""
+        query, ceilings = self.model.bm25_queries([[w for p in phrases for w in p.tokens]])
+        scores = np.zeros(len(self.vacancies))
+        postings = self._bm25_postings
+        # Term by term in ascending order, so that every vacancy's sum is taken in the order the
+        # candidate index's product takes it, and the two directions agree to the last bit.
+        for term in query.indices.tolist():
+            start, end = postings.indptr[term], postings.indptr[term + 1]
+            scores[postings.indices[start:end]] += postings.data[start:end]
+        return lexical_fits(scores[allowed], float(ceilings[0]))
+
     def top_k(self, candidate: CandidateProfile, k: int | None = 10, ranking: Ranking = DEFAULT_RANKING) -> list[Match]:
         """The ``k`` best allowed vacancies (all if ``k`` is None), best first, equal scores by vacancy id.
 
@@ -234,6 +247,7 @@ class VacancyIndex(MaskableRows):
         if query is not None:
             head_similarity = np.asarray((query @ self._head_t).toarray())
         weighted = head_similarity[:, self._pair_phrase] * self._pair_weight
+        lexical = self._lexical(phrases, allowed)
 
         limit = np.nan if candidate.max_travel_km is None else candidate.max_travel_km
         preferred = support_mask(candidate.preferred_needs)
@@ -265,9 +279,10 @@ class VacancyIndex(MaskableRows):
             # The best weighted pair of a vacancy's head bounds its talent: from below by the best phrase's
             # share of it, from above by it or by the most a sentence could add.
             top = self._best_pair(weighted.max(axis=0), allowed)
-            components["talent"] = talent_bounds(top, len(phrases))[0] * (1.0 - 1e-9)
+            lower = fused_relevance(talent_bounds(top, len(phrases))[0], lexical)
+            components["talent"] = lower * (1.0 - 1e-9)
             floor = kth_largest(final_score(components, scoring.weights), prune_to)
-            upper = talent_bounds(np.maximum(top, sentence_bound), len(phrases))[1]
+            upper = fused_relevance(talent_bounds(np.maximum(top, sentence_bound), len(phrases))[1], lexical)
             components["talent"] = np.minimum(upper * (1.0 + 1e-9), 1.0)
             heads = np.flatnonzero(final_score(components, scoring.weights) >= floor)
         best = np.zeros((len(phrases), len(allowed)))
@@ -281,10 +296,11 @@ class VacancyIndex(MaskableRows):
             # last bit, which the margins cover.
             head_best = best[:, heads]
             part = {name: values[heads] for name, values in components.items()}
-            part["talent"] = talent_from_best(head_best) * (1.0 - 1e-9)
+            part["talent"] = fused_relevance(talent_from_best(head_best), lexical[heads]) * (1.0 - 1e-9)
             floor = kth_largest(final_score(part, scoring.weights), prune_to)
             upper_best = np.maximum(head_best, sentence_bound[heads])
-            part["talent"] = np.minimum(talent_from_best(upper_best) * (1.0 + 1e-9), 1.0)
+            upper_talent = fused_relevance(talent_from_best(upper_best), lexical[heads])
+            part["talent"] = np.minimum(upper_talent * (1.0 + 1e-9), 1.0)
             survivors = heads[described[heads] & (final_score(part, scoring.weights) >= floor)]
         used = np.zeros(0, dtype=np.int64)
         description_similarity = np.zeros((len(phrases), 0))
@@ -299,7 +315,8 @@ class VacancyIndex(MaskableRows):
                 axis=1,
             )
             best[:, survivors] = np.maximum(best[:, survivors], sentences)
-        components["talent"] = talent_from_best(best)
+        phrase_talent = talent_from_best(best)
+        components["talent"] = fused_relevance(phrase_talent, lexical)
         scores, before, success = scoring.scores(components, bool(phrases))
 
         order = top_positions(scores, self._id_rank[allowed], k)
@@ -308,7 +325,8 @@ class VacancyIndex(MaskableRows):
         if candidate.max_travel_km is None:
             km = km.copy()
             km[order] = self._distances(candidate, allowed[order])
-        ranked = Ranked(components, km, scoring, scores, before, success, bool(phrases))
+        channels = {"phrases": phrase_talent, "bm25": lexical}
+        ranked = Ranked(components, km, scoring, scores, before, success, bool(phrases), channels)
         matches = []
         for position in order:
             index = int(allowed[position])
@@ -327,9 +345,6 @@ class VacancyIndex(MaskableRows):
             talents = talents_matched(phrases, counterparts, pair_similarity, lexicon)
             matches.append(ranked.match(candidate, vacancy, talents, position))
         return matches
-
-
-_EMPTY: Final = Phrase("", "title", ())
 
 
 class _Block(NamedTuple):
