@@ -48,11 +48,11 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.matching_speed import (
-    JOBCOACH,
     REPO_ROOT,
     TENANT,
-    fill_read_models,
     latency_summary,
+    process_env,
+    scratch_matching,
     tenant_payloads,
 )
 
@@ -279,10 +279,7 @@ def _compare(runs: dict[str, list[dict]]) -> dict:
 
 
 def run(vacancies: int | None = None, candidates: int | None = None, rounds: int | None = None) -> dict:
-    from services.matching import store
-    from shared.db import Database, upgrade
     from shared.devstack.broker import free_ports
-    from shared.registry import Registry
 
     vacancies = vacancies or int(os.environ.get("BENCH_COLD_START_VACANCIES", VACANCIES))
     candidates = candidates or int(os.environ.get("BENCH_COLD_START_CANDIDATES", CANDIDATES))
@@ -291,20 +288,10 @@ def run(vacancies: int | None = None, candidates: int | None = None, rounds: int
     load_at_start = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="werkbrug-bench-") as scratch:
         root = Path(scratch)
-        database_url = f"sqlite:///{root / 'matching.db'}"
-        registry_url = f"sqlite:///{root / 'registry.db'}"
-        upgrade(store.MIGRATIONS, database_url)
-        registry = Registry(Database(registry_url))
-        registry.migrate()
-        registry.create_tenant(TENANT)
-        headers = {"Authorization": f"Bearer {registry.create_key(TENANT, 'jobcoach', JOBCOACH)}"}
-        started = time.perf_counter()
-        fill_read_models(database_url, vacancy_rows, candidate_rows)
-        fill_s = time.perf_counter() - started
+        database_url, registry_url, headers, fill_s = scratch_matching(root, vacancy_rows, candidate_rows)
 
         port, unused_broker_port = free_ports(2)
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("WERKBRUG_", "PROMETHEUS_"))}
-        env = {key: value for key, value in env.items() if not key.startswith(("MATCHING_", "WEB_"))}
+        env = {key: value for key, value in process_env().items() if not key.startswith(("MATCHING_", "WEB_"))}
         env |= DEPLOYED | {
             "DATABASE_URL": database_url,
             "REGISTRY_DATABASE_URL": registry_url,

@@ -36,6 +36,7 @@ import tracemalloc
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import requests
@@ -663,27 +664,48 @@ def fill_read_models(database_url: str, vacancies: list[tuple[str, dict]], candi
             store.upsert_candidate(session, TENANT, candidate_id, payload)
 
 
-def over_http(vacancies: list[tuple[str, dict]], candidates: list[tuple[str, dict]], seed: int = SEED) -> dict:
+class ScratchMatching(NamedTuple):
+    """A matching database and registry of the benchmark's own, the read models filled."""
+
+    database_url: str
+    registry_url: str
+    headers: dict[str, str]  # a jobcoach's Authorization header
+    fill_s: float
+
+
+def scratch_matching(
+    root: Path, vacancies: list[tuple[str, dict]], candidates: list[tuple[str, dict]]
+) -> ScratchMatching:
     from services.matching import store
     from shared.db import Database, upgrade
-    from shared.devstack.broker import free_ports
     from shared.registry import Registry
+
+    database_url = f"sqlite:///{root / 'matching.db'}"
+    registry_url = f"sqlite:///{root / 'registry.db'}"
+    upgrade(store.MIGRATIONS, database_url)
+    registry = Registry(Database(registry_url))
+    registry.migrate()
+    registry.create_tenant(TENANT)
+    headers = {"Authorization": f"Bearer {registry.create_key(TENANT, 'jobcoach', JOBCOACH)}"}
+    started = time.perf_counter()
+    fill_read_models(database_url, vacancies, candidates)
+    return ScratchMatching(database_url, registry_url, headers, time.perf_counter() - started)
+
+
+def process_env() -> dict[str, str]:
+    """This process's environment without the settings of a Werkbrug run it may have been started from."""
+    return {key: value for key, value in os.environ.items() if not key.startswith(("WERKBRUG_", "PROMETHEUS_"))}
+
+
+def over_http(vacancies: list[tuple[str, dict]], candidates: list[tuple[str, dict]], seed: int = SEED) -> dict:
+    from shared.devstack.broker import free_ports
 
     with tempfile.TemporaryDirectory(prefix="werkbrug-bench-") as scratch:
         root = Path(scratch)
-        database_url = f"sqlite:///{root / 'matching.db'}"
-        registry_url = f"sqlite:///{root / 'registry.db'}"
-        upgrade(store.MIGRATIONS, database_url)
-        registry = Registry(Database(registry_url))
-        registry.migrate()
-        registry.create_tenant(TENANT)
-        headers = {"Authorization": f"Bearer {registry.create_key(TENANT, 'jobcoach', JOBCOACH)}"}
-        started = time.perf_counter()
-        fill_read_models(database_url, vacancies, candidates)
-        fill_s = time.perf_counter() - started
+        database_url, registry_url, headers, fill_s = scratch_matching(root, vacancies, candidates)
 
         port, unused_broker_port = free_ports(2)
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("WERKBRUG_", "PROMETHEUS_"))}
+        env = process_env()
         env.update(
             {
                 "DATABASE_URL": database_url,
