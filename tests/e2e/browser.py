@@ -14,9 +14,10 @@ from pathlib import Path
 
 from axe_selenium_python import Axe
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.expected_conditions import presence_of_element_located, staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -99,7 +100,8 @@ class Browser:
 
     @property
     def heading(self) -> str:
-        return self.find("h1").text
+        # Waited for: right after a navigation the new document can still be empty when the test looks.
+        return WebDriverWait(self.driver, 10).until(presence_of_element_located((By.CSS_SELECTOR, "h1"))).text
 
     @property
     def text(self) -> str:
@@ -108,8 +110,11 @@ class Browser:
     def wait_for(self, probe: Callable[[], bool], timeout: float, what: str, reload: bool = False) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if probe():
-                return
+            try:
+                if probe():
+                    return
+            except (NoSuchElementException, StaleElementReferenceException):
+                pass  # the page was being replaced as the probe looked: look again
             time.sleep(0.5)
             if reload:
                 self.driver.refresh()

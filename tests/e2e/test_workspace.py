@@ -117,7 +117,7 @@ def test_a_jobcoach_registers_a_candidate_places_them_and_acknowledges_the_risk_
     assert "Vul een geldig e-mailadres in" in browser.text
     browser.open("/introductions")
 
-    browser.find(".werkbrug-signout button").click()
+    browser.press(browser.find(".werkbrug-signout button"))
     assert browser.heading == "Je bent uitgelogd"
     browser.open("/")
     assert browser.heading == "Inloggen"
@@ -175,7 +175,7 @@ def test_operators_and_employers_see_their_pages(stack, workspace, region, brows
     browser.open("/insights")
     assert browser.heading == f"Inzicht in regio {tenant}"
     browser.screenshot("insights")
-    browser.find(".werkbrug-signout button").click()
+    browser.press(browser.find(".werkbrug-signout button"))
 
     browser.sign_in(people["employer"], PASSWORD)
     assert browser.heading == "Mijn vacatures"
