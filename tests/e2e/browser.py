@@ -14,7 +14,7 @@ from pathlib import Path
 
 from axe_selenium_python import Axe
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import presence_of_element_located, staleness_of
@@ -95,13 +95,18 @@ class Browser:
         """Click a button that posts a form, and wait for the next page before looking at it: a click returns
         before the browser has left the page, and the old page's elements then go stale under the test."""
         button.click()
-        WebDriverWait(self.driver, 30).until(staleness_of(button))
+        # While the browser swaps documents, chromedriver can also answer with an error of its own ("unhandled
+        # inspector error"): that is the page moving on too, so the wait looks again rather than fail.
+        settling = WebDriverWait(self.driver, 30, ignored_exceptions=(WebDriverException,))
+        settling.until(staleness_of(button))
+        settling.until(lambda driver: driver.execute_script("return document.readyState") == "complete")
         self.check_accessibility()
 
     @property
     def heading(self) -> str:
         # Waited for: right after a navigation the new document can still be empty when the test looks.
-        return WebDriverWait(self.driver, 10).until(presence_of_element_located((By.CSS_SELECTOR, "h1"))).text
+        found = WebDriverWait(self.driver, 10, ignored_exceptions=(WebDriverException,))
+        return found.until(presence_of_element_located((By.CSS_SELECTOR, "h1"))).text
 
     @property
     def text(self) -> str:
@@ -113,7 +118,7 @@ class Browser:
             try:
                 if probe():
                     return
-            except (NoSuchElementException, StaleElementReferenceException):
+            except WebDriverException:
                 pass  # the page was being replaced as the probe looked: look again
             time.sleep(0.5)
             if reload:
