@@ -6,23 +6,19 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.matching import worker as matching_worker
 from services.matching.app import create_app as create_matching_app
 from services.matching.context import MatchingContext
-from services.matching.ranking.engine import MatchingEngine
-from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD
 from shared import audit
 from shared.clock import FakeClock
 from shared.config import ConfigError, load_settings
-from shared.events import EventType, decode_event, encode_event, load_example, new_event
+from shared.events import EventType, load_example
 from shared.worker import audit_purge_loop
 from tests.integration.conftest import bearer
-from tests.integration.helpers import assert_problem
+from tests.integration.helpers import assert_problem, feed_matching
 
 PSEUDONYM = "Zonnebloem"
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -184,15 +180,9 @@ def test_matching_records_placements_started_and_read(service, keys, tenant):
     clock = FakeClock(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))
     svc.context = MatchingContext.around(dataclasses.replace(svc.context, clock=clock))
     client = create_matching_app(svc.context).test_client()
-    table = matching_worker.handler_table(MatchingEngine.with_fixed_settings(DEFAULT_PROPOSAL_THRESHOLD))
 
     def feed(type_name: str, data: dict) -> str:
-        subject = str(uuid.uuid4())
-        event = decode_event(encode_event(new_event(type_name, tenant=tenant, subject=subject, data=data, source="t")))
-        with svc.db.session() as session:
-            for handler in table[type_name]:
-                handler(session, event)
-        return subject
+        return feed_matching(svc, tenant, type_name, data)
 
     candidate_data = copy.deepcopy(load_example(EventType.CANDIDATE_REGISTERED)["data"])
     candidate_data["jobcoach_id"] = "jc-1"
