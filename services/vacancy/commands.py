@@ -13,17 +13,25 @@ from shared.events import EventType, new_event
 SOURCE = "vacancy"
 
 
-def _emit(session: Session, tenant: str, vacancy: dict, event_type: EventType) -> None:
+def _event(tenant: str, vacancy: dict, event_type: EventType) -> dict:
     if event_type == EventType.VACANCY_CLOSED:
         data = {"employer_id": vacancy["employer_id"], "status": vacancy["status"]}
     else:
         data = {name: vacancy[name] for name in (*FIELD_NAMES, "employer_id", "status")}
-    store.outbox.add(session, new_event(event_type, tenant=tenant, subject=vacancy["id"], data=data, source=SOURCE))
+    return new_event(event_type, tenant=tenant, subject=vacancy["id"], data=data, source=SOURCE)
+
+
+def _emit(session: Session, tenant: str, vacancy: dict, event_type: EventType) -> None:
+    store.outbox.add(session, _event(tenant, vacancy, event_type))
 
 
 def post_vacancy(session: Session, tenant: str, employer_id: str, fields: dict) -> dict:
-    vacancy = store.insert_vacancy(session, tenant, str(uuid.uuid4()), employer_id, fields)
-    _emit(session, tenant, vacancy, EventType.VACANCY_POSTED)
+    vacancy = store.new_vacancy(str(uuid.uuid4()), employer_id, fields)
+    # The event is built and checked before the first write: on SQLite the first write takes the database's
+    # one write lock, and every other writer waits for as long as this transaction holds it.
+    event = _event(tenant, vacancy, EventType.VACANCY_POSTED)
+    store.insert_vacancy(session, tenant, vacancy, fields)
+    store.outbox.add(session, event)
     metrics.VACANCIES_POSTED.labels(tenant).inc()
     return vacancy
 

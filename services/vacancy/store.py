@@ -56,22 +56,9 @@ def _as_dict(row) -> dict[str, Any]:
     }
 
 
-def insert_vacancy(session: Session, tenant: str, vacancy_id: str, employer_id: str, fields: dict) -> dict:
-    """Store a new vacancy and give it back as :func:`get_vacancy` would, without reading it again."""
+def new_vacancy(vacancy_id: str, employer_id: str, fields: dict) -> dict:
+    """A vacancy as :func:`insert_vacancy` will store it and :func:`get_vacancy` will read it back."""
     now = utcnow()
-    row = {
-        "id": vacancy_id,
-        "tenant": tenant,
-        "employer_id": employer_id,
-        "status": "open",
-        "fields": fields,
-        "created_at": now,
-        "updated_at": now,
-        "version": 1,
-    }
-    # One statement object for every insert, values as parameters: building a statement per request costs
-    # more than running it.
-    session.execute(_INSERT_VACANCY, row)
     return {
         "id": vacancy_id,
         "employer_id": employer_id,
@@ -81,6 +68,25 @@ def insert_vacancy(session: Session, tenant: str, vacancy_id: str, employer_id: 
         "updated_at": now,
         "version": 1,
     }
+
+
+def insert_vacancy(session: Session, tenant: str, vacancy: dict, fields: dict) -> None:
+    """Store a vacancy made by :func:`new_vacancy` from ``fields``."""
+    # One statement object for every insert, values as parameters: building a statement per request costs
+    # more than running it.
+    session.execute(
+        _INSERT_VACANCY,
+        {
+            "id": vacancy["id"],
+            "tenant": tenant,
+            "employer_id": vacancy["employer_id"],
+            "status": vacancy["status"],
+            "fields": fields,
+            "created_at": vacancy["created_at"],
+            "updated_at": vacancy["updated_at"],
+            "version": vacancy["version"],
+        },
+    )
 
 
 def get_vacancy(session: Session, tenant: str, vacancy_id: str, *, for_update: bool = False) -> dict | None:
