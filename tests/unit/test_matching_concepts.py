@@ -115,7 +115,7 @@ def test_dutch_english_and_compound_terms_name_their_concept(words, concept):
     [
         ("ik heb bij de Action vakken gevuld", "retail_vakkenvullen"),
         ("afwassen in een restaurant", "horeca_afwas"),
-        ("afwassen in een restaurant", "horeca_algemeen"),
+        ("afwassen in de horeca", "horeca_algemeen"),
         ("bij de gemeente het gras gemaaid", "groen_tuinwerk"),
         ("ik heb kantoren schoongemaakt", "schoonmaak_algemeen"),
         ("pakketjes bezorgen met een busje", "logistiek_bezorgen"),
