@@ -14,7 +14,7 @@ say that "ramen wassen" met "schoonmaken" through the concept rather than by sha
 
 Three sources:
 
-* the shipped list, ``data/concepts.csv``: about fifty concepts across the twelve fields where inclusive
+* the shipped list, ``data/concepts.csv``: about sixty concepts across the twelve fields where inclusive
   placements happen (green maintenance, cleaning, logistics and warehouse, hospitality and kitchen, care
   support, retail, production and assembly, facility services, administration and post room,
   construction and technical support, recycling and second-hand shops, agriculture and animal care), in
