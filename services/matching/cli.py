@@ -1,5 +1,5 @@
 """Matching's admin commands, which ``werkbrug`` takes in: ``risk train|rollback`` and
-``matching load-esco|train-reranker|rollback-reranker|reranker-status``.
+``matching load-esco|load-competentnl|train-reranker|rollback-reranker|reranker-status``.
 
 Matching's modules are imported when a command runs: they bring numpy and scikit-learn, which every other
 ``werkbrug`` command would otherwise wait for.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from services.matching import config
@@ -60,11 +61,31 @@ def cmd_load_esco(args) -> int:
         with _matching_db().session() as session:
             for path, kind in files:
                 rows = concepts.read_esco_csv(Path(path), kind, args.language)
-                count = matching_store.save_esco_labels(session, rows)
+                count = matching_store.save_concept_labels(session, rows)
                 print(f"{path}: {count} {kind} concepts loaded", file=sys.stderr)
     except concepts.ConceptError as exc:
         print(f"werkbrug: {exc}", file=sys.stderr)
         return 2
+    print("the matching processes pick the new concepts up at their next index refit", file=sys.stderr)
+    return 0
+
+
+def cmd_load_competentnl(args) -> int:
+    from services.matching.ranking import concepts
+    from services.matching.ranking import store as matching_store
+
+    # Every file is read before anything is stored, so a malformed one leaves the database as it was.
+    try:
+        loaded = [(path, concepts.read_competentnl(Path(path))) for path in args.files]
+    except concepts.ConceptError as exc:
+        print(f"werkbrug: {exc}; nothing loaded", file=sys.stderr)
+        return 2
+    with _matching_db().session() as session:
+        for path, rows in loaded:
+            matching_store.save_concept_labels(session, rows)
+            kinds = Counter(row.kind for row in {(row.uri, row.kind): row for row in rows}.values())
+            counted = ", ".join(f"{kinds[kind]} {kind}" for kind in sorted(kinds))
+            print(f"{path}: {counted} concepts loaded", file=sys.stderr)
     print("the matching processes pick the new concepts up at their next index refit", file=sys.stderr)
     return 0
 
@@ -122,6 +143,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     esco.add_argument("--occupations", action="append", metavar="CSV", help="e.g. occupations_nl.csv (repeatable)")
     esco.add_argument("--language", help="the files' language; by default read from their names (skills_nl.csv)")
     esco.set_defaults(func=cmd_load_esco)
+    competentnl = matching.add_parser(
+        "load-competentnl",
+        help="load CompetentNL occupations and skills as extra concepts (Turtle, N-Triples, RDF/XML or JSON-LD)",
+    )
+    competentnl.add_argument("files", nargs="+", metavar="FILE", help="e.g. competentnl-beroepen.ttl (.gz accepted)")
+    competentnl.set_defaults(func=cmd_load_competentnl)
     train_reranker = matching.add_parser("train-reranker", help="train a tenant's reranker on placement outcomes")
     train_reranker.add_argument("--tenant", required=True)
     train_reranker.set_defaults(func=cmd_train_reranker)

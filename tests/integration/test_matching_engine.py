@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -34,6 +35,7 @@ from shared.registry import Registry
 from tests.conftest import USES_POSTGRES
 from tests.integration.conftest import bearer
 
+COMPETENTNL_FIXTURES = Path(__file__).parents[1] / "fixtures" / "competentnl"
 # Never refit by itself: what these tests watch is the incremental path.
 INCREMENTAL_ONLY = RefitPolicy(
     changed_share=1.0, max_age_s=3600, min_interval_s=3600, max_delta_rows=10_000, sync_rows=0
@@ -494,7 +496,7 @@ def test_exposure_is_counted_per_ladder_step_and_target_group(matching, feed, ke
 
 
 # --------------------------------------------------------------------------------------------------------
-# ESCO and the reranker through the command line
+# ESCO, CompetentNL and the reranker through the command line
 
 
 @pytest.fixture
@@ -525,7 +527,7 @@ def test_esco_concepts_loaded_by_an_operator_reach_the_ranking(matching, cli_env
     assert "1 skill concepts loaded" in capsys.readouterr().err
 
     with matching.db.session() as session:
-        rows = store.all_esco_labels(session)
+        rows = [row for row in store.all_concept_labels(session) if row.source == "esco"]
         lexicon = IndexCache(matching.db).lexicon(session)
     assert [(row.uri, row.kind, row.language) for row in rows] == [
         ("http://esco/o/1", "occupation", "nl"),
@@ -538,6 +540,37 @@ def test_esco_concepts_loaded_by_an_operator_reach_the_ranking(matching, cli_env
     bad = tmp_path / "skills_en.csv"
     bad.write_text("name\nfoo\n")
     assert cli.main(["matching", "load-esco", "--skills", str(bad)]) == 2
+
+
+def test_competentnl_concepts_loaded_by_an_operator_reach_the_ranking(matching, cli_env, tmp_path, tenant, capsys):
+    occupations, skills = COMPETENTNL_FIXTURES / "beroepen.ttl", COMPETENTNL_FIXTURES / "vaardigheden.jsonld"
+    florist = "https://linkeddata.competentnl.nl/uwv/id/occupation/TEST-0001"
+    broken = tmp_path / "beroepen.ttl"
+    broken.write_text("@prefix cnlo: <https://linkeddata.competentnl.nl/def/competentnl#> .\ncnlo:x a")
+
+    assert cli.main(["matching", "load-competentnl", str(occupations), str(broken)]) == 2
+    assert "nothing loaded" in capsys.readouterr().err
+    with matching.db.session() as session:
+        assert [row for row in store.all_concept_labels(session) if row.source == "competentnl"] == []
+
+    assert cli.main(["matching", "load-competentnl", str(occupations), str(skills)]) == 0
+    assert cli.main(["matching", "load-competentnl", str(occupations)]) == 0, "loading twice replaces"
+    assert "1 occupation, 1 skill concepts loaded" in capsys.readouterr().err
+    with matching.db.session() as session:
+        rows = [row for row in store.all_concept_labels(session) if row.source == "competentnl"]
+        lexicon = IndexCache(matching.db).lexicon(session)
+    assert [(row.uri.rsplit("/", 1)[1], row.kind, row.language) for row in rows] == [
+        ("TEST-0100", "skill", "en"),
+        ("TEST-0100", "skill", "nl"),
+        ("TEST-0101", "skill", "en"),
+        ("TEST-0101", "skill", "nl"),
+        ("TEST-0001", "occupation", "en"),
+        ("TEST-0001", "occupation", "nl"),
+    ]
+    assert lexicon.find(normalisation.phrase_tokens("boeketten binden")) == ("competentnl:" + florist,)
+    with matching.db.session() as session:
+        index = IndexCache(matching.db, background=False).current(session, tenant)
+    assert "competentnl:" + florist in index.model.lexicon.concepts, "a new index expands with CompetentNL concepts"
 
 
 def test_a_reranker_trained_on_outcomes_is_named_in_every_match_and_can_be_rolled_back(

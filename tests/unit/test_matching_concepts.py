@@ -1,21 +1,39 @@
-"""The concept layer: Dutch and English terms for the same work meet, compounds are caught, ESCO extends it."""
+"""The concept layer: Dutch and English terms for the same work meet, compounds are caught, ESCO and
+CompetentNL extend it."""
 
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from services.matching.ranking import concepts, normalisation, text_model
-from services.matching.ranking.concepts import ConceptError, Lexicon, read_esco_csv
+from services.matching.ranking.concepts import ConceptError, Lexicon, read_competentnl, read_esco_csv
 from services.matching.ranking.normalisation import phrase_tokens
 from services.matching.ranking.profiles import CandidateProfile, VacancyProfile
 from services.matching.ranking.rank import proposals_for_vacancy, rank_vacancies_for_candidate
 from services.matching.ranking.rules import DEFAULT_PROPOSAL_THRESHOLD
 
 TENANT = "noord-limburg"
-SECTORS = {"groen", "schoonmaak", "horeca", "logistiek", "productie", "zorg", "retail", "administratie"}
+SECTORS = {
+    "groen",
+    "schoonmaak",
+    "logistiek",
+    "horeca",
+    "zorg",
+    "retail",
+    "productie",
+    "facilitair",
+    "administratie",
+    "bouw_techniek",
+    "kringloop",
+    "agrarisch",
+}
+SOURCES = concepts.SHIPPED_CONCEPTS.with_name("SOURCES.md")
+COMPETENTNL_FIXTURES = Path(__file__).parents[1] / "fixtures" / "competentnl"
 
 
 def candidate(*talents: str, id: str = "c-1") -> CandidateProfile:
@@ -35,12 +53,25 @@ def concepts_of(text: str, lexicon: Lexicon | None = None) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------------------------- shipped list
 
 
-def test_the_shipped_list_covers_the_eight_kinds_of_work_with_several_concepts_each():
+def test_the_shipped_list_covers_the_twelve_fields_with_several_concepts_each():
     shipped = concepts.read_concept_csv(concepts.SHIPPED_CONCEPTS)
     per_sector = Counter(concept.sector for concept in shipped)
     assert set(per_sector) == SECTORS
     assert all(count >= 3 for count in per_sector.values()), per_sector
     assert all(concept.terms["nl"] and concept.terms["en"] for concept in shipped), "every concept in both languages"
+
+
+def test_every_shipped_concept_names_a_source_that_the_sources_file_explains():
+    explained = set(re.findall(r"^\| `([a-z_]+)` \|", SOURCES.read_text(encoding="utf-8"), re.MULTILINE))
+    used = {concept.source for concept in concepts.read_concept_csv(concepts.SHIPPED_CONCEPTS)}
+    assert used and used <= explained, used - explained
+
+
+def test_a_concept_list_with_a_source_column_needs_a_source_on_every_row(tmp_path):
+    listed = tmp_path / "concepts.csv"
+    listed.write_text("concept_id,sector,nl,en,source\nbakken,productie,bakken,baking,\n", encoding="utf-8")
+    with pytest.raises(ConceptError, match="names no source"):
+        concepts.read_concept_csv(listed)
 
 
 def test_every_shipped_term_leads_back_to_its_own_concept():
@@ -67,10 +98,66 @@ def test_every_shipped_term_leads_back_to_its_own_concept():
         ("ouderen begeleiden", "zorg_ondersteuning"),
         ("vakkenvullen", "retail_vakkenvullen"),
         ("data entry", "administratie_invoer"),
+        ("postkamer", "administratie_post"),
+        ("kringloopwinkel", "kringloop_winkel"),
+        ("stratenmaker", "bouw_bestrating"),
+        ("beveiliger", "facilitair_beveiliging"),
+        ("kaswerk", "agrarisch_teelt"),
+        ("Dierverzorger", "agrarisch_dieren"),
     ],
 )
 def test_dutch_english_and_compound_terms_name_their_concept(words, concept):
     assert concept in concepts_of(words)
+
+
+@pytest.mark.parametrize(
+    ("words", "concept"),
+    [
+        ("ik heb bij de Action vakken gevuld", "retail_vakkenvullen"),
+        ("afwassen in een restaurant", "horeca_afwas"),
+        ("afwassen in de horeca", "horeca_algemeen"),
+        ("bij de gemeente het gras gemaaid", "groen_tuinwerk"),
+        ("ik heb kantoren schoongemaakt", "schoonmaak_algemeen"),
+        ("pakketjes bezorgen met een busje", "logistiek_bezorgen"),
+        ("koffie en thee rondbrengen bij ouderen", "zorg_maaltijden"),
+        ("achter de kassa gezeten bij de Jumbo", "retail_kassa"),
+        ("op de bouw stenen gesjouwd", "bouw_algemeen"),
+        ("spullen sorteren bij de kringloop", "kringloop_winkel"),
+        ("de post rondbrengen op kantoor", "administratie_post"),
+        ("aardbeien plukken bij een boer", "agrarisch_teelt"),
+        ("stallen uitmesten en de dieren voeren", "agrarisch_dieren"),
+        ("in elkaar zetten van lampen", "productie_assemblage"),
+        ("vergaderzalen klaarzetten", "facilitair_zalen"),
+    ],
+)
+def test_everyday_wordings_of_the_work_name_its_concept(words, concept):
+    assert concept in concepts_of(words)
+
+
+@pytest.mark.parametrize(
+    ("words", "wrong"),
+    [
+        ("kassen", "retail_kassa"),  # greenhouses, not tills
+        ("kaswerk", "retail_kassa"),
+        ("kassa", "agrarisch_teelt"),
+        ("ramen gewassen", "agrarisch_teelt"),  # washed, not crops
+        ("groenten snijden", "groen_onderhoud"),  # vegetables, not green maintenance
+        ("zorgvuldig", "zorg_ondersteuning"),  # careful, not care
+        ("vakkennis", "retail_vakkenvullen"),  # professional knowledge, not shelves
+        ("bezorgd", "logistiek_bezorgen"),  # worried, not delivered
+        ("keukenmonteur", "horeca_keuken"),  # fits kitchens, does not cook
+        ("bouwmarkt", "bouw_algemeen"),  # a shop
+        ("farmaceutische productie", "agrarisch_boerderij"),
+        ("posters ophangen", "administratie_post"),
+        ("stalen constructies", "agrarisch_dieren"),  # steel, not stables
+        ("software packages", "productie_inpakken"),
+        ("greenhouse gases", "agrarisch_teelt"),
+        ("power plants", "groen_planten"),
+        ("air traffic controller", "facilitair_beveiliging"),
+    ],
+)
+def test_tricky_words_do_not_reach_a_concept_they_only_resemble(words, wrong):
+    assert wrong not in concepts_of(words)
 
 
 def test_a_phrase_without_a_known_term_names_no_concept_and_is_left_alone():
@@ -169,8 +256,8 @@ def test_esco_labels_become_concepts_across_languages(tmp_path):
 
     lexicon = normalisation.lexicon_with(rows)
     assert lexicon.version != normalisation.default_lexicon().version
-    assert concepts_of("bakkerswerk", lexicon) == (concepts.ESCO_PREFIX + ESCO_URI,)
-    assert concepts_of("baking bread", lexicon) == (concepts.ESCO_PREFIX + ESCO_URI,)
+    assert concepts_of("bakkerswerk", lexicon) == ("esco:" + ESCO_URI,)
+    assert concepts_of("baking bread", lexicon) == ("esco:" + ESCO_URI,)
     model = text_model.fit_model([vacancy("v-bakery", "bakkerswerk")], [], lexicon=lexicon)
     [with_esco] = rank_vacancies_for_candidate(
         candidate("baking bread"), [vacancy("v-bakery", "bakkerswerk")], model=model
@@ -201,3 +288,57 @@ def test_a_file_that_is_not_esco_is_refused_with_a_reason(tmp_path):
         list(read_esco_csv(tmp_path / "missing.csv", "skill"))
     with pytest.raises(ConceptError, match="kind"):
         list(read_esco_csv(other, "hobby"))
+
+
+# ---------------------------------------------------------------------------------------------- CompetentNL
+
+FLORIST = "competentnl:https://linkeddata.competentnl.nl/uwv/id/occupation/TEST-0001"
+SIGNPOSTING = "competentnl:https://linkeddata.competentnl.nl/id/human-capability/TEST-0100"
+
+
+def test_competentnl_occupations_and_skills_are_read_with_their_synonyms_per_language():
+    rows = read_competentnl(COMPETENTNL_FIXTURES / "beroepen.ttl")
+    read = [(row.kind, row.uri.rsplit("/", 1)[1], row.language, row.preferred_label, row.alt_labels) for row in rows]
+    assert read == [
+        ("occupation", "TEST-0001", "en", "Florist assistant", ()),
+        ("occupation", "TEST-0001", "nl", "Bloembinder", ("Bloemschikker", "Boeketten binden")),
+        ("skill", "TEST-0100", "en", "Signposting", ()),
+        ("skill", "TEST-0100", "nl", "Bewegwijzeren", ("Bebording aanbrengen", "Borden plaatsen")),
+    ], "the invalidated occupation and the knowledge area are left out"
+    [framing_en, framing_nl] = read_competentnl(COMPETENTNL_FIXTURES / "vaardigheden.jsonld")
+    assert (framing_nl.kind, framing_nl.preferred_label) == ("skill", "Inlijsten")
+    assert framing_nl.alt_labels == ("Lijsten maken",)
+    assert (framing_en.language, framing_en.preferred_label) == ("en", "Picture framing")
+
+
+def test_competentnl_synonyms_connect_two_phrases_in_a_ranking():
+    lexicon = normalisation.lexicon_with(read_competentnl(COMPETENTNL_FIXTURES / "beroepen.ttl"))
+    assert concepts_of("boeketten binden", lexicon) == (FLORIST,)
+    assert concepts_of("borden plaatsen", lexicon) == (SIGNPOSTING,)
+    jobs = [vacancy("v-florist", "bloemschikker"), vacancy("v-signs", "bewegwijzeren"), vacancy("v-kitchen", "koken")]
+    model = text_model.fit_model(jobs, [], lexicon=lexicon)
+    ranked = rank_vacancies_for_candidate(candidate("boeketten binden"), jobs, model=model, top_k=None)
+    without = rank_vacancies_for_candidate(candidate("boeketten binden"), jobs, top_k=None)
+    assert ranked[0].vacancy_id == "v-florist"
+    talent = {match.vacancy_id: match.explanation["components"]["talent"] for match in without}
+    assert ranked[0].explanation["components"]["talent"] > talent["v-florist"] + 0.3
+    [pair] = ranked[0].explanation["talents_matched"]
+    assert pair["concepts"] == ["Bloembinder"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("broken.ttl", "@prefix cnlo: <https://linkeddata.competentnl.nl/def/competentnl#> .\nx a", "not readable"),
+        ("broken.jsonld", '{"@graph": [', "not readable"),
+        ("empty.ttl", "@prefix skos: <http://www.w3.org/2004/02/skos/core#> .\n", "no labelled CompetentNL"),
+        ("beroepen.csv", "uri,label\n", "not a linked-data file name"),
+    ],
+)
+def test_a_file_that_is_not_competentnl_linked_data_is_refused_with_a_reason(tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConceptError, match=reason):
+        read_competentnl(path)
+    with pytest.raises(ConceptError, match="cannot read"):
+        read_competentnl(tmp_path / "missing.ttl")

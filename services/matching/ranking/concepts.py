@@ -12,32 +12,44 @@ Labels are added, never substituted, so an exact phrase still beats a synonym, a
 twice changes nothing. Which concepts a phrase mentioned is kept with the phrase, so an explanation can
 say that "ramen wassen" met "schoonmaken" through the concept rather than by shared letters.
 
-Two sources:
+Three sources:
 
-* the shipped list, ``data/concepts.csv``: about thirty concepts across the eight kinds of work that
-  inclusive placements are mostly about (green maintenance, cleaning, hospitality, logistics and order
-  picking, production and packaging, care support, retail, administration). Columns ``concept_id``,
-  ``sector``, ``nl`` and ``en``; terms separated by ``|``, the first one the label; a trailing ``*``
-  matches any word that starts with the term ("magazijn*" covers "magazijnmedewerker"), which is how
-  Dutch compounds are caught.
+* the shipped list, ``data/concepts.csv``: about sixty concepts across the twelve fields where inclusive
+  placements happen (green maintenance, cleaning, logistics and warehouse, hospitality and kitchen, care
+  support, retail, production and assembly, facility services, administration and post room,
+  construction and technical support, recycling and second-hand shops, agriculture and animal care), in
+  job titles and in the words people use for their own work ("vakken gevuld", "afwassen"). Columns
+  ``concept_id``, ``sector``, ``nl``, ``en`` and ``source`` (where the terms come from, explained in
+  ``data/SOURCES.md``); terms separated by ``|``, the first one the label; a trailing ``*`` matches any
+  word that starts with the term ("magazijn*" covers "magazijnmedewerker"), which is how Dutch compounds
+  are caught.
 * ESCO, the EU's skills and occupations classification, when an operator loads its published CSV files
   (``werkbrug matching load-esco``). Each ESCO concept (``conceptUri``) becomes a concept whose terms
   are its ``preferredLabel`` and ``altLabels`` in every language loaded.
+* CompetentNL, the Dutch national skills language, when an operator loads its published linked data
+  (``werkbrug matching load-competentnl``): SKOS concepts of the classes ``cnlo:Occupation`` and
+  ``cnlo:HumanCapability``, whose terms are their ``skos:prefLabel`` and ``skos:altLabel`` (or the
+  SKOS-XL labels' ``skosxl:literalForm``, which CompetentNL uses for occupations' many synonyms).
 
-This module is pure: it parses and matches. Reading the ESCO rows from the database is the store's job,
+This module is pure: it parses and matches. Reading the loaded rows from the database is the store's job,
 and the word normalisation is handed in by the caller so that terms are normalised exactly like text.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, cast
+from typing import TYPE_CHECKING, Final, cast
+
+if TYPE_CHECKING:
+    from rdflib import Graph, Literal
+    from rdflib.term import Node
 
 Tokenise = Callable[[str], tuple[str, ...]]
 
@@ -53,11 +65,10 @@ MIN_PREFIX_CHARS: Final = 4
 MAX_TERM_WORDS: Final = 6
 
 _CONCEPT_ID: Final = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
-ESCO_PREFIX: Final = "esco:"
 
 
 class ConceptError(ValueError):
-    """A concept list or ESCO file that cannot be read, with a message fit for the command line."""
+    """A concept list, ESCO or CompetentNL file that cannot be read, with a message fit for the command line."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,8 @@ class Concept:
     sector: str
     # Language code to the concept's terms, the label first.
     terms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Where the terms come from: a key of data/SOURCES.md for the shipped list, else "esco" or "competentnl".
+    source: str = ""
 
     def label(self, language: str = "nl") -> str:
         for code in (language, *LANGUAGES, *self.terms):
@@ -205,11 +218,13 @@ def _split_terms(cell: str | None) -> tuple[str, ...]:
 
 
 def read_concept_csv(path: Path) -> list[Concept]:
-    """Concepts from a CSV with columns ``concept_id, sector, nl, en`` (terms separated by ``|``)."""
+    """Concepts from a CSV with columns ``concept_id, sector, nl, en`` and optionally ``source`` (terms
+    separated by ``|``); with a ``source`` column, every concept must name one."""
     concepts = []
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
-        missing = {"concept_id", "sector"} - set(reader.fieldnames or ())
+        columns = set(reader.fieldnames or ())
+        missing = {"concept_id", "sector"} - columns
         if missing:
             raise ConceptError(f"{path.name}: missing columns {sorted(missing)}")
         for line, row in enumerate(reader, start=2):
@@ -222,7 +237,10 @@ def read_concept_csv(path: Path) -> list[Concept]:
                     raise ConceptError(f"{path.name}:{line}: the first {language} term is the label, not a prefix")
             if not any(terms.values()):
                 raise ConceptError(f"{path.name}:{line}: concept {concept_id} has no terms")
-            concepts.append(Concept(concept_id, (row.get("sector") or "").strip(), terms))
+            source = (row.get("source") or "").strip()
+            if "source" in columns and not source:
+                raise ConceptError(f"{path.name}:{line}: concept {concept_id} names no source")
+            concepts.append(Concept(concept_id, (row.get("sector") or "").strip(), terms, source))
     return concepts
 
 
@@ -231,9 +249,10 @@ def read_concept_csv(path: Path) -> list[Concept]:
 
 
 @dataclass(frozen=True)
-class EscoLabels:
-    """One ESCO concept in one language, as its CSV files publish it."""
+class ConceptLabels:
+    """One loaded concept (ESCO or CompetentNL, see ``source``) in one language: its labels as published."""
 
+    source: str
     uri: str
     kind: str
     language: str
@@ -241,6 +260,7 @@ class EscoLabels:
     alt_labels: tuple[str, ...]
 
 
+ESCO: Final = "esco"
 ESCO_KINDS: Final = ("skill", "occupation")
 _ESCO_COLUMNS: Final = ("conceptUri", "preferredLabel")
 _LANGUAGE_IN_NAME: Final = re.compile(r"_([a-z]{2})(?:\.csv)?$", re.IGNORECASE)
@@ -264,7 +284,7 @@ def _alt_labels(cell: str | None) -> tuple[str, ...]:
     return tuple(labels)
 
 
-def read_esco_csv(path: Path, kind: str, language: str | None = None) -> Iterator[EscoLabels]:
+def read_esco_csv(path: Path, kind: str, language: str | None = None) -> Iterator[ConceptLabels]:
     """The concepts of one ESCO CSV file (``skills_nl.csv``, ``occupations_en.csv``, ...)."""
     if kind not in ESCO_KINDS:
         raise ConceptError(f"ESCO kind must be one of {', '.join(ESCO_KINDS)}")
@@ -286,32 +306,149 @@ def read_esco_csv(path: Path, kind: str, language: str | None = None) -> Iterato
                 status = (row.get("status") or "released").strip().lower()
                 if not uri or not label or status not in ("released", ""):
                     continue
-                yield EscoLabels(uri, kind, language, label, _alt_labels(row.get("altLabels")))
+                yield ConceptLabels(ESCO, uri, kind, language, label, _alt_labels(row.get("altLabels")))
         except csv.Error as exc:
             raise ConceptError(f"{path.name}: {exc}") from exc
 
 
-def esco_concepts(rows: Iterable[EscoLabels]) -> list[Concept]:
-    """One concept per ESCO URI, with the labels of every language loaded for it."""
-    by_uri: dict[str, dict[str, list[str]]] = {}
-    kinds: dict[str, str] = {}
+def loaded_concepts(rows: Iterable[ConceptLabels]) -> list[Concept]:
+    """One concept per source and URI, with the labels of every language loaded for it."""
+    by_uri: dict[tuple[str, str], dict[str, list[str]]] = {}
+    kinds: dict[tuple[str, str], str] = {}
     for row in rows:
-        languages = by_uri.setdefault(row.uri, {})
+        key = (row.source, row.uri)
+        languages = by_uri.setdefault(key, {})
         terms = languages.setdefault(row.language, [])
         for term in (row.preferred_label, *row.alt_labels):
             if term not in terms:
                 terms.append(term)
-        kinds[row.uri] = row.kind
+        kinds[key] = row.kind
     return [
         Concept(
-            ESCO_PREFIX + uri,
-            kinds[uri],
-            {language: tuple(terms) for language, terms in sorted(by_uri[uri].items())},
+            f"{source}:{uri}",
+            kinds[source, uri],
+            {language: tuple(terms) for language, terms in sorted(by_uri[source, uri].items())},
+            source,
         )
-        for uri in sorted(by_uri)
+        for source, uri in sorted(by_uri)
     ]
 
 
-def build_lexicon(tokenise: Tokenise, esco: Iterable[EscoLabels] = (), shipped: Path = SHIPPED_CONCEPTS) -> Lexicon:
-    """The shipped concepts, then any ESCO concepts: a term both name expands with both."""
-    return Lexicon([*read_concept_csv(shipped), *esco_concepts(esco)], tokenise)
+# --------------------------------------------------------------------------------------------------------
+# CompetentNL
+
+
+COMPETENTNL: Final = "competentnl"
+CNLO: Final = "https://linkeddata.competentnl.nl/def/competentnl#"
+SKOS_CORE: Final = "http://www.w3.org/2004/02/skos/core#"
+SKOSXL: Final = "http://www.w3.org/2008/05/skos-xl#"
+PROV: Final = "http://www.w3.org/ns/prov#"
+RDF_TYPE: Final = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+# CompetentNL's classes and the kind each becomes; its knowledge areas, tasks and educational norms are
+# not work a candidate names as a talent, so they are left out.
+COMPETENTNL_KINDS: Final = {"Occupation": "occupation", "HumanCapability": "skill"}
+# The serialisations linked data is published in, by file name ending; rdflib reads each of them.
+RDF_FORMATS: Final = {
+    ".ttl": "turtle",
+    ".nt": "nt",
+    ".rdf": "xml",
+    ".xml": "xml",
+    ".owl": "xml",
+    ".jsonld": "json-ld",
+    ".json": "json-ld",
+}
+# A literal without a language tag is read as Dutch, CompetentNL's own language.
+DEFAULT_LANGUAGE: Final = "nl"
+
+
+def _rdf_format(path: Path) -> str:
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if suffixes[-1:] == [".gz"]:
+        suffixes = suffixes[:-1]
+    rdf_format = RDF_FORMATS.get(suffixes[-1] if suffixes else "")
+    if rdf_format is None:
+        known = ", ".join(sorted(RDF_FORMATS))
+        raise ConceptError(f"{path.name}: not a linked-data file name; CompetentNL files end in {known}")
+    return rdf_format
+
+
+def _read_graph(path: Path) -> Graph:
+    # rdflib is imported only by this admin command, not by every process that reads the concept list.
+    from rdflib import Graph
+
+    rdf_format = _rdf_format(path)
+    graph = Graph()
+    try:
+        data = path.read_bytes()
+        if path.suffix.lower() == ".gz":
+            data = gzip.decompress(data)
+        graph.parse(data=data, format=rdf_format)
+    except OSError as exc:
+        raise ConceptError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    # rdflib's parsers raise their own exception types (and ValueError, SAX and JSON errors): any failure
+    # here means the file is not the linked data it claims to be.
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ConceptError(f"{path.name} is not readable {rdf_format} linked data: {reason}") from exc
+    return graph
+
+
+def _labels(graph: Graph, concept: Node, name: str) -> Iterator[Literal]:
+    """A concept's labels of one kind (``prefLabel``, ``altLabel``), given as plain SKOS literals or as
+    SKOS-XL label resources."""
+    from rdflib import Literal, URIRef
+
+    for label in graph.objects(concept, URIRef(SKOS_CORE + name)):
+        if isinstance(label, Literal):
+            yield label
+    for resource in graph.objects(concept, URIRef(SKOSXL + name)):
+        for label in graph.objects(resource, URIRef(SKOSXL + "literalForm")):
+            if isinstance(label, Literal):
+                yield label
+
+
+def _by_language(labels: Iterable[Literal]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for label in labels:
+        text = " ".join(str(label).split())
+        if not text:
+            continue
+        terms = found.setdefault((label.language or DEFAULT_LANGUAGE).lower()[:8], [])
+        if text not in terms:
+            terms.append(text)
+    return {language: sorted(terms) for language, terms in found.items()}
+
+
+def read_competentnl(path: Path) -> list[ConceptLabels]:
+    """The occupations and skills of one CompetentNL linked-data file, one row per concept and language.
+
+    A concept that was invalidated (``prov:invalidatedAtTime``) is left out, as ESCO's obsolete ones are.
+    Where a language has synonyms but no preferred label, the first synonym stands in for it.
+    """
+    from rdflib import URIRef
+
+    graph = _read_graph(path)
+    invalidated = URIRef(PROV + "invalidatedAtTime")
+    rows: list[ConceptLabels] = []
+    for class_name, kind in COMPETENTNL_KINDS.items():
+        for concept in sorted(set(graph.subjects(URIRef(RDF_TYPE), URIRef(CNLO + class_name))), key=str):
+            if not isinstance(concept, URIRef) or (concept, invalidated, None) in graph:
+                continue
+            preferred = _by_language(_labels(graph, concept, "prefLabel"))
+            alternative = _by_language(_labels(graph, concept, "altLabel"))
+            for language in sorted(preferred.keys() | alternative.keys()):
+                names = preferred.get(language, []) + alternative.get(language, [])
+                label, synonyms = names[0], tuple(name for name in names[1:] if name != names[0])
+                rows.append(ConceptLabels(COMPETENTNL, str(concept), kind, language, label, synonyms))
+    if not rows:
+        classes = " or ".join(f"cnlo:{class_name}" for class_name in COMPETENTNL_KINDS)
+        raise ConceptError(f"{path.name} holds no labelled CompetentNL concepts ({classes})")
+    return rows
+
+
+def build_lexicon(
+    tokenise: Tokenise, loaded: Iterable[ConceptLabels] = (), shipped: Path = SHIPPED_CONCEPTS
+) -> Lexicon:
+    """The shipped concepts, then any loaded ESCO and CompetentNL concepts: a term several name expands
+    with all of them."""
+    return Lexicon([*read_concept_csv(shipped), *loaded_concepts(loaded)], tokenise)

@@ -92,7 +92,7 @@ class IndexCache:
         self._lock = threading.Lock()
         self._warm_up: threading.Event | None = None
         self._lexicon: Lexicon = normalisation.default_lexicon()
-        self._esco_state: tuple[int, Any] = (0, None)
+        self._labels_state: tuple[tuple[int, Any], ...] = ()
         self._lexicon_checked = -float("inf")
 
     def _entry(self, tenant: str) -> _Entry:
@@ -115,16 +115,17 @@ class IndexCache:
     # ---------------------------------------------------------------------------------------------- lexicon
 
     def lexicon(self, session: Session) -> Lexicon:
-        """The shipped concepts plus whatever ESCO labels are loaded, re-read when a load changed them."""
+        """The shipped concepts plus whatever ESCO and CompetentNL labels are loaded, re-read when a load
+        changed them."""
         now = self.clock()
         if now - self._lexicon_checked < self.lexicon_check_s:
             return self._lexicon
-        state = store.esco_state(session)
+        state = store.concept_labels_state(session)
         self._lexicon_checked = now
-        if state != self._esco_state:
-            labels = store.all_esco_labels(session) if state[0] else []
+        if state != self._labels_state:
+            labels = store.all_concept_labels(session) if any(count for count, _ in state) else []
             self._lexicon = normalisation.lexicon_with(labels) if labels else normalisation.default_lexicon()
-            self._esco_state = state
+            self._labels_state = state
             log.info("concept lexicon loaded", extra={"ctx": {"count": len(self._lexicon)}})
         return self._lexicon
 

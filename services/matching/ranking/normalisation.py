@@ -90,6 +90,6 @@ def default_lexicon() -> Lexicon:
     return build_lexicon(phrase_tokens)
 
 
-def lexicon_with(esco: Iterable[Any]) -> Lexicon:
-    """The shipped concepts plus ESCO concepts (:class:`~.concepts.EscoLabels`)."""
-    return build_lexicon(phrase_tokens, esco)
+def lexicon_with(loaded: Iterable[Any]) -> Lexicon:
+    """The shipped concepts plus loaded ESCO and CompetentNL concepts (:class:`~.concepts.ConceptLabels`)."""
+    return build_lexicon(phrase_tokens, loaded)

@@ -31,7 +31,9 @@ from services.matching.ranking.vocabulary import TOP_LADDER_STEP
 # 6: relevance fuses the phrase channel with Okapi BM25 over the same terms (fused_relevance).
 # 7: no weight in the text score comes from how many of the region's texts share a word or phrase: BM25
 #    with a fixed idf and average length over all the candidate's terms, and no phrase df weight.
-RANKING_VERSION: Final = "fused-7"
+# 8: the shipped concept list covers twelve fields of work in job titles and everyday wordings, so more
+#    phrases are expanded with concept labels (and loaded CompetentNL concepts expand them too).
+RANKING_VERSION: Final = "fused-8"
 
 
 EXPLAIN_MIN_SIMILARITY: Final = 0.25

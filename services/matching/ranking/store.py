@@ -1,5 +1,5 @@
 """Ranking's tables: the read models of candidates and vacancies with their change sequence, proposals, the
-ranking log, exposure counts, rerankers and ESCO labels. Every query about a region takes the tenant.
+ranking log, exposure counts, rerankers and ESCO and CompetentNL labels. Every query about a region takes the tenant.
 
 Change sequence
 ---------------
@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.matching.outbox import outbox
-from services.matching.ranking.concepts import EscoLabels
+from services.matching.ranking.concepts import COMPETENTNL, ESCO, ConceptLabels
 from services.matching.versioned_models import VersionedModels, versioned_models_table
 from shared.db import UtcDateTime, affected_rows, utcnow
 from shared.events import message_key
@@ -136,17 +136,25 @@ exposure_counts = sa.Table(
 # for the record and is never used again.
 rerankers = VersionedModels(versioned_models_table("reranker_models", metadata))
 
-# ESCO concepts as an operator loaded them, per installation (not per tenant): one row per URI and language.
-esco_labels = sa.Table(
-    "esco_labels",
-    metadata,
-    sa.Column("uri", sa.String(255), primary_key=True),
-    sa.Column("language", sa.String(8), primary_key=True),
-    sa.Column("kind", sa.String(20), nullable=False),
-    sa.Column("preferred_label", sa.String(500), nullable=False),
-    sa.Column("alt_labels", sa.JSON, nullable=False),
-    sa.Column("loaded_at", UtcDateTime, nullable=False),
-)
+
+def _labels_table(name: str) -> sa.Table:
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("uri", sa.String(255), primary_key=True),
+        sa.Column("language", sa.String(8), primary_key=True),
+        sa.Column("kind", sa.String(20), nullable=False),
+        sa.Column("preferred_label", sa.String(500), nullable=False),
+        sa.Column("alt_labels", sa.JSON, nullable=False),
+        sa.Column("loaded_at", UtcDateTime, nullable=False),
+    )
+
+
+# ESCO and CompetentNL concepts as an operator loaded them, per installation (not per tenant): one row
+# per URI and language, one table per source.
+esco_labels = _labels_table("esco_labels")
+competentnl_labels = _labels_table("competentnl_labels")
+LABEL_TABLES: dict[str, sa.Table] = {ESCO: esco_labels, COMPETENTNL: competentnl_labels}
 
 
 def next_seq(session: Session, tenant: str) -> int:
@@ -490,27 +498,31 @@ def exposures(session: Session, tenant: str) -> dict[tuple[int, bool, str], int]
 
 
 # --------------------------------------------------------------------------------------------------------
-# ESCO
+# Loaded concepts (ESCO, CompetentNL)
 
 
-def save_esco_labels(session: Session, rows: Iterable[EscoLabels], batch_size: int = 1_000) -> int:
-    """Store ESCO concepts, replacing what an earlier load said about the same URI and language."""
+def save_concept_labels(session: Session, rows: Iterable[ConceptLabels], batch_size: int = 1_000) -> int:
+    """Store loaded concepts, replacing what an earlier load said about the same URI and language."""
     count = 0
-    batch: dict[tuple[str, str], dict] = {}
+    batch: dict[tuple[str, str, str], dict] = {}
     now = utcnow()
 
     def flush() -> None:
-        for language in {language for _, language in batch}:
-            uris = [uri for uri, lang in batch if lang == language]
-            session.execute(esco_labels.delete().where(esco_labels.c.language == language, esco_labels.c.uri.in_(uris)))
-        session.execute(esco_labels.insert(), list(batch.values()))
+        for source, language in {(source, language) for source, _, language in batch}:
+            table = LABEL_TABLES[source]
+            uris = [uri for src, uri, lang in batch if (src, lang) == (source, language)]
+            session.execute(table.delete().where(table.c.language == language, table.c.uri.in_(uris)))
+        for source, table in LABEL_TABLES.items():
+            values = [row for (src, _, _), row in batch.items() if src == source]
+            if values:
+                session.execute(table.insert(), values)
         batch.clear()
 
     for row in rows:
-        key = (row.uri[:255], row.language[:8])
+        key = (row.source, row.uri[:255], row.language[:8])
         batch[key] = {
-            "uri": key[0],
-            "language": key[1],
+            "uri": key[1],
+            "language": key[2],
             "kind": row.kind,
             "preferred_label": row.preferred_label[:500],
             "alt_labels": list(row.alt_labels),
@@ -524,15 +536,21 @@ def save_esco_labels(session: Session, rows: Iterable[EscoLabels], batch_size: i
     return count
 
 
-def esco_state(session: Session) -> tuple[int, datetime | None]:
-    """(rows, last load): cheap enough to ask before deciding to read them all."""
-    row = session.execute(sa.select(sa.func.count(), sa.func.max(esco_labels.c.loaded_at))).first()
-    return (int(row[0]), row[1]) if row else (0, None)
+def concept_labels_state(session: Session) -> tuple[tuple[int, datetime | None], ...]:
+    """(rows, last load) per source: cheap enough to ask before deciding to read them all."""
+    state = []
+    for table in LABEL_TABLES.values():
+        row = session.execute(sa.select(sa.func.count(), sa.func.max(table.c.loaded_at))).first()
+        state.append((int(row[0]), row[1]) if row else (0, None))
+    return tuple(state)
 
 
-def all_esco_labels(session: Session) -> list[EscoLabels]:
-    query = sa.select(esco_labels).order_by(esco_labels.c.uri, esco_labels.c.language)
-    return [
-        EscoLabels(row.uri, row.kind, row.language, row.preferred_label, tuple(row.alt_labels or ()))
-        for row in session.execute(query)
-    ]
+def all_concept_labels(session: Session) -> list[ConceptLabels]:
+    labels: list[ConceptLabels] = []
+    for source, table in LABEL_TABLES.items():
+        query = sa.select(table).order_by(table.c.uri, table.c.language)
+        labels.extend(
+            ConceptLabels(source, row.uri, row.kind, row.language, row.preferred_label, tuple(row.alt_labels or ()))
+            for row in session.execute(query)
+        )
+    return labels
