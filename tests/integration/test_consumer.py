@@ -281,3 +281,52 @@ def test_handled_event_ids_are_forgotten_only_after_the_retention(harness, tenan
     assert consumer.forget_old_event_ids() == 1
     with h.db.session() as session:
         assert session.execute(sa.select(sa.func.count()).select_from(h.processed)).scalar_one() == 1
+
+
+def test_a_poison_message_in_a_batch_is_dead_lettered_alone_and_its_batch_mates_take_effect_once(harness, tenant):
+    attempts = []
+
+    def explode_on_the_third(event):
+        if event.subject == "v-2":
+            attempts.append(event.id)
+            raise ValueError("a bug in the handler")
+
+    h = harness(explode_on_the_third)
+    for n in range(5):
+        h.send(f"{tenant}/v-{n}", encode_event(_closed(tenant, f"v-{n}")))
+    consumer = h.consumer()
+    assert h.drain(consumer, 5) == 5
+    consumer.consumer.close()
+
+    assert len(attempts) == 3, "the failing event is tried as often as when it comes alone"
+    with h.db.session() as session:
+        effects = session.execute(sa.select(h.effects.c.event_id)).scalars().all()
+    assert len(effects) == 4 and len(set(effects)) == 4, "each batch-mate takes effect, and once"
+    dead = read_all(h.bootstrap, str(Topic.DEAD_LETTERS), key_prefix=f"{tenant}/".encode())
+    assert [d.key for d in dead] == [f"{tenant}/v-2".encode()]
+    restarted = h.consumer()
+    assert h.drain(restarted, 1, rounds=6) == 0, "the whole batch's offsets were committed"
+    restarted.consumer.close()
+
+
+def test_a_database_failure_mid_batch_rolls_the_batch_back_and_redelivers_all_of_it(harness, tenant):
+    failures = {"left": 1}
+
+    def fail_once_on_the_fourth(event):
+        if event.subject == "v-3" and failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("INSERT", {}, Exception("database is restarting"))
+
+    h = harness(fail_once_on_the_fourth)
+    for n in range(5):
+        h.send(f"{tenant}/v-{n}", encode_event(_closed(tenant, f"v-{n}")))
+    consumer = h.consumer()
+    with pytest.raises(OperationalError):
+        for _ in range(40):
+            consumer.poll_once(timeout_ms=500)
+    assert h.effect_count() == 0, "the effects of the batch before the failure are rolled back with it"
+    assert h.drain(consumer, 5) == 5
+    consumer.consumer.close()
+    with h.db.session() as session:
+        effects = session.execute(sa.select(h.effects.c.event_id)).scalars().all()
+    assert len(effects) == 5 and len(set(effects)) == 5

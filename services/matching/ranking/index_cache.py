@@ -153,6 +153,9 @@ class IndexCache:
             index = self._build(session, tenant, upto, self.lexicon(session), "initial")
         elif changes.upto > index.seq:
             index = index.applied(changes)
+            if index.refit_due(self.policy, self.clock()) and (not self.background or index.is_small(self.policy)):
+                # As the process's index would be refitted in the caller; this one only for the transaction.
+                index = self._build(session, tenant, upto, self.lexicon(session), "refit")
         local[tenant] = index
         return index
 
