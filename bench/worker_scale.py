@@ -40,7 +40,7 @@ from bench.alert_latency import CANDIDATE, VACANCY
 from shared.consumer import EventConsumer, processed_events_table
 from shared.db import Database
 from shared.devstack.broker import KafkaBroker, free_ports
-from shared.devstack.stack import LocalStack, _Process
+from shared.devstack.stack import LocalStack
 from shared.events import EventType
 from shared.kafka import make_consumer, make_producer
 from shared.registry import Registry
@@ -122,30 +122,20 @@ def _alert_rows(notification_db: str, tenant: str) -> list[tuple[str, str]]:
         engine.dispose()
 
 
-def _replicas(stack: LocalStack, service: str, count: int, tag: str) -> list[tuple[_Process, int]]:
-    template = stack.processes[f"{service}-worker"]
-    replicas = []
-    for index, port in enumerate(free_ports(count)):
-        env = {**template.env, "WORKER_METRICS_PORT": str(port)}
-        env.pop("KAFKA_GROUP_INSTANCE_ID", None)
-        log = template.log_path.with_name(f"{service}-worker-{tag}-{index}.log")
-        replicas.append((_Process(f"{service}-worker-{index}", template.command, env, log), port))
-    return replicas
-
-
-def _wait_ready(replicas: list[tuple[_Process, int]], limit_s: float = 180) -> None:
-    pending = list(replicas)
+def _wait_ready(stack: LocalStack, names: list[str], limit_s: float = 180) -> None:
+    """Until every one of these replicas holds partitions (only they: the stack's first workers are stopped)."""
+    pending = list(names)
     deadline = time.monotonic() + limit_s
     while pending:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"replicas not ready: {[p.name for p, _ in pending]}")
-        for entry in list(pending):
-            process, port = entry
+            raise RuntimeError(f"replicas not ready: {pending}")
+        for name in list(pending):
+            process = stack.processes[name]
             if not process.alive():
-                raise RuntimeError(f"{process.name} exited:\n{process.log_tail()}")
+                raise RuntimeError(f"{name} exited:\n{process.log_tail()}")
             try:
-                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    pending.remove(entry)
+                if requests.get(f"http://127.0.0.1:{stack.replica_ports[name]}/readyz", timeout=2).status_code == 200:
+                    pending.remove(name)
             except requests.RequestException:
                 pass
         time.sleep(0.05)
@@ -155,16 +145,16 @@ def _variant(stack: LocalStack, bootstrap: str, tenant: str, ids: list[str], rep
     from kafka import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    processes = [entry for service in WORKERS for entry in _replicas(stack, service, replicas, f"x{replicas}")]
+    names = [stack.add_worker_replica(service, start=False) for service in WORKERS for _ in range(replicas)]
     ends = _end_offsets(bootstrap, str(Topic.VACANCY_EVENTS))
     try:
         # The clock runs from the start of the replicas, start-up included: the first replica ready takes
         # every partition and starts before the others are, so a clock started once all are ready would
         # miss part of the work, more of it the more replicas there are.
         started = time.monotonic()
-        for process, _ in processes:
-            process.start()
-        _wait_ready(processes)
+        for name in names:
+            stack.processes[name].start()
+        _wait_ready(stack, names)
         ready_s = time.monotonic() - started
         matched_s = None
         match_ends: dict = {}
@@ -188,8 +178,8 @@ def _variant(stack: LocalStack, bootstrap: str, tenant: str, ids: list[str], rep
                 break
             time.sleep(0.2)
     finally:
-        for process, _ in processes:
-            process.stop()
+        for name in names:
+            stack.processes[name].stop()
         admin.close()
     rows = _alert_rows(db, tenant)
     place = {vacancy_id: index for index, vacancy_id in enumerate(ids)}
