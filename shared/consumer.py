@@ -86,6 +86,7 @@ class EventConsumer:
         retry_backoff_s: float = 0.5,
         remember_for: timedelta = timedelta(days=30),
         max_transaction_s: float = 0.25,
+        max_poll_s: float = 5.0,
     ) -> None:
         unknown = set(handlers) - set(EVENT_TYPES)
         if unknown:
@@ -104,9 +105,14 @@ class EventConsumer:
         # until it commits: long enough to spread a commit over many cheap events, short enough that a web
         # request waiting for the same lock hardly notices.
         self.max_transaction_s = max_transaction_s
+        # A poll's messages may take minutes with slow handlers; the loop goes back to poll() sooner, with
+        # what it has handled committed, so that a replica joining the group (a rebalance waits for every
+        # member's next poll) and the lag metrics do not wait that long.
+        self.max_poll_s = max_poll_s
 
     def poll_once(self, timeout_ms: int = 500) -> int:
-        """Handle one poll's worth of messages and commit their offsets; returns how many were taken."""
+        """Handle one poll's worth of messages, or as many as ``max_poll_s`` allows, and commit their offsets;
+        returns how many were taken. What is left is polled again."""
         batches = list(self.consumer.poll(timeout_ms=timeout_ms).items())
         if not batches:
             return 0
@@ -115,14 +121,27 @@ class EventConsumer:
         messages = sorted((message for _, listed in batches for message in listed), key=_tenant_of)
         try:
             events = [self._decoded(message) for message in messages]
+            deadline = time.perf_counter() + self.max_poll_s
             taken = 0
-            while taken < len(messages):
+            while taken < len(messages) and (taken == 0 or time.perf_counter() < deadline):
                 taken = self._take_some(messages, events, taken)
+            # Each partition's messages not taken yet start at the first of them (the tenant order mixes the
+            # partitions, so a later one may have been taken: redelivered, deduplication skips it).
+            resume: dict[TopicPartition, int] = {}
+            for message in messages[taken:]:
+                partition = TopicPartition(message.topic, message.partition)
+                resume[partition] = min(message.offset, resume.get(partition, message.offset))
+            offsets = {
+                partition: OffsetAndMetadata(resume.get(partition, listed[-1].offset + 1), "", -1)
+                for partition, listed in batches
+                if resume.get(partition, listed[-1].offset + 1) > listed[0].offset
+            }
             # Committed only after the effects are stored: a crash before this line redelivers the poll,
             # and deduplication makes the replay harmless.
-            self.consumer.commit(
-                {partition: OffsetAndMetadata(listed[-1].offset + 1, "", -1) for partition, listed in batches}
-            )
+            if offsets:
+                self.consumer.commit(offsets)
+            for partition, offset in resume.items():
+                self.consumer.seek(partition, offset)
         except Exception:
             # The database or the broker is away, mid-handling or at the commit. poll() has already moved
             # every partition past its messages: rewind each to its first, or the next poll would skip them.
@@ -130,7 +149,7 @@ class EventConsumer:
                 self.consumer.seek(partition, listed[0].offset)
             raise
         self._record_lag([partition for partition, _ in batches])
-        return len(messages)
+        return taken
 
     def _decoded(self, message) -> Event | EventError | None:
         """The message's event, or why it cannot be read; None for a tombstone."""

@@ -42,7 +42,7 @@ class Harness:
     def send(self, key: str, value: bytes | None) -> None:
         self.producer.send(self.topic, key=key.encode(), value=value).get(30)
 
-    def consumer(self) -> EventConsumer:
+    def consumer(self, **options) -> EventConsumer:
         kafka_consumer = make_consumer(self.bootstrap, self.group, "test-consumer")
         kafka_consumer.subscribe([self.topic])
         return EventConsumer(
@@ -53,6 +53,7 @@ class Harness:
             group_id=self.group,
             handlers={EventType.VACANCY_CLOSED: [self.handler]},
             retry_backoff_s=0.01,
+            **options,
         )
 
     def drain(self, consumer: EventConsumer, expected: int, rounds: int = 60) -> int:
@@ -330,3 +331,27 @@ def test_a_database_failure_mid_batch_rolls_the_batch_back_and_redelivers_all_of
     with h.db.session() as session:
         effects = session.execute(sa.select(h.effects.c.event_id)).scalars().all()
     assert len(effects) == 5 and len(set(effects)) == 5
+
+
+def test_a_poll_cut_short_by_its_time_budget_commits_what_it_took_and_polls_the_rest_again(harness, tenant):
+    h = harness(partitions=3)
+    subjects = [f"v-{n}" for n in range(9)]
+    for subject in subjects:
+        h.send(f"{tenant}/{subject}", encode_event(_closed(tenant, subject)))
+    # No time at all: every poll takes one transaction of one message, then goes back to poll().
+    consumer = h.consumer(max_poll_s=0, max_transaction_s=0)
+    takes = []
+    for _ in range(60):
+        taken = consumer.poll_once(timeout_ms=500)
+        if taken:
+            takes.append(taken)
+        if h.effect_count() == len(subjects):
+            break
+    consumer.consumer.close()
+    assert takes and max(takes) == 1, "each poll stopped after its first transaction"
+    with h.db.session() as session:
+        effects = session.execute(sa.select(h.effects.c.event_id)).scalars().all()
+    assert len(effects) == len(subjects) and len(set(effects)) == len(subjects)
+    restarted = h.consumer()
+    assert h.drain(restarted, 1, rounds=6) == 0, "every offset was committed"
+    restarted.consumer.close()
