@@ -1,11 +1,13 @@
 """Vacancy events through the whole pipeline with one and with two replicas of each worker.
 
-The whole system runs as real processes (as ``make run`` starts them) on a broker and SQLite databases of
-the benchmark's own. Each variant has a region of its own with one candidate whom every vacancy suits.
+The whole system runs as real processes (as ``make run`` starts them) on a broker of the benchmark's own and
+a PostgreSQL database per service (and one for the registry), created for the run and dropped after it, on
+the server ``BENCH_POSTGRES_URL`` names (a role that may CREATE DATABASE). Each variant has a region of its
+own with one candidate whom every vacancy suits.
 With the matching and notification workers stopped, N vacancies are posted (the vacancy service's outbox
 puts them on ``vacancy-events``); then the replicas are started, side by side in the same consumer group
-(dynamic members, so that they share the partitions), and the clock runs from the moment every replica
-reports ready:
+(dynamic members, so that they share the partitions), and the clock runs from their start (start-up
+included, since the first replica ready starts on every partition before the others are):
 
 - matching: until the group's committed offsets on ``vacancy-events`` reach the end of the topic;
 - pipeline: until the notification group has committed every match event published by then (a candidate
@@ -13,7 +15,10 @@ reports ready:
 
 The alerts of both variants are compared by the vacancy's place in the posting order: the same set, and
 none twice. Last, raw kafka-python reads the same ``vacancy-events`` from the same broker with a group of
-its own, as the ceiling a worker's consumer could reach. N is ``BENCH_WORKER_SCALE_EVENTS`` (default 2,000).
+its own, as the ceiling a worker's consumer could reach, and the shared consumer reads them again with a
+handler that does nothing (deduplication, one transaction per time budget and the offset commits still
+run): the framework's own ceiling, beside the matching worker with its real handlers. N is
+``BENCH_WORKER_SCALE_EVENTS`` (default 2,000).
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -29,14 +37,40 @@ import sqlalchemy as sa
 
 from admin.services import migrations
 from bench.alert_latency import CANDIDATE, VACANCY
+from shared.consumer import EventConsumer, processed_events_table
 from shared.db import Database
 from shared.devstack.broker import KafkaBroker, free_ports
-from shared.devstack.stack import LocalStack, _Process
+from shared.devstack.stack import LocalStack
+from shared.events import EventType
+from shared.kafka import make_consumer, make_producer
 from shared.registry import Registry
 from shared.topics import Topic, ensure_topics
 
 SERVICES = ("candidate", "vacancy", "matching", "notification")
 WORKERS = ("matching", "notification")
+POSTGRES_URL = "postgresql+psycopg://werkbrug:werkbrug@127.0.0.1:5432/werkbrug"
+
+
+@contextmanager
+def postgres_databases(names: list[str]) -> Iterator[dict[str, str]]:
+    """A fresh database per name on the benchmark's PostgreSQL server, dropped afterwards: name -> URL."""
+    server = sa.engine.make_url(os.environ.get("BENCH_POSTGRES_URL", POSTGRES_URL))
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    run = uuid.uuid4().hex[:8]
+    databases = {name: f"bench_scale_{run}_{name}" for name in names}
+    try:
+        with admin.connect() as connection:
+            for database in databases.values():
+                connection.exec_driver_sql(f'CREATE DATABASE "{database}"')
+        yield {
+            name: server.set(database=database).render_as_string(hide_password=False)
+            for name, database in databases.items()
+        }
+    finally:
+        with admin.connect() as connection:
+            for database in databases.values():
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.dispose()
 
 
 def _post_vacancies(stack: LocalStack, tenant: str, employer: dict[str, str], count: int) -> list[str]:
@@ -88,30 +122,20 @@ def _alert_rows(notification_db: str, tenant: str) -> list[tuple[str, str]]:
         engine.dispose()
 
 
-def _replicas(stack: LocalStack, service: str, count: int, tag: str) -> list[tuple[_Process, int]]:
-    template = stack.processes[f"{service}-worker"]
-    replicas = []
-    for index, port in enumerate(free_ports(count)):
-        env = {**template.env, "WORKER_METRICS_PORT": str(port)}
-        env.pop("KAFKA_GROUP_INSTANCE_ID", None)
-        log = template.log_path.with_name(f"{service}-worker-{tag}-{index}.log")
-        replicas.append((_Process(f"{service}-worker-{index}", template.command, env, log), port))
-    return replicas
-
-
-def _wait_ready(replicas: list[tuple[_Process, int]], limit_s: float = 180) -> None:
-    pending = list(replicas)
+def _wait_ready(stack: LocalStack, names: list[str], limit_s: float = 180) -> None:
+    """Until every one of these replicas holds partitions (only they: the stack's first workers are stopped)."""
+    pending = list(names)
     deadline = time.monotonic() + limit_s
     while pending:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"replicas not ready: {[p.name for p, _ in pending]}")
-        for entry in list(pending):
-            process, port = entry
+            raise RuntimeError(f"replicas not ready: {pending}")
+        for name in list(pending):
+            process = stack.processes[name]
             if not process.alive():
-                raise RuntimeError(f"{process.name} exited:\n{process.log_tail()}")
+                raise RuntimeError(f"{name} exited:\n{process.log_tail()}")
             try:
-                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    pending.remove(entry)
+                if requests.get(f"http://127.0.0.1:{stack.replica_ports[name]}/readyz", timeout=2).status_code == 200:
+                    pending.remove(name)
             except requests.RequestException:
                 pass
         time.sleep(0.05)
@@ -121,14 +145,17 @@ def _variant(stack: LocalStack, bootstrap: str, tenant: str, ids: list[str], rep
     from kafka import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    processes = [entry for service in WORKERS for entry in _replicas(stack, service, replicas, f"x{replicas}")]
+    names = [stack.add_worker_replica(service, start=False) for service in WORKERS for _ in range(replicas)]
     ends = _end_offsets(bootstrap, str(Topic.VACANCY_EVENTS))
     try:
-        for process, _ in processes:
-            process.start()
-        _wait_ready(processes)
+        # The clock runs from the start of the replicas, start-up included: the first replica ready takes
+        # every partition and starts before the others are, so a clock started once all are ready would
+        # miss part of the work, more of it the more replicas there are.
         started = time.monotonic()
-        behind_at_start = _committed_behind(admin, "werkbrug-matching", ends)
+        for name in names:
+            stack.processes[name].start()
+        _wait_ready(stack, names)
+        ready_s = time.monotonic() - started
         matched_s = None
         match_ends: dict = {}
         deadline = started + float(os.environ.get("BENCH_WORKER_SCALE_LIMIT_S", "1800"))
@@ -151,22 +178,29 @@ def _variant(stack: LocalStack, bootstrap: str, tenant: str, ids: list[str], rep
                 break
             time.sleep(0.2)
     finally:
-        for process, _ in processes:
-            process.stop()
+        for name in names:
+            stack.processes[name].stop()
         admin.close()
     rows = _alert_rows(db, tenant)
     place = {vacancy_id: index for index, vacancy_id in enumerate(ids)}
     return {
         "replicas": replicas,
-        "events_after_ready": behind_at_start,
+        "ready_s": round(ready_s, 2),
         "matching_s": round(matched_s, 2),
-        "matching_events_per_s": round(behind_at_start / matched_s, 1) if matched_s else None,
+        "matching_events_per_s": round(len(ids) / matched_s, 1) if matched_s else None,
         "pipeline_s": round(pipeline_s, 2),
         "pipeline_events_per_s": round(len(ids) / pipeline_s, 1),
         "alerts": len(rows),
         "doubles": len(rows) - len(set(rows)),
         "_alert_set": {(kind, place.get(vacancy_id, -1)) for kind, vacancy_id in rows},
     }
+
+
+def _from_the_beginning(consumer) -> None:
+    """Join the group, then rewind: both readers start from the first message with their partitions held."""
+    while not consumer.assignment():
+        consumer.poll(timeout_ms=100)
+    consumer.seek_to_beginning()
 
 
 def _raw_kafka(bootstrap: str, total: int) -> dict:
@@ -180,9 +214,7 @@ def _raw_kafka(bootstrap: str, total: int) -> dict:
         enable_auto_commit=False,
     )
     try:
-        while not consumer.assignment():
-            consumer.poll(timeout_ms=100)
-        consumer.seek_to_beginning()
+        _from_the_beginning(consumer)
         started = time.monotonic()
         seen = 0
         while seen < total:
@@ -194,21 +226,61 @@ def _raw_kafka(bootstrap: str, total: int) -> dict:
     return {"messages": seen, "seconds": round(elapsed, 3), "events_per_s": round(seen / elapsed, 1)}
 
 
+def _minimal_consumer(bootstrap: str, database_url: str, total: int) -> dict:
+    """The shared consumer with a handler that does nothing, on a database of its own: what the framework
+    costs by itself (decoding, deduplication, transactions, offset commits, metrics)."""
+    metadata = sa.MetaData()
+    processed = processed_events_table(metadata)
+    db = Database(database_url)
+    metadata.create_all(db.engine)
+    group = f"bench-minimal-{time.time_ns()}"
+    consumer = make_consumer(bootstrap, group, "bench-minimal")
+    consumer.subscribe([str(Topic.VACANCY_EVENTS)])
+    producer = make_producer(bootstrap, "bench-minimal-dead-letters")
+
+    def nothing(_session, _event) -> None:
+        pass
+
+    events = EventConsumer(
+        db=db,
+        processed_events=processed,
+        consumer=consumer,
+        dead_letter_producer=producer,
+        group_id=group,
+        handlers={EventType.VACANCY_POSTED: [nothing]},
+    )
+    try:
+        _from_the_beginning(consumer)
+        started = time.monotonic()
+        seen = 0
+        while seen < total:
+            seen += events.poll_once(timeout_ms=500)
+        elapsed = time.monotonic() - started
+    finally:
+        consumer.close(autocommit=False)
+        producer.close()
+        db.engine.dispose()
+    return {"messages": seen, "seconds": round(elapsed, 3), "events_per_s": round(seen / elapsed, 1)}
+
+
 def run(count: int | None = None) -> dict:
     count = count or int(os.environ.get("BENCH_WORKER_SCALE_EVENTS", "2000"))
-    with tempfile.TemporaryDirectory(prefix="werkbrug-bench-") as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix="werkbrug-bench-") as scratch,
+        postgres_databases([*SERVICES, "registry", "minimal"]) as all_urls,
+    ):
         root = Path(scratch)
         port, controller_port = free_ports(2)
         broker = KafkaBroker(root / "kafka", port=port, controller_port=controller_port)
         broker.start(timeout=120)
         bootstrap = broker.bootstrap_servers
         ensure_topics(bootstrap)
-        urls = {service: f"sqlite:///{root / f'{service}.db'}" for service in SERVICES}
+        urls = {service: all_urls[service] for service in SERVICES}
         stack = LocalStack(
             root / "stack",
             bootstrap,
             urls,
-            f"sqlite:///{root / 'registry.db'}",
+            all_urls["registry"],
             {service: path for service, path in migrations().items() if service in SERVICES},
         )
         try:
@@ -242,7 +314,9 @@ def run(count: int | None = None) -> dict:
                 print(f"  {count} vacancies posted in {posted_s:.1f} s for {replicas} replica(s)", flush=True)
                 variants[replicas] = _variant(stack, bootstrap, tenant, ids, replicas, urls["notification"])
                 variants[replicas]["posting_s"] = round(posted_s, 2)
+            # Side by side, on the same messages of the same broker.
             raw = _raw_kafka(bootstrap, published)
+            minimal = _minimal_consumer(bootstrap, all_urls["minimal"], published)
         finally:
             stack.stop()
             broker.stop()
@@ -250,12 +324,15 @@ def run(count: int | None = None) -> dict:
     identical = one.pop("_alert_set") == two.pop("_alert_set")
     return {
         "events": count,
-        "database": "sqlite",
+        "database": "postgresql",
         "one_replica": one,
         "two_replicas": two,
         "matching_ratio_two_to_one": round(two["matching_events_per_s"] / one["matching_events_per_s"], 2),
         "pipeline_ratio_two_to_one": round(two["pipeline_events_per_s"] / one["pipeline_events_per_s"], 2),
         "alerts_identical": identical and one["doubles"] == 0 and two["doubles"] == 0,
         "raw_kafka_python": raw,
+        "minimal_handler_consumer": minimal,
+        # The matching worker (one replica, its real handlers) and the framework alone, each against raw.
         "worker_to_raw_ratio": round(one["matching_events_per_s"] / raw["events_per_s"], 4),
+        "minimal_handler_to_raw_ratio": round(minimal["events_per_s"] / raw["events_per_s"], 4),
     }

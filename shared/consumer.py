@@ -1,11 +1,15 @@
 """The one consumer loop every worker uses: poll, decode, deduplicate, handle, dead-letter, commit.
 
 Handlers are plain functions ``handler(session, event)`` listed in one table per worker: each event type
-maps to the list of handlers that run on it, in order. Their effects, the event id in ``processed_events``
-and any outgoing events in the outbox are committed in one database transaction; only after that does
-the loop commit the Kafka offset. A redelivered event finds its id already there and has no effect. A
-message that cannot be handled goes, unchanged, to the dead-letter topic with headers saying where it
-came from and why, and the loop moves on.
+maps to the list of handlers that run on it, in order. A poll's messages are handled in as few database
+transactions as its time budget allows (``max_transaction_s``): their effects, their event ids in
+``processed_events`` and any outgoing events in the outbox are committed together, and only after that
+does the loop commit the poll's Kafka offsets, once. A crash or an unavailable database anywhere in a poll
+rolls the open transaction back and redelivers the poll; what was already committed finds its id in
+``processed_events`` and has no effect twice. A message that cannot be handled goes, unchanged, to the
+dead-letter topic with headers saying where it came from and why: when a handler fails, its transaction's
+messages are handled again one transaction each, so that only that message is dead-lettered and its
+batch-mates keep their effects.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -62,6 +67,10 @@ class _Outcome:
     error: BaseException | None = None
 
 
+def _tenant_of(message) -> bytes:
+    return (message.key or b"").partition(b"/")[0]
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -76,6 +85,8 @@ class EventConsumer:
         max_attempts: int = 3,
         retry_backoff_s: float = 0.5,
         remember_for: timedelta = timedelta(days=30),
+        max_transaction_s: float = 0.25,
+        max_poll_s: float = 5.0,
     ) -> None:
         unknown = set(handlers) - set(EVENT_TYPES)
         if unknown:
@@ -90,34 +101,153 @@ class EventConsumer:
         self.max_attempts = max_attempts
         self.remember_for = remember_for
         self.retry_backoff_s = retry_backoff_s
+        # A transaction holds locks (on SQLite the whole file's, on PostgreSQL a tenant's change counter)
+        # until it commits: long enough to spread a commit over many cheap events, short enough that a web
+        # request waiting for the same lock hardly notices.
+        self.max_transaction_s = max_transaction_s
+        # A poll's messages may take minutes with slow handlers; the loop goes back to poll() sooner, with
+        # what it has handled committed, so that a replica joining the group (a rebalance waits for every
+        # member's next poll) and the lag metrics do not wait that long.
+        self.max_poll_s = max_poll_s
 
     def poll_once(self, timeout_ms: int = 500) -> int:
-        """Handle one poll's worth of messages and commit their offsets; returns how many were taken."""
+        """Handle one poll's worth of messages, or as many as ``max_poll_s`` allows, and commit their offsets;
+        returns how many were taken. What is left is polled again."""
         batches = list(self.consumer.poll(timeout_ms=timeout_ms).items())
-        taken = 0
-        for index, (partition, messages) in enumerate(batches):
-            handled_up_to = None
-            try:
-                for message in messages:
-                    self._take(message)
-                    handled_up_to = message.offset
-                    taken += 1
-                # Committed only after the effects are stored: a crash before this line redelivers the
-                # batch, and deduplication makes the replay harmless.
-                assert handled_up_to is not None, "poll() answers only partitions that have messages"
-                self.consumer.commit({partition: OffsetAndMetadata(handled_up_to + 1, "", -1)})
-            except Exception:
-                # The database or the broker is away, mid-handling or at the commit. poll() has already
-                # moved every partition of this batch past its messages: rewind each to its first message
-                # not yet handled, or the next poll would skip them for good.
-                resume = handled_up_to + 1 if handled_up_to is not None else messages[0].offset
-                self.consumer.seek(partition, resume)
-                for later_partition, later_messages in batches[index + 1 :]:
-                    self.consumer.seek(later_partition, later_messages[0].offset)
-                raise
-        if batches:
-            self._record_lag([partition for partition, _ in batches])
+        if not batches:
+            return 0
+        # Grouped by tenant, in their order within each tenant (and so within each key): every transaction
+        # then takes tenants' locks in one order, and two replicas' transactions cannot deadlock on them.
+        messages = sorted((message for _, listed in batches for message in listed), key=_tenant_of)
+        try:
+            events = [self._decoded(message) for message in messages]
+            deadline = time.perf_counter() + self.max_poll_s
+            taken = 0
+            while taken < len(messages) and (taken == 0 or time.perf_counter() < deadline):
+                taken = self._take_some(messages, events, taken)
+            # Each partition's messages not taken yet start at the first of them (the tenant order mixes the
+            # partitions, so a later one may have been taken: redelivered, deduplication skips it).
+            resume: dict[TopicPartition, int] = {}
+            for message in messages[taken:]:
+                partition = TopicPartition(message.topic, message.partition)
+                resume[partition] = min(message.offset, resume.get(partition, message.offset))
+            offsets = {
+                partition: OffsetAndMetadata(resume.get(partition, listed[-1].offset + 1), "", -1)
+                for partition, listed in batches
+                if resume.get(partition, listed[-1].offset + 1) > listed[0].offset
+            }
+            # Committed only after the effects are stored: a crash before this line redelivers the poll,
+            # and deduplication makes the replay harmless.
+            if offsets:
+                self.consumer.commit(offsets)
+            for partition, offset in resume.items():
+                self.consumer.seek(partition, offset)
+        except Exception:
+            # The database or the broker is away, mid-handling or at the commit. poll() has already moved
+            # every partition past its messages: rewind each to its first, or the next poll would skip them.
+            for partition, listed in batches:
+                self.consumer.seek(partition, listed[0].offset)
+            raise
+        self._record_lag([partition for partition, _ in batches])
         return taken
+
+    def _decoded(self, message) -> Event | EventError | None:
+        """The message's event, or why it cannot be read; None for a tombstone."""
+        if message.value is None:
+            return None
+        try:
+            return decode_message(message.value, message.headers)
+        except EventError as exc:
+            return exc
+
+    def _take_some(self, messages: Sequence, events: Sequence[Event | EventError | None], first: int) -> int:
+        """Handle messages from ``first`` on in one transaction, until the time budget is spent; returns the
+        index of the first message not taken. If a handler fails, the transaction is rolled back and its
+        messages are taken again one transaction each, which retries or dead-letters the failing one alone."""
+        deadline = time.perf_counter() + self.max_transaction_s
+        outcomes: list[tuple[str, str, str, float | None]] = []
+        taken = first
+        failing = None
+        try:
+            with self.db.session() as session:
+                seen = self._seen(session, [event.id for event in events[first:] if isinstance(event, Event)])
+                claimed: dict[str, str] = {}
+                for message, event in zip(messages[first:], events[first:], strict=True):
+                    if taken > first and time.perf_counter() > deadline:
+                        break
+                    taken += 1
+                    failing = message
+                    outcomes.append(self._take_in(session, message, event, seen, claimed))
+                    failing = None
+                if claimed:
+                    now = utcnow()
+                    rows = [{"event_id": key, "event_type": kind, "processed_at": now} for key, kind in claimed.items()]
+                    session.execute(self.processed.insert(), rows)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            # A handler failed, or another replica stored one of these events first: one at a time, each
+            # with its own retries and deduplication.
+            until = max(taken, first + 1)
+            for message in messages[first:until]:
+                self._take(message, exc if message is failing else None)
+            return until
+        for message, event in zip(messages[first:taken], events[first:taken], strict=True):
+            if isinstance(event, EventError):
+                self._dead_letter(message, event.reason, event)
+        counted = Counter((topic, kind, outcome) for topic, kind, outcome, _ in outcomes)
+        for labels, count in counted.items():
+            metrics.EVENTS_CONSUMED.labels(*labels).inc(count)
+        for topic, _, _, seconds in outcomes:
+            if seconds is not None:
+                metrics.EVENT_HANDLING.labels(topic).observe(seconds)
+        return taken
+
+    def _take_in(
+        self, session: Session, message, event: Event | EventError | None, seen: set[str], claimed: dict[str, str]
+    ) -> tuple[str, str, str, float | None]:
+        """One message inside the caller's transaction: (topic, type, outcome, seconds spent handling)."""
+        topic = message.topic
+        if event is None:
+            return topic, "tombstone", self._tombstone_in(session, message), None
+        if isinstance(event, EventError):
+            # Dead-lettered once the transaction is committed.
+            return topic, "unreadable", "dead_lettered", None
+        handlers = self.handlers.get(event.type)
+        if not handlers:
+            # A known type this service has no interest in (another consumer's business): skip it.
+            return topic, event.type, "ignored", None
+        if event.id in seen or event.id in claimed:
+            return topic, event.type, "duplicate", None
+        started = time.perf_counter()
+        # In the event's trace and origin, so that the events its handlers write carry them on.
+        span_attributes = {"messaging.destination.name": topic, "cloudevents.event_type": event.type}
+        with (
+            tracing.traced(f"handle {event.type}", "consumer", event.extensions, span_attributes),
+            origin.following(event),
+        ):
+            for handler in handlers:
+                handler(session, event)
+        claimed[event.id] = event.type
+        return topic, event.type, "handled", time.perf_counter() - started
+
+    def _tombstone_in(self, session: Session, message) -> str:
+        handlers = self.tombstone_handlers.get(message.topic)
+        tenant, _, subject = (message.key or b"").decode("utf-8", "replace").partition("/")
+        if not handlers:
+            return "ignored"
+        if not tenant or not subject:
+            # Dead-lettered by the one-at-a-time path, which this raises into.
+            raise ValueError("a tombstone without a tenant and subject in its key")
+        for handler in handlers:
+            handler(session, tenant, subject)
+        return "handled"
+
+    def _seen(self, session: Session, event_ids: list[str]) -> set[str]:
+        if not event_ids:
+            return set()
+        query = sa.select(self.processed.c.event_id).where(self.processed.c.event_id.in_(event_ids))
+        return set(session.execute(query).scalars())
 
     def forget_old_event_ids(self) -> int:
         """Drop handled event ids older than anything Kafka could still redeliver (its retention is days;
@@ -144,7 +274,7 @@ class EventConsumer:
         finally:
             self.consumer.close(autocommit=False)
 
-    def _take(self, message) -> None:
+    def _take(self, message, first_failure: Exception | None = None) -> None:
         topic = message.topic
         started = time.perf_counter()
         if message.value is None:
@@ -167,7 +297,7 @@ class EventConsumer:
             tracing.traced(f"handle {event.type}", "consumer", event.extensions, span_attributes),
             origin.following(event),
         ):
-            result = self._handle_with_retries(handlers, event)
+            result = self._handle_with_retries(handlers, event, first_failure)
         if result.outcome == "dead_lettered":
             self._dead_letter(message, result.reason or "handler_error", result.error)
         metrics.EVENTS_CONSUMED.labels(topic, event.type, result.outcome).inc()
@@ -190,9 +320,15 @@ class EventConsumer:
                 handler(session, tenant, subject)
         metrics.EVENTS_CONSUMED.labels(message.topic, "tombstone", "handled").inc()
 
-    def _handle_with_retries(self, handlers: Sequence[Handler], event: Event) -> _Outcome:
+    def _handle_with_retries(
+        self, handlers: Sequence[Handler], event: Event, first_failure: Exception | None = None
+    ) -> _Outcome:
+        """Handle the event in a transaction of its own, trying again after a failure; ``first_failure`` is
+        how its first attempt, in a shared transaction, already failed."""
         for attempt in range(1, self.max_attempts + 1):
             try:
+                if attempt == 1 and first_failure is not None:
+                    raise first_failure
                 return self._handle_once(handlers, event)
             except EventError as exc:
                 # The payload passed its schema but breaks a rule the handler checks: no retry helps.

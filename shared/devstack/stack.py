@@ -81,6 +81,8 @@ class LocalStack:
     static_membership: bool = False
     web_ports: dict[str, int] = field(default_factory=dict)
     worker_ports: dict[str, int] = field(default_factory=dict)
+    # Extra worker replicas (see add_worker_replica): process name -> its metrics and health port.
+    replica_ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, _Process] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -159,6 +161,24 @@ class LocalStack:
             logs / f"{service}-worker.log",
         )
 
+    def add_worker_replica(self, service: str, *, start: bool = True) -> str:
+        """One more replica of a service's worker, in the same consumer group: the partitions are shared
+        out again, and it is ready (``wait_ready``) once it holds some. It has a metrics and health port of
+        its own and, with static membership, a group instance id of its own, or it would fence the first.
+        Returns the process's name (``<service>-worker-2``, ``-3``, ...)."""
+        template = self.processes[f"{service}-worker"]
+        number = 2 + sum(name.startswith(f"{service}-worker-") for name in self.replica_ports)
+        name = f"{service}-worker-{number}"
+        (port,) = free_ports(1)
+        env = {**template.env, "WORKER_METRICS_PORT": str(port)}
+        if "KAFKA_GROUP_INSTANCE_ID" in env:
+            env["KAFKA_GROUP_INSTANCE_ID"] = name
+        self.processes[name] = _Process(name, template.command, env, template.log_path.with_name(f"{name}.log"))
+        self.replica_ports[name] = port
+        if start:
+            self.processes[name].start()
+        return name
+
     def start(self, timeout: float = 90) -> None:
         self.migrate()
         for service in self.services:
@@ -172,6 +192,7 @@ class LocalStack:
         pending = {f"{s}-web": f"{self.url(s)}/readyz" for s in self.services}
         # A worker is ready once its consumer holds its partitions: before that, an event would wait.
         pending |= {f"{s}-worker": self.worker_ready_url(s) for s in self.services}
+        pending |= {name: f"http://127.0.0.1:{port}/readyz" for name, port in self.replica_ports.items()}
         while pending and time.monotonic() < deadline:
             for name, url in list(pending.items()):
                 if not self.processes[name].alive():

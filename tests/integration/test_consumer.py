@@ -42,7 +42,7 @@ class Harness:
     def send(self, key: str, value: bytes | None) -> None:
         self.producer.send(self.topic, key=key.encode(), value=value).get(30)
 
-    def consumer(self) -> EventConsumer:
+    def consumer(self, **options) -> EventConsumer:
         kafka_consumer = make_consumer(self.bootstrap, self.group, "test-consumer")
         kafka_consumer.subscribe([self.topic])
         return EventConsumer(
@@ -53,6 +53,7 @@ class Harness:
             group_id=self.group,
             handlers={EventType.VACANCY_CLOSED: [self.handler]},
             retry_backoff_s=0.01,
+            **options,
         )
 
     def drain(self, consumer: EventConsumer, expected: int, rounds: int = 60) -> int:
@@ -281,3 +282,76 @@ def test_handled_event_ids_are_forgotten_only_after_the_retention(harness, tenan
     assert consumer.forget_old_event_ids() == 1
     with h.db.session() as session:
         assert session.execute(sa.select(sa.func.count()).select_from(h.processed)).scalar_one() == 1
+
+
+def test_a_poison_message_in_a_batch_is_dead_lettered_alone_and_its_batch_mates_take_effect_once(harness, tenant):
+    attempts = []
+
+    def explode_on_the_third(event):
+        if event.subject == "v-2":
+            attempts.append(event.id)
+            raise ValueError("a bug in the handler")
+
+    h = harness(explode_on_the_third)
+    for n in range(5):
+        h.send(f"{tenant}/v-{n}", encode_event(_closed(tenant, f"v-{n}")))
+    consumer = h.consumer()
+    assert h.drain(consumer, 5) == 5
+    consumer.consumer.close()
+
+    assert len(attempts) == 3, "the failing event is tried as often as when it comes alone"
+    with h.db.session() as session:
+        effects = session.execute(sa.select(h.effects.c.event_id)).scalars().all()
+    assert len(effects) == 4 and len(set(effects)) == 4, "each batch-mate takes effect, and once"
+    dead = read_all(h.bootstrap, str(Topic.DEAD_LETTERS), key_prefix=f"{tenant}/".encode())
+    assert [d.key for d in dead] == [f"{tenant}/v-2".encode()]
+    restarted = h.consumer()
+    assert h.drain(restarted, 1, rounds=6) == 0, "the whole batch's offsets were committed"
+    restarted.consumer.close()
+
+
+def test_a_database_failure_mid_batch_rolls_the_batch_back_and_redelivers_all_of_it(harness, tenant):
+    failures = {"left": 1}
+
+    def fail_once_on_the_fourth(event):
+        if event.subject == "v-3" and failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("INSERT", {}, Exception("database is restarting"))
+
+    h = harness(fail_once_on_the_fourth)
+    for n in range(5):
+        h.send(f"{tenant}/v-{n}", encode_event(_closed(tenant, f"v-{n}")))
+    consumer = h.consumer()
+    with pytest.raises(OperationalError):
+        for _ in range(40):
+            consumer.poll_once(timeout_ms=500)
+    assert h.effect_count() == 0, "the effects of the batch before the failure are rolled back with it"
+    assert h.drain(consumer, 5) == 5
+    consumer.consumer.close()
+    with h.db.session() as session:
+        effects = session.execute(sa.select(h.effects.c.event_id)).scalars().all()
+    assert len(effects) == 5 and len(set(effects)) == 5
+
+
+def test_a_poll_cut_short_by_its_time_budget_commits_what_it_took_and_polls_the_rest_again(harness, tenant):
+    h = harness(partitions=3)
+    subjects = [f"v-{n}" for n in range(9)]
+    for subject in subjects:
+        h.send(f"{tenant}/{subject}", encode_event(_closed(tenant, subject)))
+    # No time at all: every poll takes one transaction of one message, then goes back to poll().
+    consumer = h.consumer(max_poll_s=0, max_transaction_s=0)
+    takes = []
+    for _ in range(60):
+        taken = consumer.poll_once(timeout_ms=500)
+        if taken:
+            takes.append(taken)
+        if h.effect_count() == len(subjects):
+            break
+    consumer.consumer.close()
+    assert takes and max(takes) == 1, "each poll stopped after its first transaction"
+    with h.db.session() as session:
+        effects = session.execute(sa.select(h.effects.c.event_id)).scalars().all()
+    assert len(effects) == len(subjects) and len(set(effects)) == len(subjects)
+    restarted = h.consumer()
+    assert h.drain(restarted, 1, rounds=6) == 0, "every offset was committed"
+    restarted.consumer.close()

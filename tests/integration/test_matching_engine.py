@@ -241,6 +241,43 @@ def test_a_pair_is_proposed_once_and_again_only_after_a_material_change(matching
     assert proposals(matching) == [pair, pair, pair]
 
 
+def test_events_handled_in_one_transaction_see_each_other_and_leave_nothing_uncommitted_in_the_cache(
+    matching, engine, tenant
+):
+    table = worker.handler_table(engine)
+
+    def event(type_name: str, data: dict):
+        return decode_event(
+            encode_event(new_event(type_name, tenant=tenant, subject=str(uuid.uuid4()), data=data, source="t"))
+        )
+
+    candidate, vacancy = (
+        event(EventType.CANDIDATE_REGISTERED, candidate_payload()),
+        event(EventType.VACANCY_POSTED, vacancy_payload()),
+    )
+    # As the consumer handles a poll: both in one transaction, the vacancy ranked against the candidate
+    # whose row is not committed yet.
+    with matching.db.session() as session:
+        for handled in (candidate, vacancy):
+            for handler in table[handled.type]:
+                handler(session, handled)
+        assert engine.cache.peek(tenant).seq < store.own_changes_from(session, tenant)
+    assert proposals(matching) == [(candidate.subject, vacancy.subject)]
+
+    other = event(EventType.VACANCY_POSTED, vacancy_payload(title="Hovenier"))
+    with pytest.raises(RuntimeError), matching.db.session() as session:
+        for handler in table[other.type]:
+            handler(session, other)
+        later = event(EventType.VACANCY_POSTED, vacancy_payload(title="Tuinman"))
+        for handler in table[later.type]:
+            handler(session, later)
+        raise RuntimeError("the worker dies before the commit")
+    with matching.db.session() as session:
+        committed, _ = store.change_counter(session, tenant)
+    assert engine.cache.peek(tenant).seq <= committed, "no rolled-back change is in the process's index"
+    assert other.subject not in {v for _, v in proposals(matching)}
+
+
 def test_a_vacancy_that_closes_and_opens_again_is_proposed_again(matching, feed, tenant):
     candidate_id = feed(EventType.CANDIDATE_REGISTERED, candidate_payload())
     vacancy_id = feed(EventType.VACANCY_POSTED, vacancy_payload())

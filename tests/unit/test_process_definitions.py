@@ -57,3 +57,21 @@ def test_the_workspace_runs_on_its_port_like_the_other_web_processes():
     web = _procfile()["workspace-web"]
     assert f"WERKBRUG_PORT={DEFAULT_PORT}" in web
     assert "services.workspace.app:create_app()" in web
+
+
+def test_an_extra_worker_replica_runs_the_same_program_beside_the_first_without_fencing_it(tmp_path):
+    stack = LocalStack(
+        tmp_path, "127.0.0.1:1", dict.fromkeys(SERVICE_PORTS, "sqlite://"), "sqlite://", static_membership=True
+    )
+    for service in SERVICE_PORTS:
+        stack._define(service)
+    first = stack.processes["matching-worker"]
+    names = [stack.add_worker_replica("matching", start=False) for _ in range(2)]
+    assert names == ["matching-worker-2", "matching-worker-3"]
+    replicas = [stack.processes[name] for name in names]
+    assert all(replica.command == first.command for replica in replicas)
+    ports = {process.env["WORKER_METRICS_PORT"] for process in (first, *replicas)}
+    assert len(ports) == 3, "each has a health and metrics port of its own"
+    members = {process.env["KAFKA_GROUP_INSTANCE_ID"] for process in (first, *replicas)}
+    assert len(members) == 3, "a static member of its own each, so none fences another"
+    assert {replica.env["DATABASE_URL"] for replica in replicas} == {first.env["DATABASE_URL"]}

@@ -29,6 +29,9 @@ from shared.db import Database
 
 log = logging.getLogger(__name__)
 
+# Where a session keeps the indexes that include its transaction's own changes (see IndexCache.current).
+_OWN_INDEXES = "matching_own_indexes"
+
 
 class IndexWarming(Exception):
     """The tenant's index is being built in the background; ask again after ``retry_after_s``."""
@@ -134,9 +137,31 @@ class IndexCache:
     def current(self, session: Session, tenant: str, *, upto: int | None = None) -> TenantIndex:
         """The tenant's index with every change up to ``upto`` (all committed ones when None) applied.
 
-        A handler that has just written a row passes the number below its own: its own uncommitted row
-        must never enter a cache that outlives its transaction.
+        A handler that has just written a row passes the number below its own. When the transaction handles
+        several events, changes the earlier ones wrote are applied too, but to a copy that lives and dies
+        with the session: an uncommitted row must never enter a cache that outlives its transaction.
         """
+        own_from = store.own_changes_from(session, tenant)
+        if own_from is None or (upto is not None and upto < own_from):
+            return self._shared(session, tenant, upto)
+        committed = self._shared(session, tenant, own_from - 1)
+        local: dict[str, TenantIndex] = session.info.setdefault(_OWN_INDEXES, {})
+        index = local.get(tenant)
+        if index is None or index.seq < committed.seq:
+            index = committed
+        changes = store.changes_since(session, tenant, index.seq, upto)
+        if changes.pruned_seq > index.seq:
+            index = self._build(session, tenant, upto, self.lexicon(session), "initial")
+        elif changes.upto > index.seq:
+            index = index.applied(changes)
+            if index.refit_due(self.policy, self.clock()) and (not self.background or index.is_small(self.policy)):
+                # As the process's index would be refitted in the caller; this one only for the transaction.
+                index = self._build(session, tenant, upto, self.lexicon(session), "refit")
+        local[tenant] = index
+        return index
+
+    def _shared(self, session: Session, tenant: str, upto: int | None) -> TenantIndex:
+        """The process's index of the tenant, caught up to ``upto``, all of it committed."""
         entry = self._entry(tenant)
         self._await_first_build(tenant, entry)
         with entry.lock:

@@ -157,8 +157,25 @@ competentnl_labels = _labels_table("competentnl_labels")
 LABEL_TABLES: dict[str, sa.Table] = {ESCO: esco_labels, COMPETENTNL: competentnl_labels}
 
 
+# Where a session notes, per tenant, the first change number its transaction took (see own_changes_from).
+_OWN_CHANGES = "matching_own_changes_from"
+
+
 def next_seq(session: Session, tenant: str) -> int:
     """The tenant's next change number; the counter row stays locked until this transaction ends."""
+    seq = _bump(session, tenant)
+    session.info.setdefault(_OWN_CHANGES, {}).setdefault(tenant, seq)
+    return seq
+
+
+def own_changes_from(session: Session, tenant: str) -> int | None:
+    """The first change number of the tenant this session's transaction took, if any: every change below it
+    is committed (the counter was locked from then on), and it and those above are this transaction's own,
+    which nothing outliving the transaction may keep."""
+    return session.info.get(_OWN_CHANGES, {}).get(tenant)
+
+
+def _bump(session: Session, tenant: str) -> int:
     bump = changes.update().where(changes.c.tenant == tenant).values(seq=changes.c.seq + 1).returning(changes.c.seq)
     seq = session.execute(bump).scalar()
     if seq is not None:
