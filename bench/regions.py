@@ -97,7 +97,8 @@ REQUESTS_PER_REGION = 10
 BUDGET_MB = 384
 DEPLOYED = {"WEB_CONCURRENCY": "2", "WEB_TIMEOUT": "90", "MATCHING_COLD_WAIT_SECONDS": "2"}
 CLIENTS = 2
-START_LIMIT_S = 600.0
+START_LIMIT_S = 900.0
+IDLE_LIMIT_S = 300.0
 REQUEST_TIMEOUT_S = 120.0
 # The processes count as idle (their warm-ups over) when together they used less than this share of one core
 # over a window: a matching worker waiting for events uses about 7% (its loops and the consumer's polls).
@@ -279,18 +280,17 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def _until_green(urls: dict[str, str], processes: Sequence[tuple[subprocess.Popen, Path]], started: float) -> dict:
-    """Seconds from ``started`` until each of these ``/readyz`` answered 200."""
+    """Seconds from ``started`` until each of these ``/readyz`` answered 200; None for one that did not
+    within START_LIMIT_S (the run goes on: what such a process holds and answers is the finding)."""
     deadline = time.monotonic() + START_LIMIT_S
-    green: dict[str, float] = {}
-    while len(green) < len(urls):
+    green: dict[str, float | None] = dict.fromkeys(urls)
+    while None in green.values() and time.monotonic() < deadline:
         for name, url in urls.items():
-            if name not in green and _green(url):
+            if green[name] is None and _green(url):
                 green[name] = round(time.monotonic() - started, 2)
         for process, log in processes:
             if process.poll() is not None:
                 raise RuntimeError(f"a matching process exited:\n{log.read_text(errors='replace')[-3000:]}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"not ready after {START_LIMIT_S} s: {sorted(set(urls) - set(green))}")
         time.sleep(0.05)
     return green
 
@@ -318,7 +318,7 @@ def run_mode(
     try:
         ready_s = _until_green({"web": f"{base}/readyz", "worker": f"{worker_base}/readyz"}, both, started)
         pids = [web.pid, *_children(web.pid), worker.pid]
-        settled = _wait_idle(pids, START_LIMIT_S)
+        settled = _wait_idle(pids, IDLE_LIMIT_S)
         settled_s = round(time.monotonic() - started, 2)
         after_ready = {
             "memory": _memory(web, worker),
@@ -353,6 +353,7 @@ def run_mode(
     return {
         "mode": mode,
         "matching_index_memory_mb": budget_mb,
+        "ready_limit_s": START_LIMIT_S,
         "web_ready_s": ready_s["web"],
         "worker_ready_s": ready_s["worker"],
         "all_idle_s": settled_s if settled else None,
