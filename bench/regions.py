@@ -393,7 +393,11 @@ def run(scale: float | None = None) -> dict:
                 "PYTHONUNBUFFERED": "1",
             }
             modes = {}
+            # BENCH_REGIONS_MODES=budget_on measures one side only (a change to the budget's behaviour).
+            only = os.environ.get("BENCH_REGIONS_MODES", "budget_off,budget_on").split(",")
             for mode, budget in (("budget_off", 0), ("budget_on", budget_mb)):
+                if mode not in only:
+                    continue
                 print(f"  regions: {mode}", flush=True)
                 modes[mode] = run_mode(mode, budget, env, root, plan, seeded.keys)
         finally:
