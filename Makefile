@@ -44,8 +44,16 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# `make bench` runs every benchmark; `make bench regions cold-start` only those named.
+ifneq ($(filter bench,$(MAKECMDGOALS)),)
+BENCH_NAMES := $(filter-out bench,$(MAKECMDGOALS))
+.PHONY: $(BENCH_NAMES)
+$(BENCH_NAMES):
+	@:
+endif
+
 bench: setup
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_NAMES)
 
 clean:
 	rm -rf var

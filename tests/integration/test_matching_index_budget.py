@@ -181,3 +181,35 @@ def test_an_index_build_holds_no_write_lock_while_it_reads(matching, registry, f
         release.set()
         building.join(timeout=60)
     assert cache.tenants() == [tenant]
+
+
+def test_a_process_fits_one_background_build_at_a_time(matching, registry, feed, monkeypatch):
+    regions = _regions(registry, feed, 3)
+    running, most = [0], [0]
+    counting = threading.Lock()
+    release = threading.Event()
+    original = index_cache.TenantIndex.from_rows
+
+    def counted(*args, **kwargs):
+        with counting:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        release.wait(60)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with counting:
+                running[0] -= 1
+
+    monkeypatch.setattr(index_cache.TenantIndex, "from_rows", counted)
+    cache = IndexCache(matching.db, cold_wait_s=0.0)
+    # Each request is refused at once and leaves its region's build behind, as traffic over many cold
+    # regions does.
+    for region in regions:
+        with pytest.raises(index_cache.IndexWarming):
+            cache.await_first_build(region)
+    release.set()
+    cache.wait_for_refits()
+    assert most[0] == 1
+    for region in regions:
+        cache.await_first_build(region)  # each was built in turn: none is refused now

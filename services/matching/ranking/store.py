@@ -18,7 +18,7 @@ change for good.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -161,10 +161,11 @@ LABEL_TABLES: dict[str, sa.Table] = {ESCO: esco_labels, COMPETENTNL: competentnl
 _OWN_CHANGES = "matching_own_changes_from"
 
 
-def next_seq(session: Session, tenant: str) -> int:
-    """The tenant's next change number; the counter row stays locked until this transaction ends."""
-    seq = _bump(session, tenant)
-    session.info.setdefault(_OWN_CHANGES, {}).setdefault(tenant, seq)
+def next_seq(session: Session, tenant: str, count: int = 1) -> int:
+    """The tenant's next change number (the last of ``count`` next ones); the counter row stays locked until
+    this transaction ends."""
+    seq = _bump(session, tenant, count)
+    session.info.setdefault(_OWN_CHANGES, {}).setdefault(tenant, seq - count + 1)
     return seq
 
 
@@ -175,15 +176,15 @@ def own_changes_from(session: Session, tenant: str) -> int | None:
     return session.info.get(_OWN_CHANGES, {}).get(tenant)
 
 
-def _bump(session: Session, tenant: str) -> int:
-    bump = changes.update().where(changes.c.tenant == tenant).values(seq=changes.c.seq + 1).returning(changes.c.seq)
+def _bump(session: Session, tenant: str, count: int) -> int:
+    bump = changes.update().where(changes.c.tenant == tenant).values(seq=changes.c.seq + count).returning(changes.c.seq)
     seq = session.execute(bump).scalar()
     if seq is not None:
         return int(seq)
     try:
         with session.begin_nested():
-            session.execute(changes.insert().values(tenant=tenant, seq=1, pruned_seq=0))
-        return 1
+            session.execute(changes.insert().values(tenant=tenant, seq=count, pruned_seq=0))
+        return count
     except IntegrityError:
         # Another transaction created the tenant's row first; ours waited for it and can now count on.
         return int(session.execute(bump).scalar_one())
@@ -198,20 +199,50 @@ def _upsert(session: Session, table: sa.Table, tenant: str, entity_id: str, valu
     return seq
 
 
-def upsert_candidate(session: Session, tenant: str, candidate_id: str, profile: dict) -> int:
-    """Store what a candidate event said; returns the change number it got."""
-    values = {
+def _candidate_values(profile: dict) -> dict:
+    return {
         "jobcoach_id": profile["jobcoach_id"],
         "consent_matching": bool(profile["consent"]["matching"]),
         "profile": profile,
     }
-    return _upsert(session, candidates, tenant, candidate_id, values)
+
+
+def _vacancy_values(profile: dict) -> dict:
+    return {"employer_id": profile["employer_id"], "status": profile["status"], "profile": profile}
+
+
+def upsert_candidate(session: Session, tenant: str, candidate_id: str, profile: dict) -> int:
+    """Store what a candidate event said; returns the change number it got."""
+    return _upsert(session, candidates, tenant, candidate_id, _candidate_values(profile))
 
 
 def upsert_vacancy(session: Session, tenant: str, vacancy_id: str, profile: dict) -> int:
     """Store what a vacancy event said; returns the change number it got."""
-    values = {"employer_id": profile["employer_id"], "status": profile["status"], "profile": profile}
-    return _upsert(session, vacancies, tenant, vacancy_id, values)
+    return _upsert(session, vacancies, tenant, vacancy_id, _vacancy_values(profile))
+
+
+def insert_new(
+    session: Session, tenant: str, new_vacancies: Sequence[tuple[str, dict]], new_candidates: Sequence[tuple[str, dict]]
+) -> None:
+    """Store many vacancies and candidates the tenant does not have yet, in statements of many rows: the
+    rows and change numbers that :func:`upsert_vacancy` and :func:`upsert_candidate` would give them one by
+    one, in this order. For a first load (a benchmark's regions), where one statement per row would take
+    minutes; an id the tenant already has fails on its primary key."""
+    count = len(new_vacancies) + len(new_candidates)
+    if not count:
+        return
+    seq = next_seq(session, tenant, count) - count + 1
+    now = utcnow()
+    for table, entities, values in (
+        (vacancies, new_vacancies, _vacancy_values),
+        (candidates, new_candidates, _candidate_values),
+    ):
+        rows = []
+        for entity_id, profile in entities:
+            rows.append({"tenant": tenant, "id": entity_id, **values(profile), "updated_at": now, "seq": seq})
+            seq += 1
+        if rows:
+            session.execute(table.insert(), rows)
 
 
 def set_vacancy_status(session: Session, tenant: str, vacancy_id: str, status: str) -> int | None:
