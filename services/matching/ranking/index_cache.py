@@ -25,6 +25,7 @@ from services.matching.ranking import normalisation, store
 from services.matching.ranking.concepts import Lexicon
 from services.matching.ranking.index_memory import estimated_bytes
 from services.matching.ranking.live_index import RefitPolicy, TenantIndex
+from shared import heap
 from shared.db import Database
 
 log = logging.getLogger(__name__)
@@ -240,6 +241,7 @@ class IndexCache:
         entry.sizes, entry.size = sizes, sum(sizes.values())
         with self._lock:
             total = sum(other.size for other in self._entries.values())
+            dropped = 0
             if evict and self.memory_budget_bytes is not None:
                 for tenant in list(self._entries):
                     if total <= self.memory_budget_bytes:
@@ -249,9 +251,14 @@ class IndexCache:
                         continue
                     del self._entries[tenant]
                     total -= other.size
+                    dropped += 1
                     metrics.MATCHING_INDEX_EVICTIONS.inc()
                     log.info("matching index dropped", extra={"ctx": {"tenant": tenant, "reason": "memory budget"}})
         metrics.MATCHING_INDEX_BYTES.set(total)
+        if dropped:
+            # A request may still be ranking with a dropped index; its pages go back once it is done with
+            # it and the next build or drop trims again.
+            heap.give_back_freed_memory()
 
     def held_bytes(self) -> int:
         """The estimated bytes of the indexes kept, as last measured."""
@@ -265,6 +272,8 @@ class IndexCache:
         index.fitted_at = self.clock()
         elapsed = time.perf_counter() - started
         metrics.MATCHING_INDEX_BUILD.labels(kind).observe(elapsed)
+        del rows
+        heap.give_back_freed_memory()  # as after a background build, below
         log.info(
             "matching index built",
             extra={
@@ -309,6 +318,9 @@ class IndexCache:
                 index.fitted_at = self.clock()
                 metrics.MATCHING_INDEX_BUILD.labels(kind).observe(time.perf_counter() - started)
                 del rows
+                # A build's working memory (the rows, the intermediate matrices) is several times the index
+                # it leaves; without this the process would keep it resident as its new floor.
+                heap.give_back_freed_memory()
             with entry.lock:
                 entry.pending = index
                 entry.failures = 0
