@@ -747,6 +747,9 @@ def over_http(vacancies: list[tuple[str, dict]], candidates: list[tuple[str, dic
                 # So that a slow request is measured instead of killed at gunicorn's default 30 s.
                 "WEB_TIMEOUT": str(int(HTTP_REQUEST_TIMEOUT_S)),
                 "LOG_LEVEL": "WARNING",
+                # One jobcoach asks far faster than any person would: the request path is timed, not the
+                # rate limit, which would otherwise answer 429 within the first minute.
+                "RATELIMIT_DEFAULTS": '{"jobcoach": "100000/minute"}',
             }
         )
         command = [sys.executable, "-m", "gunicorn", "-c", "python:shared.web.gunicorn_conf"]
@@ -858,14 +861,21 @@ def run() -> dict:
     del index
     gc.collect()
     result["memory"] = memory()
-    result["http"] = over_http(vacancy_rows, candidate_rows)
+    try:
+        result["http"] = over_http(vacancy_rows, candidate_rows)
+    except requests.RequestException as error:
+        # The figures above took most of the run; an HTTP failure is reported with them, not instead.
+        result["http"] = {"error": str(error), "p95_ms": None}
     result["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     result["targets"] = {
         "in_process_p95_ms": {
             "target": TARGETS["in_process_p95_ms"],
             "met": result["in_process"]["p95_ms"] <= TARGETS["in_process_p95_ms"],
         },
-        "http_p95_ms": {"target": TARGETS["http_p95_ms"], "met": result["http"]["p95_ms"] <= TARGETS["http_p95_ms"]},
+        "http_p95_ms": {
+            "target": TARGETS["http_p95_ms"],
+            "met": result["http"]["p95_ms"] is not None and result["http"]["p95_ms"] <= TARGETS["http_p95_ms"],
+        },
         "rerank_ratio": {
             "target": TARGETS["rerank_ratio"],
             "met": result["full_rerank"]["ratio"] is not None
