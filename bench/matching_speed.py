@@ -11,9 +11,10 @@ locations a region has. The same seed gives the same tenant on every machine.
 (b) over HTTP: the matching web app under gunicorn, as the Procfile starts it, its read models filled
     through :mod:`services.matching.ranking.store` the way the worker fills them, timing
     ``GET /v1/tenants/{t}/candidates/{id}/matches``;
-(c) a full re-rank, top 10 for each of the 10,000 candidates, against the raw ``scipy.sparse`` product of
-    the same matrices: every candidate phrase times every distinct vacancy phrase, which is the
-    arithmetic the ranking cannot avoid;
+(c) a full re-rank, top 10 for each of the 10,000 candidates, against the raw ``scipy.sparse`` products
+    the served path does for every vacancy (the candidate's phrases times the distinct skill, task and
+    title phrases, and the BM25 channel's terms), and, as before fused-7, against every candidate phrase
+    times every distinct vacancy phrase;
 (d) the index's memory for 20,000 vacancies, measured in fresh processes so that nothing built before
     is counted: what ``tracemalloc`` still holds after the build, and the growth of the resident set.
 
@@ -549,17 +550,34 @@ def in_process(index: VacancyIndex, candidates: Sequence[CandidateProfile], seed
 def full_rerank(
     index: VacancyIndex, vacancies: Sequence[VacancyProfile], candidates: Sequence[CandidateProfile]
 ) -> dict:
-    """Top 10 for every candidate with our code, and the bare sparse product of the same phrase matrices.
+    """Top 10 for every candidate with our code, against two bare sparse products of the same matrices.
 
-    The two take turns, a thousand candidates at a time, so that both meet the same load on the machine.
+    ``served``: the arithmetic the pruned ``top_k`` does for every allowed vacancy, whatever the pruning
+    leaves: the candidate's phrases times the distinct skill, task and title phrases, and the BM25 channel
+    (the candidate's terms times every vacancy's term weights). Description sentences are compared only
+    for the few vacancies the bounds leave in reach, so they are not in it: it is the least the served
+    path could cost, and the target is judged against it. ``unpruned``: every candidate phrase times
+    every distinct vacancy phrase, descriptions included, which is what ranking cost before pruning and
+    what this figure was compared with until fused-7.
+
+    The three take turns, a thousand candidates at a time, so that all meet the same load on the machine.
     """
     model = index.model
-    distinct: dict[tuple[str, ...], None] = {}
+    lexicon = model.lexicon
+    every_phrase: dict[tuple[str, ...], None] = {}
+    head_phrases: dict[tuple[str, ...], None] = {}
+    vacancy_words = []
     for vacancy in vacancies:
-        for phrase in vacancy_phrases(vacancy):
-            distinct.setdefault(phrase.tokens)
-    vacancy_matrix_t = model.transform_tokens(list(distinct)).T.tocsr()
-    ours = raw = 0.0
+        phrases = vacancy_phrases(vacancy, lexicon)
+        vacancy_words.append([word for phrase in phrases for word in phrase.tokens])
+        for phrase in phrases:
+            every_phrase.setdefault(phrase.tokens)
+            if phrase.source != "description":
+                head_phrases.setdefault(phrase.tokens)
+    every_t = model.transform_tokens(list(every_phrase)).T.tocsr()
+    head_t = model.transform_tokens(list(head_phrases)).T.tocsr()
+    bm25_t = model.bm25_documents(vacancy_words).T.tocsr()
+    ours = served = unpruned = 0.0
     candidate_phrase_rows = output_nnz = 0
     for start in range(0, len(candidates), RERANK_CHUNK):
         chunk = candidates[start : start + RERANK_CHUNK]
@@ -569,26 +587,37 @@ def full_rerank(
             index.top_k(candidate, K)
         ours += time.perf_counter() - started
 
-        candidate_matrix = model.transform_tokens([p.tokens for c in chunk for p in candidate_phrases(c)])
+        phrases = [candidate_phrases(c, lexicon) for c in chunk]
+        candidate_matrix = model.transform_tokens([p.tokens for row in phrases for p in row])
+        queries = model.bm25_queries([[w for p in row for w in p.tokens] for row in phrases])[0]
         candidate_phrase_rows += candidate_matrix.shape[0]
+        gc.collect()
+        started = time.perf_counter()
+        head_product = candidate_matrix @ head_t
+        bm25_product = queries @ bm25_t
+        served += time.perf_counter() - started
+        del head_product, bm25_product
         gc.collect()
         for row in range(0, candidate_matrix.shape[0], RAW_PRODUCT_ROWS):
             rows = candidate_matrix[row : row + RAW_PRODUCT_ROWS]
             started = time.perf_counter()
-            product = rows @ vacancy_matrix_t
-            raw += time.perf_counter() - started
+            product = rows @ every_t
+            unpruned += time.perf_counter() - started
             output_nnz += product.nnz
             del product
     return {
         "candidates": len(candidates),
         "vacancies": len(vacancies),
         "candidate_phrases": candidate_phrase_rows,
-        "distinct_vacancy_phrases": vacancy_matrix_t.shape[1],
-        "features": vacancy_matrix_t.shape[0],
-        "product_nonzeros": output_nnz,
+        "distinct_vacancy_phrases": every_t.shape[1],
+        "distinct_head_phrases": head_t.shape[1],
+        "features": every_t.shape[0],
+        "unpruned_product_nonzeros": output_nnz,
         "ours_s": round(ours, 2),
-        "raw_product_s": round(raw, 2),
-        "ratio": round(ours / raw, 2) if raw else None,
+        "served_product_s": round(served, 2),
+        "unpruned_product_s": round(unpruned, 2),
+        "ratio": round(ours / served, 2) if served else None,
+        "ratio_to_unpruned": round(ours / unpruned, 2) if unpruned else None,
     }
 
 
@@ -718,6 +747,9 @@ def over_http(vacancies: list[tuple[str, dict]], candidates: list[tuple[str, dic
                 # So that a slow request is measured instead of killed at gunicorn's default 30 s.
                 "WEB_TIMEOUT": str(int(HTTP_REQUEST_TIMEOUT_S)),
                 "LOG_LEVEL": "WARNING",
+                # One jobcoach asks far faster than any person would: the request path is timed, not the
+                # rate limit, which would otherwise answer 429 within the first minute.
+                "RATELIMIT_DEFAULTS": '{"jobcoach": "100000/minute"}',
             }
         )
         command = [sys.executable, "-m", "gunicorn", "-c", "python:shared.web.gunicorn_conf"]
@@ -739,17 +771,38 @@ def over_http(vacancies: list[tuple[str, dict]], candidates: list[tuple[str, dic
                 response.raise_for_status()
                 return response
 
-            # Each gunicorn worker builds its tenant index on its first request. Requests sent at once
-            # while one worker is busy building reach the other, so every worker is warm before the
-            # clock runs; these are reported apart and not counted.
+            def get_when_built(candidate_id: str) -> int:
+                """As a client does while a worker builds its index: ask again after Retry-After; how many 503s."""
+                refused = 0
+                url = f"{base}/v1/tenants/{TENANT}/candidates/{candidate_id}/matches"
+                deadline = time.monotonic() + HTTP_REQUEST_TIMEOUT_S
+                while True:
+                    response = requests.get(url, params={"limit": K}, headers=headers, timeout=HTTP_REQUEST_TIMEOUT_S)
+                    if response.status_code != 503 or time.monotonic() > deadline:
+                        response.raise_for_status()
+                        return refused
+                    refused += 1
+                    time.sleep(float(response.headers.get("Retry-After", "1")))
+
+            # Each gunicorn worker builds its tenant index in the background after its first request,
+            # answering 503 with Retry-After until it is built. Requests sent at once reach both workers;
+            # batches go on until one is answered by both without a 503, so every worker is warm before the
+            # clock runs. These are reported apart and not counted.
             warm_up: list[float] = []
+            warm_up_refused = 0
             with ThreadPoolExecutor(WEB_CONCURRENCY) as pool:
-                for start in range(0, HTTP_WARM_UP, WEB_CONCURRENCY):
+                start = refused_in_batch = 0
+                while start < HTTP_WARM_UP or refused_in_batch:
                     batch = order[start : start + WEB_CONCURRENCY]
-                    warm_up += pool.map(lambda c: _timed(lambda: get(c)), batch)
+                    started = time.perf_counter()
+                    refusals = list(pool.map(get_when_built, batch))
+                    warm_up.append(time.perf_counter() - started)
+                    refused_in_batch = sum(refusals)
+                    warm_up_refused += refused_in_batch
+                    start += WEB_CONCURRENCY
             seconds: list[float] = []
             deadline = time.perf_counter() + HTTP_BUDGET_S
-            for candidate_id in order[HTTP_WARM_UP : HTTP_WARM_UP + HTTP_REQUESTS]:
+            for candidate_id in order[start : start + HTTP_REQUESTS]:
                 # Fastest of a few, as in-process: the same request, so the same work each time.
                 seconds.append(min(_timed(lambda c=candidate_id: get(c)) for _ in range(REPEATS)))
                 if time.perf_counter() > deadline:
@@ -760,7 +813,8 @@ def over_http(vacancies: list[tuple[str, dict]], candidates: list[tuple[str, dic
     return {
         "fill_read_models_s": round(fill_s, 1),
         "first_request_ms": round(max(warm_up) * 1000, 1),
-        "warm_up_requests": len(warm_up),
+        "warm_up_requests": start,
+        "warm_up_answers_503": warm_up_refused,
         **latency_summary(seconds),
         "repeats_per_query": REPEATS,
         "budget_s": HTTP_BUDGET_S,
@@ -807,14 +861,21 @@ def run() -> dict:
     del index
     gc.collect()
     result["memory"] = memory()
-    result["http"] = over_http(vacancy_rows, candidate_rows)
+    try:
+        result["http"] = over_http(vacancy_rows, candidate_rows)
+    except requests.RequestException as error:
+        # The figures above took most of the run; an HTTP failure is reported with them, not instead.
+        result["http"] = {"error": str(error), "p95_ms": None}
     result["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     result["targets"] = {
         "in_process_p95_ms": {
             "target": TARGETS["in_process_p95_ms"],
             "met": result["in_process"]["p95_ms"] <= TARGETS["in_process_p95_ms"],
         },
-        "http_p95_ms": {"target": TARGETS["http_p95_ms"], "met": result["http"]["p95_ms"] <= TARGETS["http_p95_ms"]},
+        "http_p95_ms": {
+            "target": TARGETS["http_p95_ms"],
+            "met": result["http"]["p95_ms"] is not None and result["http"]["p95_ms"] <= TARGETS["http_p95_ms"],
+        },
         "rerank_ratio": {
             "target": TARGETS["rerank_ratio"],
             "met": result["full_rerank"]["ratio"] is not None
