@@ -185,6 +185,12 @@ class EventConsumer:
                     session.execute(self.processed.insert(), rows)
         except Exception as exc:
             if is_transient(exc):
+                # The database is away, read-only or busy: no fault of the messages, so none is dead-lettered;
+                # the loop rewinds the partitions and tries again after a growing wait.
+                log.warning(
+                    "database unavailable; events will be retried",
+                    extra={"ctx": {"events": len(messages) - first, "error": describe_error(exc)}},
+                )
                 raise
             # A handler failed, or another replica stored one of these events first: one at a time, each
             # with its own retries and deduplication.
