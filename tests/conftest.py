@@ -52,7 +52,13 @@ def memory_broker() -> MemoryBroker:
 
 class _PostgresDatabases:
     """A schema per database a test asks for: as isolated as a database of its own for our purposes, and
-    created in milliseconds instead of the second a CREATE DATABASE takes."""
+    created in milliseconds instead of the second a CREATE DATABASE takes.
+
+    Every connection to a schema names it as its ``application_name``, so that dropping the schemas can also
+    end the connections a test left open: engines a test never disposed otherwise keep their pooled
+    connections until the garbage collector finds them, and a few hundred tests' worth of those fill the
+    server's ``max_connections`` (100 by default) long before that.
+    """
 
     def __init__(self) -> None:
         self.admin = sa.create_engine(SERVER_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
@@ -64,10 +70,19 @@ class _PostgresDatabases:
             connection.execute(sa.text(f'CREATE SCHEMA "{name}"'))
         self.created.append(name)
         url = sa.engine.make_url(SERVER_URL)
-        return url.update_query_dict({"options": f"-csearch_path={name}"}).render_as_string(hide_password=False)
+        query = {"options": f"-csearch_path={name}", "application_name": name}
+        return url.update_query_dict(query).render_as_string(hide_password=False)
 
     def drop_all(self) -> None:
         with self.admin.connect() as connection:
+            if self.created:
+                connection.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE application_name = ANY(:names) AND pid <> pg_backend_pid()"
+                    ),
+                    {"names": self.created},
+                )
             for name in self.created:
                 connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
         self.admin.dispose()
@@ -97,11 +112,12 @@ def session_database_url(tmp_path_factory) -> Iterator[Callable[[str], str]]:
 
 
 @pytest.fixture
-def registry(database_url) -> Registry:
+def registry(database_url) -> Iterator[Registry]:
     # Every service's settings: the tests run several services in one process on this one registry.
     registry = Registry(Database(database_url("registry")), cache_seconds=0, tenant_settings=tenant_settings())
     registry.migrate()
-    return registry
+    yield registry
+    registry.db.dispose()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -30,8 +30,9 @@ class ServiceUnderTest:
 
 
 @pytest.fixture
-def service(database_url, registry: Registry) -> Callable[[str], ServiceUnderTest]:
+def service(database_url, registry: Registry) -> Iterator[Callable[[str], ServiceUnderTest]]:
     """Build a service's app on a fresh, migrated database sharing the test's key registry."""
+    built: list[ServiceUnderTest] = []
 
     def build(name: str, **env: str) -> ServiceUnderTest:
         url = database_url(name)
@@ -42,9 +43,12 @@ def service(database_url, registry: Registry) -> Callable[[str], ServiceUnderTes
         )
         context = ServiceContext(settings, Database(url), registry)
         app = importlib.import_module(f"services.{name}.app").create_app(context)
-        return ServiceUnderTest(name, context, app.test_client())
+        built.append(ServiceUnderTest(name, context, app.test_client()))
+        return built[-1]
 
-    return build
+    yield build
+    for service_under_test in built:
+        service_under_test.db.dispose()
 
 
 @pytest.fixture
