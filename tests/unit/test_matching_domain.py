@@ -455,6 +455,23 @@ def test_score_is_the_relevance_gated_by_the_soft_fit():
         assert composition["soft_share"] == pytest.approx(share, abs=1e-4)
 
 
+@pytest.mark.parametrize(
+    "weights",
+    [None, {"talent": 1.0}, {"talent": 0.0}, {"distance": 2.0, "talent": 0.2}, {"talent": 1.0, "hours": 0.0}],
+)
+def test_scores_by_talent_alone_equal_the_final_score_to_the_last_bit(weights):
+    # The pruning bounds score the same pairs with several talents, the rest of the components fixed.
+    rng = np.random.default_rng(7)
+    resolved = rules.resolve_weights(weights)
+    components = {name: rng.random(500) for name in DEFAULT_WEIGHTS}
+    by_talent = scoring.TalentScores(components, resolved, 500)
+    positions = rng.choice(500, 60, replace=False)
+    for talent in (components["talent"], rng.random(500), np.zeros(500), np.ones(500)):
+        expected = scoring.final_score({**components, "talent": talent}, resolved)
+        assert by_talent(talent).tolist() == expected.tolist()
+        assert by_talent(talent[positions], positions).tolist() == expected[positions].tolist()
+
+
 def test_a_better_soft_fit_never_lifts_a_clearly_less_relevant_vacancy():
     person = candidate(
         talents=("planten verzorgen", "gras maaien", "heggen snoeien"),

@@ -288,6 +288,24 @@ def final_score(components: Mapping[str, Any], weights: Mapping[str, float], tex
     return np.round(np.clip(score, 0.0, 1.0), 4)
 
 
+class TalentScores:
+    """:func:`final_score` of pairs with text as a function of their talent alone, the other components
+    fixed: the pruning bounds score the same vacancies with several talents, and the soft fit they share
+    is computed once. Equal to :func:`final_score` to the last bit."""
+
+    def __init__(self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], count: int) -> None:
+        soft = np.broadcast_to(np.asarray(soft_fit(components, weights), dtype=np.float64), (count,))
+        self._soft_only = weights["talent"] <= 0
+        share = soft_share(weights)
+        self._by_talent = soft if self._soft_only else 1.0 - share + share * soft
+
+    def __call__(self, talent: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
+        """Scores for these talents, of the pairs at ``positions`` (all pairs when None)."""
+        factor = self._by_talent if positions is None else self._by_talent[positions]
+        score = factor + 0.0 * talent if self._soft_only else talent * factor
+        return np.round(np.clip(score, 0.0, 1.0), 4)
+
+
 def composition_of(
     components: Mapping[str, float],
     weights: Mapping[str, float],
@@ -380,7 +398,7 @@ class Ranked(NamedTuple):
             None if np.isnan(self.km[position]) else float(self.km[position]),
             float(self.before[position]),
             None if self.success is None else float(self.success[position]),
-            bool(np.broadcast_to(self.text, self.scores.shape)[position]),
+            bool(self.text[position] if isinstance(self.text, np.ndarray) else self.text),
             None if self.channels is None else {name: float(v[position]) for name, v in self.channels.items()},
         )
         return Match(candidate.id, vacancy.id, float(self.scores[position]), explanation)
