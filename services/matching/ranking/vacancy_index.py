@@ -341,7 +341,13 @@ class VacancyIndex(MaskableRows):
             best[:, survivors] = np.maximum(best[:, survivors], sentences)
         phrase_talent = talent_from_best(best)
         components["talent"] = fused_relevance(phrase_talent, lexical)
-        scores, before, success = scoring.scores(components, bool(phrases))
+        if prune_to is None:
+            scores, before, success = scoring.scores(components, bool(phrases))
+        else:
+            # Pruning runs only with talent text and without a reranker, where the score is final_score,
+            # whose soft fit the bounds have computed already.
+            scores = before = score(components["talent"])
+            success = None
 
         order = top_positions(scores, self._id_rank[allowed], k)
         if ranking.min_score is not None:
