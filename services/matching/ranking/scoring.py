@@ -183,20 +183,31 @@ def _number_out(value: float) -> float | int:
 
 
 def talents_matched(
-    phrases: Sequence[Phrase], counterparts: Sequence[Phrase], similarity: np.ndarray, lexicon: Lexicon
+    phrases: Sequence[Phrase],
+    counterparts: Sequence[Phrase],
+    similarity: np.ndarray,
+    lexicon: Lexicon,
+    *,
+    field_weights: np.ndarray | None = None,
+    shown: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Per candidate phrase its best vacancy phrase (by field-weighted similarity), if similar enough."""
+    """Per candidate phrase its best vacancy phrase (by field-weighted similarity), if similar enough.
+
+    Explaining one candidate's phrases against many vacancies, the caller may pass what stays the same or
+    is already known: the counterparts' ``field_weights`` and the phrases' display texts (``shown``).
+    """
     if not phrases or not counterparts:
         return []
-    weights = np.array([FIELD_WEIGHTS[p.source] for p in counterparts])
+    weights = np.array([FIELD_WEIGHTS[p.source] for p in counterparts]) if field_weights is None else field_weights
     columns = np.argmax(similarity * weights, axis=1)
     values = similarity[np.arange(len(phrases)), columns].tolist()
+    texts = [display_text(p.text) for p in phrases] if shown is None else shown
     pairs = []
-    for phrase, best, value in zip(phrases, columns.tolist(), values, strict=True):
+    for phrase, text, best, value in zip(phrases, texts, columns.tolist(), values, strict=True):
         if value >= EXPLAIN_MIN_SIMILARITY:
             counterpart = counterparts[best]
             pair: dict[str, Any] = {
-                "talent": display_text(phrase.text),
+                "talent": text,
                 "source": phrase.source,
                 "matched": display_text(counterpart.text),
                 "field": counterpart.source,

@@ -16,10 +16,12 @@ from services.matching.ranking.phrases import (
     VACANCY_NUMBERS,
     Phrase,
     candidate_phrases,
+    display_text,
     vacancy_record,
 )
 from services.matching.ranking.profiles import CandidateProfile, Match, VacancyProfile
 from services.matching.ranking.rows import MaskableRows, id_ranks, kth_largest, top_positions
+from services.matching.ranking.rules import EARTH_RADIUS_KM
 from services.matching.ranking.scoring import (
     DEFAULT_RANKING,
     Ranked,
@@ -183,6 +185,14 @@ class VacancyIndex(MaskableRows):
         subset = np.flatnonzero(mask)
         if candidate.max_travel_km is None and not distances:
             return subset, np.full(len(subset), np.nan)
+        if candidate.max_travel_km is not None and candidate.lat is not None and candidate.lon is not None:
+            # A great circle is at least as long as the difference in latitude it spans (the haversine's
+            # first term alone gives that much), so a vacancy further north or south than the limit is
+            # out of reach without the rest of the formula; the margin covers rounding, and an unknown
+            # place (NaN) stays, as below.
+            reach = candidate.max_travel_km * (1.0 + 1e-9) + 1e-9
+            north_south = np.abs(self._lat_rad[subset] - math.radians(candidate.lat)) * EARTH_RADIUS_KM
+            subset = subset[~(north_south > reach)]
         km = self._distances(candidate, subset)
         if candidate.max_travel_km is not None:
             # NaN (no coordinates on one side) compares False: an unknown distance is not too far.
@@ -369,11 +379,20 @@ class VacancyIndex(MaskableRows):
             pair_similarity[:, sentence] = description_similarity[
                 :, np.searchsorted(used, self._column[rows[sentence]])
             ]
+        field_weights = self._phrase_weights[rows]
+        shown = [display_text(p.text) for p in phrases]
         matches = []
         ends = np.cumsum(lengths).tolist()
         for position, index, end, length in zip(order.tolist(), returned.tolist(), ends, lengths.tolist(), strict=True):
             counterparts = self._phrases[index]
-            talents = talents_matched(phrases, counterparts, pair_similarity[:, end - length : end], lexicon)
+            talents = talents_matched(
+                phrases,
+                counterparts,
+                pair_similarity[:, end - length : end],
+                lexicon,
+                field_weights=field_weights[end - length : end],
+                shown=shown,
+            )
             matches.append(ranked.match(candidate, self.vacancies[index], talents, position))
         return matches
 
