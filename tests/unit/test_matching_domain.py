@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import numpy as np
@@ -195,6 +196,26 @@ def test_excludes_a_vacancy_beyond_the_candidates_travel_distance():
     assert hard_constraint_failures(person, far) == ["too_far"]
     assert hard_constraint_failures(person, near) == []
     assert ids(rank_vacancies_for_candidate(person, [near, far])) == ["v-near"]
+
+
+def test_the_travel_limit_holds_to_the_kilometre_in_every_direction():
+    # North and south, a vacancy beyond the limit is ruled out before the full distance is computed.
+    person = candidate(lat=VENLO[0], lon=VENLO[1], max_travel_km=10)
+    degree_north = rules.EARTH_RADIUS_KM * math.pi / 180
+    degree_east = degree_north * math.cos(math.radians(VENLO[0]))
+    places = {
+        "v-north-in": (VENLO[0] + 9.9 / degree_north, VENLO[1]),
+        "v-north-out": (VENLO[0] + 10.1 / degree_north, VENLO[1]),
+        "v-south-in": (VENLO[0] - 9.9 / degree_north, VENLO[1]),
+        "v-south-out": (VENLO[0] - 10.1 / degree_north, VENLO[1]),
+        "v-east-in": (VENLO[0], VENLO[1] + 9.9 / degree_east),
+        "v-east-out": (VENLO[0], VENLO[1] + 10.1 / degree_east),
+    }
+    jobs = [vacancy(vid, lat=lat, lon=lon) for vid, (lat, lon) in places.items()] + [vacancy("v-nowhere")]
+    ranked = rank_vacancies_for_candidate(person, jobs, top_k=None)
+    assert sorted(ids(ranked)) == ["v-east-in", "v-north-in", "v-nowhere", "v-south-in"]
+    allowed = [job.id for job in jobs if not hard_constraint_failures(person, job)]
+    assert sorted(allowed) == sorted(ids(ranked))
 
 
 def test_unknown_distance_never_excludes():
@@ -453,6 +474,23 @@ def test_score_is_the_relevance_gated_by_the_soft_fit():
         assert composition["method"] == "relevance_gated"
         assert composition["soft"] == pytest.approx(soft, abs=2e-4)
         assert composition["soft_share"] == pytest.approx(share, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [None, {"talent": 1.0}, {"talent": 0.0}, {"distance": 2.0, "talent": 0.2}, {"talent": 1.0, "hours": 0.0}],
+)
+def test_scores_by_talent_alone_equal_the_final_score_to_the_last_bit(weights):
+    # The pruning bounds score the same pairs with several talents, the rest of the components fixed.
+    rng = np.random.default_rng(7)
+    resolved = rules.resolve_weights(weights)
+    components = {name: rng.random(500) for name in DEFAULT_WEIGHTS}
+    by_talent = scoring.TalentScores(components, resolved, 500)
+    positions = rng.choice(500, 60, replace=False)
+    for talent in (components["talent"], rng.random(500), np.zeros(500), np.ones(500)):
+        expected = scoring.final_score({**components, "talent": talent}, resolved)
+        assert by_talent(talent).tolist() == expected.tolist()
+        assert by_talent(talent[positions], positions).tolist() == expected[positions].tolist()
 
 
 def test_a_better_soft_fit_never_lifts_a_clearly_less_relevant_vacancy():

@@ -117,3 +117,23 @@ def test_bm25_scores_agree_in_both_directions_to_the_last_bit():
     for d in range(len(BM25_TEXTS)):
         one = model.bm25_documents([document_tokens(BM25_TEXTS[d])]).toarray().reshape(-1)
         assert (matrix @ one).tolist() == by_query[:, d].tolist()
+
+
+def test_one_query_gets_the_terms_and_ceiling_its_batch_form_gives():
+    # The served path asks for one query at a time and reads the terms of words seen in fit from the model.
+    model = TextModel().fit(BM25_TEXTS)
+    for query_text in (
+        "magazijn orders",
+        "onbekend gasten koffie koffie",
+        "magazijnmedewerker heftruck groenonderhoud",
+        "schoonmaakwerkzaamheden in de kantoortuin",
+        "",
+    ):
+        tokens = document_tokens(query_text)
+        batch, ceilings = model.bm25_queries([tokens])
+        terms, ceiling = model.bm25_query(tokens)
+        assert terms.tolist() == batch.indices.tolist()
+        assert ceiling == float(ceilings[0])
+    # Words no fitted text has count in the ceiling but not among the terms.
+    terms, ceiling = model.bm25_query(document_tokens("onbekend gasten"))
+    assert ceiling > len(terms) * text_model.BM25_IDF * (text_model.BM25_K1 + 1.0)

@@ -183,20 +183,31 @@ def _number_out(value: float) -> float | int:
 
 
 def talents_matched(
-    phrases: Sequence[Phrase], counterparts: Sequence[Phrase], similarity: np.ndarray, lexicon: Lexicon
+    phrases: Sequence[Phrase],
+    counterparts: Sequence[Phrase],
+    similarity: np.ndarray,
+    lexicon: Lexicon,
+    *,
+    field_weights: np.ndarray | None = None,
+    shown: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Per candidate phrase its best vacancy phrase (by field-weighted similarity), if similar enough."""
+    """Per candidate phrase its best vacancy phrase (by field-weighted similarity), if similar enough.
+
+    Explaining one candidate's phrases against many vacancies, the caller may pass what stays the same or
+    is already known: the counterparts' ``field_weights`` and the phrases' display texts (``shown``).
+    """
     if not phrases or not counterparts:
         return []
-    weights = np.array([FIELD_WEIGHTS[p.source] for p in counterparts])
+    weights = np.array([FIELD_WEIGHTS[p.source] for p in counterparts]) if field_weights is None else field_weights
     columns = np.argmax(similarity * weights, axis=1)
     values = similarity[np.arange(len(phrases)), columns].tolist()
+    texts = [display_text(p.text) for p in phrases] if shown is None else shown
     pairs = []
-    for phrase, best, value in zip(phrases, columns.tolist(), values, strict=True):
+    for phrase, text, best, value in zip(phrases, texts, columns.tolist(), values, strict=True):
         if value >= EXPLAIN_MIN_SIMILARITY:
             counterpart = counterparts[best]
             pair: dict[str, Any] = {
-                "talent": display_text(phrase.text),
+                "talent": text,
                 "source": phrase.source,
                 "matched": display_text(counterpart.text),
                 "field": counterpart.source,
@@ -286,6 +297,24 @@ def final_score(components: Mapping[str, Any], weights: Mapping[str, float], tex
         share = soft_share(weights)
         score = np.where(text, components["talent"] * (1.0 - share + share * soft), SOFT_ONLY_SCALE * soft)
     return np.round(np.clip(score, 0.0, 1.0), 4)
+
+
+class TalentScores:
+    """:func:`final_score` of pairs with text as a function of their talent alone, the other components
+    fixed: the pruning bounds score the same vacancies with several talents, and the soft fit they share
+    is computed once. Equal to :func:`final_score` to the last bit."""
+
+    def __init__(self, components: Mapping[str, np.ndarray], weights: Mapping[str, float], count: int) -> None:
+        soft = np.broadcast_to(np.asarray(soft_fit(components, weights), dtype=np.float64), (count,))
+        self._soft_only = weights["talent"] <= 0
+        share = soft_share(weights)
+        self._by_talent = soft if self._soft_only else 1.0 - share + share * soft
+
+    def __call__(self, talent: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
+        """Scores for these talents, of the pairs at ``positions`` (all pairs when None)."""
+        factor = self._by_talent if positions is None else self._by_talent[positions]
+        score = factor + 0.0 * talent if self._soft_only else talent * factor
+        return np.round(np.clip(score, 0.0, 1.0), 4)
 
 
 def composition_of(
@@ -380,7 +409,7 @@ class Ranked(NamedTuple):
             None if np.isnan(self.km[position]) else float(self.km[position]),
             float(self.before[position]),
             None if self.success is None else float(self.success[position]),
-            bool(np.broadcast_to(self.text, self.scores.shape)[position]),
+            bool(self.text[position] if isinstance(self.text, np.ndarray) else self.text),
             None if self.channels is None else {name: float(v[position]) for name, v in self.channels.items()},
         )
         return Match(candidate.id, vacancy.id, float(self.scores[position]), explanation)

@@ -364,6 +364,30 @@ class TextModel:
         )
         return matrix, distinct * BM25_IDF * (BM25_K1 + 1.0)
 
+    def bm25_query(self, query: Sequence[str]) -> tuple[np.ndarray, float]:
+        """One query's distinct known terms (ascending) and its ceiling, equal to :meth:`bm25_queries`'s.
+
+        A served query needs only the term numbers, so this builds no matrix, and a word seen in fit takes
+        its terms from the fitted rows instead of being stemmed and split again.
+        """
+        self._require_fitted()
+        indptr, indices = self._word_terms.indptr, self._word_terms.indices
+        known: list[np.ndarray] = []
+        unknown: set[str] = set()
+        for word in set(query):
+            row = self._word_index.get(word)
+            if row is not None:
+                known.append(indices[indptr[row] : indptr[row + 1]])
+                continue
+            for term in self.terms(word):
+                column = self._term_index.get(term)
+                if column is None:
+                    unknown.add(term)
+                else:
+                    known.append(np.array([column]))
+        terms = np.unique(np.concatenate(known)).astype(np.int64) if known else np.zeros(0, dtype=np.int64)
+        return terms, float(len(terms) + len(unknown)) * BM25_IDF * (BM25_K1 + 1.0)
+
     def similarity(self, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
         """Cosine similarity of every phrase in ``left`` with every phrase in ``right``."""
         a = self.transform_tokens([phrase_tokens(text) for text in left])

@@ -16,17 +16,19 @@ from services.matching.ranking.phrases import (
     VACANCY_NUMBERS,
     Phrase,
     candidate_phrases,
+    display_text,
     vacancy_record,
 )
 from services.matching.ranking.profiles import CandidateProfile, Match, VacancyProfile
 from services.matching.ranking.rows import MaskableRows, id_ranks, kth_largest, top_positions
+from services.matching.ranking.rules import EARTH_RADIUS_KM
 from services.matching.ranking.scoring import (
     DEFAULT_RANKING,
     Ranked,
     Ranking,
     Scoring,
+    TalentScores,
     distance_fits,
-    final_score,
     fused_relevance,
     haversine_arrays,
     hours_fits,
@@ -183,6 +185,14 @@ class VacancyIndex(MaskableRows):
         subset = np.flatnonzero(mask)
         if candidate.max_travel_km is None and not distances:
             return subset, np.full(len(subset), np.nan)
+        if candidate.max_travel_km is not None and candidate.lat is not None and candidate.lon is not None:
+            # A great circle is at least as long as the difference in latitude it spans (the haversine's
+            # first term alone gives that much), so a vacancy further north or south than the limit is
+            # out of reach without the rest of the formula; the margin covers rounding, and an unknown
+            # place (NaN) stays, as below.
+            reach = candidate.max_travel_km * (1.0 + 1e-9) + 1e-9
+            north_south = np.abs(self._lat_rad[subset] - math.radians(candidate.lat)) * EARTH_RADIUS_KM
+            subset = subset[~(north_south > reach)]
         km = self._distances(candidate, subset)
         if candidate.max_travel_km is not None:
             # NaN (no coordinates on one side) compares False: an unknown distance is not too far.
@@ -216,15 +226,60 @@ class VacancyIndex(MaskableRows):
 
     def _lexical(self, phrases: Sequence[Phrase], allowed: np.ndarray) -> np.ndarray:
         """The BM25 channel for the allowed vacancies: the candidate's words as one query, over its ceiling."""
-        query, ceilings = self.model.bm25_queries([[w for p in phrases for w in p.tokens]])
-        scores = np.zeros(len(self.vacancies))
+        terms, ceiling = self.model.bm25_query([w for p in phrases for w in p.tokens])
         postings = self._bm25_postings
-        # Term by term in ascending order, so that every vacancy's sum is taken in the order the
-        # candidate index's product takes it, and the two directions agree to the last bit.
-        for term in query.indices.tolist():
-            start, end = postings.indptr[term], postings.indptr[term + 1]
-            scores[postings.indices[start:end]] += postings.data[start:end]
-        return lexical_fits(scores[allowed], float(ceilings[0]))
+        starts = postings.indptr[terms]
+        entries = _runs(starts, postings.indptr[terms + 1] - starts)
+        # The query's postings term by term in ascending order, which bincount adds up one after another:
+        # every vacancy's sum is taken in the order the candidate index's product takes it, so the two
+        # directions agree to the last bit.
+        scores = np.bincount(postings.indices[entries], weights=postings.data[entries], minlength=len(self.vacancies))
+        return lexical_fits(scores[allowed], ceiling)
+
+    def _in_reach(
+        self,
+        weighted: np.ndarray,
+        allowed: np.ndarray,
+        lexical: np.ndarray,
+        described: np.ndarray,
+        score: TalentScores,
+        k: int,
+        best: np.ndarray,
+    ) -> np.ndarray:
+        """The allowed positions whose description sentences have to be compared for the top ``k``.
+
+        On the way it compares the skill, task and title rows of the vacancies that can still reach the
+        top ``k`` (the heads), and writes their best values into ``best``.
+
+        Each step bounds the remaining vacancies' scores from below and from above; one whose upper bound
+        stays under the k-th best lower bound cannot be among the k best. The margins cover rounding: a
+        bound taken on fewer columns than the exact score may differ from it in its last bit.
+        """
+        n_phrases = weighted.shape[0]
+        # The BM25 channel is exact already and the phrase channel lies between 0 and 1: this needs no
+        # phrase of any vacancy and rules out most of those that share few words with the candidate.
+        floor = kth_largest(score(fused_relevance(0.0, lexical) * (1.0 - 1e-9)), k)
+        reach = np.flatnonzero(score(np.minimum(fused_relevance(1.0, lexical) * (1.0 + 1e-9), 1.0)) >= floor)
+        # The best weighted pair of a vacancy's head bounds its talent: from below by the best phrase's
+        # share of it, from above by it or by the most a sentence could add. Everything ruled out above
+        # scores under the floor, so the k-th best lower bound among the rest is the k-th best of all.
+        top = self._best_pair(weighted.max(axis=0), allowed[reach])
+        lower = fused_relevance(talent_bounds(top, n_phrases)[0], lexical[reach])
+        floor = kth_largest(score(lower * (1.0 - 1e-9), reach), k)
+        sentence_bound = np.where(described[reach], self._description_bound, 0.0)
+        upper = fused_relevance(talent_bounds(np.maximum(top, sentence_bound), n_phrases)[1], lexical[reach])
+        heads = reach[score(np.minimum(upper * (1.0 + 1e-9), 1.0), reach) >= floor]
+
+        # The heads' exact scores without their sentences are lower bounds, with every sentence a perfect
+        # match upper bounds.
+        head_best = _best_per_vacancy(weighted, self._head, allowed[heads], self._head_pair)
+        best[:, heads] = head_best
+        lower = fused_relevance(talent_from_best(head_best), lexical[heads])
+        floor = kth_largest(score(lower * (1.0 - 1e-9), heads), k)
+        sentence_bound = np.where(described[heads], self._description_bound, 0.0)
+        upper = fused_relevance(talent_from_best(np.maximum(head_best, sentence_bound)), lexical[heads])
+        survivors = heads[described[heads] & (score(np.minimum(upper * (1.0 + 1e-9), 1.0), heads) >= floor)]
+        return survivors
 
     def top_k(self, candidate: CandidateProfile, k: int | None = 10, ranking: Ranking = DEFAULT_RANKING) -> list[Match]:
         """The ``k`` best allowed vacancies (all if ``k`` is None), best first, equal scores by vacancy id.
@@ -266,42 +321,21 @@ class VacancyIndex(MaskableRows):
             "distance": np.ones(len(allowed)) if np.isnan(limit) else distance_fits(km, np.full(len(allowed), limit)),
         }
         described = self._description.counts[allowed] > 0
-        sentence_bound = np.where(described, self._description_bound, 0.0)
         # The number of best vacancies the exact scoring may stop at, when pruning applies at all.
         prune_to = k if query is not None and ranking.reranker is None and k is not None and len(allowed) > k else None
 
-        # Exact scores are needed only for vacancies that can reach the top k, and two cheap bounds
-        # rule out most of the rest. The exact talent is still taken over every allowed vacancy at once,
-        # the ruled-out ones holding lower values, so that it comes out to the last bit as without
-        # pruning. A reranker may reorder scores freely, so with one every vacancy is scored in full.
-        heads = np.arange(len(allowed))
-        if prune_to is not None:
-            # The best weighted pair of a vacancy's head bounds its talent: from below by the best phrase's
-            # share of it, from above by it or by the most a sentence could add.
-            top = self._best_pair(weighted.max(axis=0), allowed)
-            lower = fused_relevance(talent_bounds(top, len(phrases))[0], lexical)
-            components["talent"] = lower * (1.0 - 1e-9)
-            floor = kth_largest(final_score(components, scoring.weights), prune_to)
-            upper = fused_relevance(talent_bounds(np.maximum(top, sentence_bound), len(phrases))[1], lexical)
-            components["talent"] = np.minimum(upper * (1.0 + 1e-9), 1.0)
-            heads = np.flatnonzero(final_score(components, scoring.weights) >= floor)
-        best = np.zeros((len(phrases), len(allowed)))
-        best[:, heads] = _best_per_vacancy(weighted, self._head, allowed[heads], self._head_pair)
-
-        survivors = np.flatnonzero(described)
-        if prune_to is not None:
-            # Only vacancies in ``heads`` can reach the floor. Their scores without the sentences are lower
-            # bounds (the k best of them at least the floor above), with every sentence a perfect match
-            # upper bounds. Taken on fewer columns than the exact score, a mean may differ from it in its
-            # last bit, which the margins cover.
-            head_best = best[:, heads]
-            part = {name: values[heads] for name, values in components.items()}
-            part["talent"] = fused_relevance(talent_from_best(head_best), lexical[heads]) * (1.0 - 1e-9)
-            floor = kth_largest(final_score(part, scoring.weights), prune_to)
-            upper_best = np.maximum(head_best, sentence_bound[heads])
-            upper_talent = fused_relevance(talent_from_best(upper_best), lexical[heads])
-            part["talent"] = np.minimum(upper_talent * (1.0 + 1e-9), 1.0)
-            survivors = heads[described[heads] & (final_score(part, scoring.weights) >= floor)]
+        # Exact scores are needed only for vacancies that can reach the top k, and cheap bounds rule out
+        # most of the rest. The exact talent is still taken over every allowed vacancy at once, the
+        # ruled-out ones holding lower values, so that it comes out to the last bit as without pruning
+        # (numpy adds up a few columns in another order than many). A reranker may reorder scores
+        # freely, so with one every vacancy is scored in full.
+        if prune_to is None:
+            best = _best_per_vacancy(weighted, self._head, allowed, self._head_pair)
+            survivors = np.flatnonzero(described)
+        else:
+            best = np.zeros((len(phrases), len(allowed)))
+            score = TalentScores(components, scoring.weights, len(allowed))
+            survivors = self._in_reach(weighted, allowed, lexical, described, score, prune_to, best)
         used = np.zeros(0, dtype=np.int64)
         description_similarity = np.zeros((len(phrases), 0))
         if query is not None and len(survivors):
@@ -317,7 +351,13 @@ class VacancyIndex(MaskableRows):
             best[:, survivors] = np.maximum(best[:, survivors], sentences)
         phrase_talent = talent_from_best(best)
         components["talent"] = fused_relevance(phrase_talent, lexical)
-        scores, before, success = scoring.scores(components, bool(phrases))
+        if prune_to is None:
+            scores, before, success = scoring.scores(components, bool(phrases))
+        else:
+            # Pruning runs only with talent text and without a reranker, where the score is final_score,
+            # whose soft fit the bounds have computed already.
+            scores = before = score(components["talent"])
+            success = None
 
         order = top_positions(scores, self._id_rank[allowed], k)
         if ranking.min_score is not None:
@@ -327,23 +367,33 @@ class VacancyIndex(MaskableRows):
             km[order] = self._distances(candidate, allowed[order])
         channels = {"phrases": phrase_talent, "bm25": lexical}
         ranked = Ranked(components, km, scoring, scores, before, success, bool(phrases), channels)
+        # The explanation reads each returned vacancy's similarities in the order of its own phrases.
+        returned = allowed[order]
+        lengths = np.fromiter((len(self._phrases[i]) for i in returned.tolist()), dtype=np.int64, count=len(order))
+        rows = _runs(self._starts[returned], lengths)
+        pair_similarity = np.empty((len(phrases), len(rows)))
+        if len(phrases) and len(rows):
+            sentence = self._in_description[rows]
+            pair_similarity[:, ~sentence] = head_similarity[:, self._column[rows[~sentence]]]
+            # A vacancy in the top k had its sentences compared: every one of them is among ``used``.
+            pair_similarity[:, sentence] = description_similarity[
+                :, np.searchsorted(used, self._column[rows[sentence]])
+            ]
+        field_weights = self._phrase_weights[rows]
+        shown = [display_text(p.text) for p in phrases]
         matches = []
-        for position in order:
-            index = int(allowed[position])
-            vacancy = self.vacancies[index]
+        ends = np.cumsum(lengths).tolist()
+        for position, index, end, length in zip(order.tolist(), returned.tolist(), ends, lengths.tolist(), strict=True):
             counterparts = self._phrases[index]
-            start = int(self._starts[index])
-            rows = np.arange(start, start + len(counterparts))
-            pair_similarity = np.empty((len(phrases), len(counterparts)))
-            if len(phrases) and len(counterparts):
-                sentence = self._in_description[rows]
-                pair_similarity[:, ~sentence] = head_similarity[:, self._column[rows[~sentence]]]
-                # A vacancy in the top k had its sentences compared: every one of them is among ``used``.
-                pair_similarity[:, sentence] = description_similarity[
-                    :, np.searchsorted(used, self._column[rows[sentence]])
-                ]
-            talents = talents_matched(phrases, counterparts, pair_similarity, lexicon)
-            matches.append(ranked.match(candidate, vacancy, talents, position))
+            talents = talents_matched(
+                phrases,
+                counterparts,
+                pair_similarity[:, end - length : end],
+                lexicon,
+                field_weights=field_weights[end - length : end],
+                shown=shown,
+            )
+            matches.append(ranked.match(candidate, self.vacancies[index], talents, position))
         return matches
 
 
@@ -358,11 +408,15 @@ class _Block(NamedTuple):
     vectors: sp.csr_matrix
 
 
+def _runs(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``starts[0], starts[0] + 1, ...`` for ``lengths[0]`` numbers, then the same for each further run."""
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
+
+
 def _block_rows(block: _Block, vacancies: np.ndarray) -> np.ndarray:
     """The block's rows of these vacancies, one run per vacancy in the order given."""
-    counts = block.counts[vacancies]
-    offsets = np.cumsum(counts) - counts
-    return np.repeat(block.starts[vacancies] - offsets, counts) + np.arange(int(counts.sum()))
+    return _runs(block.starts[vacancies], block.counts[vacancies])
 
 
 def _best_per_vacancy(
