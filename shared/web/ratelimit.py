@@ -18,7 +18,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import ApplicationLimit, Limiter
 from limits import parse
 
@@ -52,10 +52,12 @@ def _key_hash(key: str) -> str:
 
 
 def _principal():
-    key = bearer_key()
-    if key is None:
-        return None, None
-    return key, current_app.extensions["werkbrug"].registry.authenticate(key)
+    # Flask-Limiter asks for the bucket and for the limit separately: the key is looked up once a request.
+    if "werkbrug_rate_limit_caller" not in g:
+        key = bearer_key()
+        principal = None if key is None else current_app.extensions["werkbrug"].registry.authenticate(key)
+        g.werkbrug_rate_limit_caller = (key, principal)
+    return g.werkbrug_rate_limit_caller
 
 
 def _bucket() -> str:

@@ -521,6 +521,29 @@ def test_counters_are_shared_by_processes_within_their_batch(database_url, sync_
     assert 10 <= admitted <= most_admitted
 
 
+def test_a_counter_continues_its_window_and_starts_a_new_one_once_it_ran_out(database_url):
+    """The shared counter's one upsert both adds to a running window and restarts one that has ended."""
+    import time
+
+    from services.vacancy import store
+    from shared import ratelimit
+    from shared.db import Database, upgrade
+
+    url = database_url("vacancy")
+    upgrade(store.MIGRATIONS, url)
+    db = Database(url)
+    first = ratelimit.DatabaseStorage("werkbrug-database://", database=db, sync_hits=1)
+
+    assert [first.incr("key:k", 60) for _ in range(3)] == [1, 2, 3]
+    with db.session() as session:
+        session.execute(ratelimit.TABLE.update().values(expires_at=time.time() - 1))
+    # Another process, which has no count of its own for the key, meets the ended window in the database.
+    other = ratelimit.DatabaseStorage("werkbrug-database://", database=Database(url), sync_hits=1)
+
+    assert other.incr("key:k", 60) == 1
+    assert other.get_expiry("key:k") > time.time() + 30
+
+
 # --------------------------------------------------------------------------------------------------------
 # Defects Schemathesis found
 
