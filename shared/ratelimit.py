@@ -1,9 +1,10 @@
 """Rate-limit counters in the service's own database, as a storage for the ``limits`` package.
 
-Flask-Limiter keeps its counters in a storage that every replica must share. Redis is the usual one; this
-one keeps them in a table of the service's database, so that a deployment needs nothing more than it
-already has. It serves the fixed-window strategy: one row per key and window, incremented with a single
-``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` that starts a new window when the old one expired.
+The rate limiter (:mod:`shared.web.ratelimit`) keeps its counters in a storage that every replica must
+share. Redis is the usual one; this one keeps them in a table of the service's database, so that a
+deployment needs nothing more than it already has. It serves the fixed-window strategy: one row per key
+and window, incremented with a single ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` that starts a new
+window when the old one expired.
 """
 
 from __future__ import annotations
