@@ -105,7 +105,6 @@ class _Counted:
 
 
 def init_rate_limits(app: Flask, config: RateLimitConfig, database) -> None:
-    app.extensions["werkbrug_ratelimit"] = config
     if not config.enabled:
         return
     for limit in (*config.defaults.values(), config.anonymous):
@@ -117,10 +116,10 @@ def init_rate_limits(app: Flask, config: RateLimitConfig, database) -> None:
     def _count_request() -> None:
         if _exempt():
             return
-        key = bearer_key()
-        principal = None if key is None else current_app.extensions["werkbrug"].registry.authenticate(key)
-        bucket = _bucket(key, principal)
         try:
+            key = bearer_key()
+            principal = None if key is None else current_app.extensions["werkbrug"].registry.authenticate(key)
+            bucket = _bucket(key, principal)
             items = _parsed(_limit_for(config, principal))
             for item in items:
                 if not strategy.hit(item, KEY_PREFIX, bucket, SCOPE):
@@ -129,14 +128,14 @@ def init_rate_limits(app: Flask, config: RateLimitConfig, database) -> None:
         except TooManyRequests:
             raise
         except Exception as exc:
-            # A counter store that is away must not take the API down with it: requests pass uncounted, and
-            # their answers go out without the headers.
+            # A counter store (or key registry) that is away must not take the API down with it: requests
+            # pass uncounted, and their answers go out without the headers.
             log.warning(
                 "rate-limit counters unavailable; request passed uncounted",
                 extra={"ctx": {"error": describe_error(exc)}},
             )
             return
-        # The answer tells the narrowest limit when none was passed.
+        # Unless one refused, the answer tells the narrowest limit.
         g.werkbrug_rate_limit = _Counted(items[0], bucket)
 
     @app.after_request
