@@ -141,10 +141,13 @@ def _profile(root: Path, requests: int = 400) -> dict:
 # Parts of the request path, each a function whose cumulative time is reported per request.
 _PARTS = {
     "whole request (test client)": ("werkzeug/test.py", "open"),
-    "rate limit: counting (before the view)": ("flask_limiter/_extension.py", "_check_request_limit"),
+    "rate limit: counting (before the view)": ("shared/web/ratelimit.py", "_count_request"),
     "rate limit: headers": ("shared/web/ratelimit.py", "_rate_limit_headers"),
-    "idempotency: claim (own transaction)": ("shared/idempotency.py", "claim"),
-    "idempotency: answer stored and committed with the effect": ("shared/web/idempotency.py", "_settle"),
+    "idempotency: request fingerprint": ("shared/web/idempotency.py", "request_fingerprint"),
+    "idempotency: claim (own transaction)": ("shared/web/idempotency.py", "_claim"),
+    "idempotency: answer stored (UPDATE in the effect's transaction)": ("shared/idempotency.py", "complete"),
+    # The effect's durable commit runs here under a key (with both off it runs inside the command's view).
+    "idempotency: answer stored, then the effect's commit": ("shared/web/idempotency.py", "_settle"),
     "authentication (cached key lookup)": ("shared/registry.py", "authenticate"),
     "body parsing and validation (webargs, marshmallow)": ("webargs/core.py", "_load_location_data"),
     "the command: insert vacancy and outbox event": ("services/vacancy/commands.py", "post_vacancy"),

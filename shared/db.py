@@ -175,6 +175,9 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        # Asked on every relaxed transaction (each rate-limit sync and idempotency claim): parsing the URL
+        # each time cost more than the transaction's own statements.
+        self.is_sqlite = is_sqlite(url)
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._relaxed_engine: Engine | None = None
@@ -201,9 +204,9 @@ class Database:
         committed durably, and that later commit flushes the log up to and including the claim). SQLite:
         a connection with ``synchronous=NORMAL``; PostgreSQL: ``synchronous_commit`` off for this one."""
         if self._relaxed_engine is None:
-            self._relaxed_engine = make_engine(self.url, durable=False) if is_sqlite(self.url) else self.engine
+            self._relaxed_engine = make_engine(self.url, durable=False) if self.is_sqlite else self.engine
         with self._relaxed_engine.begin() as connection:
-            if not is_sqlite(self.url):
+            if not self.is_sqlite:
                 connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
             yield connection
 
@@ -212,12 +215,12 @@ class Database:
         """A long read that must hold up no writer (an index build): one snapshot, never a write lock, and
         rolled back at the end. SQLite: a deferred BEGIN; PostgreSQL: a read-only transaction."""
         if self._reader_sessions is None:
-            if is_sqlite(self.url) and sa.engine.make_url(self.url).database not in (None, "", ":memory:"):
+            if self.is_sqlite and sa.engine.make_url(self.url).database not in (None, "", ":memory:"):
                 self._reader_engine = make_engine(self.url, writes=False)
             self._reader_sessions = sessionmaker(self._reader_engine or self.engine, expire_on_commit=False)
         session = self._reader_sessions()
         try:
-            if not is_sqlite(self.url):
+            if not self.is_sqlite:
                 session.execute(sa.text("SET TRANSACTION READ ONLY"))
             yield session
         finally:

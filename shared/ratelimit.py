@@ -1,9 +1,10 @@
 """Rate-limit counters in the service's own database, as a storage for the ``limits`` package.
 
-Flask-Limiter keeps its counters in a storage that every replica must share. Redis is the usual one; this
-one keeps them in a table of the service's database, so that a deployment needs nothing more than it
-already has. It serves the fixed-window strategy: one row per key and window, incremented with a single
-``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` that starts a new window when the old one expired.
+The rate limiter (:mod:`shared.web.ratelimit`) keeps its counters in a storage that every replica must
+share. Redis is the usual one; this one keeps them in a table of the service's database, so that a
+deployment needs nothing more than it already has. It serves the fixed-window strategy: one row per key
+and window, incremented with a single ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` that starts a new
+window when the old one expired.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from limits.storage import Storage
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.db import Database, is_sqlite
+from shared.db import Database
 from shared.loops import Every
 
 TABLE_NAME = "rate_limits"
@@ -37,6 +38,32 @@ def rate_limit_table(metadata: sa.MetaData) -> sa.Table:
 
 
 TABLE = rate_limit_table(sa.MetaData())
+
+
+def _add_statement(dialect_insert):
+    # Built once per dialect with bound parameters: building it per call cost a sync more than running it,
+    # and SQLAlchemy keys its cache of compiled statements on the statement, computed once per object.
+    now = sa.bindparam("now", type_=sa.Double)
+    amount = sa.bindparam("amount", type_=sa.Integer)
+    expires_at = sa.bindparam("expires_at", type_=sa.Double)
+    expired = TABLE.c.expires_at <= now
+    return (
+        dialect_insert(TABLE)
+        .values(key=sa.bindparam("key", type_=TABLE.c.key.type), count=amount, expires_at=expires_at)
+        .on_conflict_do_update(
+            index_elements=[TABLE.c.key],
+            set_={
+                "count": sa.case((expired, amount), else_=TABLE.c.count + amount),
+                "expires_at": sa.case((expired, expires_at), else_=TABLE.c.expires_at),
+            },
+        )
+        .returning(TABLE.c.count, TABLE.c.expires_at)
+    )
+
+
+_ADD = {"sqlite": _add_statement(sqlite.insert), "postgresql": _add_statement(postgresql.insert)}
+_ROW = sa.select(TABLE.c.count, TABLE.c.expires_at).where(TABLE.c.key == sa.bindparam("key"))
+_PURGE = TABLE.delete().where(TABLE.c.expires_at < sa.bindparam("now", type_=sa.Double))
 
 
 @dataclass
@@ -71,7 +98,7 @@ class DatabaseStorage(Storage):
         self.sync_seconds = float(options.pop("sync_seconds", 1.0))
         super().__init__(uri, wrap_exceptions=wrap_exceptions)
         self.db = database
-        self._insert = sqlite.insert if is_sqlite(database.engine) else postgresql.insert
+        self._add_counter = _ADD["sqlite" if database.is_sqlite else "postgresql"]
         self._purge = Every(600)
         self._local: dict[str, _Local] = {}
         self._lock = threading.Lock()
@@ -95,20 +122,12 @@ class DatabaseStorage(Storage):
         return count
 
     def _add(self, key: str, expiry: int, amount: int, now: float) -> tuple[int, float]:
-        insert = self._insert(TABLE).values(key=key, count=amount, expires_at=now + expiry)
-        expired = TABLE.c.expires_at <= now
-        statement = insert.on_conflict_do_update(
-            index_elements=[TABLE.c.key],
-            set_={
-                "count": sa.case((expired, amount), else_=TABLE.c.count + amount),
-                "expires_at": sa.case((expired, now + expiry), else_=TABLE.c.expires_at),
-            },
-        ).returning(TABLE.c.count, TABLE.c.expires_at)
+        parameters = {"key": key, "amount": amount, "now": now, "expires_at": now + expiry}
         # Counters need not survive a crash: no wait for the disk (see Database.relaxed_transaction).
         with self.db.relaxed_transaction() as connection:
-            count, expires_at = connection.execute(statement).one()
+            count, expires_at = connection.execute(self._add_counter, parameters).one()
             if self._purge.due():
-                connection.execute(TABLE.delete().where(TABLE.c.expires_at < now))
+                connection.execute(_PURGE, {"now": now})
                 with self._lock:
                     self._local = {k: v for k, v in self._local.items() if v.expires_at > now}
         return count, expires_at
@@ -120,7 +139,7 @@ class DatabaseStorage(Storage):
             if local is not None and local.expires_at > now:
                 return local.count + local.pending, local.expires_at
         with self.db.relaxed_transaction() as connection:
-            row = connection.execute(sa.select(TABLE.c.count, TABLE.c.expires_at).where(TABLE.c.key == key)).first()
+            row = connection.execute(_ROW, {"key": key}).first()
         if row is None or row.expires_at <= now:
             return 0, now
         # Unpacked rather than row.count, which static typing takes for the sequence method count().

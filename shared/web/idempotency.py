@@ -107,6 +107,12 @@ def _replay(answer: idempotency.StoredAnswer) -> Response:
     return response
 
 
+def _claim(db: Database, scope: str, key: str, fingerprint: str, clock: Callable) -> idempotency.Outcome:
+    """The claim in its own transaction, committed before the request runs so that every replica sees it."""
+    with db.relaxed_transaction() as connection:
+        return idempotency.claim(connection, scope, key, fingerprint, clock())
+
+
 def run_idempotently(db: Database, clock: Callable, api_key: str, view: Callable[[], object]) -> Response:
     """Run ``view`` (a POST, already authorised) honouring the request's ``Idempotency-Key``."""
     key = request.headers.get(HEADER)
@@ -115,9 +121,7 @@ def run_idempotently(db: Database, clock: Callable, api_key: str, view: Callable
     error = key_error(key)
     if error is not None:
         return problem(422, f"The Idempotency-Key header {error}.", type_=VALIDATION_PROBLEM, errors={HEADER: [error]})
-    scope = principal_hash(api_key)
-    with db.relaxed_transaction() as connection:
-        outcome = idempotency.claim(connection, scope, key, request_fingerprint(), clock())
+    outcome = _claim(db, principal_hash(api_key), key, request_fingerprint(), clock)
     if outcome.answer is not None:
         return _replay(outcome.answer)
     if outcome.refusal == "mismatch":

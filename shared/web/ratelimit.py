@@ -1,4 +1,4 @@
-"""Rate limits per API key, by role, with per-region overrides: Flask-Limiter on shared counters.
+"""Rate limits per API key, by role, with per-region overrides: the ``limits`` package on shared counters.
 
 Every request to ``/v1/...`` counts against its API key (a hash of it; requests without a valid key count
 against the client address). The limit is the role's default below, or the region's own
@@ -9,22 +9,35 @@ replicas share them.
 Answers carry ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds until the
 window resets), as in the IETF httpapi rate-limit headers draft, on errors too; a refused request gets 429
 problem+json with ``Retry-After``.
+
+The counting is ``limits``' fixed-window strategy called from one ``before_request`` hook. Flask-Limiter,
+built on the same package, did it before, but it resolved its declared limits, blueprints and exemptions
+anew on every request, which cost three times the counting itself; the keys in the storage are the ones it
+used, so counters carry over.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import logging
 import math
 import time
 from dataclasses import dataclass, field
 
-from flask import Flask, Response, current_app, request
-from flask_limiter import ApplicationLimit, Limiter
-from limits import parse
+from flask import Flask, Response, current_app, g, request
+from limits import RateLimitItem, parse, parse_many
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+from werkzeug.exceptions import TooManyRequests
 
+from shared.db import describe_error
 from shared.ratelimit import STORAGE_SCHEME, DatabaseStorage  # noqa: F401 - registers the storage scheme
+from shared.registry import Principal
 from shared.web.auth import bearer_key
 from shared.web.settings import WebSettings
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LIMITS: dict[str, str] = {
     "employer": "120/minute",
@@ -35,6 +48,9 @@ DEFAULT_LIMITS: dict[str, str] = {
 # guessing keys.
 ANONYMOUS_LIMIT = "30/minute"
 FALLBACK_LIMIT = "120/minute"
+# The storage keys' prefix and scope, as Flask-Limiter named them for one application-wide limit.
+KEY_PREFIX = "werkbrug"
+SCOPE = "global"
 
 
 @dataclass(frozen=True)
@@ -51,23 +67,13 @@ def _key_hash(key: str) -> str:
     return hashlib.sha256(b"werkbrug-ratelimit\0" + key.encode("utf-8")).hexdigest()[:32]
 
 
-def _principal():
-    key = bearer_key()
-    if key is None:
-        return None, None
-    return key, current_app.extensions["werkbrug"].registry.authenticate(key)
-
-
-def _bucket() -> str:
-    key, principal = _principal()
-    if principal is None:
+def _bucket(key: str | None, principal: Principal | None) -> str:
+    if key is None or principal is None:
         return f"addr:{request.remote_addr or 'unknown'}"
     return f"key:{_key_hash(key)}"
 
 
-def _limit_for_request() -> str:
-    config: RateLimitConfig = current_app.extensions["werkbrug_ratelimit"]
-    _, principal = _principal()
+def _limit_for(config: RateLimitConfig, principal: Principal | None) -> str:
     if principal is None:
         return config.anonymous
     override = (
@@ -78,48 +84,74 @@ def _limit_for_request() -> str:
     return override or config.defaults.get(principal.role, FALLBACK_LIMIT)
 
 
+@functools.lru_cache(maxsize=256)
+def _parsed(limit: str) -> tuple[RateLimitItem, ...]:
+    # Narrowest window first, as Flask-Limiter checked them: a burst is refused by its own limit.
+    return tuple(sorted(parse_many(limit), key=lambda item: item.GRANULARITY.seconds))
+
+
 def _exempt() -> bool:
-    # Probes, metrics, the OpenAPI document and its page are for operators and tools, not the API.
-    return not request.path.startswith("/v1/")
+    # Probes, metrics, the OpenAPI document and its page are for operators and tools, not the API; a path
+    # that names no route (404, 405) was never counted either.
+    return request.endpoint is None or not request.path.startswith("/v1/")
 
 
-def init_rate_limits(app: Flask, config: RateLimitConfig, database) -> Limiter | None:
-    app.extensions["werkbrug_ratelimit"] = config
+@dataclass(frozen=True)
+class _Counted:
+    """The limit a request was counted against, for its answer's headers."""
+
+    item: RateLimitItem
+    bucket: str
+
+
+def init_rate_limits(app: Flask, config: RateLimitConfig, database) -> None:
     if not config.enabled:
-        return None
+        return
     for limit in (*config.defaults.values(), config.anonymous):
         parse(limit)  # a malformed default fails at start-up, not at the first request
-    limiter = Limiter(
-        key_func=_bucket,
-        application_limits=[
-            ApplicationLimit(limit_provider=_limit_for_request, key_function=_bucket, exempt_when=_exempt)
-        ],
-        storage_uri=config.storage_uri or f"{STORAGE_SCHEME}://",
-        storage_options={} if config.storage_uri else {"database": database, "sync_hits": config.sync_hits},
-        strategy="fixed-window",
-        headers_enabled=False,
-        # A counter store that is away must not take the API down with it: requests pass uncounted (logged).
-        swallow_errors=True,
-        key_prefix="werkbrug",
-    )
-    limiter.init_app(app)
+    options = {} if config.storage_uri else {"database": database, "sync_hits": config.sync_hits}
+    strategy = FixedWindowRateLimiter(storage_from_string(config.storage_uri or f"{STORAGE_SCHEME}://", **options))
+
+    @app.before_request
+    def _count_request() -> None:
+        if _exempt():
+            return
+        try:
+            key = bearer_key()
+            principal = None if key is None else current_app.extensions["werkbrug"].registry.authenticate(key)
+            bucket = _bucket(key, principal)
+            items = _parsed(_limit_for(config, principal))
+            for item in items:
+                if not strategy.hit(item, KEY_PREFIX, bucket, SCOPE):
+                    g.werkbrug_rate_limit = _Counted(item, bucket)
+                    raise TooManyRequests(description=str(item))
+        except TooManyRequests:
+            raise
+        except Exception as exc:
+            # A counter store (or key registry) that is away must not take the API down with it: requests
+            # pass uncounted, and their answers go out without the headers.
+            log.warning(
+                "rate-limit counters unavailable; request passed uncounted",
+                extra={"ctx": {"error": describe_error(exc)}},
+            )
+            return
+        # Unless one refused, the answer tells the narrowest limit.
+        g.werkbrug_rate_limit = _Counted(items[0], bucket)
 
     @app.after_request
     def _rate_limit_headers(response: Response) -> Response:
-        current = limiter.current_limit
-        if current is None:
+        counted: _Counted | None = g.get("werkbrug_rate_limit")
+        if counted is None:
             return response
         try:
-            reset_time, remaining = current.window
+            reset_time, remaining = strategy.get_window_stats(counted.item, KEY_PREFIX, counted.bucket, SCOPE)
             reset_in = max(0, math.ceil(reset_time - time.time()))
         except Exception:  # the counters' store is away; the answer goes out without the headers
             return response
-        response.headers["RateLimit-Limit"] = str(current.limit.amount)
+        response.headers["RateLimit-Limit"] = str(counted.item.amount)
         response.headers["RateLimit-Remaining"] = str(remaining)
         response.headers["RateLimit-Reset"] = str(reset_in)
-        response.headers["RateLimit-Policy"] = f"{current.limit.amount};w={current.limit.get_expiry()}"
+        response.headers["RateLimit-Policy"] = f"{counted.item.amount};w={counted.item.get_expiry()}"
         if response.status_code == 429:
             response.headers["Retry-After"] = str(max(1, reset_in))
         return response
-
-    return limiter

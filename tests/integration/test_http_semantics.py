@@ -431,6 +431,35 @@ def test_rate_limit_headers_come_on_error_answers_too(vacancies, keys, tenant):
     assert anonymous.headers["RateLimit-Limit"] == "30"
 
 
+def test_each_of_several_limits_counts_and_the_answer_tells_the_one_that_refused(vacancies, keys, tenant, registry):
+    registry.change_settings(tenant, {"rate_limits": '{"employer": "5/minute;3/hour"}'})
+
+    answers = [vacancies.client.get(collection(tenant), headers=bearer(keys["employer"])) for _ in range(4)]
+
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
+    # The narrowest window is told while none is passed; then the one that refused.
+    assert [answer.headers["RateLimit-Limit"] for answer in answers] == ["5", "5", "5", "3"]
+    assert [answer.headers["RateLimit-Policy"] for answer in answers] == ["5;w=60"] * 3 + ["3;w=3600"]
+    assert "3 per 1 hour" in answers[-1].get_json()["detail"]
+
+
+def test_a_counter_store_that_is_away_lets_requests_pass_uncounted(vacancies, keys, tenant):
+    with vacancies.db.session() as session:
+        session.execute(sa.text("DROP TABLE rate_limits"))
+
+    answer = vacancies.client.get(collection(tenant), headers=bearer(keys["employer"]))
+
+    assert answer.status_code == 200
+    assert "RateLimit-Limit" not in answer.headers
+
+
+def test_a_path_that_names_no_route_is_not_counted(vacancies, keys, tenant):
+    answer = vacancies.client.get(f"/v1/tenants/{tenant}/no-such-collection", headers=bearer(keys["employer"]))
+
+    assert_problem(answer, 404)
+    assert "RateLimit-Limit" not in answer.headers
+
+
 def test_probes_and_documents_are_not_limited(vacancies):
     for path in ("/healthz", "/openapi.json", "/docs"):
         response = vacancies.client.get(path)
@@ -519,6 +548,29 @@ def test_counters_are_shared_by_processes_within_their_batch(database_url, sync_
     admitted = sum(processes[n % 2].hit(limit, "key:k") for n in range(40))
 
     assert 10 <= admitted <= most_admitted
+
+
+def test_a_counter_continues_its_window_and_starts_a_new_one_once_it_ran_out(database_url):
+    """The shared counter's one upsert both adds to a running window and restarts one that has ended."""
+    import time
+
+    from services.vacancy import store
+    from shared import ratelimit
+    from shared.db import Database, upgrade
+
+    url = database_url("vacancy")
+    upgrade(store.MIGRATIONS, url)
+    db = Database(url)
+    first = ratelimit.DatabaseStorage("werkbrug-database://", database=db, sync_hits=1)
+
+    assert [first.incr("key:k", 60) for _ in range(3)] == [1, 2, 3]
+    with db.session() as session:
+        session.execute(ratelimit.TABLE.update().values(expires_at=time.time() - 1))
+    # Another process, which has no count of its own for the key, meets the ended window in the database.
+    other = ratelimit.DatabaseStorage("werkbrug-database://", database=Database(url), sync_hits=1)
+
+    assert other.incr("key:k", 60) == 1
+    assert other.get_expiry("key:k") > time.time() + 30
 
 
 # --------------------------------------------------------------------------------------------------------
