@@ -2,8 +2,11 @@
 
 The whole system runs as real processes (as ``make run`` starts them) on a broker of the benchmark's own and
 a PostgreSQL database per service (and one for the registry), created for the run and dropped after it, on
-the server ``BENCH_POSTGRES_URL`` names (a role that may CREATE DATABASE). Each variant has a region of its
-own with one candidate whom every vacancy suits.
+the server ``BENCH_POSTGRES_URL`` names (a role that may CREATE DATABASE). Each variant has regions of its
+own (``BENCH_WORKER_SCALE_REGIONS``, default 6), each with one candidate whom every vacancy suits, and the
+vacancies are posted to them in turn: the platform's traffic is many regions', and one region's events are
+handled one transaction at a time whatever the replica count (matching's change counter, see
+:mod:`services.matching.ranking.handlers`), so replicas add throughput across regions, not within one.
 With the matching and notification workers stopped, N vacancies are posted (the vacancy service's outbox
 puts them on ``vacancy-events``); then the replicas are started, side by side in the same consumer group
 (dynamic members, so that they share the partitions), and the clock runs from their start (start-up
@@ -73,12 +76,15 @@ def postgres_databases(names: list[str]) -> Iterator[dict[str, str]]:
         admin.dispose()
 
 
-def _post_vacancies(stack: LocalStack, tenant: str, employer: dict[str, str], count: int) -> list[str]:
-    url = f"{stack.url('vacancy')}/v1/tenants/{tenant}/vacancies"
+def _post_vacancies(stack: LocalStack, employers: dict[str, dict[str, str]], count: int) -> list[str]:
+    """Post ``count`` vacancies to the regions in turn (region slug -> an employer's headers): their ids."""
+    regions = sorted(employers)
 
     def post(index: int) -> str:
+        tenant = regions[index % len(regions)]
+        url = f"{stack.url('vacancy')}/v1/tenants/{tenant}/vacancies"
         body = {**VACANCY, "title": f"Medewerker groenonderhoud {index}"}
-        response = requests.post(url, json=body, headers=employer, timeout=30)
+        response = requests.post(url, json=body, headers=employers[tenant], timeout=30)
         response.raise_for_status()
         return response.json()["id"]
 
@@ -110,12 +116,15 @@ def _committed_behind(admin, group: str, ends: dict) -> int:
     return sum(end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items())
 
 
-def _alert_rows(notification_db: str, tenant: str) -> list[tuple[str, str]]:
+def _alert_rows(notification_db: str, tenants: list[str]) -> list[tuple[str, str]]:
     engine = sa.create_engine(notification_db)
     try:
         with engine.connect() as connection:
             rows = connection.execute(
-                sa.text("SELECT type, vacancy_id FROM alerts WHERE tenant = :tenant"), {"tenant": tenant}
+                sa.text("SELECT type, vacancy_id FROM alerts WHERE tenant IN :tenants").bindparams(
+                    sa.bindparam("tenants", expanding=True)
+                ),
+                {"tenants": tenants},
             )
             return [(row[0], row[1]) for row in rows]
     finally:
@@ -141,7 +150,7 @@ def _wait_ready(stack: LocalStack, names: list[str], limit_s: float = 180) -> No
         time.sleep(0.05)
 
 
-def _variant(stack: LocalStack, bootstrap: str, tenant: str, ids: list[str], replicas: int, db: str) -> dict:
+def _variant(stack: LocalStack, bootstrap: str, tenants: list[str], ids: list[str], replicas: int, db: str) -> dict:
     from kafka import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
@@ -165,7 +174,7 @@ def _variant(stack: LocalStack, bootstrap: str, tenant: str, ids: list[str], rep
             if now - reported > 10:
                 reported = now
                 behind = _committed_behind(admin, "werkbrug-matching", ends)
-                print(f"  {replicas} replica(s): {behind} behind, {len(_alert_rows(db, tenant))} alerts", flush=True)
+                print(f"  {replicas} replica(s): {behind} behind, {len(_alert_rows(db, tenants))} alerts", flush=True)
             if now > deadline:
                 raise RuntimeError(f"{replicas} replica(s): the pipeline did not finish")
             if matched_s is None and _committed_behind(admin, "werkbrug-matching", ends) == 0:
@@ -181,7 +190,7 @@ def _variant(stack: LocalStack, bootstrap: str, tenant: str, ids: list[str], rep
         for name in names:
             stack.processes[name].stop()
         admin.close()
-    rows = _alert_rows(db, tenant)
+    rows = _alert_rows(db, tenants)
     place = {vacancy_id: index for index, vacancy_id in enumerate(ids)}
     return {
         "replicas": replicas,
@@ -265,6 +274,7 @@ def _minimal_consumer(bootstrap: str, database_url: str, total: int) -> dict:
 
 def run(count: int | None = None) -> dict:
     count = count or int(os.environ.get("BENCH_WORKER_SCALE_EVENTS", "2000"))
+    regions = int(os.environ.get("BENCH_WORKER_SCALE_REGIONS", "6"))
     with (
         tempfile.TemporaryDirectory(prefix="werkbrug-bench-") as scratch,
         postgres_databases([*SERVICES, "registry", "minimal"]) as all_urls,
@@ -286,33 +296,36 @@ def run(count: int | None = None) -> dict:
         try:
             stack.start(timeout=180)
             registry = Registry(Database(stack.registry_database_url))
-            keys = {}
+            employers: dict[int, dict[str, dict[str, str]]] = {}
             for replicas in (1, 2):
-                tenant = f"scale-{replicas}"
-                registry.create_tenant(tenant)
-                employer = {"Authorization": f"Bearer {registry.create_key(tenant, 'employer', 'emp-bench')}"}
-                jobcoach = {"Authorization": f"Bearer {registry.create_key(tenant, 'jobcoach', 'jc-bench')}"}
-                base = f"/v1/tenants/{tenant}"
-                posted = requests.post(f"{stack.url('candidate')}{base}/candidates", json=CANDIDATE, headers=jobcoach)
-                posted.raise_for_status()
-                matches = f"{stack.url('matching')}{base}/candidates/{posted.json()['id']}/matches"
-                while requests.get(matches, headers=jobcoach, timeout=10).status_code != 200:
-                    time.sleep(0.05)
-                keys[replicas] = employer
+                employers[replicas] = {}
+                for region in range(regions):
+                    tenant = f"scale-{replicas}-{region}"
+                    registry.create_tenant(tenant)
+                    employer = {"Authorization": f"Bearer {registry.create_key(tenant, 'employer', 'emp-bench')}"}
+                    jobcoach = {"Authorization": f"Bearer {registry.create_key(tenant, 'jobcoach', 'jc-bench')}"}
+                    base = f"/v1/tenants/{tenant}"
+                    candidates = f"{stack.url('candidate')}{base}/candidates"
+                    posted = requests.post(candidates, json=CANDIDATE, headers=jobcoach)
+                    posted.raise_for_status()
+                    matches = f"{stack.url('matching')}{base}/candidates/{posted.json()['id']}/matches"
+                    while requests.get(matches, headers=jobcoach, timeout=10).status_code != 200:
+                        time.sleep(0.05)
+                    employers[replicas][tenant] = employer
             # From here the workers run only as the variants start them.
             for service in WORKERS:
                 stack.processes[f"{service}-worker"].stop()
             variants = {}
             published = sum(_end_offsets(bootstrap, str(Topic.VACANCY_EVENTS)).values())
             for replicas in (1, 2):
-                tenant = f"scale-{replicas}"
                 posting = time.monotonic()
-                ids = _post_vacancies(stack, tenant, keys[replicas], count)
+                ids = _post_vacancies(stack, employers[replicas], count)
                 posted_s = time.monotonic() - posting
                 published += count
                 _wait_published(bootstrap, published)
                 print(f"  {count} vacancies posted in {posted_s:.1f} s for {replicas} replica(s)", flush=True)
-                variants[replicas] = _variant(stack, bootstrap, tenant, ids, replicas, urls["notification"])
+                tenants = sorted(employers[replicas])
+                variants[replicas] = _variant(stack, bootstrap, tenants, ids, replicas, urls["notification"])
                 variants[replicas]["posting_s"] = round(posted_s, 2)
             # Side by side, on the same messages of the same broker.
             raw = _raw_kafka(bootstrap, published)
@@ -324,6 +337,7 @@ def run(count: int | None = None) -> dict:
     identical = one.pop("_alert_set") == two.pop("_alert_set")
     return {
         "events": count,
+        "regions_per_variant": regions,
         "database": "postgresql",
         "one_replica": one,
         "two_replicas": two,

@@ -2,7 +2,8 @@
 
 Handlers are plain functions ``handler(session, event)`` listed in one table per worker: each event type
 maps to the list of handlers that run on it, in order. A poll's messages are handled in as few database
-transactions as its time budget allows (``max_transaction_s``): their effects, their event ids in
+transactions as its time budget allows (``max_transaction_s``), each holding one tenant's messages (see
+:meth:`EventConsumer.poll_once`): their effects, their event ids in
 ``processed_events`` and any outgoing events in the outbox are committed together, and only after that
 does the loop commit the poll's Kafka offsets, once. A crash or an unavailable database anywhere in a poll
 rolls the open transaction back and redelivers the poll; what was already committed finds its id in
@@ -15,6 +16,7 @@ batch-mates keep their effects.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections import Counter
@@ -109,6 +111,7 @@ class EventConsumer:
         # what it has handled committed, so that a replica joining the group (a rebalance waits for every
         # member's next poll) and the lag metrics do not wait that long.
         self.max_poll_s = max_poll_s
+        self._rotation = random.Random()
 
     def poll_once(self, timeout_ms: int = 500) -> int:
         """Handle one poll's worth of messages, or as many as ``max_poll_s`` allows, and commit their offsets;
@@ -116,9 +119,19 @@ class EventConsumer:
         batches = list(self.consumer.poll(timeout_ms=timeout_ms).items())
         if not batches:
             return 0
-        # Grouped by tenant, in their order within each tenant (and so within each key): every transaction
-        # then takes tenants' locks in one order, and two replicas' transactions cannot deadlock on them.
+        # Grouped by tenant, in their order within each tenant (and so within each key), a transaction never
+        # holding two tenants' messages: what a handler locks for a tenant (matching's change counter) then
+        # holds up only that tenant, two transactions cannot deadlock over two tenants, and replicas of a
+        # worker, which all read every tenant, handle different tenants side by side. Each poll starts at a
+        # tenant of its own choosing, so that replicas seldom queue for the same tenant at once and no
+        # tenant always comes last when polls are cut short by their time budget.
         messages = sorted((message for _, listed in batches for message in listed), key=_tenant_of)
+        tenants = sorted({_tenant_of(message) for message in messages})
+        if len(tenants) > 1:
+            first_tenant = self._rotation.choice(tenants)
+            messages = [m for m in messages if _tenant_of(m) >= first_tenant] + [
+                m for m in messages if _tenant_of(m) < first_tenant
+            ]
         try:
             events = [self._decoded(message) for message in messages]
             deadline = time.perf_counter() + self.max_poll_s
@@ -161,10 +174,12 @@ class EventConsumer:
             return exc
 
     def _take_some(self, messages: Sequence, events: Sequence[Event | EventError | None], first: int) -> int:
-        """Handle messages from ``first`` on in one transaction, until the time budget is spent; returns the
-        index of the first message not taken. If a handler fails, the transaction is rolled back and its
-        messages are taken again one transaction each, which retries or dead-letters the failing one alone."""
+        """Handle messages from ``first`` on in one transaction, until the time budget is spent or the tenant
+        changes; returns the index of the first message not taken. If a handler fails, the transaction is
+        rolled back and its messages are taken again one transaction each, which retries or dead-letters the
+        failing one alone."""
         deadline = time.perf_counter() + self.max_transaction_s
+        tenant = _tenant_of(messages[first])
         outcomes: list[tuple[str, str, str, float | None]] = []
         taken = first
         failing = None
@@ -173,7 +188,7 @@ class EventConsumer:
                 seen = self._seen(session, [event.id for event in events[first:] if isinstance(event, Event)])
                 claimed: dict[str, str] = {}
                 for message, event in zip(messages[first:], events[first:], strict=True):
-                    if taken > first and time.perf_counter() > deadline:
+                    if taken > first and (_tenant_of(message) != tenant or time.perf_counter() > deadline):
                         break
                     taken += 1
                     failing = message

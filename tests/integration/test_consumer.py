@@ -355,3 +355,30 @@ def test_a_poll_cut_short_by_its_time_budget_commits_what_it_took_and_polls_the_
     restarted = h.consumer()
     assert h.drain(restarted, 1, rounds=6) == 0, "every offset was committed"
     restarted.consumer.close()
+
+
+def test_a_transaction_holds_one_tenants_events_in_their_order(harness, tenant):
+    handled: list[tuple[str, str, str]] = []
+
+    def record(session, event):
+        # A mark of the transaction: the consumer opens one session per transaction.
+        transaction = session.info.setdefault("test_transaction", uuid.uuid4().hex)
+        handled.append((transaction, event.tenant, event.subject))
+
+    h = harness()
+    regions = [f"{tenant}-{letter}" for letter in "abc"]
+    for n in range(4):
+        for region in regions:
+            h.send(f"{region}/v-{n}", encode_event(_closed(region, f"v-{n}")))
+    consumer = h.consumer()
+    consumer.handlers[EventType.VACANCY_CLOSED] = [record]
+    assert h.drain(consumer, 12) == 12
+    consumer.consumer.close()
+
+    tenants_per_transaction: dict[str, set[str]] = {}
+    for transaction, region, _ in handled:
+        tenants_per_transaction.setdefault(transaction, set()).add(region)
+    assert all(len(held) == 1 for held in tenants_per_transaction.values()), tenants_per_transaction
+    assert len(tenants_per_transaction) >= len(regions)
+    for region in regions:
+        assert [subject for _, r, subject in handled if r == region] == [f"v-{n}" for n in range(4)]

@@ -165,6 +165,22 @@ def test_one_change_at_a_time_keeps_the_delta_in_a_few_chunks_and_ranks_like_a_r
     assert_same_rankings(live, rebuilt, tenant)
 
 
+def test_changes_applied_one_at_a_time_are_indexed_once_when_their_side_is_next_ranked():
+    tenant = Tenant(seed=16)
+    for number in range(20):
+        tenant.write("vacancy", f"v-{number:03d}", vacancy_payload(tenant.rng))
+    tenant.write("candidate", "c-000", candidate_payload(tenant.rng))
+    live = TenantIndex.from_rows(TENANT, tenant.full())
+    for number in range(40):
+        # As a worker handling a run of vacancy events: each catches up, then ranks candidates only.
+        tenant.write("vacancy", f"v-{tenant.rng.randrange(60):03d}", vacancy_payload(tenant.rng))
+        live = live.applied(tenant.changes(live.seq))
+        assert live.candidate_chunks == ()
+    assert len(live.vacancy_chunks) == 1, "the run's vacancies became one chunk, not one each"
+    rebuilt = TenantIndex.from_rows(TENANT, tenant.full(), model=live.model)
+    assert_same_rankings(live, rebuilt, tenant)
+
+
 def test_an_erased_candidate_leaves_the_index_and_its_removal_names_no_one():
     tenant = Tenant(seed=12)
     tenant.write("vacancy", "v-1", vacancy_payload(tenant.rng) | {"status": "open", "positions": 1})

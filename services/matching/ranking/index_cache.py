@@ -150,11 +150,14 @@ class IndexCache:
         own_from = store.own_changes_from(session, tenant)
         if own_from is None or (upto is not None and upto < own_from):
             return self._shared(session, tenant, upto)
-        committed = self._shared(session, tenant, own_from - 1)
         local: dict[str, TenantIndex] = session.info.setdefault(_OWN_INDEXES, {})
         index = local.get(tenant)
-        if index is None or index.seq < committed.seq:
-            index = committed
+        if index is None or index.seq < own_from - 1:
+            # Once caught up to just below this transaction's first change, nothing committed can be missing
+            # any more (the counter stays locked): the later events of the transaction skip the question.
+            committed = self._shared(session, tenant, own_from - 1)
+            if index is None or index.seq < committed.seq:
+                index = committed
         changes = store.changes_since(session, tenant, index.seq, upto)
         if changes.pruned_seq > index.seq:
             index = self._build(session, tenant, upto, self.lexicon(session), "initial")

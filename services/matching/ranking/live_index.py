@@ -16,6 +16,10 @@ transformed with the existing model into a small index of its own (a chunk; chun
 merged, so there are only a few); an erased or no longer matchable row is masked and dropped. Nothing is
 refitted per event; a ranking merges the best of the base and of each chunk.
 
+A side's new chunk is built when that side is first ranked, not when its changes are applied: a vacancy
+event ranks candidates only, so a worker handling a run of vacancy events (one transaction catches up once
+per event) indexes the vacancies they wrote once, as one chunk, when something next ranks vacancies.
+
 The vocabulary statistics (IDF) and the delta's size drift as rows change, so a refit rebuilds everything
 from the database in a background thread when enough has changed (:class:`RefitPolicy`: a share of the rows,
 an age, any erasure, a large delta) and the result is swapped in by the next request, after it caught up
@@ -29,6 +33,7 @@ and the refit that follows drops their words from the model's vocabulary too.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -120,6 +125,8 @@ class TenantIndex:
         delta_candidates: Mapping[str, CandidateProfile] | None = None,
         vacancy_chunks: Iterable[VacancyIndex] = (),
         candidate_chunks: Iterable[CandidateIndex] = (),
+        unchunked_vacancies: Mapping[str, VacancyProfile] | None = None,
+        unchunked_candidates: Mapping[str, CandidateProfile] | None = None,
         fitted_rows: int = 0,
         changed_since_fit: int = 0,
         removals_since_fit: int = 0,
@@ -132,8 +139,13 @@ class TenantIndex:
         self.base_candidates = base_candidates
         self.delta_vacancies: dict[str, VacancyProfile] = dict(delta_vacancies or {})
         self.delta_candidates: dict[str, CandidateProfile] = dict(delta_candidates or {})
-        self.vacancy_chunks: tuple[VacancyIndex, ...] = tuple(vacancy_chunks)
-        self.candidate_chunks: tuple[CandidateIndex, ...] = tuple(candidate_chunks)
+        self._vacancy_chunks: tuple[VacancyIndex, ...] = tuple(vacancy_chunks)
+        self._candidate_chunks: tuple[CandidateIndex, ...] = tuple(candidate_chunks)
+        # Changed rows in no chunk yet (see the module's notes); a subset of the delta.
+        self._unchunked_vacancies: dict[str, VacancyProfile] = dict(unchunked_vacancies or {})
+        self._unchunked_candidates: dict[str, CandidateProfile] = dict(unchunked_candidates or {})
+        # Building a side's chunk once when requests rank on several threads at the same time.
+        self._chunking = threading.Lock()
         self.fitted_rows = fitted_rows
         self.changed_since_fit = changed_since_fit
         self.removals_since_fit = removals_since_fit
@@ -218,12 +230,16 @@ class TenantIndex:
                     delta_candidates.pop(candidate_id, None)
                     new_candidates.pop(candidate_id, None)
 
-        vacancy_chunks = [chunk.without(changed_vacancies) for chunk in self.vacancy_chunks]
-        if new_vacancies:
-            vacancy_chunks.append(VacancyIndex(new_vacancies.values(), model=self.model))
-        candidate_chunks = [chunk.without(changed_candidates) for chunk in self.candidate_chunks]
-        if new_candidates:
-            candidate_chunks.append(CandidateIndex(new_candidates.values(), model=self.model))
+        # The built chunks lose every changed row; the new versions wait, unindexed, for their side's next
+        # ranking (an older unindexed version is replaced or dropped above, with the delta).
+        unchunked_vacancies = {
+            key: value for key, value in self._unchunked_vacancies.items() if key not in changed_vacancies
+        }
+        unchunked_vacancies.update(new_vacancies)
+        unchunked_candidates = {
+            key: value for key, value in self._unchunked_candidates.items() if key not in changed_candidates
+        }
+        unchunked_candidates.update(new_candidates)
         return TenantIndex(
             self.tenant,
             changes.upto,
@@ -232,8 +248,10 @@ class TenantIndex:
             self.base_candidates.without(changed_candidates),
             delta_vacancies=delta_vacancies,
             delta_candidates=delta_candidates,
-            vacancy_chunks=_compacted(vacancy_chunks, lambda live: VacancyIndex(live, model=self.model)),
-            candidate_chunks=_compacted(candidate_chunks, lambda live: CandidateIndex(live, model=self.model)),
+            vacancy_chunks=[chunk.without(changed_vacancies) for chunk in self._vacancy_chunks],
+            candidate_chunks=[chunk.without(changed_candidates) for chunk in self._candidate_chunks],
+            unchunked_vacancies=unchunked_vacancies,
+            unchunked_candidates=unchunked_candidates,
             fitted_rows=self.fitted_rows,
             changed_since_fit=self.changed_since_fit + len(changes.vacancies) + len(changes.candidates) + removed,
             removals_since_fit=self.removals_since_fit + removed,
@@ -243,6 +261,33 @@ class TenantIndex:
     def _candidate_hashes(self, delta: Mapping[str, CandidateProfile]) -> dict[str, str]:
         ids = {c.id for c in self.base_candidates.candidates} | set(delta)
         return {store.entity_hash(self.tenant, candidate_id): candidate_id for candidate_id in ids}
+
+    @property
+    def vacancy_chunks(self) -> tuple[VacancyIndex, ...]:
+        """The delta's vacancies as a few small indexes, the unindexed ones indexed first."""
+        if self._unchunked_vacancies:
+            with self._chunking:
+                if self._unchunked_vacancies:
+                    chunks = [*self._vacancy_chunks, VacancyIndex(self._unchunked_vacancies.values(), model=self.model)]
+                    self._vacancy_chunks = tuple(_compacted(chunks, lambda live: VacancyIndex(live, model=self.model)))
+                    self._unchunked_vacancies = {}
+        return self._vacancy_chunks
+
+    @property
+    def candidate_chunks(self) -> tuple[CandidateIndex, ...]:
+        """The delta's candidates as a few small indexes, the unindexed ones indexed first."""
+        if self._unchunked_candidates:
+            with self._chunking:
+                if self._unchunked_candidates:
+                    chunks = [
+                        *self._candidate_chunks,
+                        CandidateIndex(self._unchunked_candidates.values(), model=self.model),
+                    ]
+                    self._candidate_chunks = tuple(
+                        _compacted(chunks, lambda live: CandidateIndex(live, model=self.model))
+                    )
+                    self._unchunked_candidates = {}
+        return self._candidate_chunks
 
     # ---------------------------------------------------------------------------------------------- reading
 
