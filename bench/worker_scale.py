@@ -150,6 +150,26 @@ def _wait_ready(stack: LocalStack, names: list[str], limit_s: float = 180) -> No
         time.sleep(0.05)
 
 
+def _machine_cpu() -> tuple[int, int]:
+    """(busy, total) clock ticks of every core since boot; (0, 0) where /proc/stat is not there."""
+    try:
+        ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0, 0
+    # user, nice, system, idle, iowait, irq, softirq, steal (the guest columns are counted in user already)
+    total = sum(ticks[:8])
+    return total - ticks[3] - ticks[4], total
+
+
+def _process_cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) a running process has used; 0 where /proc is not there."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _variant(stack: LocalStack, bootstrap: str, tenants: list[str], ids: list[str], replicas: int, db: str) -> dict:
     from kafka import KafkaAdminClient
 
@@ -161,6 +181,7 @@ def _variant(stack: LocalStack, bootstrap: str, tenants: list[str], ids: list[st
         # every partition and starts before the others are, so a clock started once all are ready would
         # miss part of the work, more of it the more replicas there are.
         started = time.monotonic()
+        busy_before, total_before = _machine_cpu()
         for name in names:
             stack.processes[name].start()
         _wait_ready(stack, names)
@@ -186,6 +207,13 @@ def _variant(stack: LocalStack, bootstrap: str, tenants: list[str], ids: list[st
                 pipeline_s = time.monotonic() - started
                 break
             time.sleep(0.2)
+        # Whether the replicas had cores to run on: the whole machine's busy share over the run (every
+        # process of the stack, PostgreSQL and the broker included), and what each replica used itself.
+        busy_after, total_after = _machine_cpu()
+        cpu_s = {}
+        for name in names:
+            popen = stack.processes[name].popen
+            cpu_s[name] = round(_process_cpu_s(popen.pid), 1) if popen is not None else None
     finally:
         for name in names:
             stack.processes[name].stop()
@@ -195,6 +223,10 @@ def _variant(stack: LocalStack, bootstrap: str, tenants: list[str], ids: list[st
     return {
         "replicas": replicas,
         "ready_s": round(ready_s, 2),
+        "machine_busy_share": round((busy_after - busy_before) / (total_after - total_before), 2)
+        if total_after > total_before
+        else None,
+        "replica_cpu_s": cpu_s,
         "matching_s": round(matched_s, 2),
         "matching_events_per_s": round(len(ids) / matched_s, 1) if matched_s else None,
         "pipeline_s": round(pipeline_s, 2),
