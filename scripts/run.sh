@@ -6,7 +6,26 @@ export PATH="$PWD/.venv/bin:$PATH"
 # A local run may deliver webhooks to a receiver on this machine; deployments keep the default (refused).
 export WEBHOOK_ALLOW_PRIVATE_NETWORKS="${WEBHOOK_ALLOW_PRIVATE_NETWORKS:-true}"
 
-for port in 9092 9093 8100 8101 8102 8103 8104 9101 9102 9103 9104; do
+# `make run WORKER_REPLICAS=N` runs N replicas of the matching and notification workers (at most the 6
+# partitions of a topic: a replica beyond them gets none). Replica n of a worker answers on its first
+# replica's metrics port plus 10 per replica before it (matching 9113, 9123, ...; notification 9114, ...).
+replicas="${WORKER_REPLICAS:-1}"
+if ! [[ "$replicas" =~ ^[1-6]$ ]]; then
+  echo "WORKER_REPLICAS must be a whole number from 1 to 6 (the partitions of a topic), not '$replicas'." >&2
+  exit 1
+fi
+replica_lines=()
+replica_ports=()
+for ((n = 2; n <= replicas; n++)); do
+  for first in matching:9103 notification:9104; do
+    service="${first%%:*}"
+    port=$(( ${first##*:} + 10 * (n - 1) ))
+    replica_lines+=("$service-worker-$n: KAFKA_GROUP_INSTANCE_ID=$service-worker-$n WORKER_METRICS_PORT=$port python -m services.$service.worker")
+    replica_ports+=("$port")
+  done
+done
+
+for port in 9092 9093 8100 8101 8102 8103 8104 9101 9102 9103 9104 "${replica_ports[@]}"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "Port $port is already in use: is another 'make run' still going? Stop it first." >&2
     exit 1
@@ -44,7 +63,9 @@ demo_load=$!
 # partitions. Until then a candidate registered in the walkthrough would wait in Kafka for a group to form.
 (
   started=$SECONDS
-  for url in http://127.0.0.1:{8100..8104}/readyz http://127.0.0.1:{9101..9104}/readyz; do
+  for url in http://127.0.0.1:{8100..8104}/readyz http://127.0.0.1:{9101..9104}/readyz \
+    "${replica_ports[@]/#/http://127.0.0.1:}"; do
+    url="${url%/readyz}/readyz"
     until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; do sleep 0.5; done
   done
   echo "Werkbrug is ready after $((SECONDS - started)) s: every process answers and every worker holds its partitions."
@@ -52,4 +73,10 @@ demo_load=$!
 ready_wait=$!
 trap 'kill "$demo_load" "$ready_wait" 2>/dev/null || true' EXIT
 
-honcho start -f Procfile
+procfile=Procfile
+if ((${#replica_lines[@]})); then
+  procfile=var/Procfile.replicas
+  { cat Procfile; printf '%s\n' "${replica_lines[@]}"; } >"$procfile"
+fi
+# The app root stays the repository, wherever the Procfile is.
+honcho start -f "$procfile" -d .

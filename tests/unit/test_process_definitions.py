@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,18 @@ def test_an_extra_worker_replica_runs_the_same_program_beside_the_first_without_
     members = {process.env["KAFKA_GROUP_INSTANCE_ID"] for process in (first, *replicas)}
     assert len(members) == 3, "a static member of its own each, so none fences another"
     assert {replica.env["DATABASE_URL"] for replica in replicas} == {first.env["DATABASE_URL"]}
+
+
+@pytest.mark.parametrize("replicas", ["0", "7", "two", "2; rm -rf var"])
+def test_make_run_refuses_a_replica_count_outside_the_partitions_before_starting_anything(replicas):
+    script = PROCFILE.parent / "scripts" / "run.sh"
+    result = subprocess.run(
+        ["bash", str(script)],
+        env={**os.environ, "WORKER_REPLICAS": replicas},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "WORKER_REPLICAS must be a whole number from 1 to 6" in result.stderr
+    assert result.stdout == "", "nothing was started or seeded"
