@@ -180,15 +180,18 @@ class EventConsumer:
         failing one alone."""
         deadline = time.perf_counter() + self.max_transaction_s
         tenant = _tenant_of(messages[first])
+        end = first + 1
+        while end < len(messages) and _tenant_of(messages[end]) == tenant:
+            end += 1
         outcomes: list[tuple[str, str, str, float | None]] = []
         taken = first
         failing = None
         try:
             with self.db.session() as session:
-                seen = self._seen(session, [event.id for event in events[first:] if isinstance(event, Event)])
+                seen = self._seen(session, [event.id for event in events[first:end] if isinstance(event, Event)])
                 claimed: dict[str, str] = {}
-                for message, event in zip(messages[first:], events[first:], strict=True):
-                    if taken > first and (_tenant_of(message) != tenant or time.perf_counter() > deadline):
+                for message, event in zip(messages[first:end], events[first:end], strict=True):
+                    if taken > first and time.perf_counter() > deadline:
                         break
                     taken += 1
                     failing = message

@@ -231,13 +231,15 @@ class TenantIndex:
                     new_candidates.pop(candidate_id, None)
 
         # The built chunks lose every changed row; the new versions wait, unindexed, for their side's next
-        # ranking (an older unindexed version is replaced or dropped above, with the delta).
-        unchunked_vacancies = {
-            key: value for key, value in self._unchunked_vacancies.items() if key not in changed_vacancies
-        }
+        # ranking (an older unindexed version is replaced or dropped above, with the delta). Both read at
+        # once: a ranking on another thread may be moving this index's unindexed rows into a chunk.
+        with self._chunking:
+            vacancy_chunks, pending_vacancies = self._vacancy_chunks, self._unchunked_vacancies
+            candidate_chunks, pending_candidates = self._candidate_chunks, self._unchunked_candidates
+        unchunked_vacancies = {key: value for key, value in pending_vacancies.items() if key not in changed_vacancies}
         unchunked_vacancies.update(new_vacancies)
         unchunked_candidates = {
-            key: value for key, value in self._unchunked_candidates.items() if key not in changed_candidates
+            key: value for key, value in pending_candidates.items() if key not in changed_candidates
         }
         unchunked_candidates.update(new_candidates)
         return TenantIndex(
@@ -248,8 +250,8 @@ class TenantIndex:
             self.base_candidates.without(changed_candidates),
             delta_vacancies=delta_vacancies,
             delta_candidates=delta_candidates,
-            vacancy_chunks=[chunk.without(changed_vacancies) for chunk in self._vacancy_chunks],
-            candidate_chunks=[chunk.without(changed_candidates) for chunk in self._candidate_chunks],
+            vacancy_chunks=[chunk.without(changed_vacancies) for chunk in vacancy_chunks],
+            candidate_chunks=[chunk.without(changed_candidates) for chunk in candidate_chunks],
             unchunked_vacancies=unchunked_vacancies,
             unchunked_candidates=unchunked_candidates,
             fitted_rows=self.fitted_rows,
