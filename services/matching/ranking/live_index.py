@@ -32,6 +32,7 @@ and the refit that follows drops their words from the model's vocabulary too.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -106,11 +107,47 @@ def _compacted(chunks: list[Any], rebuild: Callable[[list[Any]], Any]) -> list[A
     return chunks
 
 
+class _Chunks:
+    """One side's changed rows as a few small indexes built with the base's model, plus the rows changed since
+    the last one was built, which wait until the side is next ranked (see the module's notes). Immutable but
+    for that one step, which a lock guards: requests on several threads rank the same index."""
+
+    def __init__(
+        self,
+        build: Callable[[Iterable[Any]], Any],
+        chunks: Iterable[Any] = (),
+        waiting: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._build = build
+        self._chunks = tuple(chunks)
+        self._waiting = dict(waiting or {})
+        self._lock = threading.Lock()
+
+    def built(self) -> tuple[Any, ...]:
+        """The chunks, the waiting rows indexed first."""
+        if self._waiting:
+            with self._lock:
+                if self._waiting:
+                    self._chunks = tuple(_compacted([*self._chunks, self._build(self._waiting.values())], self._build))
+                    self._waiting = {}
+        return self._chunks
+
+    def applied(self, changed: set[str], new: Mapping[str, Any]) -> _Chunks:
+        """These chunks without the changed rows, and ``new`` (their matchable new versions) waiting."""
+        with self._lock:
+            # Both at once: another thread may be moving the waiting rows into a chunk.
+            chunks, waiting = self._chunks, self._waiting
+        waiting = {key: row for key, row in waiting.items() if key not in changed}
+        waiting.update(new)
+        return _Chunks(self._build, [chunk.without(changed) for chunk in chunks], waiting)
+
+
 class TenantIndex:
     """One tenant's rankable vacancies and candidates at change number :attr:`seq`; never modified.
 
     The delta is kept twice: as dictionaries (the newest profile of each changed row, for lookups and
-    counts) and as a few small indexes ("chunks") built with the base's model, which the rankings use.
+    counts) and as a few small indexes ("chunks") built with the base's model, which the rankings use; a
+    side's newest changes are indexed when that side is next ranked (:class:`_Chunks`).
     """
 
     def __init__(
@@ -123,10 +160,8 @@ class TenantIndex:
         *,
         delta_vacancies: Mapping[str, VacancyProfile] | None = None,
         delta_candidates: Mapping[str, CandidateProfile] | None = None,
-        vacancy_chunks: Iterable[VacancyIndex] = (),
-        candidate_chunks: Iterable[CandidateIndex] = (),
-        unchunked_vacancies: Mapping[str, VacancyProfile] | None = None,
-        unchunked_candidates: Mapping[str, CandidateProfile] | None = None,
+        vacancy_chunks: _Chunks | None = None,
+        candidate_chunks: _Chunks | None = None,
         fitted_rows: int = 0,
         changed_since_fit: int = 0,
         removals_since_fit: int = 0,
@@ -139,13 +174,8 @@ class TenantIndex:
         self.base_candidates = base_candidates
         self.delta_vacancies: dict[str, VacancyProfile] = dict(delta_vacancies or {})
         self.delta_candidates: dict[str, CandidateProfile] = dict(delta_candidates or {})
-        self._vacancy_chunks: tuple[VacancyIndex, ...] = tuple(vacancy_chunks)
-        self._candidate_chunks: tuple[CandidateIndex, ...] = tuple(candidate_chunks)
-        # Changed rows in no chunk yet (see the module's notes); a subset of the delta.
-        self._unchunked_vacancies: dict[str, VacancyProfile] = dict(unchunked_vacancies or {})
-        self._unchunked_candidates: dict[str, CandidateProfile] = dict(unchunked_candidates or {})
-        # Building a side's chunk once when requests rank on several threads at the same time.
-        self._chunking = threading.Lock()
+        self._vacancy_chunks = vacancy_chunks or _Chunks(functools.partial(VacancyIndex, model=model))
+        self._candidate_chunks = candidate_chunks or _Chunks(functools.partial(CandidateIndex, model=model))
         self.fitted_rows = fitted_rows
         self.changed_since_fit = changed_since_fit
         self.removals_since_fit = removals_since_fit
@@ -198,7 +228,8 @@ class TenantIndex:
             return self
         delta_vacancies = dict(self.delta_vacancies)
         delta_candidates = dict(self.delta_candidates)
-        # The newest version of each row in this batch that can be matched, to index as one new chunk.
+        # The newest version of each row in this batch that can be matched, to be indexed when its side is next
+        # ranked (see _Chunks).
         new_vacancies: dict[str, VacancyProfile] = {}
         new_candidates: dict[str, CandidateProfile] = {}
         changed_vacancies: set[str] = set()
@@ -230,18 +261,6 @@ class TenantIndex:
                     delta_candidates.pop(candidate_id, None)
                     new_candidates.pop(candidate_id, None)
 
-        # The built chunks lose every changed row; the new versions wait, unindexed, for their side's next
-        # ranking (an older unindexed version is replaced or dropped above, with the delta). Both read at
-        # once: a ranking on another thread may be moving this index's unindexed rows into a chunk.
-        with self._chunking:
-            vacancy_chunks, pending_vacancies = self._vacancy_chunks, self._unchunked_vacancies
-            candidate_chunks, pending_candidates = self._candidate_chunks, self._unchunked_candidates
-        unchunked_vacancies = {key: value for key, value in pending_vacancies.items() if key not in changed_vacancies}
-        unchunked_vacancies.update(new_vacancies)
-        unchunked_candidates = {
-            key: value for key, value in pending_candidates.items() if key not in changed_candidates
-        }
-        unchunked_candidates.update(new_candidates)
         return TenantIndex(
             self.tenant,
             changes.upto,
@@ -250,10 +269,8 @@ class TenantIndex:
             self.base_candidates.without(changed_candidates),
             delta_vacancies=delta_vacancies,
             delta_candidates=delta_candidates,
-            vacancy_chunks=[chunk.without(changed_vacancies) for chunk in vacancy_chunks],
-            candidate_chunks=[chunk.without(changed_candidates) for chunk in candidate_chunks],
-            unchunked_vacancies=unchunked_vacancies,
-            unchunked_candidates=unchunked_candidates,
+            vacancy_chunks=self._vacancy_chunks.applied(changed_vacancies, new_vacancies),
+            candidate_chunks=self._candidate_chunks.applied(changed_candidates, new_candidates),
             fitted_rows=self.fitted_rows,
             changed_since_fit=self.changed_since_fit + len(changes.vacancies) + len(changes.candidates) + removed,
             removals_since_fit=self.removals_since_fit + removed,
@@ -266,30 +283,13 @@ class TenantIndex:
 
     @property
     def vacancy_chunks(self) -> tuple[VacancyIndex, ...]:
-        """The delta's vacancies as a few small indexes, the unindexed ones indexed first."""
-        if self._unchunked_vacancies:
-            with self._chunking:
-                if self._unchunked_vacancies:
-                    chunks = [*self._vacancy_chunks, VacancyIndex(self._unchunked_vacancies.values(), model=self.model)]
-                    self._vacancy_chunks = tuple(_compacted(chunks, lambda live: VacancyIndex(live, model=self.model)))
-                    self._unchunked_vacancies = {}
-        return self._vacancy_chunks
+        """The delta's vacancies as a few small indexes."""
+        return self._vacancy_chunks.built()
 
     @property
     def candidate_chunks(self) -> tuple[CandidateIndex, ...]:
-        """The delta's candidates as a few small indexes, the unindexed ones indexed first."""
-        if self._unchunked_candidates:
-            with self._chunking:
-                if self._unchunked_candidates:
-                    chunks = [
-                        *self._candidate_chunks,
-                        CandidateIndex(self._unchunked_candidates.values(), model=self.model),
-                    ]
-                    self._candidate_chunks = tuple(
-                        _compacted(chunks, lambda live: CandidateIndex(live, model=self.model))
-                    )
-                    self._unchunked_candidates = {}
-        return self._candidate_chunks
+        """The delta's candidates as a few small indexes."""
+        return self._candidate_chunks.built()
 
     # ---------------------------------------------------------------------------------------------- reading
 
