@@ -171,7 +171,7 @@ def test_changes_applied_one_at_a_time_are_indexed_once_when_their_side_is_next_
         tenant.write("vacancy", f"v-{number:03d}", vacancy_payload(tenant.rng))
     tenant.write("candidate", "c-000", candidate_payload(tenant.rng))
     live = TenantIndex.from_rows(TENANT, tenant.full())
-    for number in range(40):
+    for _ in range(40):
         # As a worker handling a run of vacancy events: each catches up, then ranks candidates only.
         tenant.write("vacancy", f"v-{tenant.rng.randrange(60):03d}", vacancy_payload(tenant.rng))
         live = live.applied(tenant.changes(live.seq))
