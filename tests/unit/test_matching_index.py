@@ -151,13 +151,18 @@ def test_incremental_updates_rank_exactly_like_a_rebuild_with_the_same_model():
         assert_same_rankings(live, rebuilt, tenant)
 
 
-def test_one_change_at_a_time_keeps_the_delta_in_a_few_chunks_and_ranks_like_a_rebuild():
-    tenant = Tenant(seed=15)
+def _twenty_vacancies_and_a_candidate(seed: int) -> tuple[Tenant, TenantIndex]:
+    tenant = Tenant(seed=seed)
     for number in range(20):
         tenant.write("vacancy", f"v-{number:03d}", vacancy_payload(tenant.rng))
     tenant.write("candidate", "c-000", candidate_payload(tenant.rng))
-    live = TenantIndex.from_rows(TENANT, tenant.full())
+    return tenant, TenantIndex.from_rows(TENANT, tenant.full())
+
+
+def test_one_change_at_a_time_keeps_the_delta_in_a_few_chunks_and_ranks_like_a_rebuild():
+    tenant, live = _twenty_vacancies_and_a_candidate(seed=15)
     for number in range(200):
+        # As requests between changes do: the vacancies are ranked after each one.
         tenant.write("vacancy", f"v-{tenant.rng.randrange(260):03d}", vacancy_payload(tenant.rng))
         live = live.applied(tenant.changes(live.seq))
         assert len(live.vacancy_chunks) <= 9, f"after {number + 1} changes"
@@ -166,11 +171,7 @@ def test_one_change_at_a_time_keeps_the_delta_in_a_few_chunks_and_ranks_like_a_r
 
 
 def test_changes_applied_one_at_a_time_are_indexed_once_when_their_side_is_next_ranked():
-    tenant = Tenant(seed=16)
-    for number in range(20):
-        tenant.write("vacancy", f"v-{number:03d}", vacancy_payload(tenant.rng))
-    tenant.write("candidate", "c-000", candidate_payload(tenant.rng))
-    live = TenantIndex.from_rows(TENANT, tenant.full())
+    tenant, live = _twenty_vacancies_and_a_candidate(seed=16)
     for _ in range(40):
         # As a worker handling a run of vacancy events: each catches up, then ranks candidates only.
         tenant.write("vacancy", f"v-{tenant.rng.randrange(60):03d}", vacancy_payload(tenant.rng))
