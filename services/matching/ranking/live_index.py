@@ -16,7 +16,7 @@ transformed with the existing model into a small index of its own (a chunk; chun
 merged, so there are only a few); an erased or no longer matchable row is masked and dropped. Nothing is
 refitted per event; a ranking merges the best of the base and of each chunk.
 
-A side's new chunk is built when that side is first ranked, not when its changes are applied: a vacancy
+A side's new chunk is built when that side is next ranked, not when its changes are applied: a vacancy
 event ranks candidates only, so a worker handling a run of vacancy events (one transaction catches up once
 per event) indexes the vacancies they wrote once, as one chunk, when something next ranks vacancies.
 
