@@ -27,6 +27,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -44,6 +45,10 @@ TombstoneHandler = Callable[[Session, str, str], None]
 # Event type to everything that runs on it; topic to everything that runs on its tombstones.
 HandlerTable = Mapping[str, Sequence[Handler]]
 TombstoneTable = Mapping[str, Sequence[TombstoneHandler]]
+# Bounds of a poll's size: at least a few messages a round trip to the broker, and at most what a poll's
+# messages may hold in memory (events are a few KiB).
+MIN_POLL_RECORDS = 10
+MAX_POLL_RECORDS = 2000
 
 
 def processed_events_table(metadata: sa.MetaData) -> sa.Table:
@@ -89,6 +94,7 @@ class EventConsumer:
         remember_for: timedelta = timedelta(days=30),
         max_transaction_s: float = 0.25,
         max_poll_s: float = 5.0,
+        poll_target_s: float = 1.0,
     ) -> None:
         unknown = set(handlers) - set(EVENT_TYPES)
         if unknown:
@@ -101,6 +107,13 @@ class EventConsumer:
         self.handlers = {event_type: list(listed) for event_type, listed in handlers.items()}
         self.tombstone_handlers = {topic: list(listed) for topic, listed in (tombstone_handlers or {}).items()}
         self.max_attempts = max_attempts
+        dialect_insert = sqlite.insert if db.is_sqlite else postgresql.insert
+        self._claim_statement = (
+            dialect_insert(processed_events)
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(processed_events.c.event_id)
+        )
+        self._unclaim = processed_events.delete().where(processed_events.c.event_id == sa.bindparam("event_id"))
         self.remember_for = remember_for
         self.retry_backoff_s = retry_backoff_s
         # A transaction holds locks (on SQLite the whole file's, on PostgreSQL a tenant's change counter)
@@ -111,14 +124,21 @@ class EventConsumer:
         # what it has handled committed, so that a replica joining the group (a rebalance waits for every
         # member's next poll) and the lag metrics do not wait that long.
         self.max_poll_s = max_poll_s
+        # How many messages a poll asks for follows how fast they are handled, so that a poll's take lasts
+        # about this long: a cheap handler gets large polls (fewer transactions, commits and round trips a
+        # message), a slow one small polls (nothing fetched that the time budget would send back to be
+        # fetched and decoded again). The first poll asks for the consumer's own max_poll_records.
+        self.poll_target_s = poll_target_s
+        self._poll_records: int | None = None
         self._rotation = random.Random()
 
     def poll_once(self, timeout_ms: int = 500) -> int:
         """Handle one poll's worth of messages, or as many as ``max_poll_s`` allows, and commit their offsets;
         returns how many were taken. What is left is polled again."""
-        batches = list(self.consumer.poll(timeout_ms=timeout_ms).items())
+        batches = list(self.consumer.poll(timeout_ms=timeout_ms, max_records=self._poll_records).items())
         if not batches:
             return 0
+        started = time.perf_counter()
         # Grouped by tenant, in their order within each tenant (and so within each key), a transaction never
         # holding two tenants' messages: what a handler locks for a tenant (matching's change counter) then
         # holds up only that tenant, two transactions cannot deadlock over two tenants, and replicas of a
@@ -162,7 +182,16 @@ class EventConsumer:
                 self.consumer.seek(partition, listed[0].offset)
             raise
         self._record_lag([partition for partition, _ in batches])
+        self._size_next_poll(taken, time.perf_counter() - started)
         return taken
+
+    def _size_next_poll(self, taken: int, seconds: float) -> None:
+        if taken == 0:
+            return
+        wanted = int(self.poll_target_s * taken / max(seconds, 1e-6))
+        # Growing at most twofold a poll, so that one quick poll of a few messages does not ask for thousands.
+        ceiling = 2 * (self._poll_records or taken)
+        self._poll_records = max(MIN_POLL_RECORDS, min(MAX_POLL_RECORDS, wanted, ceiling))
 
     def _decoded(self, message) -> Event | EventError | None:
         """The message's event, or why it cannot be read; None for a tombstone."""
@@ -188,19 +217,19 @@ class EventConsumer:
         failing = None
         try:
             with self.db.session() as session:
-                seen = self._seen(session, [event.id for event in events[first:end] if isinstance(event, Event)])
-                claimed: dict[str, str] = {}
+                fresh = self._claim(session, events[first:end])
+                handled: set[str] = set()
                 for message, event in zip(messages[first:end], events[first:end], strict=True):
                     if taken > first and time.perf_counter() > deadline:
                         break
                     taken += 1
                     failing = message
-                    outcomes.append(self._take_in(session, message, event, seen, claimed))
+                    outcomes.append(self._take_in(session, message, event, fresh, handled))
                     failing = None
-                if claimed:
-                    now = utcnow()
-                    rows = [{"event_id": key, "event_type": kind, "processed_at": now} for key, kind in claimed.items()]
-                    session.execute(self.processed.insert(), rows)
+                if fresh - handled:
+                    # The time budget ended the run early: what was claimed and not handled is claimed again
+                    # by the transaction that takes it.
+                    session.execute(self._unclaim, [{"event_id": event_id} for event_id in fresh - handled])
         except Exception as exc:
             if is_transient(exc):
                 # The database is away, read-only or busy: no fault of the messages, so none is dead-lettered;
@@ -210,7 +239,7 @@ class EventConsumer:
                     extra={"ctx": {"events": len(messages) - first, "error": describe_error(exc)}},
                 )
                 raise
-            # A handler failed, or another replica stored one of these events first: one at a time, each
+            # A handler failed (or the claim did, say a deadlock with another replica's): one at a time, each
             # with its own retries and deduplication.
             until = max(taken, first + 1)
             for message in messages[first:until]:
@@ -228,7 +257,7 @@ class EventConsumer:
         return taken
 
     def _take_in(
-        self, session: Session, message, event: Event | EventError | None, seen: set[str], claimed: dict[str, str]
+        self, session: Session, message, event: Event | EventError | None, fresh: set[str], handled: set[str]
     ) -> tuple[str, str, str, float | None]:
         """One message inside the caller's transaction: (topic, type, outcome, seconds spent handling)."""
         topic = message.topic
@@ -241,7 +270,7 @@ class EventConsumer:
         if not handlers:
             # A known type this service has no interest in (another consumer's business): skip it.
             return topic, event.type, "ignored", None
-        if event.id in seen or event.id in claimed:
+        if event.id not in fresh or event.id in handled:
             return topic, event.type, "duplicate", None
         started = time.perf_counter()
         # In the event's trace and origin, so that the events its handlers write carry them on.
@@ -252,7 +281,7 @@ class EventConsumer:
         ):
             for handler in handlers:
                 handler(session, event)
-        claimed[event.id] = event.type
+        handled.add(event.id)
         return topic, event.type, "handled", time.perf_counter() - started
 
     def _tombstone_in(self, session: Session, message) -> str:
@@ -267,11 +296,21 @@ class EventConsumer:
             handler(session, tenant, subject)
         return "handled"
 
-    def _seen(self, session: Session, event_ids: list[str]) -> set[str]:
-        if not event_ids:
+    def _claim(self, session: Session, events: Sequence[Event | EventError | None]) -> set[str]:
+        """Record in the transaction the events of a run that this worker handles and that no transaction
+        recorded before; returns their ids, the ones to handle.
+
+        One insert that skips what is there already, rather than a look-up and a later insert: a primary
+        key insert goes through the key's index whatever the table's statistics say (a look-up by a list of
+        ids on a table filled faster than autovacuum analysed it was planned as a full scan), and it waits
+        for another replica's uncommitted claim of the same event (after a rebalance) instead of handling
+        the event beside it. The ids go in sorted, so that two claims never wait for each other."""
+        kinds = {event.id: event.type for event in events if isinstance(event, Event) and event.type in self.handlers}
+        if not kinds:
             return set()
-        query = sa.select(self.processed.c.event_id).where(self.processed.c.event_id.in_(event_ids))
-        return set(session.execute(query).scalars())
+        now = utcnow()
+        rows = [{"event_id": key, "event_type": kinds[key], "processed_at": now} for key in sorted(kinds)]
+        return set(session.execute(self._claim_statement, rows).scalars())
 
     def forget_old_event_ids(self) -> int:
         """Drop handled event ids older than anything Kafka could still redeliver (its retention is days;

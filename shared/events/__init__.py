@@ -33,6 +33,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from shared.events import compiled
 from shared.topics import Topic
 from shared.vocabulary import (
     MAX_HOURS_PER_WEEK,
@@ -487,7 +488,7 @@ def _payload_schema(type_name: str) -> ma.Schema:
 
 def new_event(type_name: str, *, tenant: str, subject: str, data: dict[str, Any], source: str) -> dict:
     """Build a CloudEvents document, refusing a payload its own schema would reject downstream."""
-    errors = _payload_schema(type_name).validate(data)
+    errors = compiled.validate(_payload_schema(type_name), data)
     if errors:
         raise InvalidEvent(f"{type_name} payload invalid: {errors}")
     return {
@@ -543,7 +544,7 @@ def decode_event(raw: bytes | None) -> Event:
         raise UndecodableEvent("not a JSON object")
     attributes, extensions, errors = split_extensions(document)
     try:
-        envelope = _envelope_schema().load(attributes)
+        envelope = compiled.load(_envelope_schema(), attributes)
     except ma.ValidationError as exc:
         raise InvalidEvent(f"not a valid CloudEvents envelope: {errors | exc.normalized_messages()}") from exc
     if errors:
@@ -552,7 +553,7 @@ def decode_event(raw: bytes | None) -> Event:
     if event_type is None:
         raise UnknownEventType(f"unknown event type {envelope['type']!r}")
     try:
-        data = _payload_schema(envelope["type"]).load(envelope["data"])
+        data = compiled.load(_payload_schema(envelope["type"]), envelope["data"])
     except ma.ValidationError as exc:
         raise InvalidEvent(f"{envelope['type']} payload invalid: {exc.messages}") from exc
     return Event(
