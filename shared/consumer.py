@@ -28,7 +28,6 @@ import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared import metrics, origin, tracing
@@ -239,8 +238,7 @@ class EventConsumer:
                     extra={"ctx": {"events": len(messages) - first, "error": describe_error(exc)}},
                 )
                 raise
-            # A handler failed (or the claim did, say a deadlock with another replica's): one at a time, each
-            # with its own retries and deduplication.
+            # A handler failed: one at a time, each with its own retries and deduplication.
             until = max(taken, first + 1)
             for message in messages[first:until]:
                 self._take(message, exc if message is failing else None)
@@ -423,29 +421,12 @@ class EventConsumer:
         raise AssertionError("unreachable")
 
     def _handle_once(self, handlers: Sequence[Handler], event: Event) -> _Outcome:
-        try:
-            with self.db.session() as session:
-                seen = session.execute(
-                    sa.select(self.processed.c.event_id).where(self.processed.c.event_id == event.id)
-                ).first()
-                if seen:
-                    return _Outcome("duplicate")
-                session.execute(
-                    self.processed.insert().values(event_id=event.id, event_type=event.type, processed_at=utcnow())
-                )
-                for handler in handlers:
-                    handler(session, event)
-        except IntegrityError:
-            # Another replica stored the same event between our check and our insert.
-            if self._already_processed(event.id):
-                return _Outcome("duplicate")
-            raise
-        return _Outcome("handled")
-
-    def _already_processed(self, event_id: str) -> bool:
         with self.db.session() as session:
-            query = sa.select(self.processed.c.event_id).where(self.processed.c.event_id == event_id)
-            return session.execute(query).first() is not None
+            if not self._claim(session, [event]):
+                return _Outcome("duplicate")
+            for handler in handlers:
+                handler(session, event)
+        return _Outcome("handled")
 
     def _dead_letter(self, message, reason: str, error: BaseException | None) -> None:
         error_text = _error_summary(error) if error else reason
