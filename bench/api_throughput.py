@@ -40,18 +40,30 @@ BODY = json.dumps(VACANCY).encode()
 UNLIMITED = json.dumps({"employer": "10000000/minute"})
 
 
-def _gunicorn(app: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+def _gunicorn(app: str, port: int, env: dict[str, str], log: Path, tree: Path | None = None) -> subprocess.Popen:
+    """``app`` under the project's gunicorn settings, from this checkout or from ``tree`` (a baseline's)."""
+    tree = tree or Path.cwd()
     command = [sys.executable, "-m", "gunicorn", "-c", "python:shared.web.gunicorn_conf", app]
     full_env = {
         **os.environ,
-        "PYTHONPATH": str(Path.cwd()),
+        "PYTHONPATH": str(tree),
         "WERKBRUG_PORT": str(port),
         "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
         "LOG_LEVEL": "WARNING",
         **env,
     }
     full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    return subprocess.Popen(command, env=full_env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(command, cwd=tree, env=full_env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+
+
+def _baseline_tree(revision: str, root: Path) -> Path:
+    """The project as it was at ``revision``, unpacked beside the run, so that its servers can be measured
+    in the same rounds as this checkout's."""
+    tree = root / "baseline"
+    tree.mkdir()
+    archive = subprocess.run(["git", "archive", revision], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
 
 
 def _wait_for(port: int, timeout: float = 60) -> None:
@@ -186,36 +198,45 @@ def _durable_commit_ms(root: Path, commits: int = 200) -> float:
         connection.close()
 
 
-def run(rounds: int = 5, seconds: float = 6.0, clients: int = 4) -> dict:
+def run(rounds: int = 5, seconds: float = 6.0, clients: int = 4, baseline: str | None = None) -> dict:
+    """``baseline`` (or ``BENCH_API_THROUGHPUT_BASELINE``), a git revision, adds that revision's vacancy
+    service, keys and limits on and off, to every round: before and after a change, side by side."""
+    baseline = baseline or os.environ.get("BENCH_API_THROUGHPUT_BASELINE") or None
     with tempfile.TemporaryDirectory(prefix="werkbrug-bench-api-") as scratch:
         root = Path(scratch)
+        baseline_tree = _baseline_tree(baseline, root) if baseline else None
         registry_url = f"sqlite:///{root / 'registry.db'}"
         registry = Registry(Database(registry_url))
         registry.migrate()
         registry.create_tenant(TENANT)
         headers = {"Authorization": f"Bearer {registry.create_key(TENANT, 'employer', 'emp-bench')}"}
-        ports = dict(zip(("on", "off", "bare"), free_ports(3), strict=True))
+        # A server's label ends in "on" when it gets keys and limits.
+        variants = {"on": None, "off": None}
+        if baseline_tree is not None:
+            variants.update({"baseline-on": baseline_tree, "baseline-off": baseline_tree})
+        ports = dict(zip((*variants, "bare"), free_ports(len(variants) + 1), strict=True))
         servers = []
         try:
-            for label, limits in (("on", "true"), ("off", "false")):
+            for label, tree in variants.items():
                 url = f"sqlite:///{root / f'vacancy-{label}.db'}"
-                upgrade(Path("services/vacancy/migrations"), url)
+                upgrade((tree or Path.cwd()) / "services/vacancy/migrations", url)
                 env = {
                     "DATABASE_URL": url,
                     "REGISTRY_DATABASE_URL": registry_url,
-                    "RATELIMIT_ENABLED": limits,
+                    "RATELIMIT_ENABLED": "true" if label.endswith("on") else "false",
                     "RATELIMIT_DEFAULTS": UNLIMITED,
                 }
-                servers.append(_gunicorn("services.vacancy.app:create_app()", ports[label], env, root / f"{label}.log"))
+                log = root / f"{label}.log"
+                servers.append(_gunicorn("services.vacancy.app:create_app()", ports[label], env, log, tree))
             servers.append(_gunicorn("bench.bare_app:create_app()", ports["bare"], {}, root / "bare.log"))
             for port in ports.values():
                 _wait_for(port)
             for label, port in ports.items():  # warm up: imports, first connections, caches
-                _load(port, headers, label == "on", 1.0, clients)
+                _load(port, headers, label.endswith("on"), 1.0, clients)
             figures: dict[str, list[float]] = {label: [] for label in ports}
             for _ in range(rounds):
                 for label, port in ports.items():
-                    figures[label].append(_load(port, headers, label == "on", seconds, clients))
+                    figures[label].append(_load(port, headers, label.endswith("on"), seconds, clients))
         finally:
             for server in servers:
                 server.terminate()
@@ -242,4 +263,19 @@ def run(rounds: int = 5, seconds: float = 6.0, clients: int = 4) -> dict:
         "durable_commit_ms": round(commit_ms, 2),
         "one_writer_ceiling_requests_per_second": round(1000 / commit_ms, 1),
         "profile_ms_per_request": profile,
+        **(_against_baseline(baseline, median, figures) if baseline else {}),
+    }
+
+
+def _against_baseline(revision: str, median: dict[str, float], figures: dict[str, list[float]]) -> dict:
+    commit = subprocess.run(["git", "rev-parse", revision], check=True, capture_output=True, text=True).stdout
+    return {
+        "baseline": {"revision": revision, "commit": commit.strip()},
+        "on_to_baseline_on": round(median["on"] / median["baseline-on"], 3),
+        "off_to_baseline_off": round(median["off"] / median["baseline-off"], 3),
+        "baseline_on_to_bare": round(median["baseline-on"] / median["bare"], 3),
+        "baseline_lost_to_keys_and_limits": round(1 - median["baseline-on"] / median["baseline-off"], 3),
+        "on_to_baseline_on_within_rounds": [
+            round(on / before, 3) for on, before in zip(figures["on"], figures["baseline-on"], strict=True)
+        ],
     }

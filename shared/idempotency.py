@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from shared.db import UtcDateTime, affected_rows
+from shared.db import PreparedStatement, UtcDateTime, affected_rows
 
 TABLE_NAME = "idempotency_keys"
 MAX_KEY_LENGTH = 255
@@ -86,7 +86,7 @@ class Outcome:
 def _claim_statement(dialect_insert):
     # Built once per dialect with bound parameters: constructing a statement costs more than running it.
     columns = ("principal_hash", "idempotency_key", "request_hash", "claim_token", "created_at", "locked_at")
-    return (
+    return PreparedStatement(
         dialect_insert(TABLE)
         .values({name: sa.bindparam(name, type_=TABLE.c[name].type) for name in (*columns, "expires_at")})
         .on_conflict_do_nothing(index_elements=["principal_hash", "idempotency_key"])
@@ -95,7 +95,7 @@ def _claim_statement(dialect_insert):
 
 
 _CLAIM = {"sqlite": _claim_statement(sqlite.insert), "postgresql": _claim_statement(postgresql.insert)}
-_COMPLETE = (
+_COMPLETE = PreparedStatement(
     TABLE.update()
     .where(
         TABLE.c.id == sa.bindparam("claim_id"),
@@ -111,9 +111,8 @@ _COMPLETE = (
 )
 
 
-def _claim_insert(session: Session | Connection):
-    # A session may be bound to an engine or to a connection; both know their dialect.
-    return _CLAIM[(session.get_bind() if isinstance(session, Session) else session).dialect.name]
+def _connection(session: Session | Connection) -> Connection:
+    return session.connection() if isinstance(session, Session) else session
 
 
 def claim(session: Session | Connection, principal_hash: str, key: str, request_hash: str, now: datetime) -> Outcome:
@@ -121,8 +120,9 @@ def claim(session: Session | Connection, principal_hash: str, key: str, request_
     before running the request, so that others see the claim (it need not be durable: see
     :meth:`shared.db.Database.relaxed_transaction`)."""
     token = secrets.token_hex(16)
-    inserted = session.execute(
-        _claim_insert(session),
+    connection = _connection(session)
+    _count, inserted = _CLAIM[connection.dialect.name].execute(
+        connection,
         {
             "principal_hash": principal_hash,
             "idempotency_key": key,
@@ -132,9 +132,9 @@ def claim(session: Session | Connection, principal_hash: str, key: str, request_
             "locked_at": now,
             "expires_at": now + RETENTION,
         },
-    ).scalar()
+    )
     if inserted is not None:
-        return Outcome(claim=Claim(inserted, token))
+        return Outcome(claim=Claim(inserted[0], token))
     row = session.execute(
         sa.select(TABLE).where(TABLE.c.principal_hash == principal_hash, TABLE.c.idempotency_key == key)
     ).first()
@@ -164,10 +164,9 @@ def claim(session: Session | Connection, principal_hash: str, key: str, request_
 def complete(session: Session, claim_: Claim, answer: StoredAnswer, now: datetime) -> bool:
     """Store the answer under the claim, in the caller's transaction (the effect's, where it can be).
     False when the claim was taken over meanwhile: the caller must then roll back."""
-    # On the session's connection: a plain table statement gains nothing from the ORM's execution path,
-    # which cost this UPDATE as much again as running it.
-    result = session.connection().execute(
-        _COMPLETE,
+    # Prepared: on SQLite this runs while the effect's transaction holds the database's write lock.
+    changed, _returned = _COMPLETE.execute(
+        session.connection(),
         {
             "claim_id": claim_.id,
             "token": claim_.token,
@@ -177,7 +176,7 @@ def complete(session: Session, claim_: Claim, answer: StoredAnswer, now: datetim
             "completed_at": now,
         },
     )
-    return affected_rows(result) == 1
+    return changed == 1
 
 
 def release(session: Session | Connection, claim_: Claim) -> None:

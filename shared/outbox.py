@@ -23,7 +23,16 @@ from kafka import KafkaProducer
 from sqlalchemy.orm import Session
 
 from shared import metrics, origin, tracing
-from shared.db import Database, UtcDateTime, affected_rows, describe_error, is_sqlite, is_transient, utcnow
+from shared.db import (
+    Database,
+    PreparedStatement,
+    UtcDateTime,
+    affected_rows,
+    describe_error,
+    is_sqlite,
+    is_transient,
+    utcnow,
+)
 from shared.events import CONTENT_TYPE_HEADER, KAFKA_HEADERS, content_type_of, encode_event, message_key
 from shared.loops import Every, periodic
 from shared.topics import Topic
@@ -58,9 +67,9 @@ class Outbox:
 
     def __init__(self, table: sa.Table) -> None:
         self.table = table
-        # One statement object for every row, values as parameters: building a statement per event costs
-        # more than running it.
-        self._insert = table.insert()
+        # Prepared once: on SQLite an event's insert usually runs while its transaction holds the database's
+        # write lock, which every other writer waits for.
+        self._insert = PreparedStatement(table.insert())
 
     def add(self, session: Session, document: dict) -> None:
         """Queue an event; it carries the trace of the request or event handling that wrote it (see
@@ -70,21 +79,21 @@ class Outbox:
         trace_headers = [
             [name, document[name]] for name in (tracing.TRACEPARENT, tracing.TRACESTATE) if name in document
         ]
-        session.execute(
-            self._insert,
-            {
-                "event_id": document["id"],
-                "topic": str(_topic_of(document)),
-                "message_key": message_key(document["tenant"], document["subject"]),
-                "payload": encode_event(document).decode("utf-8"),
-                "headers": trace_headers or None,
-                "created_at": utcnow(),
-            },
-        )
+        row = {
+            "event_id": document["id"],
+            "topic": str(_topic_of(document)),
+            "message_key": message_key(document["tenant"], document["subject"]),
+            "payload": encode_event(document).decode("utf-8"),
+            "headers": trace_headers or None,
+            "created_at": utcnow(),
+        }
+        # The row is made before the connection is asked for: that may begin the transaction, and with it
+        # SQLite's write lock.
+        self._insert.execute(session.connection(), row)
 
     def add_tombstone(self, session: Session, topic: Topic, tenant: str, subject: str) -> None:
-        session.execute(
-            self._insert,
+        self._insert.execute(
+            session.connection(),
             {
                 "event_id": None,
                 "topic": str(topic),
@@ -100,8 +109,8 @@ class Outbox:
     ) -> None:
         """Queue a message for the dead-letter topic in the caller's transaction, e.g. an alert whose
         delivery gave up: it goes out with the same guarantees as the service's events."""
-        session.execute(
-            self._insert,
+        self._insert.execute(
+            session.connection(),
             {
                 "event_id": None,
                 "topic": str(Topic.DEAD_LETTERS),

@@ -18,7 +18,7 @@ from limits.storage import Storage
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.db import Database
+from shared.db import Database, PreparedStatement
 from shared.loops import Every
 
 TABLE_NAME = "rate_limits"
@@ -47,7 +47,7 @@ def _add_statement(dialect_insert):
     amount = sa.bindparam("amount", type_=sa.Integer)
     expires_at = sa.bindparam("expires_at", type_=sa.Double)
     expired = TABLE.c.expires_at <= now
-    return (
+    return PreparedStatement(
         dialect_insert(TABLE)
         .values(key=sa.bindparam("key", type_=TABLE.c.key.type), count=amount, expires_at=expires_at)
         .on_conflict_do_update(
@@ -125,7 +125,9 @@ class DatabaseStorage(Storage):
         parameters = {"key": key, "amount": amount, "now": now, "expires_at": now + expiry}
         # Counters need not survive a crash: no wait for the disk (see Database.relaxed_transaction).
         with self.db.relaxed_transaction() as connection:
-            count, expires_at = connection.execute(self._add_counter, parameters).one()
+            _changed, row = self._add_counter.execute(connection, parameters)
+            assert row is not None, "an upsert with RETURNING returns its row"
+            count, expires_at = row
             if self._purge.due():
                 connection.execute(_PURGE, {"now": now})
                 with self._lock:

@@ -27,11 +27,11 @@ def _emit(session: Session, tenant: str, vacancy: dict, event_type: EventType) -
 
 def post_vacancy(session: Session, tenant: str, employer_id: str, fields: dict) -> dict:
     vacancy = store.new_vacancy(str(uuid.uuid4()), employer_id, fields)
-    # The event is built and checked before the first write: on SQLite the first write takes the database's
-    # one write lock, and every other writer waits for as long as this transaction holds it.
-    event = _event(tenant, vacancy, EventType.VACANCY_POSTED)
+    # The event is built, checked and encoded by the first write, before the vacancy's: on SQLite the first
+    # write takes the database's one write lock, and every other writer waits for as long as this
+    # transaction holds it.
+    store.outbox.add(session, _event(tenant, vacancy, EventType.VACANCY_POSTED))
     store.insert_vacancy(session, tenant, vacancy, fields)
-    store.outbox.add(session, event)
     metrics.VACANCIES_POSTED.labels(tenant).inc()
     return vacancy
 
