@@ -27,9 +27,9 @@ def _emit(session: Session, tenant: str, vacancy: dict, event_type: EventType) -
 
 def post_vacancy(session: Session, tenant: str, employer_id: str, fields: dict) -> dict:
     vacancy = store.new_vacancy(str(uuid.uuid4()), employer_id, fields)
-    # The event is built, checked and encoded by the first write, before the vacancy's: on SQLite the first
-    # write takes the database's one write lock, and every other writer waits for as long as this
-    # transaction holds it.
+    # The event's row goes first, since the outbox builds, checks and encodes it before inserting it: on
+    # SQLite the first write takes the database's one write lock, and every other writer waits for as long
+    # as this transaction holds it.
     store.outbox.add(session, _event(tenant, vacancy, EventType.VACANCY_POSTED))
     store.insert_vacancy(session, tenant, vacancy, fields)
     metrics.VACANCIES_POSTED.labels(tenant).inc()
