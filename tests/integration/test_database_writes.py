@@ -3,6 +3,8 @@ writers take turns on a lock file, which a killed process gives up and a thread 
 
 from __future__ import annotations
 
+import fcntl
+import os
 import signal
 import subprocess
 import sys
@@ -81,18 +83,30 @@ def test_a_prepared_statement_refuses_to_run_outside_a_transaction(sqlite_db):
         PreparedStatement(NOTES.insert()).execute(connection, {"text": "lost"})
 
 
+def _write_in_a_thread(db: Database, text: str) -> tuple[threading.Thread, threading.Event]:
+    """A thread writing one note; the event is set once its transaction committed."""
+    done = threading.Event()
+
+    def write():
+        with db.session() as session:
+            session.execute(NOTES.insert().values(text=text))
+        done.set()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread, done
+
+
 def test_a_writer_waits_for_the_turn_of_another_and_goes_on_when_it_commits(sqlite_db):
     holding = sqlite_db.new_session()
     holding.execute(NOTES.insert().values(text="first"))  # begins, takes the turn and SQLite's lock
-    done = threading.Event()
-
-    def second_writer():
-        with sqlite_db.session() as session:
-            session.execute(NOTES.insert().values(text="second"))
-        done.set()
-
-    writer = threading.Thread(target=second_writer)
-    writer.start()
+    turn = os.open(f"{sqlite_db.engine.url.database}-writer", os.O_RDWR)
+    try:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(turn, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(turn)
+    writer, done = _write_in_a_thread(sqlite_db, "second")
     try:
         assert not done.wait(0.5), "a second writer got in while the first held its turn"
         holding.commit()
@@ -166,17 +180,9 @@ def test_a_killed_writer_gives_its_turn_up_with_nothing_written(sqlite_db):
         stdout=subprocess.PIPE,
         text=True,
     )
-    done = threading.Event()
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-
-        def writer():
-            with sqlite_db.session() as session:
-                session.execute(NOTES.insert().values(text="after the kill"))
-            done.set()
-
-        waiting = threading.Thread(target=writer)
-        waiting.start()
+        waiting, done = _write_in_a_thread(sqlite_db, "after the kill")
         assert not done.wait(0.5), "a writer got in while another process held its turn"
         holder.send_signal(signal.SIGKILL)
         assert done.wait(30), "the killed process's turn was never given up"
