@@ -207,9 +207,10 @@ class PreparedStatement:
     (PostgreSQL, where writers do not queue for one lock) it runs through SQLAlchemy as usual.
     """
 
-    def __init__(self, statement: UpdateBase) -> None:
+    def __init__(self, statement: UpdateBase | sa.Select) -> None:
         self.statement = statement
         self._compiled: dict[tuple[str, ...], tuple[str, list[_Bind]]] = {}
+        self._result_processors: list[Callable[[Any], Any] | None] | None = None
 
     def _for(self, dialect: sa.engine.Dialect, names: tuple[str, ...]) -> tuple[str, list[_Bind]]:
         found = self._compiled.get(names)
@@ -234,10 +235,7 @@ class PreparedStatement:
             first = result.first() if result.returns_rows else None
             return changed, tuple(first) if first is not None else None
         sql, binds = self._for(connection.dialect, tuple(parameters))
-        values = []
-        for bind in binds:
-            value = parameters.get(bind.name, bind.own_value)
-            values.append(value if bind.process is None else bind.process(value))
+        values = [bind.value_of(parameters) for bind in binds]
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(sql, values)
@@ -246,11 +244,47 @@ class PreparedStatement:
         finally:
             cursor.close()
 
+    def first(self, db: Database, parameters: dict[str, Any]) -> tuple | None:
+        """The first row of a read run on its own, outside any transaction of the caller's: on a SQLite file
+        on a pooled reader's cursor (an implicit read transaction of one statement), with the columns'
+        result processors; elsewhere through SQLAlchemy."""
+        if db.sqlite_file is None:
+            with db.engine.connect() as connection:
+                found = connection.execute(self.statement, parameters).first()
+                return tuple(found) if found is not None else None
+        engine = db.reader_engine
+        sql, binds = self._for(engine.dialect, tuple(parameters))
+        if self._result_processors is None:
+            columns = cast(sa.Select, self.statement).selected_columns
+            self._result_processors = [
+                column.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None) for column in columns
+            ]
+        values = [bind.value_of(parameters) for bind in binds]
+        pooled = engine.raw_connection()
+        try:
+            cursor = pooled.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                row = cursor.execute(sql, values).fetchone()
+            finally:
+                cursor.close()
+        finally:
+            pooled.close()
+        if row is None:
+            return None
+        return tuple(
+            value if process is None else process(value)
+            for value, process in zip(row, self._result_processors, strict=True)
+        )
+
 
 class _Bind(NamedTuple):
     name: str
     process: Callable[[Any], Any] | None
     own_value: Any
+
+    def value_of(self, parameters: dict[str, Any]) -> Any:
+        value = parameters.get(self.name, self.own_value)
+        return value if self.process is None else self.process(value)
 
 
 class TurnTakingConnection(sqlite3.Connection):
@@ -353,6 +387,9 @@ class Database:
         # Asked on every relaxed transaction (each rate-limit sync and idempotency claim): parsing the URL
         # each time cost more than the transaction's own statements.
         self.is_sqlite = is_sqlite(url)
+        path = sa.engine.make_url(url).database if self.is_sqlite else None
+        # A SQLite file: every process that writes to it runs on this host, and may coordinate by files.
+        self.sqlite_file: str | None = path if path and path != ":memory:" else None
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._relaxed_engine: Engine | None = None
@@ -390,9 +427,7 @@ class Database:
         """A long read that must hold up no writer (an index build): one snapshot, never a write lock, and
         rolled back at the end. SQLite: a deferred BEGIN; PostgreSQL: a read-only transaction."""
         if self._reader_sessions is None:
-            if self.is_sqlite and sa.engine.make_url(self.url).database not in (None, "", ":memory:"):
-                self._reader_engine = make_engine(self.url, writes=False)
-            self._reader_sessions = sessionmaker(self._reader_engine or self.engine, expire_on_commit=False)
+            self._reader_sessions = sessionmaker(self.reader_engine, expire_on_commit=False)
         session = self._reader_sessions()
         try:
             if not self.is_sqlite:
@@ -401,6 +436,15 @@ class Database:
         finally:
             session.rollback()
             session.close()
+
+    @property
+    def reader_engine(self) -> Engine:
+        """On a SQLite file an engine whose transactions begin without the write lock; else the engine."""
+        if self.sqlite_file is None:
+            return self.engine
+        if self._reader_engine is None:
+            self._reader_engine = make_engine(self.url, writes=False)
+        return self._reader_engine
 
     def new_session(self) -> Session:
         """A session whose commit is the caller's business (see ``shared.web.idempotency.transaction``)."""

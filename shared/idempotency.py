@@ -7,23 +7,33 @@ still pending therefore means that no effect was committed, and a claim whose ho
 over safely once its lease has run out. A holder that was overtaken finds its claim token gone when it
 tries to complete, and rolls its effect back.
 
+On a SQLite file every writer runs on one host, so a key is held instead by a lock on a byte of a file
+beside the database (:class:`KeyLocks`) for as long as the request runs, and its row is written once, with
+the answer, in the effect's transaction. That spares every request a second turn at SQLite's one write
+lock, and needs no lease: the kernel frees the lock of a process that dies.
+
 Keys are scoped to the caller: ``principal_hash`` is a hash of the API key that sent the request, never
 the key itself.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
+import os
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from shared.db import PreparedStatement, UtcDateTime, affected_rows
+from shared.db import Database, PreparedStatement, UtcDateTime, affected_rows
 
 TABLE_NAME = "idempotency_keys"
 MAX_KEY_LENGTH = 255
@@ -68,6 +78,17 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class HeldKey:
+    """A key held by a lock for as long as its request runs (a SQLite file): no row until the answer."""
+
+    principal_hash: str
+    key: str
+    request_hash: str
+    claimed_at: datetime
+    lock: KeyLock
+
+
+@dataclass(frozen=True)
 class StoredAnswer:
     status_code: int
     headers: dict[str, str]
@@ -78,7 +99,7 @@ class StoredAnswer:
 class Outcome:
     """What claiming found: a fresh claim, a finished answer to replay, or a refusal."""
 
-    claim: Claim | None = None
+    claim: Claim | HeldKey | None = None
     answer: StoredAnswer | None = None
     refusal: str | None = None  # "in_progress" or "mismatch"
 
@@ -109,6 +130,29 @@ _COMPLETE = PreparedStatement(
         completed_at=sa.bindparam("completed_at", type_=TABLE.c.completed_at.type),
     )
 )
+
+
+def _store_held_statement():
+    # A row left behind replaces its own: an expired one, or the pending claim of a holder that died.
+    columns = (
+        *("principal_hash", "idempotency_key", "request_hash", "claim_token", "created_at", "locked_at"),
+        *("expires_at", "status_code", "response_headers", "response_body", "completed_at"),
+    )
+    insert = sqlite.insert(TABLE).values({name: sa.bindparam(name, type_=TABLE.c[name].type) for name in columns})
+    now = sa.bindparam("now", type_=TABLE.c.expires_at.type)
+    stale_before = sa.bindparam("stale_before", type_=TABLE.c.locked_at.type)
+    return PreparedStatement(
+        insert.on_conflict_do_update(
+            index_elements=["principal_hash", "idempotency_key"],
+            set_={name: insert.excluded[name] for name in columns if name not in ("principal_hash", "idempotency_key")},
+            where=sa.or_(
+                TABLE.c.expires_at <= now, sa.and_(TABLE.c.completed_at.is_(None), TABLE.c.locked_at <= stale_before)
+            ),
+        )
+    )
+
+
+_STORE_HELD = _store_held_statement()
 
 
 def _connection(session: Session | Connection) -> Connection:
@@ -161,9 +205,134 @@ def claim(session: Session | Connection, principal_hash: str, key: str, request_
     return Outcome(claim=Claim(row.id, token))
 
 
-def complete(session: Session, claim_: Claim, answer: StoredAnswer, now: datetime) -> bool:
+def hold(db: Database, principal_hash: str, key: str, request_hash: str, now: datetime) -> Outcome:
+    """Like :func:`claim`, for a SQLite file, whose writers all run on this host: the key is held by a lock
+    taken without waiting (``in_progress`` when another request holds it), and its row is only read."""
+    assert db.sqlite_file is not None, "a key is held by a lock on a SQLite file only"
+    lock = KeyLocks.beside(db.sqlite_file).take(principal_hash, key)
+    if lock is None:
+        return Outcome(refusal="in_progress")
+    try:
+        found = _LOOKUP.first(db, {"principal_hash": principal_hash, "idempotency_key": key})
+    except BaseException:
+        lock.release()
+        raise
+    outcome = _stored_outcome(_StoredRow(*found) if found is not None else None, request_hash, now)
+    if outcome is not None:
+        lock.release()
+        return outcome
+    return Outcome(claim=HeldKey(principal_hash, key, request_hash, now, lock))
+
+
+class _StoredRow(NamedTuple):
+    request_hash: str
+    status_code: int | None
+    response_headers: dict[str, str] | None
+    response_body: str | None
+    locked_at: datetime
+    completed_at: datetime | None
+    expires_at: datetime
+
+
+_LOOKUP = PreparedStatement(
+    sa.select(*(TABLE.c[name] for name in _StoredRow._fields)).where(
+        TABLE.c.principal_hash == sa.bindparam("principal_hash", type_=TABLE.c.principal_hash.type),
+        TABLE.c.idempotency_key == sa.bindparam("idempotency_key", type_=TABLE.c.idempotency_key.type),
+    )
+)
+
+
+def _stored_outcome(row: _StoredRow | None, request_hash: str, now: datetime) -> Outcome | None:
+    """What a held key's row says, or None when the request may run: no row, an expired one, or the
+    claim of a holder that died (a pending row older than the lease, left by a row-claiming process)."""
+    if row is None or row.expires_at <= now:
+        return None
+    if row.request_hash != request_hash:
+        return Outcome(refusal="mismatch")
+    if row.completed_at is not None:
+        assert row.status_code is not None and row.response_body is not None, "a completed key keeps its answer"
+        return Outcome(answer=StoredAnswer(row.status_code, dict(row.response_headers or {}), row.response_body))
+    if row.locked_at > now - LEASE:
+        return Outcome(refusal="in_progress")
+    return None
+
+
+class KeyLock(NamedTuple):
+    locks: KeyLocks
+    slot: int
+
+    def release(self) -> None:
+        self.locks.give_back(self.slot)
+
+
+class KeyLocks:
+    """Locks on single bytes of one file, a byte per key (a hash of scope and key), shared by every process
+    on this host that writes to the database beside it.
+
+    POSIX record locks belong to the process, so threads of one process are kept apart by a set of the
+    bytes it holds; and since closing any descriptor of the file drops all of a process's locks on it, the
+    file is opened once per process and never closed while it runs.
+    """
+
+    _by_path: dict[str, KeyLocks] = {}
+    _by_path_mutex = threading.Lock()
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._mutex = threading.Lock()
+        self._fd = -1
+        self._pid = 0
+        self._held: set[int] = set()
+
+    @classmethod
+    def beside(cls, database_file: str) -> KeyLocks:
+        """The one instance per process for the database at ``database_file``."""
+        path = f"{os.path.abspath(database_file)}-keys"
+        with cls._by_path_mutex:
+            found = cls._by_path.get(path)
+            if found is None:
+                found = cls._by_path[path] = cls(path)
+            return found
+
+    def take(self, principal_hash: str, key: str) -> KeyLock | None:
+        """The key's lock, or None when another request holds it."""
+        slot = _slot(principal_hash, key)
+        with self._mutex:
+            if self._pid != os.getpid():
+                # A forked child holds none of its parent's record locks, whatever the copied set says.
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                self._pid = os.getpid()
+                self._held = set()
+            if slot in self._held:
+                return None
+            try:
+                fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, slot, os.SEEK_SET)
+            except OSError as error:
+                if error.errno in (errno.EACCES, errno.EAGAIN):
+                    return None
+                raise
+            self._held.add(slot)
+        return KeyLock(self, slot)
+
+    def give_back(self, slot: int) -> None:
+        with self._mutex:
+            if self._pid != os.getpid() or slot not in self._held:
+                return
+            self._held.discard(slot)
+            fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, slot, os.SEEK_SET)
+
+
+def _slot(principal_hash: str, key: str) -> int:
+    # 56 bits: two keys share a byte (and one waits with a 409 for the other) about once in 10^16 pairs.
+    digest = hashlib.sha256(f"{principal_hash}\0{key}".encode()).digest()
+    return int.from_bytes(digest[:7], "big")
+
+
+def complete(session: Session, claim_: Claim | HeldKey, answer: StoredAnswer, now: datetime) -> bool:
     """Store the answer under the claim, in the caller's transaction (the effect's, where it can be).
     False when the claim was taken over meanwhile: the caller must then roll back."""
+    if isinstance(claim_, HeldKey):
+        return _store_held(session, claim_, answer, now)
     # Prepared: on SQLite this runs while the effect's transaction holds the database's write lock.
     changed, _returned = _COMPLETE.execute(
         session.connection(),
@@ -174,6 +343,28 @@ def complete(session: Session, claim_: Claim, answer: StoredAnswer, now: datetim
             "response_headers": answer.headers,
             "response_body": answer.body,
             "completed_at": now,
+        },
+    )
+    return changed == 1
+
+
+def _store_held(session: Session, held: HeldKey, answer: StoredAnswer, now: datetime) -> bool:
+    changed, _returned = _STORE_HELD.execute(
+        session.connection(),
+        {
+            "principal_hash": held.principal_hash,
+            "idempotency_key": held.key,
+            "request_hash": held.request_hash,
+            "claim_token": "",
+            "created_at": held.claimed_at,
+            "locked_at": held.claimed_at,
+            "expires_at": held.claimed_at + RETENTION,
+            "status_code": answer.status_code,
+            "response_headers": answer.headers,
+            "response_body": answer.body,
+            "completed_at": now,
+            "now": now,
+            "stale_before": now - LEASE,
         },
     )
     return changed == 1

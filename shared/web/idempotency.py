@@ -1,12 +1,14 @@
 """``Idempotency-Key`` on every POST: a retried request gets the first answer again, and nothing happens twice.
 
-The key is claimed (committed, visible to every replica) before the request runs. A view that opens its
-unit of work with :func:`transaction` has its commit deferred until the answer is known, and the answer is
-written into the key's row in that same transaction: the effect and the stored answer exist together or
-not at all. A view that commits on its own (``db.session()``) still works: its answer is stored right
-after, in a transaction of its own; a process dying in between leaves a pending claim that is taken over
-after :data:`shared.idempotency.LEASE`, so such views must be safe to run twice by their own rules (a
-unique index, a state check), as the matching and notification POSTs are.
+The key is claimed (committed, visible to every replica) before the request runs; on a SQLite file, where
+every replica runs on one host, it is held by a lock instead (:class:`shared.idempotency.KeyLocks`) and its
+row is written only with the answer. A view that opens its unit of work with :func:`transaction` has its
+commit deferred until the answer is known, and the answer is written into the key's row in that same
+transaction: the effect and the stored answer exist together or not at all. A view that commits on its
+own (``db.session()``) still works: its answer is stored right after, in a transaction of its own; a
+process dying in between leaves the key free to a retry (at once when held by a lock, after
+:data:`shared.idempotency.LEASE` when claimed by a row), so such views must be safe to run twice by their
+own rules (a unique index, a state check), as the matching and notification POSTs are.
 
 Only successful answers (2xx) are stored. A request that fails changed nothing, so a retry under the
 same key runs again and may succeed.
@@ -46,8 +48,19 @@ class _Pending:
     """The request's claim, and the session of its unit of work once the view opened one."""
 
     db: Database
-    claim: idempotency.Claim
+    claim: idempotency.Claim | idempotency.HeldKey
     session: Session | None = None
+
+    def give_up(self) -> None:
+        """The request failed and changed nothing: a retry under the same key may run it again."""
+        if isinstance(self.claim, idempotency.HeldKey):
+            return  # nothing was written; letting go of the lock is enough
+        with self.db.relaxed_transaction() as connection:
+            idempotency.release(connection, self.claim)
+
+    def let_go(self) -> None:
+        if isinstance(self.claim, idempotency.HeldKey):
+            self.claim.lock.release()
 
 
 def key_error(key: str) -> str | None:
@@ -108,7 +121,10 @@ def _replay(answer: idempotency.StoredAnswer) -> Response:
 
 
 def _claim(db: Database, scope: str, key: str, fingerprint: str, clock: Callable) -> idempotency.Outcome:
-    """The claim in its own transaction, committed before the request runs so that every replica sees it."""
+    """The claim in its own transaction, committed before the request runs so that every replica sees it;
+    on a SQLite file a lock that every process on the host sees, and a read."""
+    if db.sqlite_file is not None:
+        return idempotency.hold(db, scope, key, fingerprint, clock())
     with db.relaxed_transaction() as connection:
         return idempotency.claim(connection, scope, key, fingerprint, clock())
 
@@ -149,13 +165,16 @@ def run_idempotently(db: Database, clock: Callable, api_key: str, view: Callable
     except BaseException:
         if pending.session is not None:
             pending.session.rollback()
-        with db.relaxed_transaction() as connection:
-            idempotency.release(connection, pending.claim)
+        pending.give_up()
         raise
     finally:
         g.pop("werkbrug_idempotency", None)
-        if pending.session is not None:
-            pending.session.close()
+        try:
+            if pending.session is not None:
+                pending.session.close()
+        finally:
+            # Only once the effect and its answer are committed (or undone): a retry then finds the answer.
+            pending.let_go()
     if _purge.due():
         _purge_expired(db, clock)
     return response
@@ -167,8 +186,7 @@ def _settle(pending: _Pending, response: Response, clock: Callable) -> None:
     if not 200 <= response.status_code < 300:
         if session is not None:
             session.commit()
-        with pending.db.relaxed_transaction() as connection:
-            idempotency.release(connection, pending.claim)
+        pending.give_up()
         return
     headers = {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
     answer = idempotency.answer_of(response.status_code, headers, response.get_data())

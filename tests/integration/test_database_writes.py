@@ -78,6 +78,25 @@ def test_a_prepared_statement_returns_its_row_and_counts_what_it_changed(db):
         assert connection.execute(sa.select(NOTES.c.text)).scalars().all() == ["changed"]
 
 
+def test_a_prepared_read_gives_what_sqlalchemy_reads_with_the_columns_types(db):
+    written = datetime(2026, 12, 1, 13, 45, 7, 123456, tzinfo=UTC)
+    row = {"topic": "t", "message_key": "k", "created_at": written, "payload": "{}", "headers": [["a", "b"]]}
+    with db.session() as session:
+        session.execute(OUTBOX.insert(), row)
+    read = PreparedStatement(
+        sa.select(OUTBOX.c.created_at, OUTBOX.c.headers, OUTBOX.c.topic).where(
+            OUTBOX.c.message_key == sa.bindparam("key", type_=OUTBOX.c.message_key.type)
+        )
+    )
+
+    found = read.first(db, {"key": "k"})
+
+    with db.engine.connect() as connection:
+        plain = connection.execute(read.statement, {"key": "k"}).one()
+    assert found == tuple(plain) == (written, [["a", "b"]], "t")
+    assert read.first(db, {"key": "none"}) is None
+
+
 def test_a_prepared_statement_refuses_to_run_outside_a_transaction(sqlite_db):
     with sqlite_db.engine.connect() as connection, pytest.raises(RuntimeError, match="transaction"):
         PreparedStatement(NOTES.insert()).execute(connection, {"text": "lost"})

@@ -4,8 +4,12 @@ Idempotency-Key on POST, ETag and If-Match, rate limits, the OpenAPI document an
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +17,7 @@ import sqlalchemy as sa
 from shared import idempotency
 from shared.db import utcnow
 from shared.web.conditional import etag
-from shared.web.idempotency import principal_hash, request_fingerprint
+from shared.web.idempotency import REPLAYED_HEADER, principal_hash, request_fingerprint
 from shared.web.problems import PROBLEM_JSON
 from tests.conftest import USES_POSTGRES
 from tests.integration.conftest import bearer
@@ -154,9 +158,91 @@ def test_an_overtaken_request_rolls_its_effect_back(vacancies, keys, tenant):
         assert idempotency.complete(session, outcome.claim, answer, utcnow()) is False
 
 
+_KEY_HOLDER = """
+import sys
+from shared.idempotency import KeyLocks
+lock = KeyLocks.beside(sys.argv[1]).take(sys.argv[2], sys.argv[3])
+print("holding" if lock is not None else "refused", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.skipif(USES_POSTGRES, reason="keys are held by a lock file on a SQLite file only")
+def test_a_key_held_by_a_process_that_is_killed_is_free_at_once(vacancies, keys, tenant):
+    """On a SQLite file a running request holds its key by a lock on a file: another process holding it
+    means 409, and the kernel frees it when that process dies, without waiting for a lease."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _KEY_HOLDER, vacancies.db.sqlite_file, principal_hash(keys["employer"]), "held"],
+        cwd=Path(__file__).resolve().parents[2],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        busy = post(vacancies, tenant, keys["employer"], "held")
+        assert_problem(busy, 409)
+        assert busy.headers["Retry-After"] == "1"
+        assert post(vacancies, tenant, keys["employer"], "another").status_code == 201, "only that key is held"
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(30)
+    finally:
+        holder.kill()
+        holder.wait(30)
+
+    after = post(vacancies, tenant, keys["employer"], "held")
+
+    assert after.status_code == 201
+    assert vacancy_count(vacancies) == 2
+    assert post(vacancies, tenant, keys["employer"], "held").headers[REPLAYED_HEADER] == "true"
+
+
+@pytest.mark.skipif(USES_POSTGRES, reason="keys are held by a lock file on a SQLite file only")
+def test_a_held_key_is_one_requests_at_a_time_within_a_process_too(vacancies):
+    locks = idempotency.KeyLocks.beside(vacancies.db.sqlite_file)
+    first = locks.take("p" * 64, "k")
+    assert first is not None
+    taken_elsewhere: list = []
+    thread = threading.Thread(target=lambda: taken_elsewhere.append(locks.take("p" * 64, "k")))
+    thread.start()
+    thread.join(10)
+    assert taken_elsewhere == [None], "another thread of the process took a held key"
+    assert locks.take("q" * 64, "k") is not None, "the same key in another scope is another key"
+
+    first.release()
+
+    again = locks.take("p" * 64, "k")
+    assert again is not None
+    again.release()
+
+
+@pytest.mark.skipif(USES_POSTGRES, reason="keys are held by a lock file on a SQLite file only")
+def test_a_held_keys_answer_never_replaces_a_finished_one(vacancies):
+    """Only an expired row or a dead holder's pending claim gives way to a held key's answer."""
+    now = utcnow()
+    held = idempotency.hold(vacancies.db, "p" * 64, "k", "h" * 64, now)
+    assert held.claim is not None
+    try:
+        with vacancies.db.session() as session:
+            outcome = idempotency.claim(session, "p" * 64, "k", "h" * 64, now)
+            assert outcome.claim is not None
+            stored = idempotency.StoredAnswer(201, {}, '{"first": true}')
+            assert idempotency.complete(session, outcome.claim, stored, now)
+        with vacancies.db.session() as session:
+            late = idempotency.StoredAnswer(201, {}, '{"second": true}')
+            assert idempotency.complete(session, held.claim, late, now) is False
+    finally:
+        held.claim.lock.release()
+    with vacancies.db.session() as session:
+        bodies = session.execute(sa.select(idempotency.TABLE.c.response_body)).scalars().all()
+    assert bodies == ['{"first": true}']
+
+
 def test_a_failed_request_leaves_its_key_free_for_a_corrected_retry(vacancies, keys, tenant):
     failed = post(vacancies, tenant, keys["employer"], "fix-me", hours_min=30, hours_max=10)
     assert_problem(failed, 422)
+    with vacancies.db.session() as session:
+        assert session.execute(sa.select(sa.func.count()).select_from(idempotency.TABLE)).scalar_one() == 0
 
     fixed = post(vacancies, tenant, keys["employer"], "fix-me")
 
