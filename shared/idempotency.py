@@ -188,17 +188,15 @@ def claim(session: Session | Connection, principal_hash: str, key: str, request_
         # Expired but not yet purged: the key is free again, for any request.
         session.execute(TABLE.delete().where(TABLE.c.id == row.id))
         return claim(session, principal_hash, key, request_hash, now)
-    if row.request_hash != request_hash:
-        return Outcome(refusal="mismatch")
-    if row.completed_at is not None:
-        return Outcome(answer=StoredAnswer(row.status_code, dict(row.response_headers or {}), row.response_body))
-    if row.locked_at > now - LEASE:
-        return Outcome(refusal="in_progress")
-    # The holder died before completing; since the answer is stored with the effect, nothing was done.
+    found = _stored_outcome(row, request_hash, now)
+    if found is not None:
+        return found
+    # The holder died before completing; since the answer is stored with the effect, nothing was done, and
+    # the key is this request's, whatever the dead one asked.
     taken = session.execute(
         TABLE.update()
         .where(TABLE.c.id == row.id, TABLE.c.claim_token == row.claim_token, TABLE.c.completed_at.is_(None))
-        .values(claim_token=token, locked_at=now)
+        .values(claim_token=token, locked_at=now, request_hash=request_hash)
     )
     if affected_rows(taken) != 1:
         return Outcome(refusal="in_progress")
@@ -242,19 +240,18 @@ _LOOKUP = PreparedStatement(
 )
 
 
-def _stored_outcome(row: _StoredRow | None, request_hash: str, now: datetime) -> Outcome | None:
-    """What a held key's row says, or None when the request may run: no row, an expired one, or the
-    claim of a holder that died (a pending row older than the lease, left by a row-claiming process)."""
+def _stored_outcome(row: Any, request_hash: str, now: datetime) -> Outcome | None:
+    """What a key's row says, or None when the request may run: no row, an expired one, or the claim of a
+    holder that died (pending for longer than the lease). A request still running is 409 whatever was
+    asked, as it is where the key is held by a lock, which tells nothing of the request holding it."""
     if row is None or row.expires_at <= now:
         return None
+    if row.completed_at is None:
+        return Outcome(refusal="in_progress") if row.locked_at > now - LEASE else None
     if row.request_hash != request_hash:
         return Outcome(refusal="mismatch")
-    if row.completed_at is not None:
-        assert row.status_code is not None and row.response_body is not None, "a completed key keeps its answer"
-        return Outcome(answer=StoredAnswer(row.status_code, dict(row.response_headers or {}), row.response_body))
-    if row.locked_at > now - LEASE:
-        return Outcome(refusal="in_progress")
-    return None
+    assert row.status_code is not None and row.response_body is not None, "a completed key keeps its answer"
+    return Outcome(answer=StoredAnswer(row.status_code, dict(row.response_headers or {}), row.response_body))
 
 
 class KeyLock(NamedTuple):
