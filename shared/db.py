@@ -141,16 +141,25 @@ def is_sqlite(url_or_engine: str | Engine) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file of a SQLite database URL, or None (another database, or SQLite in memory). Every process
+    that writes to a SQLite file runs on the host whose disk holds it, so they may coordinate by files."""
+    if not is_sqlite(url):
+        return None
+    path = sa.engine.make_url(url).database
+    return path if path and path != ":memory:" else None
+
+
 def make_engine(url: str, *, durable: bool = True, writes: bool = True) -> Engine:
     """An engine for ``url``. ``durable=False`` (SQLite) makes commits skip the fsync: see
     :meth:`Database.relaxed_transaction`; ``writes=False`` (SQLite) begins without the write lock: see
     :meth:`Database.read_session`."""
     if is_sqlite(url):
-        path = sa.engine.make_url(url).database
-        if path and path != ":memory:":
+        path = sqlite_file(url)
+        if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         connect_args: dict[str, Any] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
-        if writes and path and path != ":memory:":
+        if writes and path is not None:
             connect_args["factory"] = TurnTakingConnection
         engine = sa.create_engine(url, connect_args=connect_args, hide_parameters=True)
 
@@ -387,9 +396,7 @@ class Database:
         # Asked on every relaxed transaction (each rate-limit sync and idempotency claim): parsing the URL
         # each time cost more than the transaction's own statements.
         self.is_sqlite = is_sqlite(url)
-        path = sa.engine.make_url(url).database if self.is_sqlite else None
-        # A SQLite file: every process that writes to it runs on this host, and may coordinate by files.
-        self.sqlite_file: str | None = path if path and path != ":memory:" else None
+        self.sqlite_file = sqlite_file(url)
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._relaxed_engine: Engine | None = None
@@ -474,10 +481,9 @@ def alembic_config(script_location: Path, url: str):
 def upgrade(script_location: Path, url: str, revision: str = "head") -> None:
     from alembic import command
 
-    if is_sqlite(url):
-        path = sa.engine.make_url(url).database
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_file(url)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(script_location, url), revision)
 
 

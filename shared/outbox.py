@@ -29,7 +29,6 @@ from shared.db import (
     UtcDateTime,
     affected_rows,
     describe_error,
-    is_sqlite,
     is_transient,
     utcnow,
 )
@@ -165,10 +164,10 @@ class SqliteRelayTurn:
     that can open it; the kernel drops it when the holder dies, so a crash never leaves it held.
     """
 
-    def __init__(self, database_path: str | None) -> None:
+    def __init__(self, database_file: str | None) -> None:
         self.path: Path | None = None  # in memory
-        if database_path and database_path != ":memory:":
-            self.path = Path(f"{os.path.abspath(database_path)}.outbox-relay.lock")
+        if database_file is not None:
+            self.path = Path(f"{os.path.abspath(database_file)}.outbox-relay.lock")
         self._memory_lock = threading.Lock()
         self._told = False
 
@@ -227,7 +226,7 @@ class OutboxRelay:
         self.producer_factory = producer_factory
         self.batch_size = batch_size
         self.keep_published = keep_published
-        self._sqlite_turn = SqliteRelayTurn(db.engine.url.database) if is_sqlite(db.engine) else None
+        self._sqlite_turn = SqliteRelayTurn(db.sqlite_file) if db.is_sqlite else None
 
     def publish_batch(self, send_timeout_s: float = 30.0) -> int:
         """Publish one batch; returns how many rows went out. Raises when Kafka did not take them."""
